@@ -5,3 +5,7 @@
 
 #include "headlens/error.hpp"
 #include "headlens/types.hpp"
+#include "headlens/hooks/hook_point.hpp"
+#include "headlens/kernels/attention_config.hpp"
+#include "headlens/kernels/multi_head_attention.hpp"
+#include "headlens/kernels/softmax.hpp"

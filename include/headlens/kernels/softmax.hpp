@@ -1,0 +1,114 @@
+#pragma once
+/// \file
+/// Row-wise softmax over xsimd batches with a scalar tail, and the scalar reference it is tested against.
+///
+/// Numerics (the contract every attention path follows):
+/// - the row maximum is subtracted before exp, so logits of any finite magnitude (±1e4 and beyond) neither
+///   overflow nor underflow to an all-zero row;
+/// - a row whose entries are all -inf (a fully masked query) becomes all zeros, never NaN;
+/// - a NaN anywhere in a row makes the whole row NaN (it is not silently dropped); +inf in a row makes it NaN.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <xsimd/xsimd.hpp>
+
+#include "headlens/types.hpp"
+
+namespace headlens {
+namespace detail {
+
+/// Scalar reference softmax of one row, in place (the definition the SIMD kernel must match).
+template <class Scalar>
+void softmax_row_scalar(Scalar* row, index n) noexcept {
+  Scalar max_value = -std::numeric_limits<Scalar>::infinity();
+  bool has_nan = false;
+  for (index j = 0; j < n; ++j) {
+    has_nan |= std::isnan(row[j]);
+    max_value = std::max(max_value, row[j]);
+  }
+  if (has_nan) {
+    std::fill(row, row + n, std::numeric_limits<Scalar>::quiet_NaN());
+    return;
+  }
+  if (max_value == -std::numeric_limits<Scalar>::infinity()) {
+    std::fill(row, row + n, Scalar(0));
+    return;
+  }
+  Scalar sum = 0;
+  for (index j = 0; j < n; ++j) {
+    row[j] = std::exp(row[j] - max_value);
+    sum += row[j];
+  }
+  const Scalar inverse = Scalar(1) / sum;
+  for (index j = 0; j < n; ++j) row[j] *= inverse;
+}
+
+/// SIMD softmax of one row, in place. Same contract as `softmax_row_scalar`.
+template <class Scalar>
+void softmax_row(Scalar* row, index n) noexcept {
+  using batch = xsimd::batch<Scalar>;
+  constexpr index width = static_cast<index>(batch::size);
+  const index body = n - n % width;
+
+  // Pass 1: maximum. NaN is detected separately because max() does not propagate it reliably.
+  Scalar max_value = -std::numeric_limits<Scalar>::infinity();
+  bool has_nan = false;
+  if (body > 0) {
+    batch max_batch(-std::numeric_limits<Scalar>::infinity());
+    auto nan_batch = batch(Scalar(0)) != batch(Scalar(0));  // all false
+    for (index j = 0; j < body; j += width) {
+      const batch values = batch::load_unaligned(row + j);
+      max_batch = xsimd::max(max_batch, values);
+      nan_batch = nan_batch || xsimd::isnan(values);
+    }
+    alignas(64) Scalar lanes[width];
+    max_batch.store_unaligned(lanes);
+    for (index l = 0; l < width; ++l) max_value = std::max(max_value, lanes[l]);
+    has_nan = xsimd::any(nan_batch);
+  }
+  for (index j = body; j < n; ++j) {
+    has_nan |= std::isnan(row[j]);
+    max_value = std::max(max_value, row[j]);
+  }
+  if (has_nan) {
+    std::fill(row, row + n, std::numeric_limits<Scalar>::quiet_NaN());
+    return;
+  }
+  if (max_value == -std::numeric_limits<Scalar>::infinity()) {
+    std::fill(row, row + n, Scalar(0));
+    return;
+  }
+
+  // Pass 2: exp(x - max) and the sum.
+  const batch max_broadcast(max_value);
+  batch sum_batch(Scalar(0));
+  for (index j = 0; j < body; j += width) {
+    const batch e = xsimd::exp(batch::load_unaligned(row + j) - max_broadcast);
+    e.store_unaligned(row + j);
+    sum_batch += e;
+  }
+  Scalar sum = body > 0 ? xsimd::hadd(sum_batch) : Scalar(0);
+  for (index j = body; j < n; ++j) {
+    row[j] = std::exp(row[j] - max_value);
+    sum += row[j];
+  }
+
+  // Pass 3: normalise.
+  const Scalar inverse = Scalar(1) / sum;
+  const batch inverse_broadcast(inverse);
+  for (index j = 0; j < body; j += width) {
+    (batch::load_unaligned(row + j) * inverse_broadcast).store_unaligned(row + j);
+  }
+  for (index j = body; j < n; ++j) row[j] *= inverse;
+}
+
+/// Softmax of every row of a row-major block, in place.
+template <class Scalar>
+void softmax_rows(Scalar* data, index rows, index cols, index row_stride) noexcept {
+  for (index i = 0; i < rows; ++i) softmax_row(data + i * row_stride, cols);
+}
+
+}  // namespace detail
+}  // namespace headlens

@@ -1,0 +1,326 @@
+// multi_head_attention against the independent long-double reference: shapes with odd sizes and SIMD tails,
+// MHA/GQA/MQA, head_dim != d_model/n_heads, causal, biases, rotary, batches with padding, cross-attention,
+// additive masks, KV-cache decoding, and the documented numerics.
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <limits>
+
+#include <headlens/kernels/multi_head_attention.hpp>
+
+#include "support/random_layer.hpp"
+
+using namespace headlens;
+using namespace testing_support;
+
+namespace {
+
+const layer_shape shapes[] = {
+    {8, 2, 2, 4},                    // tiny MHA
+    {12, 3, 3, 4},                   // odd head count
+    {20, 4, 2, 5, false, true},      // GQA, odd head_dim (SIMD tail in every row)
+    {16, 4, 1, 8},                   // MQA
+    {10, 3, 3, 7, false, false},     // head_dim != d_model / n_heads, no biases
+    {24, 6, 3, 4, true, true, true},  // causal, rotary
+    {18, 2, 1, 12, true, true, true, 6},  // partial rotary, MQA, causal
+};
+
+// Counts the pattern and z views whose row 1 is exactly zero.
+template <class Scalar>
+struct zero_row_counter {
+  static constexpr point_set points{hook_point::pattern, hook_point::z};
+  int zero_rows = 0;
+  void operator()(const hook_context&, matrix_view<Scalar> view) {
+    if (view.row(1).isZero(0)) ++zero_rows;
+  }
+};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("self-attention matches the scalar reference", "[attention]", float, double) {
+  const auto shape_index = GENERATE(range(0, 7));
+  const int t = GENERATE(1, 2, 7, 17, 33);
+  const layer_shape s = shapes[shape_index];
+  CAPTURE(shape_index, t);
+  const auto L = random_reference_layer(s, 100 + shape_index);
+  const auto mha = module_of<TestType>(s, L);
+  std::mt19937 rng(7 + t);
+  const auto x = random_mat(rng, t, s.d_model);
+
+  const auto expected = reference::attend(L, x, x, reference::iota(t), reference::iota(t));
+  const matrix<TestType> out = mha.forward(to_matrix<TestType>(x));
+  CHECK(scaled_error(out, expected.out) < tolerance<TestType>());
+}
+
+TEMPLATE_TEST_CASE("a batch with key padding equals each sequence alone", "[attention][batch]", float, double) {
+  const layer_shape s{16, 4, 2, 4};
+  const auto L = random_reference_layer(s, 3);
+  const auto mha = module_of<TestType>(s, L);
+  const int t = 9, batch = 3;
+  const int lengths[batch] = {9, 5, 1};
+  std::mt19937 rng(11);
+  const auto x = random_mat(rng, batch * t, s.d_model);
+
+  forward_options<TestType> options;
+  options.batch = batch;
+  options.key_padding = bool_matrix::Constant(batch, t, false);
+  for (int b = 0; b < batch; ++b) options.key_padding.row(b).tail(t - lengths[b]).setConstant(true);
+  const matrix<TestType> out = mha.forward(to_matrix<TestType>(x), options);
+
+  for (int b = 0; b < batch; ++b) {
+    std::vector<bool> padding(t, false);
+    for (int j = lengths[b]; j < t; ++j) padding[j] = true;
+    const reference::mat xb = x.middleRows(b * t, t);
+    const auto expected = reference::attend(L, xb, xb, reference::iota(t), reference::iota(t), padding);
+    CHECK(scaled_error(out.middleRows(b * t, t), expected.out) < tolerance<TestType>());
+  }
+}
+
+TEMPLATE_TEST_CASE("cross-attention reads keys and values from the memory", "[attention][cross]", float, double) {
+  const layer_shape s{12, 3, 3, 4, false, true, GENERATE(false, true)};
+  const auto L = random_reference_layer(s, 5);
+  const auto mha = module_of<TestType>(s, L);
+  const int t_q = 5, t_k = 11, batch = 2;
+  std::mt19937 rng(13);
+  const auto x = random_mat(rng, batch * t_q, s.d_model);
+  const auto memory = random_mat(rng, batch * t_k, s.d_model);
+  forward_options<TestType> options;
+  options.batch = batch;
+  const matrix<TestType> out = mha.forward_cross(to_matrix<TestType>(x), to_matrix<TestType>(memory), options);
+  for (int b = 0; b < batch; ++b) {
+    const auto expected = reference::attend(L, x.middleRows(b * t_q, t_q), memory.middleRows(b * t_k, t_k),
+                                            reference::iota(t_q), reference::iota(t_k));
+    CHECK(scaled_error(out.middleRows(b * t_q, t_q), expected.out) < tolerance<TestType>());
+  }
+}
+
+TEMPLATE_TEST_CASE("an additive mask is added to the scaled scores", "[attention][mask]", float, double) {
+  const layer_shape s{8, 2, 2, 4};
+  const auto L = random_reference_layer(s, 9);
+  const auto mha = module_of<TestType>(s, L);
+  const int t = 6;
+  std::mt19937 rng(17);
+  const auto x = random_mat(rng, t, s.d_model);
+  reference::mat mask = random_mat(rng, t, t);
+  mask(2, 4) = -std::numeric_limits<reference::real>::infinity();
+  forward_options<TestType> options;
+  options.attn_mask = mask.cast<TestType>();
+  const auto expected = reference::attend(L, x, x, reference::iota(t), reference::iota(t), {}, mask);
+  CHECK(scaled_error(mha.forward(to_matrix<TestType>(x), options), expected.out) < tolerance<TestType>());
+}
+
+TEMPLATE_TEST_CASE("a fully masked query row gives a zero pattern and zero z, never NaN", "[attention][numerics]",
+                   float, double) {
+  const layer_shape s{8, 2, 2, 4};
+  const auto L = random_reference_layer(s, 21);
+  const auto mha = module_of<TestType>(s, L);
+  const int t = 4;
+  std::mt19937 rng(19);
+  const auto x = random_mat(rng, t, s.d_model);
+  forward_options<TestType> options;
+  options.attn_mask = matrix<TestType>::Zero(t, t);
+  options.attn_mask.row(1).setConstant(-std::numeric_limits<TestType>::infinity());
+
+  zero_row_counter<TestType> hooks;  // pattern and z of every head, row 1
+  const matrix<TestType> out = mha.forward(to_matrix<TestType>(x), options, hooks);
+  CHECK(hooks.zero_rows == 4);  // pattern and z of two heads
+  CHECK(out.allFinite());
+  // With z = 0 the output row is the output bias alone.
+  for (int c = 0; c < s.d_model; ++c) CHECK(double(out(1, c)) == Approx(double(L.b_o[c])).epsilon(1e-6));
+}
+
+TEMPLATE_TEST_CASE("logits of magnitude 1e4 do not overflow", "[attention][numerics]", float, double) {
+  layer_shape s{8, 2, 2, 4};
+  auto L = random_reference_layer(s, 23);
+  L.w_q *= 300;  // scores of order 1e4
+  L.w_k *= 300;
+  const auto mha = module_of<TestType>(s, L);
+  std::mt19937 rng(29);
+  const auto x = random_mat(rng, 9, s.d_model);
+  const auto expected = reference::attend(L, x, x, reference::iota(9), reference::iota(9));
+  REQUIRE(expected.scores[0].cwiseAbs().maxCoeff() > 1000);
+  const matrix<TestType> out = mha.forward(to_matrix<TestType>(x));
+  CHECK(out.allFinite());
+  // Saturated softmax turns rounding in the scores into visible changes, so float gets a wider margin here.
+  CHECK(scaled_error(out, expected.out) < (std::is_same<TestType, float>::value ? 2e-3 : 1e-9));
+}
+
+TEMPLATE_TEST_CASE("NaN input propagates, and check_finite names the first bad position", "[attention][numerics]",
+                   float, double) {
+  const layer_shape s{8, 2, 2, 4};
+  const auto L = random_reference_layer(s, 31);
+  const auto mha = module_of<TestType>(s, L);
+  std::mt19937 rng(37);
+  matrix<TestType> x = to_matrix<TestType>(random_mat(rng, 5, s.d_model));
+  x(3, 6) = std::numeric_limits<TestType>::quiet_NaN();
+  const matrix<TestType> out = mha.forward(x);
+  CHECK(out.row(3).array().isNaN().all());  // the bad token's own output
+  CHECK(out.array().isNaN().any());
+  forward_options<TestType> options;
+  options.check_finite = true;
+  REQUIRE_THROWS_AS(mha.forward(x, options), numeric_error);
+  REQUIRE_THROWS_WITH(mha.forward(x, options), Catch::Contains("x has a non-finite value (nan) at row 3, column 6"));
+}
+
+TEMPLATE_TEST_CASE("decoding with a KV cache equals one causal forward", "[attention][decode]", float, double) {
+  const layer_shape s{16, 4, 2, 4, true, true, GENERATE(false, true)};
+  const auto L = random_reference_layer(s, 41);
+  const auto mha = module_of<TestType>(s, L);
+  const int t = 13;
+  std::mt19937 rng(43);
+  const matrix<TestType> x = to_matrix<TestType>(random_mat(rng, t, s.d_model));
+  const matrix<TestType> full = mha.forward(x);
+
+  const std::vector<int> steps = GENERATE(std::vector<int>(13, 1), std::vector<int>{5, 1, 1, 6});
+  kv_cache<TestType> cache;
+  matrix<TestType> stepped(t, s.d_model);
+  int done = 0;
+  for (int n : steps) {
+    stepped.middleRows(done, n) = mha.forward_step(x.middleRows(done, n), cache);
+    done += n;
+  }
+  REQUIRE(cache.length() == t);
+  const double scale = std::max(1.0, double(full.cwiseAbs().maxCoeff()));
+  CHECK(double((stepped - full).cwiseAbs().maxCoeff()) / scale < tolerance<TestType>());
+}
+
+TEMPLATE_TEST_CASE("explicit rotary positions are used for queries and keys", "[attention][rotary]", float, double) {
+  const layer_shape s{16, 2, 2, 8, true, true, true};
+  const auto L = random_reference_layer(s, 47);
+  const auto mha = module_of<TestType>(s, L);
+  std::mt19937 rng(53);
+  const auto x = random_mat(rng, 5, s.d_model);
+  const std::vector<long> positions{3, 4, 10, 11, 40};
+  forward_options<TestType> options;
+  options.positions.assign(positions.begin(), positions.end());
+  const auto expected = reference::attend(L, x, x, positions, positions);
+  CHECK(scaled_error(mha.forward(to_matrix<TestType>(x), options), expected.out) < tolerance<TestType>());
+}
+
+TEMPLATE_TEST_CASE("a head mask skips the head: its z is zero", "[attention][head_mask]", float, double) {
+  const layer_shape s{16, 4, 2, 4};
+  const auto L = random_reference_layer(s, 59);
+  const auto mha = module_of<TestType>(s, L);
+  std::mt19937 rng(61);
+  const auto x = random_mat(rng, 7, s.d_model);
+  const std::vector<bool> keep{true, false, true, false};
+  forward_options<TestType> options;
+  options.head_mask = keep;
+  const auto expected = reference::attend(L, x, x, reference::iota(7), reference::iota(7), {}, {}, keep);
+  CHECK(scaled_error(mha.forward(to_matrix<TestType>(x), options), expected.out) < tolerance<TestType>());
+}
+
+TEST_CASE("weights from PyTorch's layout are transposed into the x W convention", "[attention][weights]") {
+  const int e = 4;
+  matrix<double> in_proj(3 * e, e);
+  for (int i = 0; i < 3 * e; ++i)
+    for (int j = 0; j < e; ++j) in_proj(i, j) = 100 * i + j;
+  vector<double> in_bias = vector<double>::LinSpaced(3 * e, 0, 3 * e - 1);
+  matrix<double> out_proj = matrix<double>::Identity(e, e);
+  out_proj(0, 1) = 5;
+  vector<double> out_bias = vector<double>::Constant(e, 2);
+  const auto w = attention_weights<double>::from_pytorch_mha(in_proj, in_bias, out_proj, out_bias);
+  CHECK(w.w_q(1, 2) == 201);        // W_q[in=1, out=2] = in_proj_weight[out=2, in=1]
+  CHECK(w.w_k(3, 0) == 100 * 4 + 3);  // k rows start at E
+  CHECK(w.w_v(0, 1) == 100 * 9);
+  CHECK(w.b_v(0) == 8);
+  CHECK(w.w_o(1, 0) == 5);
+}
+
+TEST_CASE("bad configurations and inputs are rejected with a message naming them", "[attention][errors]") {
+  attention_config c;
+  c.d_model = 8;
+  c.n_heads = 2;
+  const layer_shape s{8, 2, 2, 4};
+  const auto L = random_reference_layer(s, 1);
+  const auto w = weights_of<float>(L);
+
+  SECTION("config") {
+    attention_config bad = c;
+    bad.d_model = 0;
+    REQUIRE_THROWS_WITH(bad.validate(), "headlens: config.d_model is 0, expected a positive width");
+    bad = c;
+    bad.n_heads = 3;
+    REQUIRE_THROWS_WITH(bad.validate(),
+                        "headlens: config.d_model is 8, expected a multiple of n_heads = 3 (or set head_dim)");
+    bad = c;
+    bad.n_heads = 3;
+    bad.n_kv_heads = 2;
+    bad.head_dim = 4;
+    REQUIRE_THROWS_WITH(bad.validate(), "headlens: config.n_heads is 3, expected a multiple of n_kv_heads = 2");
+    bad = c;
+    bad.scale = -1.0;
+    REQUIRE_THROWS_WITH(bad.validate(), "headlens: config.scale is -1, expected a finite positive number");
+    bad = c;
+    bad.rotary = true;
+    bad.rotary_dim = 3;
+    REQUIRE_THROWS_WITH(bad.validate(),
+                        "headlens: config.rotary_dim is 3, expected an even number from 2 to head_dim = 4");
+    bad = c;
+    bad.n_kv_heads = -1;
+    REQUIRE_THROWS_AS(bad.validate(), argument_error);
+  }
+  SECTION("weights") {
+    auto bad = w;
+    bad.w_k = matrix<float>::Zero(8, 5);
+    REQUIRE_THROWS_WITH(multi_head_attention<float>(c, bad), "headlens: weights.w_k is [8 x 5], expected [8 x 8]");
+    bad = w;
+    bad.b_o.resize(0);
+    REQUIRE_THROWS_WITH(multi_head_attention<float>(c, bad),
+                        "headlens: weights.b_o has 0 entries, expected 8 (config.bias is true)");
+    auto no_bias = c;
+    no_bias.bias = false;
+    REQUIRE_THROWS_WITH(multi_head_attention<float>(no_bias, w),
+                        "headlens: weights.b_q has 8 entries, expected none (config.bias is false)");
+    REQUIRE_THROWS_AS(multi_head_attention<float>(no_bias, w), shape_error);
+  }
+  SECTION("inputs") {
+    const multi_head_attention<float> mha(c, w);
+    REQUIRE_THROWS_WITH(mha.forward(matrix<float>::Zero(3, 7)), "headlens: x.cols() is 7, expected d_model = 8");
+    REQUIRE_THROWS_WITH(mha.forward(matrix<float>::Zero(0, 8)),
+                        "headlens: x.rows() is 0, expected at least one token (empty sequence)");
+    forward_options<float> o;
+    o.batch = 2;
+    REQUIRE_THROWS_WITH(mha.forward(matrix<float>::Zero(3, 8), o),
+                        "headlens: x.rows() is 3, expected a multiple of options.batch = 2");
+    o.batch = 0;
+    REQUIRE_THROWS_WITH(mha.forward(matrix<float>::Zero(3, 8), o), "headlens: options.batch is 0, expected at least 1");
+    o = {};
+    o.key_padding = bool_matrix::Constant(1, 4, false);
+    REQUIRE_THROWS_WITH(mha.forward(matrix<float>::Zero(3, 8), o),
+                        "headlens: options.key_padding is [1 x 4], expected [batch x T_k] = [1 x 3]");
+    o = {};
+    o.attn_mask = matrix<float>::Zero(3, 2);
+    REQUIRE_THROWS_WITH(mha.forward(matrix<float>::Zero(3, 8), o),
+                        "headlens: options.attn_mask is [3 x 2], expected [T_q x T_k] = [3 x 3]");
+    o = {};
+    o.positions = {0, 1};
+    REQUIRE_THROWS_WITH(mha.forward(matrix<float>::Zero(3, 8), o),
+                        "headlens: options.positions has 2 entries, expected T_q = 3");
+    o.positions = {0, -1, 2};
+    REQUIRE_THROWS_WITH(mha.forward(matrix<float>::Zero(3, 8), o),
+                        "headlens: options.positions[1] is -1, expected a position >= 0");
+    o = {};
+    o.head_mask = {true};
+    REQUIRE_THROWS_WITH(mha.forward(matrix<float>::Zero(3, 8), o),
+                        "headlens: options.head_mask has 1 entries, expected n_heads = 2");
+    REQUIRE_THROWS_WITH(mha.forward_cross(matrix<float>::Zero(3, 8), matrix<float>::Zero(2, 9)),
+                        "headlens: memory.cols() is 9, expected d_model = 8");
+    kv_cache<float> cache;
+    REQUIRE_THROWS_WITH(mha.forward_step(matrix<float>::Zero(1, 8), cache),
+                        "headlens: config.causal is false, expected true for KV-cache decoding (forward_step)");
+  }
+  SECTION("decode batch must match the cache") {
+    auto causal = c;
+    causal.causal = true;
+    const multi_head_attention<float> mha(causal, w);
+    kv_cache<float> cache;
+    mha.forward_step(matrix<float>::Zero(1, 8), cache);
+    forward_options<float> o;
+    o.batch = 2;
+    REQUIRE_THROWS_WITH(mha.forward_step(matrix<float>::Zero(2, 8), cache, o),
+                        "headlens: options.batch is 2, expected the cache's batch = 1");
+    REQUIRE_THROWS_WITH(mha.forward_cross(matrix<float>::Zero(1, 8), matrix<float>::Zero(1, 8)),
+                        "headlens: config.causal is true, expected false for cross-attention (forward_cross)");
+  }
+}
