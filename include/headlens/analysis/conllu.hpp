@@ -485,7 +485,7 @@ class conllu_reader {
         m.head_source = open.source;
       } else if (open.source == mention_head_source::head_field) {
         fail(open.line, "Entity mention " + detail::quoted(open.key) + " has head " + std::to_string(open.head_pos) +
-                            " but spans only " + std::to_string(m.size()) + " words");
+                            " but spans only " + std::to_string(m.size()) + " word(s)");
       }
     }
     cluster& c = doc.clusters[static_cast<std::size_t>(m.cluster)];
