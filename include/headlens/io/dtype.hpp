@@ -280,22 +280,22 @@ bool can_convert(dtype type) noexcept {
   return !dtype_is_floating(type);
 }
 
-/// Converts `count` little-endian elements of `type` at `src` to `Scalar`, into `out`. The caller has checked
-/// `can_convert<Scalar>(type)`. An integer that does not fit `Scalar` throws `argument_error` naming `what`.
-template <class Scalar>
-void convert_elements(const unsigned char* src, dtype type, std::size_t count, Scalar* out,
+/// Converts `count` little-endian elements of `type` at `src` to `Scalar`, into `out[0, count)` (`out` is a
+/// pointer or a std::vector, std::vector<bool> included). The caller has checked `can_convert<Scalar>(type)`.
+/// An integer that does not fit `Scalar` throws `argument_error` naming `what`.
+template <class Scalar, class Output>
+void convert_elements(const unsigned char* src, dtype type, std::size_t count, Output& out,
                       const std::string& what) {
   static_assert(std::is_arithmetic<Scalar>::value, "headlens: tensors are read into arithmetic types");
   const std::size_t size = dtype_size(type);
-  const bool same_layout = host_is_little_endian();
-  if (same_layout && type == dtype::float32 && std::is_same<Scalar, float>::value) {
+  if constexpr (std::is_floating_point<Scalar>::value) {
     // Same representation (little-endian IEEE in the file and on the host): one copy.
-    if (count != 0) std::memcpy(static_cast<void*>(out), src, count * size);
-    return;
-  }
-  if (same_layout && type == dtype::float64 && std::is_same<Scalar, double>::value) {
-    if (count != 0) std::memcpy(static_cast<void*>(out), src, count * size);
-    return;
+    const bool same = host_is_little_endian() && ((type == dtype::float32 && std::is_same<Scalar, float>::value) ||
+                                                  (type == dtype::float64 && std::is_same<Scalar, double>::value));
+    if (same) {
+      if (count != 0) std::memcpy(static_cast<void*>(&out[0]), src, count * size);
+      return;
+    }
   }
   for (std::size_t i = 0; i < count; ++i) {
     const unsigned char* p = src + i * size;

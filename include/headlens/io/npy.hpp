@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -448,7 +449,7 @@ tensor<Scalar> as_tensor(const npy_array& array) {
   out.shape = array.shape;
   const std::size_t count = array.bytes.size() / dtype_size(array.type);
   out.data.resize(count);
-  detail::convert_elements(array.bytes.data(), array.type, count, out.data.data(), array.source);
+  detail::convert_elements<Scalar>(array.bytes.data(), array.type, count, out.data, array.source);
   return out;
 }
 
@@ -521,7 +522,13 @@ void write_npy(const std::string& path, const tensor<Scalar>& values) {
     detail::fail<shape_error>("tensor has ", values.data.size(), " values, expected product of shape ",
                               detail::shape_string(values.shape));
   }
-  write_npy(path, values.data.data(), values.shape);
+  if constexpr (std::is_same<Scalar, bool>::value) {  // std::vector<bool> has no data()
+    const std::unique_ptr<bool[]> flat(new bool[values.data.size() + 1]);
+    std::copy(values.data.begin(), values.data.end(), flat.get());
+    write_npy(path, flat.get(), values.shape);
+  } else {
+    write_npy(path, values.data.data(), values.shape);
+  }
 }
 
 /// Writes an Eigen matrix or vector to a `.npy` file in C order, whatever its storage order: a type that is a

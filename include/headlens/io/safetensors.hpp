@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <unordered_map>
@@ -143,7 +144,7 @@ class safetensors_file {
     out.shape = t.shape;
     const auto count = static_cast<std::size_t>((t.end - t.begin) / dtype_size(t.type));
     out.data.resize(count);
-    detail::convert_elements(bytes_.data() + data_begin_ + t.begin, t.type, count, out.data.data(),
+    detail::convert_elements<Scalar>(bytes_.data() + data_begin_ + t.begin, t.type, count, out.data,
                              "tensor '" + name + "' in " + source_);
     return out;
   }
@@ -400,7 +401,13 @@ class safetensors_writer {
       detail::fail<shape_error>("tensor '", name, "' has ", values.data.size(), " values, expected the product of shape ",
                                 detail::shape_string(values.shape));
     }
-    add(name, values.data.data(), values.shape, stored);
+    if constexpr (std::is_same<Scalar, bool>::value) {  // std::vector<bool> has no data()
+      const std::unique_ptr<bool[]> flat(new bool[values.data.size() + 1]);
+      std::copy(values.data.begin(), values.data.end(), flat.get());
+      add(name, flat.get(), values.shape, stored);
+    } else {
+      add(name, values.data.data(), values.shape, stored);
+    }
   }
 
   /// Adds an Eigen matrix in C order whatever its storage order: a type that is a vector at compile time becomes
