@@ -1,0 +1,111 @@
+# headlens: the two commands of the README, and the rest of what CI runs, over the CMake presets
+# (CMakePresets.json), so `make test` here is exactly what CI runs.
+#
+#   make demo          install missing Debian packages, build (build/), run build/bin/headlens-demo
+#   make test          dev build + its tests, asan+ubsan build + its tests, packaging consumers, one summary
+#   make bench         Release benchmarks, full runs (build/bench-release)
+#   make bench-smoke   every benchmark briefly, small sizes only (what CI runs)
+#   make release       Release build + tests (build/release)
+#   make fuzz          clang + libFuzzer build, fuzz each harness for HEADLENS_FUZZ_SECONDS (build/fuzz)
+#   make format | format-check | tidy | clean | help
+#
+# Variables: JOBS (default: all cores), WERROR=ON (warnings are errors, as CI uses), HEADLENS_SKIP_DEPS=1.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+WERROR ?= OFF
+CMAKE  ?= cmake
+CTEST  ?= ctest
+BUILD  := build
+CONFIGURE_FLAGS := -DHEADLENS_WERROR=$(WERROR)
+
+.PHONY: help deps demo test test-dev test-asan test-packaging test-summary bench bench-build bench-smoke \
+        release fuzz format format-check tidy clean
+
+help:
+	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@bash tools/install-deps.sh
+
+# ---- make demo ----------------------------------------------------------------------------------------------------
+demo: deps
+	@test -f examples/demo.cpp || { echo "make demo: examples/demo.cpp is not written yet" >&2; exit 1; }
+	$(CMAKE) --preset dev $(CONFIGURE_FLAGS)
+	$(CMAKE) --build --preset dev -j $(JOBS) --target headlens-demo
+	./$(BUILD)/bin/headlens-demo
+
+# ---- make test ----------------------------------------------------------------------------------------------------
+# A build failure stops at once; a failing test run is recorded and the later runs still go, so one `make test`
+# shows everything that is wrong. test-summary fails the target if any run failed.
+test: deps
+	@rm -f $(BUILD)/ctest-*.log $(BUILD)/ctest-*.rc
+	@$(MAKE) --no-print-directory test-dev test-asan test-packaging
+	@$(MAKE) --no-print-directory test-summary
+
+# $(call run_ctest,PRESET): run one test preset, keep its log and exit status for test-summary.
+define run_ctest
+	@mkdir -p $(BUILD)
+	@echo "==== ctest --preset $(1)"
+	@rc=0; $(CTEST) --preset $(1) -j $(JOBS) 2>&1 | tee $(BUILD)/ctest-$(1).log || rc=$$?; \
+	  echo $$rc > $(BUILD)/ctest-$(1).rc
+endef
+
+test-dev:
+	$(CMAKE) --preset dev $(CONFIGURE_FLAGS)
+	$(CMAKE) --build --preset dev -j $(JOBS)
+	$(call run_ctest,dev)
+
+test-asan:
+	$(CMAKE) --preset asan $(CONFIGURE_FLAGS)
+	$(CMAKE) --build --preset asan -j $(JOBS)
+	$(call run_ctest,asan)
+
+# Uses the dev build (configured and built by test-dev).
+test-packaging:
+	$(call run_ctest,packaging)
+
+test-summary:
+	@bash tools/test-summary.sh $(BUILD) dev asan packaging
+
+# ---- benchmarks ---------------------------------------------------------------------------------------------------
+bench-build: deps
+	$(CMAKE) --preset bench $(CONFIGURE_FLAGS)
+	$(CMAKE) --build --preset bench -j $(JOBS)
+
+bench: bench-build
+	bash tools/bench-run.sh full $(BUILD)/bench-release/bench
+
+bench-smoke: bench-build
+	bash tools/bench-run.sh smoke $(BUILD)/bench-release/bench
+
+# ---- other configurations -----------------------------------------------------------------------------------------
+release: deps
+	$(CMAKE) --preset release $(CONFIGURE_FLAGS)
+	$(CMAKE) --build --preset release -j $(JOBS)
+	$(CTEST) --preset release -j $(JOBS)
+
+fuzz:
+	HEADLENS_EXTRA_PACKAGES="clang" bash tools/install-deps.sh
+	$(CMAKE) --preset fuzz
+	$(CMAKE) --build --preset fuzz -j $(JOBS)
+	$(CTEST) --preset fuzz
+
+# ---- tooling (not enforced by CI) ---------------------------------------------------------------------------------
+FORMAT_SOURCES = $(shell git ls-files '*.hpp' '*.cpp')
+
+format:
+	clang-format -i $(FORMAT_SOURCES)
+
+format-check:
+	clang-format --dry-run $(FORMAT_SOURCES)
+
+tidy:
+	@test -f $(BUILD)/compile_commands.json || { echo "run make test or make demo first" >&2; exit 1; }
+	clang-tidy -p $(BUILD) --quiet $(filter tests/% examples/%,$(filter %.cpp,$(FORMAT_SOURCES)))
+
+clean:
+	rm -rf $(BUILD)
