@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -303,13 +304,14 @@ class safetensors_file {
     }
     std::uint64_t count = 0;
     const std::uint64_t element_size = dtype_size(t.type);
-    const bool countable = detail::element_count(t.shape, count) && count <= buffer_size / element_size;
+    const bool countable = detail::element_count(t.shape, count) &&
+                           count <= std::numeric_limits<std::uint64_t>::max() / element_size;
     if (!countable || count * element_size != t.end - t.begin) {
       fail_at(offsets.offset, "tensor '" + name + "': data_offsets " + range + " hold " +
                                   std::to_string(t.end - t.begin) + " bytes, but shape " +
                                   detail::shape_string(t.shape) + " of " + type.string + " needs " +
                                   (countable ? std::to_string(count * element_size) + " bytes"
-                                             : std::string("more than the whole data buffer")));
+                                             : std::string("more bytes than fit 64 bits")));
     }
     return t;
   }
