@@ -259,6 +259,12 @@ TEST_CASE("bad configurations and inputs are rejected with a message naming them
     bad = c;
     bad.n_kv_heads = -1;
     REQUIRE_THROWS_AS(bad.validate(), argument_error);
+    bad = c;
+    bad.n_heads = 1;
+    bad.head_dim = 5;
+    bad.rotary = true;
+    REQUIRE_THROWS_WITH(bad.validate(), "headlens: config.rotary_dim is 0 (0 means head_dim), expected an even number "
+                                        "from 2 to head_dim = 5");
   }
   SECTION("weights") {
     auto bad = w;

@@ -30,4 +30,14 @@ using matrix_view = Eigen::Map<matrix<Scalar>, Eigen::Unaligned, Eigen::OuterStr
 template <class Scalar>
 using const_matrix_view = Eigen::Map<const matrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
+namespace detail {
+/// Blocks template argument deduction through a parameter (C++20's std::type_identity_t).
+template <class T>
+struct type_identity {
+  using type = T;
+};
+template <class T>
+using type_identity_t = typename type_identity<T>::type;
+}  // namespace detail
+
 }  // namespace headlens

@@ -63,8 +63,9 @@ struct attention_config {
       }
       const index r = rotary_size();
       if (r <= 0 || r > head_size() || r % 2 != 0) {
-        detail::fail<argument_error>("config.rotary_dim is ", rotary_dim, ", expected an even number from 2 to head_dim = ",
-                                     head_size());
+        detail::fail<argument_error>("config.rotary_dim is ", rotary_dim,
+                                     rotary_dim == 0 ? " (0 means head_dim)" : "",
+                                     ", expected an even number from 2 to head_dim = ", head_size());
       }
     }
   }
