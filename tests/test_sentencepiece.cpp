@@ -79,7 +79,9 @@ TEST_CASE("sentencepiece: token spans point into the original text", "[sentencep
     CHECK(tokens.front().begin == 0);
     std::string joined;
     for (const auto& t : tokens) joined += tokenizer.piece(t.id);
-    CHECK(joined == "\xE2\x96\x81" "caf\xC3\xA9");
+    CHECK(joined ==
+          "\xE2\x96\x81"
+          "caf\xC3\xA9");
   }
   SECTION("a merged run of unknowns covers the whole run") {
     const std::string text = "x \xE4\xBD\xA0\xE5\xA5\xBD y";  // "x 你好 y"
@@ -157,22 +159,28 @@ TEST_CASE("sentencepiece: bad input and bad vocabularies are reported", "[senten
 
 TEST_CASE("nfkc: compatibility mappings, ordering and composition", "[unicode]") {
   using headlens::nfkc;
-  CHECK(nfkc("\xEF\xAC\x81ne") == "fine");                          // U+FB01 ligature
-  CHECK(nfkc("\xEF\xBC\xA1\xEF\xBC\xA2") == "AB");                  // full-width
-  CHECK(nfkc("x\xC2\xB2") == "x2");                                 // superscript two
-  CHECK(nfkc("\xC2\xBD") == "1\xE2\x81\x84" "2");                   // ½ -> 1⁄2
-  CHECK(nfkc("\xE2\x80\xA6") == "...");                             // ellipsis
-  CHECK(nfkc("a\xC2\xA0" "b") == "a b");                            // no-break space
-  CHECK(nfkc("e\xCC\x81") == "\xC3\xA9");                           // e + acute -> é
-  CHECK(nfkc("\xE2\x84\xAB") == "\xC3\x85");                        // angstrom sign -> Å
-  CHECK(nfkc("a\xCC\xA3\xCC\x82") == "\xE1\xBA\xAD");               // a + dot below + circumflex -> ậ
-  CHECK(nfkc("a\xCC\x82\xCC\xA3") == "\xE1\xBA\xAD");               // same, other order
-  CHECK(nfkc("\xEF\xBD\xB6\xEF\xBE\x9E") == "\xE3\x82\xAC");        // half-width ｶﾞ -> ガ
-  CHECK(nfkc("\xE1\x84\x80\xE1\x85\xA1") == "\xEA\xB0\x80");        // jamo -> 가
-  CHECK(nfkc("\xEA\xB0\x81") == "\xEA\xB0\x81");                    // 각 stays
+  CHECK(nfkc("\xEF\xAC\x81ne") == "fine");          // U+FB01 ligature
+  CHECK(nfkc("\xEF\xBC\xA1\xEF\xBC\xA2") == "AB");  // full-width
+  CHECK(nfkc("x\xC2\xB2") == "x2");                 // superscript two
+  CHECK(nfkc("\xC2\xBD") ==
+        "1\xE2\x81\x84"
+        "2");                            // ½ -> 1⁄2
+  CHECK(nfkc("\xE2\x80\xA6") == "...");  // ellipsis
+  CHECK(nfkc("a\xC2\xA0"
+             "b") == "a b");                                  // no-break space
+  CHECK(nfkc("e\xCC\x81") == "\xC3\xA9");                     // e + acute -> é
+  CHECK(nfkc("\xE2\x84\xAB") == "\xC3\x85");                  // angstrom sign -> Å
+  CHECK(nfkc("a\xCC\xA3\xCC\x82") == "\xE1\xBA\xAD");         // a + dot below + circumflex -> ậ
+  CHECK(nfkc("a\xCC\x82\xCC\xA3") == "\xE1\xBA\xAD");         // same, other order
+  CHECK(nfkc("\xEF\xBD\xB6\xEF\xBE\x9E") == "\xE3\x82\xAC");  // half-width ｶﾞ -> ガ
+  CHECK(nfkc("\xE1\x84\x80\xE1\x85\xA1") == "\xEA\xB0\x80");  // jamo -> 가
+  CHECK(nfkc("\xEA\xB0\x81") == "\xEA\xB0\x81");              // 각 stays
   CHECK(nfkc("\xE3\x8C\x80") == "\xE3\x82\xA2\xE3\x83\x91\xE3\x83\xBC\xE3\x83\x88");  // ㌀ -> アパート
   CHECK(nfkc("plain ASCII stays.") == "plain ASCII stays.");
-  CHECK(nfkc("\xCC\x81" "a") == "\xCC\x81" "a");                    // a leading mark composes with nothing
+  CHECK(nfkc("\xCC\x81"
+             "a") ==
+        "\xCC\x81"
+        "a");  // a leading mark composes with nothing
 
   const auto chars = headlens::nfkc(headlens::decode_utf8("xe\xCC\x81\xEF\xAC\x81"));
   REQUIRE(chars.size() == 4);  // x é f i

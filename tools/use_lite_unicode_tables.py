@@ -94,6 +94,7 @@ struct unicode_composition {{
   std::uint32_t composite;
 }};
 
+// clang-format off
 /// Sorted by code point.
 inline constexpr unicode_decomposition unicode_decompositions[] = {{
 {rows(['{0x%X,%d,%d},' % e for e in decomp_index], 6)}
@@ -112,6 +113,7 @@ inline constexpr unicode_ccc_range unicode_ccc_ranges[] = {{
 inline constexpr unicode_composition unicode_compositions[] = {{
 {rows(['{0x%X,0x%X,0x%X},' % c for c in compositions], 4)}
 }};
+// clang-format on
 
 }}  // namespace detail
 }}  // namespace headlens

@@ -91,7 +91,8 @@ class sentencepiece_unigram {
   }
 
   /// Parses the text of a `vocab.json` (see `from_vocab_json`); `file` names it in errors.
-  static std::vector<sentencepiece_piece> parse_vocab_json(std::string_view text, const std::string& file = "<memory>") {
+  static std::vector<sentencepiece_piece> parse_vocab_json(std::string_view text,
+                                                           const std::string& file = "<memory>") {
     vocab_parser parser{text, file};
     return parser.parse();
   }
@@ -283,10 +284,14 @@ class sentencepiece_unigram {
       for (int i = 0; i < 4; ++i, ++pos) {
         const char c = text[pos];
         v *= 16;
-        if (c >= '0' && c <= '9') v += static_cast<unsigned>(c - '0');
-        else if (c >= 'a' && c <= 'f') v += static_cast<unsigned>(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v += static_cast<unsigned>(c - 'A' + 10);
-        else fail("invalid hex digit in a \\u escape");
+        if (c >= '0' && c <= '9')
+          v += static_cast<unsigned>(c - '0');
+        else if (c >= 'a' && c <= 'f')
+          v += static_cast<unsigned>(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+          v += static_cast<unsigned>(c - 'A' + 10);
+        else
+          fail("invalid hex digit in a \\u escape");
       }
       return v;
     }
@@ -310,14 +315,30 @@ class sentencepiece_unigram {
         if (pos >= text.size()) fail("unterminated string");
         const char e = text[pos++];
         switch (e) {
-          case '"': out += '"'; break;
-          case '\\': out += '\\'; break;
-          case '/': out += '/'; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
-          case 'n': out += '\n'; break;
-          case 'r': out += '\r'; break;
-          case 't': out += '\t'; break;
+          case '"':
+            out += '"';
+            break;
+          case '\\':
+            out += '\\';
+            break;
+          case '/':
+            out += '/';
+            break;
+          case 'b':
+            out += '\b';
+            break;
+          case 'f':
+            out += '\f';
+            break;
+          case 'n':
+            out += '\n';
+            break;
+          case 'r':
+            out += '\r';
+            break;
+          case 't':
+            out += '\t';
+            break;
           case 'u': {
             char32_t cp = hex4();
             if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -345,7 +366,8 @@ class sentencepiece_unigram {
         return 0.0;  // JavaScript: null + x == x
       }
       std::size_t end = pos;
-      while (end < text.size() && (std::string_view("+-.0123456789eE").find(text[end]) != std::string_view::npos)) ++end;
+      while (end < text.size() && (std::string_view("+-.0123456789eE").find(text[end]) != std::string_view::npos))
+        ++end;
       double value = 0.0;
       const auto result = std::from_chars(text.data() + pos, text.data() + end, value);
       if (result.ec != std::errc() || result.ptr != text.data() + end || end == pos) fail("expected a number or null");

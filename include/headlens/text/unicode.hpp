@@ -95,8 +95,7 @@ inline std::vector<source_char> decode_utf8(std::string_view text) {
 
 namespace detail {
 
-constexpr char32_t hangul_s_base = 0xAC00, hangul_l_base = 0x1100, hangul_v_base = 0x1161,
-                   hangul_t_base = 0x11A7;
+constexpr char32_t hangul_s_base = 0xAC00, hangul_l_base = 0x1100, hangul_v_base = 0x1161, hangul_t_base = 0x11A7;
 constexpr char32_t hangul_l_count = 19, hangul_v_count = 21, hangul_t_count = 28;
 constexpr char32_t hangul_n_count = hangul_v_count * hangul_t_count;  // 588
 constexpr char32_t hangul_s_count = hangul_l_count * hangul_n_count;  // 11172
@@ -105,7 +104,8 @@ constexpr char32_t hangul_s_count = hangul_l_count * hangul_n_count;  // 11172
 inline int canonical_combining_class(char32_t cp) noexcept {
   const auto* first = std::begin(unicode_ccc_ranges);
   const auto* last = std::end(unicode_ccc_ranges);
-  const auto* it = std::upper_bound(first, last, cp, [](char32_t c, const unicode_ccc_range& r) { return c < r.first; });
+  const auto* it =
+      std::upper_bound(first, last, cp, [](char32_t c, const unicode_ccc_range& r) { return c < r.first; });
   if (it == first) return 0;
   --it;
   return cp <= it->last ? it->ccc : 0;
@@ -146,9 +146,10 @@ inline char32_t compose_pair(char32_t a, char32_t b) noexcept {
   }
   const auto* first = std::begin(unicode_compositions);
   const auto* last = std::end(unicode_compositions);
-  const auto* it = std::lower_bound(first, last, std::make_pair(a, b), [](const unicode_composition& c, const auto& key) {
-    return c.first < key.first || (c.first == key.first && c.second < key.second);
-  });
+  const auto* it =
+      std::lower_bound(first, last, std::make_pair(a, b), [](const unicode_composition& c, const auto& key) {
+        return c.first < key.first || (c.first == key.first && c.second < key.second);
+      });
   return (it != last && it->first == a && it->second == b) ? it->composite : 0;
 }
 
@@ -164,7 +165,8 @@ inline std::vector<source_char> nfkc(const std::vector<source_char>& input) {
 
   // Canonical ordering: a stable sort of each run of non-starters by combining class.
   std::vector<int> ccc(decomposed.size());
-  for (std::size_t i = 0; i < decomposed.size(); ++i) ccc[i] = detail::canonical_combining_class(decomposed[i].code_point);
+  for (std::size_t i = 0; i < decomposed.size(); ++i)
+    ccc[i] = detail::canonical_combining_class(decomposed[i].code_point);
   for (std::size_t i = 1; i < decomposed.size(); ++i) {
     for (std::size_t j = i; j > 0 && ccc[j] != 0 && ccc[j - 1] > ccc[j]; --j) {
       std::swap(decomposed[j], decomposed[j - 1]);

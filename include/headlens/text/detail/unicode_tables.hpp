@@ -33,6 +33,7 @@ struct unicode_composition {
   std::uint32_t composite;
 };
 
+// clang-format off
 /// Sorted by code point.
 inline constexpr unicode_decomposition unicode_decompositions[] = {
     {0xA0,0,1}, {0xA8,1,2}, {0xAA,3,1}, {0xAF,4,2}, {0xB2,6,1}, {0xB3,7,1},
@@ -2081,6 +2082,7 @@ inline constexpr unicode_composition unicode_compositions[] = {
     {0x114B9,0x114BA,0x114BB}, {0x114B9,0x114BD,0x114BE}, {0x115B8,0x115AF,0x115BA}, {0x115B9,0x115AF,0x115BB},
     {0x11935,0x11930,0x11938},
 };
+// clang-format on
 
 }  // namespace detail
 }  // namespace headlens
