@@ -161,7 +161,7 @@ TEST_CASE("safetensors: float16 and bfloat16 bit patterns agree with torch", "[s
     // The spread really reaches the special cases.
     CHECK(nans > 0);
     CHECK(subnormals > 0);
-    CHECK(infinities >= 0);
+    if (kind == "half_bits") CHECK(infinities > 0);  // 0x7C00 is in the spread; for bfloat16 only NaNs are
     // float64 conversion is the same value.
     const auto ours64 = f.read_tensor<double>(kind);
     for (std::size_t i = 0; i < 2048; ++i) {
@@ -364,7 +364,7 @@ TEST_CASE("safetensors: malformed length and layout", "[safetensors]") {
     CHECK(e.byte_offset() == 0);
     CHECK_THAT(e.what(), Contains("at byte 0: header length 1000 runs past the end of the file (20 bytes)"));
     auto huge = st_raw("{}");
-    for (int i = 0; i < 8; ++i) huge[i] = 0xFF;
+    for (std::size_t i = 0; i < 8; ++i) huge[i] = 0xFF;
     huge[0] = 0xFE;  // 2^64 - 2: must not wrap around when added to 8
     REQUIRE_THROWS_WITH(open_bytes(huge), Contains("header length 18446744073709551614 runs past"));
   }

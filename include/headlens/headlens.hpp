@@ -9,3 +9,5 @@
 #include "headlens/kernels/attention_config.hpp"
 #include "headlens/kernels/multi_head_attention.hpp"
 #include "headlens/kernels/softmax.hpp"
+#include "headlens/io/npy.hpp"
+#include "headlens/io/safetensors.hpp"
