@@ -18,6 +18,10 @@
 //   attn_NN.npy        float32 [2, 4*T, T]: for layer l, row h*T + i is head h's attention from query i over the
 //                      T keys (the Softmax node's output as it is, batch of one)
 //   embeddings.npy     float32 [N, 512]: the sentence embeddings (the model's output, L2-normalised)
+//   inter_NN_*.npy     for a few short sentences, float32 intermediate tensors of the graph (batch of one, the
+//                      batch axis dropped), named in fixtures.json under "intermediates", to debug a port stage
+//                      by stage: x0 = 2E + PE [T, 256], after each layer's attention residual and FFN residual
+//                      [T, 512], the pooled mean [512] and the tanh layer [512]
 //
 // Before writing, it checks its own understanding of the model: an independent float64 forward pass written from
 // docs/notes/use-lite-model.md must reproduce the TF.js maps (max abs difference) and embeddings (cosine), and the
@@ -40,6 +44,16 @@ const prefix = 'module_apply_default/Encoder_en/KonaTransformer/Encode/Transform
 const softmax_node = (layer) =>
   `${prefix}Layer_${layer}/TransformerLayer/MultiheadAttention/DotProductAttention/BaseDotProductAttention/Softmax`;
 const output_node = 'module_apply_default/Encoder_en/hidden_layers/l2_normalize';
+const intermediate_nodes = {
+  x0: `${prefix}Layer_0/add`,
+  layer0_attention_residual: `${prefix}Layer_0/TransformerLayer/layer_postprocess/add`,
+  layer0_out: `${prefix}Layer_0/TransformerLayer/FFN/layer_postprocess/add`,
+  layer1_attention_residual: `${prefix}Layer_1/TransformerLayer/layer_postprocess/add`,
+  layer1_out: `${prefix}Layer_1/TransformerLayer/FFN/layer_postprocess/add`,
+  pooled: 'module_apply_default/Encoder_en/KonaTransformer/div',
+  tanh: 'module_apply_default/Encoder_en/hidden_layers/tanh_layer_0/Tanh',
+};
+const with_intermediates = new Set([1, 10]);
 
 // Varied English: short, long (one past the 128-token clip), punctuation, numbers, accents and other Unicode that
 // NFKC changes, pieces the vocabulary lacks (unknown id 0, runs merged), ':' pieces (whose score is null in
@@ -270,7 +284,25 @@ for (let n = 0; n < sentences.length; n++) {
   const via_embed = await model.embed(text);
   if (cosine(via_embed, emb) < 0.999999) throw new Error(`embed() and executeAsync disagree on sentence ${n}`);
 
-  records.push({ text, ids, pieces: ids.map((id) => vocabulary[id][0]), T, attention: file });
+  const record = { text, ids, pieces: ids.map((id) => vocabulary[id][0]), T, attention: file };
+  if (with_intermediates.has(n)) {
+    const keys = Object.keys(intermediate_nodes);
+    const again = core.tensor2d(ids.map((_, i) => [0, i]), [ids.length, 2], 'int32');
+    const again_values = core.tensor1d(ids, 'int32');
+    const tensors = await model.model.executeAsync({ indices: again, values: again_values },
+                                                   keys.map((k) => intermediate_nodes[k]));
+    record.intermediates = {};
+    for (let k = 0; k < keys.length; k++) {
+      const shape = tensors[k].shape.slice(1);  // drop the batch axis
+      const name = `inter_${String(n).padStart(2, '0')}_${keys[k]}.npy`;
+      write_npy(join(out_dir, name), shape, await tensors[k].data());
+      record.intermediates[keys[k]] = { node: intermediate_nodes[keys[k]], file: name, shape };
+    }
+    tensors.forEach((t) => t.dispose());
+    again.dispose();
+    again_values.dispose();
+  }
+  records.push(record);
   console.log(`${n}: T=${T} ids=${ids.length} ${JSON.stringify(text).slice(0, 60)}`);
 }
 
