@@ -356,3 +356,34 @@ TEST_CASE("npy: file errors are io_error", "[npy]") {
                       Contains("tensor has 3 values, expected product of shape [2, 2]"));
   REQUIRE_THROWS_AS(headlens::npy_bytes(&x, {-1}), headlens::shape_error);
 }
+
+TEST_CASE("npy: corrupted files fail with format_error, never worse", "[npy][fuzz]") {
+  // Deterministic mutations of a valid file; each must parse or throw format_error (and, under the sanitizers,
+  // never read out of bounds).
+  const float values[] = {1, 2, 3, 4, 5, 6};
+  const std::vector<unsigned char> original = headlens::npy_bytes(values, {2, 3});
+  std::uint32_t state = 54321;
+  auto next = [&state] {
+    state = state * 1664525u + 1013904223u;
+    return state >> 8;
+  };
+  int parsed = 0, rejected = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::vector<unsigned char> bytes = original;
+    const int edits = 1 + static_cast<int>(next() % 2);
+    for (int k = 0; k < edits; ++k) {
+      const std::size_t at = next() % 80;  // mostly the preamble and the dict
+      bytes[at] = static_cast<unsigned char>(next() & 0xFF);
+    }
+    if (next() % 4 == 0) bytes.resize(next() % bytes.size());
+    try {
+      const auto a = parse(bytes);
+      if (headlens::detail::can_convert<double>(a.type)) (void)headlens::as_tensor<double>(a);
+      ++parsed;
+    } catch (const format_error&) {
+      ++rejected;
+    }
+  }
+  CHECK(parsed > 0);
+  CHECK(rejected > 0);
+}
