@@ -387,3 +387,20 @@ TEST_CASE("npy: corrupted files fail with format_error, never worse", "[npy][fuz
   CHECK(parsed > 0);
   CHECK(rejected > 0);
 }
+
+TEST_CASE("npy: bool and integer tensors round trip", "[npy]") {
+  const std::string path = temp_path("bool.npy");
+  headlens::tensor<bool> flags{{2, 2}, {true, false, false, true}};
+  headlens::write_npy(path, flags);
+  const auto a = headlens::read_npy(path);
+  CHECK(a.type == dtype::bool8);
+  CHECK(headlens::as_tensor<bool>(a).data == flags.data);
+  const headlens::matrix<std::int16_t> m = (headlens::matrix<std::int16_t>(2, 2) << -300, 2, 3, 32767).finished();
+  headlens::write_npy(path, m);
+  const auto b = headlens::read_npy(path);
+  CHECK(b.type == dtype::int16);
+  CHECK(headlens::as_matrix<std::int16_t>(b) == m);
+  CHECK(headlens::as_matrix<std::int64_t>(b) == m.cast<std::int64_t>());
+  REQUIRE_THROWS_WITH(headlens::as_matrix<std::uint16_t>(b), Contains("element 0 (-300) does not fit"));
+  std::remove(path.c_str());
+}
