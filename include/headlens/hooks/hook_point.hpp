@@ -119,10 +119,16 @@ template <class Hooks>
 struct has_wants<Hooks, std::void_t<decltype(std::declval<const Hooks&>().wants(std::declval<const hook_context&>()))>>
     : std::true_type {};
 
-/// Compile-time: may `Hooks` ever want point P?
+/// Compile-time: may `Hooks` ever want point P? HEADLENS_DISABLE_HOOKS makes the answer always no, removing every
+/// hook call: it exists only so a benchmark can build the kernels without hook support and show that the default
+/// hook set costs nothing.
 template <class Hooks, hook_point P>
 constexpr bool may_want() noexcept {
+#ifdef HEADLENS_DISABLE_HOOKS
+  return false;
+#else
   return std::decay_t<Hooks>::points.contains(P);
+#endif
 }
 
 /// Run-time: does `hooks` want this call? (Only asked when `may_want` is true.)
