@@ -6,12 +6,11 @@
 //       tests/fuzz/fuzz_conllu.cpp -o fuzz_conllu && ./fuzz_conllu -max_total_time=300 CORPUS_DIR
 // - replay (any compiler, for CI): define HEADLENS_FUZZ_REPLAY to get a main() that runs every file named on the
 //   command line, or every file inside a named directory, through the same function.
-#include <headlens/analysis/conllu.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <headlens/analysis/conllu.hpp>
 #include <string>
 
 namespace {
@@ -53,6 +52,10 @@ void check_document(const headlens::document& doc) {
     require(w.head == -1 || w.head == headlens::word::no_head || (w.head >= sent.begin && w.head < sent.end),
             "head inside the sentence");
     require(w.head != i, "no word heads itself");
+    doc_index up = i;
+    for (doc_index steps = 0; up >= 0 && steps <= sent.end - sent.begin; ++steps)
+      up = doc.words[static_cast<std::size_t>(up)].head;
+    require(up < 0, "every word reaches a root: no cycles");
     (void)w.base_deprel();
   }
   for (const auto& t : doc.multiword_tokens) {
@@ -68,7 +71,8 @@ void check_document(const headlens::document& doc) {
   for (const auto& c : doc.clusters) {
     require(!c.mentions.empty(), "no empty cluster");
     cluster_mentions += c.mentions.size();
-    for (doc_index m : c.mentions) require(m >= 0 && m < static_cast<doc_index>(doc.mentions.size()), "cluster mention");
+    for (doc_index m : c.mentions)
+      require(m >= 0 && m < static_cast<doc_index>(doc.mentions.size()), "cluster mention");
   }
   require(cluster_mentions == doc.mentions.size(), "each mention in one cluster");
   const doc_index n_units = static_cast<doc_index>(doc.discourse_units.size());

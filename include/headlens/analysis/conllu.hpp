@@ -30,7 +30,8 @@
 ///
 /// Malformed input throws `format_error` with the file name, the 1-based line and what was wrong, quoting the bad
 /// value: wrong column count; an ID that is not an integer, a range or an empty node; IDs out of sequence; a HEAD
-/// that is not an integer or points outside its sentence or to its own word; unbalanced `Entity=` brackets; bad
+/// that is not an integer or points outside its sentence or to its own word; heads that form a cycle (a sentence
+/// may have several roots, but every word must reach one); unbalanced `Entity=` brackets; bad
 /// `Discourse=` syntax or a target unit the document lacks; a comment line inside a sentence.
 
 #include <algorithm>
@@ -571,10 +572,43 @@ class conllu_reader {
       }
       w.head = h == 0 ? -1 : sent.begin + static_cast<doc_index>(h) - 1;
     }
+    check_acyclic(doc, sent);
     if (!options_.mentions_cross_sentences && !open_mentions_.empty()) {
       const open_mention& m = open_mentions_.back();
       fail(m.line, "Entity mention " + detail::quoted("(" + m.key) + " opened here is still open at the end of " +
                        "its sentence (line " + std::to_string(line_no_) + ")");
+    }
+  }
+
+  // Every word must reach the root (or a word without HEAD) by following heads; a cycle would make code that
+  // walks up the tree loop forever. Linear: each word is walked once.
+  void check_acyclic(const document& doc, const sentence& sent) {
+    const std::size_t n = static_cast<std::size_t>(sent.end - sent.begin);
+    walk_state_.assign(n, 0);  // 0 unseen, 1 on the current walk, 2 reaches the root
+    for (std::size_t start = 0; start < n; ++start) {
+      std::size_t j = start;
+      while (walk_state_[j] == 0) {
+        walk_state_[j] = 1;
+        const doc_index head = doc.words[static_cast<std::size_t>(sent.begin) + j].head;
+        if (head < 0) break;
+        j = static_cast<std::size_t>(head - sent.begin);
+      }
+      if (walk_state_[j] == 1 && doc.words[static_cast<std::size_t>(sent.begin) + j].head >= 0) {
+        std::string cycle = std::to_string(j + 1);
+        for (std::size_t k = j;;) {
+          k = static_cast<std::size_t>(doc.words[static_cast<std::size_t>(sent.begin) + k].head - sent.begin);
+          cycle += " -> " + std::to_string(k + 1);
+          if (k == j) break;
+        }
+        fail(sentence_lines_[j], "HEAD of word " + std::to_string(j + 1) + " is part of a cycle (" + cycle +
+                                     "): the sentence is not a tree");
+      }
+      for (std::size_t k = start; walk_state_[k] == 1;) {
+        walk_state_[k] = 2;
+        const doc_index head = doc.words[static_cast<std::size_t>(sent.begin) + k].head;
+        if (head < 0) break;
+        k = static_cast<std::size_t>(head - sent.begin);
+      }
     }
   }
 
@@ -655,6 +689,7 @@ class conllu_reader {
   // The sentence being read.
   std::vector<long long> raw_heads_;
   std::vector<std::uint64_t> sentence_lines_;
+  std::vector<unsigned char> walk_state_;
   long long mwt_last_id_ = 0;
   std::uint64_t mwt_line_ = 0;
   std::size_t first_mwt_ = 0;
