@@ -22,6 +22,7 @@ Cases (see tests/data/pytorch/README.md for the table):
   gqa      plain-torch reference, d_model 18, 4 heads over 2 kv heads, head_dim 5, q/k/v biases (no o_proj bias)
   rotary   plain-torch reference, d_model 24, 4 heads over 2 kv heads, head_dim 6, Llama rotate-half rotary
            (base 10000), causal, B 2, T 9, no biases
+  bad      weights the CLI must reject: missing_o_proj.safetensors, unknown_keys.safetensors
 """
 import json
 import math
@@ -47,7 +48,7 @@ def save_both(case, stem, t32, t64):
     save_npy(case, stem + "_f64.npy", t64)
 
 
-def write_safetensors(case, state):
+def write_safetensors(case, state, file_name="weights.safetensors"):
     """state: dict name -> float32 tensor. 8-byte little-endian header length, JSON header padded with spaces to a
     multiple of 8, then the tensors' bytes in header order."""
     header, payloads, offset = {}, [], 0
@@ -59,7 +60,7 @@ def write_safetensors(case, state):
         offset += len(payload)
     text = json.dumps(header, separators=(",", ":")).encode("ascii")
     text += b" " * ((8 - len(text) % 8) % 8)
-    with open(os.path.join(OUT, case, "weights.safetensors"), "wb") as f:
+    with open(os.path.join(OUT, case, file_name), "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text + b"".join(payloads))
 
 
@@ -253,6 +254,17 @@ def case_rotary():
     save_both(case, "pattern", w32, w64)
 
 
+def case_bad():
+    """Weights files the CLI must reject with a message naming the key: a Llama layer without o_proj.weight, and a
+    file in neither layout."""
+    case = "bad"
+    new_case(case)
+    state = llama_state(12, 2, 2, 6, seed=808)
+    del state["o_proj.weight"]
+    write_safetensors(case, state, "missing_o_proj.safetensors")
+    write_safetensors(case, {"dense.weight": torch.ones(2, 3)}, "unknown_keys.safetensors")
+
+
 def self_check_reference():
     """The plain-torch reference must agree with nn.MultiheadAttention where both apply (MHA, no rotary), so the
     GQA and rotary fixtures rest on the same definition as the others."""
@@ -275,7 +287,7 @@ def self_check_reference():
 def main():
     os.makedirs(OUT, exist_ok=True)
     self_check_reference()
-    for make in (case_self, case_cross, case_causal, case_padded, case_gqa, case_rotary):
+    for make in (case_self, case_cross, case_causal, case_padded, case_gqa, case_rotary, case_bad):
         make()
     total = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(OUT) for f in files)
     print(f"wrote {OUT}: {total} bytes")

@@ -1,0 +1,32 @@
+# Runs `headlens attention` on a PyTorch fixture and compares what it wrote with torch's files (npy_compare).
+#   cmake -DCLI=<headlens> -DCOMPARE=<npy_compare> -DARGS="--weights|W|--input|X|..." -DOUT=<Y.npy> -DWANT_OUT=<...>
+#         [-DPATTERNS=<P.npy> -DWANT_PATTERNS=<...>] -DTOLERANCE=<t> [-DCOMPARE_FLAGS=--any-dtype] -P run_attention.cmake
+# ARGS separates arguments with "|" so that the list survives add_test.
+string(REPLACE "|" ";" args "${ARGS}")
+get_filename_component(out_dir "${OUT}" DIRECTORY)
+file(MAKE_DIRECTORY "${out_dir}")
+file(REMOVE "${OUT}")
+list(APPEND args --out "${OUT}")
+if(PATTERNS)
+  file(REMOVE "${PATTERNS}")
+  list(APPEND args --patterns "${PATTERNS}")
+endif()
+execute_process(COMMAND "${CLI}" attention ${args} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+string(REPLACE ";" " " command_line "${args}")
+message(STATUS "headlens attention ${command_line}\n${out}${err}")
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "headlens attention exited with ${rc}: ${err}")
+endif()
+foreach(pair "OUT;WANT_OUT" "PATTERNS;WANT_PATTERNS")
+  list(GET pair 0 got_var)
+  list(GET pair 1 want_var)
+  if(NOT ${got_var})
+    continue()
+  endif()
+  execute_process(COMMAND "${COMPARE}" "${${got_var}}" "${${want_var}}" "${TOLERANCE}" ${COMPARE_FLAGS}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  message(STATUS "${out}")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${err}")
+  endif()
+endforeach()
