@@ -385,7 +385,7 @@ TEST_CASE("conllu: malformed input throws format_error naming file, line and the
     std::string message;
   };
   const std::vector<bad_case> cases = {
-      {{"1\ta\tb"}, 1, "expected 10 tab-separated columns, found 3 in '1\ta\tb'"},
+      {{"1\ta\tb"}, 1, "expected 10 tab-separated columns, found 3 in '1\\ta\\tb'"},
       {{w("x1", "a", "X", "0", "root")},
        1,
        "ID 'x1' is not a word number (3), a multiword range (3-4) or an empty node (3.1)"},

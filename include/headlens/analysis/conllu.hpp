@@ -74,16 +74,20 @@ inline bool parse_integer(std::string_view text, long long& out, bool allow_sign
   return result.ec == std::errc() && result.ptr == last;
 }
 
-/// Quotes a value for an error message, shortened to at most 60 characters.
+/// Quotes a value for an error message, shortened to at most 60 characters; tabs show as `\t` and other control
+/// characters as `?`, so the message stays on one readable line.
 inline std::string quoted(std::string_view value) {
   constexpr std::size_t max_chars = 60;
   std::string out = "'";
-  if (value.size() > max_chars) {
-    out.append(value.substr(0, max_chars));
-    out += "...";
-  } else {
-    out.append(value);
+  for (std::size_t i = 0; i < value.size() && i < max_chars; ++i) {
+    const unsigned char c = static_cast<unsigned char>(value[i]);
+    if (c == '\t') {
+      out += "\\t";
+    } else {
+      out += c < 0x20 || c == 0x7f ? '?' : value[i];
+    }
   }
+  if (value.size() > max_chars) out += "...";
   out += "'";
   return out;
 }
