@@ -38,6 +38,8 @@
 #include <charconv>
 #include <cstdint>
 #include <fstream>
+#include <headlens/analysis/detail/conllu_text.hpp>
+#include <headlens/analysis/detail/corefud_entities.hpp>
 #include <headlens/analysis/document.hpp>
 #include <headlens/error.hpp>
 #include <istream>
@@ -60,49 +62,6 @@ struct conllu_options {
   /// open at the end of a document is always one.
   bool mentions_cross_sentences = false;
 };
-
-namespace detail {
-
-/// Parses a whole string_view as a decimal integer (no sign allowed unless `allow_sign`); false on anything else.
-inline bool parse_integer(std::string_view text, long long& out, bool allow_sign = false) {
-  if (text.empty()) return false;
-  if (!allow_sign && (text[0] == '-' || text[0] == '+')) return false;
-  if (text[0] == '+') return false;
-  const char* first = text.data();
-  const char* last = first + text.size();
-  const auto result = std::from_chars(first, last, out);
-  return result.ec == std::errc() && result.ptr == last;
-}
-
-/// Quotes a value for an error message, shortened to at most 60 characters; tabs show as `\t` and other control
-/// characters as `?`, so the message stays on one readable line.
-inline std::string quoted(std::string_view value) {
-  constexpr std::size_t max_chars = 60;
-  std::string out = "'";
-  for (std::size_t i = 0; i < value.size() && i < max_chars; ++i) {
-    const unsigned char c = static_cast<unsigned char>(value[i]);
-    if (c == '\t') {
-      out += "\\t";
-    } else {
-      out += c < 0x20 || c == 0x7f ? '?' : value[i];
-    }
-  }
-  if (value.size() > max_chars) out += "...";
-  out += "'";
-  return out;
-}
-
-inline std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
-inline bool starts_with(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && text.compare(0, prefix.size(), prefix) == 0;
-}
-
-}  // namespace detail
 
 /// Reads a CoNLL-U file one document at a time; at most one document's words are held in memory, so files of any
 /// size stream. The conventions are described at the top of this header.
@@ -172,15 +131,6 @@ class conllu_reader {
   std::uint64_t line() const noexcept { return line_no_; }
 
  private:
-  struct open_mention {
-    std::string key;     // the id as written, with a discontinuous-part suffix if any
-    doc_index cluster;   // index into document::clusters
-    doc_index begin;     // first word
-    std::uint64_t line;  // line of the opening bracket
-    std::string etype;
-    long long head_pos;  // 1-based position inside the mention, 0 when none
-    mention_head_source source;
-  };
   struct pending_unit {
     long long id;
     doc_index begin;
@@ -196,8 +146,7 @@ class conllu_reader {
   }
 
   void reset_document_state() {
-    open_mentions_.clear();
-    cluster_ids_.clear();
+    entities_.start_document();
     units_.clear();
     unit_ids_.clear();
   }
@@ -231,26 +180,9 @@ class conllu_reader {
     } else if (key == "text") {
       pending_text_.assign(value);
     } else if (key == "global.Entity") {
-      read_entity_layout(value);
+      entities_.set_layout(value);
     }
     return false;
-  }
-
-  void read_entity_layout(std::string_view layout) {
-    etype_field_ = -1;
-    head_field_ = -1;
-    minspan_field_ = -1;
-    int field = 0;
-    while (true) {
-      const std::size_t dash = layout.find('-');
-      const std::string_view name = layout.substr(0, dash);
-      if (name == "etype") etype_field_ = field;
-      if (name == "head") head_field_ = field;
-      if (name == "minspan") minspan_field_ = field;
-      if (dash == std::string_view::npos) break;
-      layout.remove_prefix(dash + 1);
-      ++field;
-    }
   }
 
   void start_sentence(document& doc) {
@@ -328,7 +260,10 @@ class conllu_reader {
       }
       // Empty nodes are not words; only their coreference brackets count (see the header comment).
       std::string_view entity;
-      if (find_misc(cols[9], "Entity", entity)) read_entity(entity, doc, false);
+      if (find_misc(cols[9], "Entity", entity)) {
+        const doc_index next_word = static_cast<doc_index>(doc.words.size());
+        entities_.read(entity, next_word, next_word, name_, line_no_, doc);
+      }
     }
   }
 
@@ -382,120 +317,8 @@ class conllu_reader {
     const std::string_view misc = cols[9];
     if (misc == "_") return;
     std::string_view value;
-    if (find_misc(misc, "Entity", value)) read_entity(value, doc, true);
+    if (find_misc(misc, "Entity", value)) entities_.read(value, index, index + 1, name_, line_no_, doc);
     if (find_misc(misc, "Discourse", value)) read_discourse(value, index);
-  }
-
-  // Entity= on the line just read; `on_word` is false for an empty node (see the header comment).
-  void read_entity(std::string_view value, document& doc, bool on_word) {
-    const doc_index here = static_cast<doc_index>(doc.words.size()) - (on_word ? 1 : 0);
-    std::size_t i = 0;
-    while (i < value.size()) {
-      if (value[i] == '(') {
-        std::size_t j = value.find_first_of("()", i + 1);
-        if (j == std::string_view::npos) j = value.size();
-        const std::string_view body = value.substr(i + 1, j - i - 1);
-        open_mention m = parse_opening(body, doc, value);
-        m.begin = here;  // on an empty node, `here` is the next word
-        if (j < value.size() && value[j] == ')') {
-          close_mention(m, on_word ? here + 1 : here, doc);
-          i = j + 1;
-        } else {
-          open_mentions_.push_back(std::move(m));
-          i = j;
-        }
-      } else {
-        const std::size_t j = value.find(')', i);
-        const std::string_view key = value.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i);
-        if (j == std::string_view::npos || key.empty() || key.find('(') != std::string_view::npos) {
-          fail(line_no_, "Entity value " + detail::quoted(value) + " is malformed at " +
-                             detail::quoted(value.substr(i)) + ": expected '(id-...' or 'id)'");
-        }
-        auto it = std::find_if(open_mentions_.rbegin(), open_mentions_.rend(),
-                               [&](const open_mention& m) { return m.key == key; });
-        if (it == open_mentions_.rend()) {
-          fail(line_no_, "Entity closing bracket " + detail::quoted(std::string(key) + ")") +
-                             " has no open mention with id " + detail::quoted(key));
-        }
-        open_mention m = std::move(*it);
-        open_mentions_.erase(std::next(it).base());
-        close_mention(m, on_word ? here + 1 : here, doc);
-        i = j + 1;
-      }
-    }
-  }
-
-  open_mention parse_opening(std::string_view body, document& doc, std::string_view value) {
-    open_mention m;
-    m.line = line_no_;
-    m.head_pos = 0;
-    m.source = mention_head_source::none;
-    int field = 0;
-    std::string_view rest = body;
-    while (true) {
-      const std::size_t dash = rest.find('-');
-      const std::string_view item = rest.substr(0, dash);
-      if (field == 0) {
-        if (item.empty()) {
-          fail(line_no_, "Entity mention " + detail::quoted("(" + std::string(body)) + " in " + detail::quoted(value) +
-                             " has an empty id");
-        }
-        m.key.assign(item);
-      } else if (field == etype_field_) {
-        m.etype.assign(item);
-      } else if (field == head_field_ && !item.empty() && item != "_") {
-        long long pos = 0;
-        if (!detail::parse_integer(item, pos) || pos < 1) {
-          fail(line_no_, "Entity mention " + detail::quoted("(" + std::string(body)) + " has head " +
-                             detail::quoted(item) + ", expected a 1-based position inside the mention");
-        }
-        m.head_pos = pos;
-        m.source = mention_head_source::head_field;
-      } else if (field == minspan_field_ && m.source == mention_head_source::none) {
-        long long pos = 0;
-        const std::string_view lead = item.substr(0, item.find_first_of(",-"));
-        if (detail::parse_integer(lead, pos) && pos >= 1) {
-          m.head_pos = pos;
-          m.source = mention_head_source::minspan;
-        }
-      }
-      if (dash == std::string_view::npos) break;
-      rest.remove_prefix(dash + 1);
-      ++field;
-    }
-    // A discontinuous part `e5[1/2]` belongs to the cluster `e5`.
-    const std::string_view cluster_key = std::string_view(m.key).substr(0, m.key.find('['));
-    auto found = cluster_ids_.find(std::string(cluster_key));
-    if (found == cluster_ids_.end()) {
-      const doc_index index = static_cast<doc_index>(doc.clusters.size());
-      cluster c;
-      c.id.assign(cluster_key);
-      doc.clusters.push_back(std::move(c));
-      found = cluster_ids_.emplace(std::string(cluster_key), index).first;
-    }
-    m.cluster = found->second;
-    return m;
-  }
-
-  void close_mention(open_mention& open, doc_index end, document& doc) {
-    if (end <= open.begin) return;  // only empty nodes: not a mention over words
-    mention m;
-    m.begin = open.begin;
-    m.end = end;
-    m.cluster = open.cluster;
-    m.entity_type = std::move(open.etype);
-    if (open.source != mention_head_source::none) {
-      if (open.head_pos <= m.size()) {
-        m.head = m.begin + static_cast<doc_index>(open.head_pos) - 1;
-        m.head_source = open.source;
-      } else if (open.source == mention_head_source::head_field) {
-        fail(open.line, "Entity mention " + detail::quoted(open.key) + " has head " + std::to_string(open.head_pos) +
-                            " but spans only " + std::to_string(m.size()) + " word(s)");
-      }
-    }
-    cluster& c = doc.clusters[static_cast<std::size_t>(m.cluster)];
-    if (c.entity_type.empty()) c.entity_type = m.entity_type;
-    doc.mentions.push_back(std::move(m));
   }
 
   void read_discourse(std::string_view value, doc_index word_index) {
@@ -577,11 +400,7 @@ class conllu_reader {
       w.head = h == 0 ? -1 : sent.begin + static_cast<doc_index>(h) - 1;
     }
     check_acyclic(doc, sent);
-    if (!options_.mentions_cross_sentences && !open_mentions_.empty()) {
-      const open_mention& m = open_mentions_.back();
-      fail(m.line, "Entity mention " + detail::quoted("(" + m.key) + " opened here is still open at the end of " +
-                       "its sentence (line " + std::to_string(line_no_) + ")");
-    }
+    entities_.end_sentence(options_.mentions_cross_sentences, name_, line_no_);
   }
 
   // Every word must reach the root (or a word without HEAD) by following heads; a cycle would make code that
@@ -617,32 +436,8 @@ class conllu_reader {
   }
 
   void finish_document(document& doc) {
-    if (!open_mentions_.empty()) {
-      const open_mention& m = open_mentions_.back();
-      fail(m.line,
-           "Entity mention " + detail::quoted("(" + m.key) + " opened here is still open at the end of its document");
-    }
+    entities_.finish_document(name_, doc);
     if (!doc.paragraphs.empty()) doc.paragraphs.back().end = static_cast<doc_index>(doc.sentences.size());
-
-    // Mentions in document order, an enclosing mention before the mentions inside it.
-    std::stable_sort(doc.mentions.begin(), doc.mentions.end(), [](const mention& a, const mention& b) {
-      return a.begin != b.begin ? a.begin < b.begin : a.end > b.end;
-    });
-    for (std::size_t i = 0; i < doc.mentions.size(); ++i) {
-      doc.clusters[static_cast<std::size_t>(doc.mentions[i].cluster)].mentions.push_back(static_cast<doc_index>(i));
-    }
-    // Clusters whose every mention lay on empty nodes have no mentions; drop them and renumber.
-    if (std::any_of(doc.clusters.begin(), doc.clusters.end(), [](const cluster& c) { return c.mentions.empty(); })) {
-      std::vector<doc_index> renumber(doc.clusters.size(), -1);
-      std::vector<cluster> kept;
-      for (std::size_t c = 0; c < doc.clusters.size(); ++c) {
-        if (doc.clusters[c].mentions.empty()) continue;
-        renumber[c] = static_cast<doc_index>(kept.size());
-        kept.push_back(std::move(doc.clusters[c]));
-      }
-      doc.clusters = std::move(kept);
-      for (mention& m : doc.mentions) m.cluster = renumber[static_cast<std::size_t>(m.cluster)];
-    }
 
     const doc_index total = static_cast<doc_index>(doc.words.size());
     doc.discourse_units.reserve(units_.size());
@@ -685,10 +480,7 @@ class conllu_reader {
   std::string pending_sent_id_;
   std::string pending_text_;
 
-  // Entity attribute positions from `# global.Entity` (CorefUD's default `eid-etype-head-other`).
-  int etype_field_ = 1;
-  int head_field_ = 2;
-  int minspan_field_ = -1;
+  detail::corefud_entities entities_;  // coreference of the document being read
 
   // The sentence being read.
   std::vector<long long> raw_heads_;
@@ -699,8 +491,6 @@ class conllu_reader {
   std::size_t first_mwt_ = 0;
 
   // The document being read.
-  std::vector<open_mention> open_mentions_;
-  std::unordered_map<std::string, doc_index> cluster_ids_;
   std::vector<pending_unit> units_;
   std::unordered_map<long long, doc_index> unit_ids_;
 };
