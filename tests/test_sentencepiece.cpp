@@ -152,6 +152,13 @@ TEST_CASE("sentencepiece: bad input and bad vocabularies are reported", "[senten
                     headlens::io_error);
   std::vector<headlens::sentencepiece_piece> few = {{"\xEF\xBF\xBD", 0}};
   REQUIRE_THROWS_WITH(headlens::sentencepiece_unigram(few, 1), Catch::Contains("reserved_count is 1"));
+  // An empty unknown piece would make the package's backtrack loop forever (found by fuzz_sentencepiece).
+  std::vector<headlens::sentencepiece_piece> empty_unknown = {{"", 0},
+                                                              {"\xE2\x96\x81"
+                                                               "a",
+                                                               -1}};
+  REQUIRE_THROWS_WITH(headlens::sentencepiece_unigram(empty_unknown, 1),
+                      Catch::Contains("piece 0 (the unknown piece) is empty"));
   std::vector<headlens::sentencepiece_piece> empty_piece = {{"\xEF\xBF\xBD", 0}, {"", -1}};
   REQUIRE_THROWS_WITH(headlens::sentencepiece_unigram(empty_piece, 1), Catch::Contains("piece 1 is empty"));
   REQUIRE_THROWS_AS(use_lite_tokenizer().piece(8000), headlens::argument_error);

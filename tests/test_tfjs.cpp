@@ -161,6 +161,17 @@ TEST_CASE("tfjs: malformed manifests and shards are format errors that say where
       CHECK(e.byte_offset() == 21);
     }
   }
+  SECTION("a number JSON cannot hold is a format error, not a JSON library exception (found by fuzz_tfjs)") {
+    REQUIRE_THROWS_AS(parse(one_group("{\"name\": \"a\", \"shape\": [4], \"dtype\": \"float32\", \"x\": 1e600}")),
+                      headlens::format_error);
+  }
+  SECTION("dequantized int32 values outside int32 are rejected") {
+    shards.files["s.bin"] = {255, 255};
+    REQUIRE_THROWS_WITH(
+        parse(one_group("{\"name\": \"q\", \"shape\": [1], \"dtype\": \"int32\", \"quantization\": {\"dtype\": "
+                        "\"uint16\", \"scale\": 1e9, \"min\": 0}}")),
+        Catch::Contains("outside the int32 range"));
+  }
   SECTION("unreadable files are io errors") {
     REQUIRE_THROWS_AS(parse(one_group("{\"name\": \"a\", \"shape\": [4], \"dtype\": \"float32\"}", "[\"gone.bin\"]")),
                       headlens::io_error);

@@ -103,8 +103,8 @@ TEST_CASE("use_lite fixtures: stages recomputed from the real weights (HEADLENS_
     }
     // pooled = mean over tokens of the last layer's output; tanh; L2 -> the embedding.
     const auto last = headlens::read_npy_matrix<float>(fixture_dir + inter["layer1_out"]["file"].get<std::string>());
-    const auto pooled = headlens::as_vector<float>(
-        headlens::read_npy(fixture_dir + inter["pooled"]["file"].get<std::string>()), 512);
+    const auto pooled =
+        headlens::as_vector<float>(headlens::read_npy(fixture_dir + inter["pooled"]["file"].get<std::string>()), 512);
     const Eigen::VectorXd mean = last.cast<double>().colwise().mean().transpose();
     CHECK((mean - pooled.cast<double>()).cwiseAbs().maxCoeff() < 1e-5);
     const Eigen::VectorXd y =

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -71,6 +72,8 @@ class tfjs_weights {
     } catch (const nlohmann::json::parse_error& e) {
       const std::uint64_t at = e.byte > 0 ? e.byte - 1 : 0;
       throw format_error::at_byte(model_json_name, at, std::string("invalid JSON: ") + e.what());
+    } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double; no offset given
+      throw format_error(model_json_name, 0, 0, "headlens: " + model_json_name + ": invalid JSON: " + e.what());
     }
     tfjs_weights out;
     const manifest_checker check{model_json_name};
@@ -316,7 +319,7 @@ class tfjs_weights {
           w.floats[i] = half_to_float(static_cast<std::uint16_t>(detail::load_le(src + 2 * i, 2)));
         return;
       }
-      const nlohmann::json& q = entry["quantization"];
+      const nlohmann::json& q = entry.at("quantization");
       const auto scale = q.find("scale");
       const auto min = q.find("min");
       check.require(scale != q.end() && scale->is_number() && min != q.end() && min->is_number(),
@@ -329,11 +332,24 @@ class tfjs_weights {
         dequantized[i] = static_cast<double>(detail::load_le(src + size * i, size)) * s + m;
       if (w.type == dtype::float32) {
         w.floats.resize(n);
-        for (std::size_t i = 0; i < n; ++i) w.floats[i] = static_cast<float>(dequantized[i]);
+        for (std::size_t i = 0; i < n; ++i) {
+          // Like a JavaScript Float32Array store: beyond float's range is an infinity (a plain cast would be UB).
+          const double d = dequantized[i];
+          const double big = static_cast<double>(std::numeric_limits<float>::max());
+          w.floats[i] = d > big    ? std::numeric_limits<float>::infinity()
+                        : d < -big ? -std::numeric_limits<float>::infinity()
+                                   : static_cast<float>(d);
+        }
       } else {
         w.ints.resize(n);
         // JavaScript's Math.round: halves round up.
-        for (std::size_t i = 0; i < n; ++i) w.ints[i] = static_cast<std::int32_t>(std::floor(dequantized[i] + 0.5));
+        for (std::size_t i = 0; i < n; ++i) {
+          const double rounded = std::floor(dequantized[i] + 0.5);
+          check.require(rounded >= -2147483648.0 && rounded <= 2147483647.0, path,
+                        "dequantizes element " + std::to_string(i) + " to " + std::to_string(rounded) +
+                            ", outside the int32 range");
+          w.ints[i] = static_cast<std::int32_t>(rounded);
+        }
       }
       return;
     }

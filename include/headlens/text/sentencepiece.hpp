@@ -49,9 +49,9 @@ class sentencepiece_unigram {
   static constexpr std::string_view space_marker = "\xE2\x96\x81";
 
   /// Builds the tokenizer over `pieces` (the id of a piece is its index; id 0 is the unknown piece). Throws
-  /// `argument_error` when `reserved_count` is not in [1, pieces.size()), or a matchable piece (id >=
-  /// `reserved_count`) is empty or not valid UTF-8. A piece string that occurs twice keeps the later id, as the
-  /// package's trie does.
+  /// `argument_error` when `reserved_count` is not in [1, pieces.size()), the unknown piece is empty, or a
+  /// matchable piece (id >= `reserved_count`) is empty or not valid UTF-8. A piece string that occurs twice keeps the
+  /// later id, as the package's trie does.
   explicit sentencepiece_unigram(std::vector<sentencepiece_piece> pieces, std::int32_t reserved_count = 6)
       : pieces_(std::move(pieces)) {
     if (reserved_count < 1 || static_cast<std::size_t>(reserved_count) >= pieces_.size()) {
@@ -70,6 +70,10 @@ class sentencepiece_unigram {
       std::size_t units = 0;
       for (const source_char& c : chars) units += c.code_point >= 0x10000 ? 2 : 1;
       utf16_length_[id] = units;
+      if (id == 0 && units == 0) {
+        // The backtrack steps back by the emitted piece's length; an empty unknown piece would never move.
+        detail::fail<argument_error>("piece 0 (the unknown piece) is empty, expected its text (e.g. U+FFFD)");
+      }
       if (id < static_cast<std::size_t>(reserved_count)) continue;
       if (chars.empty()) detail::fail<argument_error>("piece ", id, " is empty");
       std::int32_t node = 0;
