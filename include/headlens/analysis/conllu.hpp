@@ -19,13 +19,14 @@
 ///   positional, named by the `# global.Entity = ...` comment (default `eid-etype-head-other`, CorefUD's).
 ///   The `head` attribute (1-based position inside the mention) gives `mention::head`; without one, GUM's
 ///   `minspan` attribute (`GRP-etype-infstat-salience-centering-minspan-link-identity`) gives it from its first
-///   position (in GUM the minimal span starts at the head word). A discontinuous mention (`eid[1/2]`) is read as
+///   position (on the GUM dev split that is the dependency head of the span for 95% of mentions;
+///   `syntactic_head` gives the tree's reading). A discontinuous mention (`eid[1/2]`) is read as
 ///   one mention per part, all in the same cluster. Mentions may not cross a sentence boundary (GUM never does)
 ///   unless `conllu_options::mentions_cross_sentences` is set; none may cross a document boundary.
 ///   `Bridge=` and `SplitAnte=` are not read.
 /// - Discourse from MISC `Discourse=` (GUM eRST): `relation:unit->target[:...]` or `ROOT:unit[:...]` on the first
 ///   word of each elementary discourse unit, then optional secondary relations `;relation:unit->target[:...]`.
-///   Fields after the target (GUM's depth and signal annotations) are not read. A unit runs until the next
+///   Fields after the target (in GUM, numbers and the signals of the relation) are not read. A unit runs until the next
 ///   unit's first word.
 ///
 /// Malformed input throws `format_error` with the file name, the 1-based line and what was wrong, quoting the bad
@@ -34,21 +35,20 @@
 /// may have several roots, but every word must reach one); unbalanced `Entity=` brackets; bad
 /// `Discourse=` syntax or a target unit the document lacks; a comment line inside a sentence.
 
-#include <algorithm>
-#include <charconv>
-#include <cstdint>
-#include <fstream>
 #include <headlens/analysis/detail/conllu_text.hpp>
 #include <headlens/analysis/detail/corefud_entities.hpp>
 #include <headlens/analysis/document.hpp>
 #include <headlens/error.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <fstream>
 #include <istream>
 #include <limits>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -103,9 +103,10 @@ class conllu_reader {
         continue;
       }
       if (line[0] == '#') {
-        if (in_sentence_)
+        if (in_sentence_) {
           fail(line_no_,
                "comment line inside a sentence (comments must precede its word lines): " + detail::quoted(line));
+        }
         if (read_comment(line, doc)) {
           finish_document(doc);
           return true;
