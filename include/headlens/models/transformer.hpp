@@ -1,0 +1,404 @@
+#pragma once
+/// \file
+/// The pieces decoder-only language models are built from, on top of `multi_head_attention`: LayerNorm, RMSNorm,
+/// GELU (tanh and exact), SiLU, the GELU and SwiGLU MLPs, embedding lookup, a pre-norm block, and `transformer`,
+/// a stack of blocks from token ids to logits with the caller's hooks passed to every attention layer.
+///
+/// Conventions as in the kernels: activations are row-major [tokens x features] and every weight multiplies from
+/// the right (`y = x W + b`, W is [in x out], the transpose of PyTorch's `nn.Linear.weight`). Reductions inside
+/// the norms are accumulated in double whatever the scalar type.
+///
+/// A block computes (pre-norm, as GPT-2 and Llama do):
+///   h = x + attention(norm_1(x))        hooks fire inside attention, with `hook_context::layer` = block index
+///   y = h + mlp(norm_2(h))
+/// and the model: x_0 = embed(ids) (+ learned positions), the blocks, a final norm, then logits = x W_head, where
+/// W_head is the transposed token embedding when the weights are tied.
+///
+/// Loaders for Hugging Face checkpoints are in models/gpt2.hpp and models/llama.hpp.
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "headlens/error.hpp"
+#include "headlens/hooks/hook_point.hpp"
+#include "headlens/kernels/attention_config.hpp"
+#include "headlens/kernels/multi_head_attention.hpp"
+#include "headlens/types.hpp"
+
+namespace headlens {
+
+/// Which normalisation a model uses.
+enum class norm_kind {
+  layer_norm,  ///< (x - mean) / sqrt(var + eps) * weight + bias (biased variance, as torch.nn.LayerNorm)
+  rms_norm,    ///< x / sqrt(mean(x^2) + eps) * weight (Llama's RMSNorm); no bias
+};
+
+/// LayerNorm or RMSNorm over the feature axis of each row.
+template <class Scalar>
+struct normalization {
+  norm_kind kind = norm_kind::layer_norm;
+  vector<Scalar> weight;  ///< [d]
+  vector<Scalar> bias;    ///< [d] for LayerNorm; empty means no bias (and must be empty for RMSNorm)
+  double eps = 1e-5;
+
+  /// A LayerNorm over `weight.size()` features.
+  static normalization layer(vector<Scalar> weight, vector<Scalar> bias, double eps) {
+    return normalization{norm_kind::layer_norm, std::move(weight), std::move(bias), eps};
+  }
+  /// An RMSNorm over `weight.size()` features.
+  static normalization rms(vector<Scalar> weight, double eps) {
+    return normalization{norm_kind::rms_norm, std::move(weight), vector<Scalar>(), eps};
+  }
+
+  /// Width the norm expects.
+  index size() const noexcept { return weight.size(); }
+
+  /// Throws `shape_error` / `argument_error` naming `name` when the parameters do not fit together.
+  void validate(const std::string& name) const {
+    if (weight.size() == 0) detail::fail<shape_error>(name, ".weight is empty, expected [d] with d >= 1");
+    if (bias.size() != 0 && bias.size() != weight.size()) {
+      detail::fail<shape_error>(name, ".bias has ", bias.size(), " entries, expected ", weight.size(),
+                                " (the size of ", name, ".weight) or none");
+    }
+    if (kind == norm_kind::rms_norm && bias.size() != 0) {
+      detail::fail<argument_error>(name, " is an RMSNorm with a bias, expected no bias");
+    }
+    if (!(std::isfinite(eps) && eps >= 0)) detail::fail<argument_error>(name, ".eps is ", eps, ", expected >= 0");
+  }
+
+  /// The normalised rows of `x` [T x d]. Throws `shape_error` when x.cols() != d.
+  matrix<Scalar> operator()(const Eigen::Ref<const matrix<Scalar>>& x) const {
+    if (x.cols() != weight.size()) {
+      detail::fail<shape_error>("x.cols() is ", x.cols(), ", expected the norm's width ", weight.size());
+    }
+    matrix<Scalar> out(x.rows(), x.cols());
+    const index d = x.cols();
+    for (index r = 0; r < x.rows(); ++r) {
+      const auto row = x.row(r);
+      double scale, shift = 0;
+      if (kind == norm_kind::layer_norm) {
+        double mean = 0;
+        for (index j = 0; j < d; ++j) mean += double(row(j));
+        mean /= double(d);
+        double var = 0;
+        for (index j = 0; j < d; ++j) {
+          const double c = double(row(j)) - mean;
+          var += c * c;
+        }
+        var /= double(d);
+        scale = 1.0 / std::sqrt(var + eps);
+        shift = mean;
+      } else {
+        double ms = 0;
+        for (index j = 0; j < d; ++j) ms += double(row(j)) * double(row(j));
+        ms /= double(d);
+        scale = 1.0 / std::sqrt(ms + eps);
+      }
+      for (index j = 0; j < d; ++j) {
+        Scalar v = Scalar((double(row(j)) - shift) * scale) * weight(j);
+        if (bias.size() != 0) v += bias(j);
+        out(r, j) = v;
+      }
+    }
+    return out;
+  }
+};
+
+/// A LayerNorm (weight, bias, eps), for models that need nothing else from this header.
+template <class Scalar>
+using layer_norm = normalization<Scalar>;
+
+/// GELU, tanh approximation (GPT-2's `gelu_new`, PyTorch's `gelu(approximate='tanh')`).
+template <class Scalar>
+Scalar gelu_tanh(Scalar x) noexcept {
+  const Scalar k = Scalar(0.7978845608028654);  // sqrt(2 / pi)
+  return Scalar(0.5) * x * (Scalar(1) + std::tanh(k * (x + Scalar(0.044715) * x * x * x)));
+}
+
+/// GELU, exact: x * Phi(x) (PyTorch's default `gelu`).
+template <class Scalar>
+Scalar gelu_erf(Scalar x) noexcept {
+  return Scalar(0.5) * x * (Scalar(1) + std::erf(x * Scalar(0.7071067811865476)));
+}
+
+/// SiLU (swish): x * sigmoid(x).
+template <class Scalar>
+Scalar silu(Scalar x) noexcept {
+  return x / (Scalar(1) + std::exp(-x));
+}
+
+/// The activation inside an MLP.
+enum class activation_kind {
+  gelu_tanh,  ///< GPT-2's `gelu_new` / `gelu_pytorch_tanh`
+  gelu_erf,   ///< exact GELU (`gelu`)
+  silu,       ///< SiLU, Llama's `silu`
+};
+
+/// Applies `kind` to every element of `x` in place.
+template <class Scalar, class Derived>
+void apply_activation(activation_kind kind, Eigen::MatrixBase<Derived>& x) {
+  switch (kind) {
+    case activation_kind::gelu_tanh: x = x.unaryExpr([](Scalar v) { return gelu_tanh(v); }); break;
+    case activation_kind::gelu_erf: x = x.unaryExpr([](Scalar v) { return gelu_erf(v); }); break;
+    case activation_kind::silu: x = x.unaryExpr([](Scalar v) { return silu(v); }); break;
+  }
+}
+
+/// Which MLP a block uses.
+enum class mlp_kind {
+  plain,   ///< act(x W_in + b_in) W_out + b_out (GPT-2)
+  gated,   ///< (act(x W_gate) * (x W_in)) W_out (Llama's SwiGLU with act = SiLU); biases optional
+};
+
+/// The feed-forward half of a block, in the `x W` convention.
+template <class Scalar>
+struct mlp {
+  mlp_kind kind = mlp_kind::plain;
+  activation_kind activation = activation_kind::gelu_tanh;
+  matrix<Scalar> w_in;    ///< [d x d_ff] (GPT-2 c_fc, Llama up_proj)
+  vector<Scalar> b_in;    ///< [d_ff] or empty
+  matrix<Scalar> w_gate;  ///< [d x d_ff] for `gated` (Llama gate_proj); empty for `plain`
+  vector<Scalar> b_gate;  ///< [d_ff] or empty
+  matrix<Scalar> w_out;   ///< [d_ff x d] (GPT-2 c_proj, Llama down_proj)
+  vector<Scalar> b_out;   ///< [d] or empty
+
+  /// Throws `shape_error` naming `name` and the first parameter whose shape does not fit d_model `d`.
+  void validate(const std::string& name, index d) const {
+    const index ff = w_in.cols();
+    auto check = [&](const char* what, index rows, index cols, index want_rows, index want_cols) {
+      if (rows != want_rows || cols != want_cols) {
+        detail::fail<shape_error>(name, ".", what, " is [", rows, " x ", cols, "], expected [", want_rows, " x ",
+                                  want_cols, "]");
+      }
+    };
+    auto check_bias = [&](const char* what, index size, index want) {
+      if (size != 0 && size != want) {
+        detail::fail<shape_error>(name, ".", what, " has ", size, " entries, expected ", want, " or none");
+      }
+    };
+    if (ff == 0) detail::fail<shape_error>(name, ".w_in is [", w_in.rows(), " x 0], expected [d x d_ff], d_ff >= 1");
+    check("w_in", w_in.rows(), w_in.cols(), d, ff);
+    check("w_out", w_out.rows(), w_out.cols(), ff, d);
+    if (kind == mlp_kind::gated) {
+      check("w_gate", w_gate.rows(), w_gate.cols(), d, ff);
+    } else if (w_gate.size() != 0) {
+      detail::fail<shape_error>(name, ".w_gate is [", w_gate.rows(), " x ", w_gate.cols(),
+                                "], expected none for a plain MLP");
+    }
+    check_bias("b_in", b_in.size(), ff);
+    check_bias("b_gate", b_gate.size(), ff);
+    check_bias("b_out", b_out.size(), d);
+  }
+
+  /// The MLP applied to the rows of `x` [T x d]; returns [T x d].
+  matrix<Scalar> operator()(const Eigen::Ref<const matrix<Scalar>>& x) const {
+    matrix<Scalar> hidden = x * w_in;
+    if (b_in.size() != 0) hidden.rowwise() += b_in.transpose();
+    if (kind == mlp_kind::gated) {
+      matrix<Scalar> gate = x * w_gate;
+      if (b_gate.size() != 0) gate.rowwise() += b_gate.transpose();
+      apply_activation<Scalar>(activation, gate);
+      hidden.array() *= gate.array();
+    } else {
+      apply_activation<Scalar>(activation, hidden);
+    }
+    matrix<Scalar> out = hidden * w_out;
+    if (b_out.size() != 0) out.rowwise() += b_out.transpose();
+    return out;
+  }
+};
+
+/// Rows `ids` of `table` [vocab x d]: [ids.size() x d]. Throws `argument_error` naming the position of the first
+/// id outside [0, vocab).
+template <class Scalar>
+matrix<Scalar> embed_tokens(const Eigen::Ref<const matrix<Scalar>>& table, const std::vector<std::int32_t>& ids) {
+  matrix<Scalar> out(index(ids.size()), table.cols());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || index(ids[i]) >= table.rows()) {
+      detail::fail<argument_error>("token id ", ids[i], " at position ", i,
+                                   " is out of range, expected 0 <= id < vocab_size = ", table.rows());
+    }
+    out.row(index(i)) = table.row(ids[i]);
+  }
+  return out;
+}
+
+/// The weights of one pre-norm decoder block.
+template <class Scalar>
+struct block_weights {
+  normalization<Scalar> attention_norm;  ///< before attention (GPT-2 ln_1, Llama input_layernorm)
+  attention_config attention;            ///< the attention layer's shape; `causal` is forced on
+  attention_weights<Scalar> attention_projections;  ///< q, k, v, o in the x W convention
+  normalization<Scalar> mlp_norm;        ///< before the MLP (GPT-2 ln_2, Llama post_attention_layernorm)
+  mlp<Scalar> feed_forward;
+};
+
+/// Everything a `transformer` is built from.
+template <class Scalar>
+struct transformer_weights {
+  matrix<Scalar> token_embedding;     ///< [vocab x d]
+  matrix<Scalar> position_embedding;  ///< [max_positions x d] learned positions (GPT-2), or empty (Llama: rotary)
+  std::vector<block_weights<Scalar>> blocks;
+  normalization<Scalar> final_norm;   ///< GPT-2 ln_f, Llama norm
+  matrix<Scalar> lm_head;             ///< [d x vocab]; empty means tied to token_embedding (logits = x E^T)
+  vector<Scalar> lm_head_bias;        ///< [vocab] or empty
+};
+
+/// One pre-norm decoder block, its attention layer built once.
+template <class Scalar>
+class decoder_block {
+ public:
+  /// Validates and builds block `layer` (the index reported to hooks). Throws `shape_error`, `argument_error`.
+  decoder_block(const block_weights<Scalar>& w, int layer)
+      : attention_norm_(w.attention_norm),
+        attention_(causal(w.attention), w.attention_projections, layer),
+        mlp_norm_(w.mlp_norm),
+        mlp_(w.feed_forward) {
+    const std::string name = "blocks[" + std::to_string(layer) + "]";
+    const index d = w.attention.d_model;
+    attention_norm_.validate(name + ".attention_norm");
+    mlp_norm_.validate(name + ".mlp_norm");
+    if (attention_norm_.size() != d || mlp_norm_.size() != d) {
+      detail::fail<shape_error>(name, " norms have widths ", attention_norm_.size(), " and ", mlp_norm_.size(),
+                                ", expected d_model = ", d);
+    }
+    mlp_.validate(name + ".feed_forward", d);
+  }
+
+  /// The block applied to `x` [T x d_model]; `hooks` fire inside the attention layer.
+  template <class Hooks = no_hooks>
+  matrix<Scalar> forward(const Eigen::Ref<const matrix<Scalar>>& x, const forward_options<Scalar>& options = {},
+                         Hooks&& hooks = Hooks{}) const {
+    matrix<Scalar> h = x + attention_.forward(attention_norm_(x), options, hooks);
+    h += mlp_(mlp_norm_(h));
+    return h;
+  }
+
+  const multi_head_attention<Scalar>& attention() const noexcept { return attention_; }
+  const normalization<Scalar>& attention_norm() const noexcept { return attention_norm_; }
+  const normalization<Scalar>& mlp_norm() const noexcept { return mlp_norm_; }
+  const mlp<Scalar>& feed_forward() const noexcept { return mlp_; }
+
+ private:
+  static attention_config causal(attention_config c) {
+    c.causal = true;
+    return c;
+  }
+  normalization<Scalar> attention_norm_;
+  multi_head_attention<Scalar> attention_;
+  normalization<Scalar> mlp_norm_;
+  mlp<Scalar> mlp_;
+};
+
+/// A decoder-only language model: token ids in, logits out, with hooks at every head of every layer.
+/// Thread safety: `forward` is const; one model may serve several threads at once.
+template <class Scalar>
+class transformer {
+  static_assert(std::is_floating_point<Scalar>::value, "transformer needs float or double");
+
+ public:
+  /// Validates every shape (throws `shape_error` / `argument_error` naming the part at fault) and builds the
+  /// layers. Block i reports layer i to hooks.
+  explicit transformer(transformer_weights<Scalar> w)
+      : token_embedding_(std::move(w.token_embedding)),
+        position_embedding_(std::move(w.position_embedding)),
+        final_norm_(std::move(w.final_norm)),
+        lm_head_(std::move(w.lm_head)),
+        lm_head_bias_(std::move(w.lm_head_bias)) {
+    const index d = token_embedding_.cols();
+    if (token_embedding_.rows() == 0 || d == 0) {
+      detail::fail<shape_error>("token_embedding is [", token_embedding_.rows(), " x ", d,
+                                "], expected [vocab x d_model] with both >= 1");
+    }
+    if (position_embedding_.size() != 0 && position_embedding_.cols() != d) {
+      detail::fail<shape_error>("position_embedding is [", position_embedding_.rows(), " x ",
+                                position_embedding_.cols(), "], expected [max_positions x ", d, "]");
+    }
+    final_norm_.validate("final_norm");
+    if (final_norm_.size() != d) {
+      detail::fail<shape_error>("final_norm.weight has ", final_norm_.size(), " entries, expected d_model = ", d);
+    }
+    if (lm_head_.size() != 0 && lm_head_.rows() != d) {
+      detail::fail<shape_error>("lm_head is [", lm_head_.rows(), " x ", lm_head_.cols(), "], expected [", d,
+                                " x vocab]");
+    }
+    if (lm_head_bias_.size() != 0 && lm_head_bias_.size() != vocab_size()) {
+      detail::fail<shape_error>("lm_head_bias has ", lm_head_bias_.size(), " entries, expected vocab = ",
+                                vocab_size());
+    }
+    blocks_.reserve(w.blocks.size());
+    for (std::size_t i = 0; i < w.blocks.size(); ++i) {
+      if (w.blocks[i].attention.d_model != d) {
+        detail::fail<shape_error>("blocks[", i, "].attention.d_model is ", w.blocks[i].attention.d_model,
+                                  ", expected the embedding width ", d);
+      }
+      blocks_.emplace_back(w.blocks[i], int(i));
+    }
+  }
+
+  index d_model() const noexcept { return token_embedding_.cols(); }
+  /// Logits per position: the LM head's width.
+  index vocab_size() const noexcept { return lm_head_.size() != 0 ? lm_head_.cols() : token_embedding_.rows(); }
+  index layer_count() const noexcept { return index(blocks_.size()); }
+  /// Longest sequence `forward` accepts (learned positions); 0 means no limit.
+  index max_positions() const noexcept { return position_embedding_.rows(); }
+  const std::vector<decoder_block<Scalar>>& blocks() const noexcept { return blocks_; }
+  const normalization<Scalar>& final_norm() const noexcept { return final_norm_; }
+  const matrix<Scalar>& token_embedding() const noexcept { return token_embedding_; }
+  bool tied_embeddings() const noexcept { return lm_head_.size() == 0; }
+
+  /// The residual stream after the final norm, [T x d_model], for token `ids`. `options` go to every attention
+  /// layer (threads, path, head_mask for every layer alike; `batch` must be 1). Throws `argument_error` for an id
+  /// outside the vocabulary, an empty sequence, or a sequence longer than `max_positions()`.
+  template <class Hooks = no_hooks>
+  matrix<Scalar> hidden_states(const std::vector<std::int32_t>& ids, const forward_options<Scalar>& options = {},
+                               Hooks&& hooks = Hooks{}) const {
+    check_ids(ids, options);
+    matrix<Scalar> x = embed_tokens<Scalar>(token_embedding_, ids);
+    if (position_embedding_.size() != 0) x += position_embedding_.topRows(x.rows());
+    for (const decoder_block<Scalar>& block : blocks_) x = block.forward(x, options, hooks);
+    return final_norm_(x);
+  }
+
+  /// Logits [T x vocab] for token `ids` (see `hidden_states` for options and errors).
+  template <class Hooks = no_hooks>
+  matrix<Scalar> forward(const std::vector<std::int32_t>& ids, const forward_options<Scalar>& options = {},
+                         Hooks&& hooks = Hooks{}) const {
+    return logits(hidden_states(ids, options, hooks));
+  }
+
+  /// Logits for the rows of `hidden` [T x d_model] (already through the final norm).
+  matrix<Scalar> logits(const Eigen::Ref<const matrix<Scalar>>& hidden) const {
+    if (hidden.cols() != d_model()) {
+      detail::fail<shape_error>("hidden.cols() is ", hidden.cols(), ", expected d_model = ", d_model());
+    }
+    matrix<Scalar> out = lm_head_.size() != 0 ? matrix<Scalar>(hidden * lm_head_)
+                                              : matrix<Scalar>(hidden * token_embedding_.transpose());
+    if (lm_head_bias_.size() != 0) out.rowwise() += lm_head_bias_.transpose();
+    return out;
+  }
+
+ private:
+  void check_ids(const std::vector<std::int32_t>& ids, const forward_options<Scalar>& options) const {
+    if (ids.empty()) detail::fail<argument_error>("ids is empty, expected at least one token");
+    if (options.batch != 1) {
+      detail::fail<argument_error>("options.batch is ", options.batch, ", expected 1 (one sequence per call)");
+    }
+    if (position_embedding_.size() != 0 && index(ids.size()) > position_embedding_.rows()) {
+      detail::fail<argument_error>("ids has ", ids.size(), " tokens, expected at most max_positions = ",
+                                   position_embedding_.rows());
+    }
+  }
+
+  matrix<Scalar> token_embedding_;
+  matrix<Scalar> position_embedding_;
+  std::vector<decoder_block<Scalar>> blocks_;
+  normalization<Scalar> final_norm_;
+  matrix<Scalar> lm_head_;
+  vector<Scalar> lm_head_bias_;
+};
+
+}  // namespace headlens
