@@ -89,10 +89,10 @@ TEST_CASE("annotated: a syntactic head beats the offset baseline by the margin")
   REQUIRE(v.head == 7);
   REQUIRE(v.label == head_label::syntactic);
   REQUIRE(v.reason.empty());
-  REQUIRE(v.score(head_label::syntactic) == Approx(0.40));      // 0.80 - 0.40
-  REQUIRE(v.score(head_label::positional) == Approx(-0.60));    // 0.30 - 0.9
-  REQUIRE(v.score(head_label::discourse) == Approx(-0.40));     // cross-sentence route only: 0.10 - 0.5
-  REQUIRE(std::isnan(v.score(head_label::coreference)));        // no mentions measured
+  REQUIRE(v.score(head_label::syntactic) == Approx(0.40));    // 0.80 - 0.40
+  REQUIRE(v.score(head_label::positional) == Approx(-0.60));  // 0.30 - 0.9
+  REQUIRE(v.score(head_label::discourse) == Approx(-0.40));   // cross-sentence route only: 0.10 - 0.5
+  REQUIRE(std::isnan(v.score(head_label::coreference)));      // no mentions measured
   // excess (0.80 - (0.40 + 0.10)) / (1 - 0.50) = 0.6; confidence (0.5 + 0.5 * 0.6) * 100 / 110
   REQUIRE(v.confidence == Approx(0.8 * 100.0 / 110.0));
   REQUIRE_FALSE(v.evidence.empty());
@@ -229,6 +229,16 @@ TEST_CASE("annotated: sink, broad and empty heads are unassigned with the reason
     REQUIRE(v.reason == "sink");
     REQUIRE(v.confidence == Approx(0.7));
     REQUIRE(v.evidence[0].value == Approx(0.7));
+  }
+  SECTION("a sink is a sink even when its mass passes the cross-sentence route") {
+    e.general.first_token_mass = 0.7;
+    e.discourse.cross_sentence_mass = 0.8;  // the sink word lies in another sentence for most rows
+    e.general.entropy = 0.2;
+    e.general.mean_distance = 40;
+    const head_verdict v = annotated_policy().classify(e);
+    REQUIRE(v.reason == "sink");
+    REQUIRE(v.score(head_label::discourse) == Approx(0.3));  // still scored
+    REQUIRE(heuristic_policy().classify(e).reason == "sink");
   }
   SECTION("broad") {
     e.general.entropy = 0.95;

@@ -44,8 +44,8 @@ namespace headlens {
 template <class Policy, class = void>
 struct is_head_policy : std::false_type {};
 template <class Policy>
-struct is_head_policy<Policy, std::void_t<decltype(std::declval<const Policy&>().classify(
-                                  std::declval<const head_evidence&>()))>>
+struct is_head_policy<
+    Policy, std::void_t<decltype(std::declval<const Policy&>().classify(std::declval<const head_evidence&>()))>>
     : std::is_same<decltype(std::declval<const Policy&>().classify(std::declval<const head_evidence&>())),
                    head_verdict> {};
 template <class Policy>
@@ -84,11 +84,11 @@ inline double reliability(std::int64_t n, double k) noexcept {
 /// over the rule's requirement, divided by the room left above the requirement, so categories compare).
 struct category_judgement {
   head_label category = head_label::unassigned;
-  double score = policy_nan;        ///< reported score (NaN: no evidence)
-  bool passed = false;              ///< the rule for this category is met
+  double score = policy_nan;                                            ///< reported score (NaN: no evidence)
+  bool passed = false;                                                  ///< the rule for this category is met
   double normalised_excess = -std::numeric_limits<double>::infinity();  ///< for ranking; > 0 iff passed
-  std::int64_t count = 0;           ///< instances behind the score
-  std::string failure;              ///< why it did not pass, when it had evidence
+  std::int64_t count = 0;                                               ///< instances behind the score
+  std::string failure;                                                  ///< why it did not pass, when it had evidence
   std::vector<evidence_item> evidence;
 };
 
@@ -98,7 +98,7 @@ inline double normalised_excess(double value, double required) noexcept {
   return (value - required) / room;
 }
 
-/// Positional rule shared by both built-in policies (Voita et al. 2019, section 4.2).
+/// Positional rule shared by both built-in policies (Voita et al. 2019, "positional heads").
 inline category_judgement judge_positional(const positional_evidence& p, double min_share,
                                            const std::vector<int>& offsets) {
   category_judgement j;
@@ -106,16 +106,15 @@ inline category_judgement judge_positional(const positional_evidence& p, double 
   j.count = p.rows;
   if (p.rows <= 0) return j;
   j.score = p.top_offset_share - min_share;
-  const bool offset_ok =
-      offsets.empty() || std::find(offsets.begin(), offsets.end(), p.top_offset) != offsets.end();
+  const bool offset_ok = offsets.empty() || std::find(offsets.begin(), offsets.end(), p.top_offset) != offsets.end();
   const std::string offset_name = (p.top_offset > 0 ? "+" : "") + std::to_string(p.top_offset);
   j.evidence.push_back({"argmax share at offset " + offset_name, p.top_offset_share, min_share});
   j.normalised_excess = normalised_excess(p.top_offset_share, min_share);
   if (!offset_ok) {
     j.failure = "argmax concentrates at offset " + offset_name + ", not an allowed offset";
   } else if (p.top_offset_share < min_share) {
-    j.failure = "argmax share " + fixed(p.top_offset_share) + " at offset " + offset_name + " is below " +
-                fixed(min_share);
+    j.failure =
+        "argmax share " + fixed(p.top_offset_share) + " at offset " + offset_name + " is below " + fixed(min_share);
   } else {
     j.passed = true;
   }
@@ -124,8 +123,8 @@ inline category_judgement judge_positional(const positional_evidence& p, double 
 }
 
 /// Long-range cross-sentence rule (the discourse evidence that needs no discourse annotation).
-inline category_judgement judge_cross_sentence(const discourse_evidence& d, const general_evidence& g,
-                                               double min_mass, double max_entropy, double min_distance) {
+inline category_judgement judge_cross_sentence(const discourse_evidence& d, const general_evidence& g, double min_mass,
+                                               double max_entropy, double min_distance) {
   category_judgement j;
   j.category = head_label::discourse;
   j.count = d.rows;
@@ -167,10 +166,11 @@ inline std::string sink_or_broad(const general_evidence& g, double sink_mass, do
   return {};
 }
 
-/// Picks the verdict from the judgements of the four categories: the passing category with the largest normalised
-/// excess, unless the runner-up is within `tie_margin` (then unassigned, "tied"). Heads that pass nothing are
-/// unassigned: "sink" / "broad" when `shape_reason` says so, else "weak evidence" naming the closest category, or
-/// `no_evidence_reason` when no category had evidence.
+/// Picks the verdict from the judgements of the four categories. A sink (`shape_reason == "sink"`) is unassigned
+/// whatever the categories say; otherwise the passing category with the largest normalised excess wins, unless the
+/// runner-up is within `tie_margin` (then unassigned, "tied"). Heads that pass nothing are unassigned: "broad" when
+/// `shape_reason` says so, else "weak evidence" naming the closest category, or `no_evidence_reason` when no
+/// category had evidence.
 inline head_verdict decide(const head_evidence& e, std::vector<category_judgement> judgements, double tie_margin,
                            const std::string& shape_reason, double shape_strength,
                            std::vector<evidence_item> shape_evidence, const std::string& no_evidence_reason) {
@@ -190,6 +190,16 @@ inline head_verdict decide(const head_evidence& e, std::vector<category_judgemen
     }
   };
 
+  // A sink overrides every category: a head whose mass sits on the first word (or separators) has nothing to say
+  // about the words it would otherwise be credited with, and its mass counts as "cross-sentence" by accident.
+  if (shape_reason == "sink") {
+    v.label = head_label::unassigned;
+    v.reason = shape_reason;
+    v.confidence = shape_strength;
+    v.evidence = std::move(shape_evidence);
+    append_all(judgements.size());
+    return v;
+  }
   const category_judgement* best = judgements.empty() ? nullptr : &judgements[0];
   const category_judgement* second = judgements.size() > 1 ? &judgements[1] : nullptr;
   if (best != nullptr && best->passed) {
@@ -203,8 +213,7 @@ inline head_verdict decide(const head_evidence& e, std::vector<category_judgemen
     }
     v.label = best->category;
     const double runner = (second != nullptr && second->passed) ? second->normalised_excess : 0.0;
-    v.confidence = clamp01(0.5 + 0.5 * clamp01(best->normalised_excess - runner)) *
-                   reliability(best->count, 10.0);
+    v.confidence = clamp01(0.5 + 0.5 * clamp01(best->normalised_excess - runner)) * reliability(best->count, 10.0);
     v.evidence = best->evidence;
     append_all(0);
     return v;
@@ -248,9 +257,9 @@ inline head_verdict decide(const head_evidence& e, std::vector<category_judgemen
 /// better", > 0 means past the requirement or above the baseline):
 /// - syntactic: the best margin `accuracy - baseline_accuracy` over the relations (either direction) with at least
 ///   `min_relation_count` instances, the baseline being the best fixed offset for that relation (Clark et al.
-///   2019, section 4.1). Passes at `syntactic_margin`.
+///   2019, "dependency syntax"). Passes at `syntactic_margin`.
 /// - coreference: `overall_accuracy - overall_baseline_accuracy`, the nearest-mention baseline (Clark et al.
-///   2019, section 4.2), with at least `min_mention_count` mentions. Passes at `coreference_margin`.
+///   2019, "coreference resolution"), with at least `min_mention_count` mentions. Passes at `coreference_margin`.
 /// - discourse: `related_unit_accuracy - chain_baseline_accuracy` with at least `min_unit_count` units, passing at
 ///   `discourse_margin` only when the head also moves mass across unit boundaries (`cross_unit_mass >=
 ///   min_cross_unit_mass`, so a syntactic head whose arcs happen to follow the discourse tree inside units is not
@@ -262,13 +271,13 @@ inline head_verdict decide(const head_evidence& e, std::vector<category_judgemen
 ///   Passes at 0.
 /// A head passing several categories gets the one with the largest excess relative to the room above its
 /// requirement (`(value - required) / (1 - required)`); within `tie_margin` of the runner-up it is unassigned,
-/// "tied". A head passing none is unassigned: "sink" (mass on the first word and separators >= `sink_mass`),
-/// "broad" (normalised entropy >= `broad_entropy`), else "weak evidence ..." naming the closest category, or "no
-/// evidence" when nothing was measured.
+/// "tied". A sink (mass on the first word and separators >= `sink_mass`) is unassigned, reason "sink", whatever
+/// else it passes. A head passing none is unassigned: "broad" (normalised entropy >= `broad_entropy`), else "weak
+/// evidence ..." naming the closest category, or "no evidence" when nothing was measured.
 class annotated_policy {
  public:
   struct options {
-    /// Voita et al. 2019 (section 5.1): a head is syntactic when its accuracy is at least 10 points above the
+    /// Voita et al. 2019 ("syntactic heads"): a head is syntactic when its accuracy is at least 10 points above the
     /// most-frequent-relative-position baseline for some relation.
     double syntactic_margin = 0.10;
     /// Relations with fewer instances are ignored (small counts give chance margins). Not from the papers.
@@ -280,17 +289,17 @@ class annotated_policy {
     /// Related-unit accuracy over the chain (previous-unit) baseline; the same 10 points (Huber & Carenini 2022
     /// read discourse structure from attention but set no per-head threshold).
     double discourse_margin = 0.10;
-    std::int64_t min_unit_count = 10;     ///< fewer related units: no unit-level discourse evidence
-    double min_cross_unit_mass = 0.5;     ///< a discourse head spends most of its mass outside the unit
-    double min_cross_sentence_mass = 0.5; ///< cross-sentence route: most mass in other sentences
+    std::int64_t min_unit_count = 10;         ///< fewer related units: no unit-level discourse evidence
+    double min_cross_unit_mass = 0.5;         ///< a discourse head spends most of its mass outside the unit
+    double min_cross_sentence_mass = 0.5;     ///< cross-sentence route: most mass in other sentences
     double max_cross_sentence_entropy = 0.5;  ///< ... focused (normalised entropy at most this)
     double min_cross_sentence_distance = 4;   ///< ... and long-range (mean distance in words)
-    /// Voita et al. 2019 (section 4.2): at least 90% of the argmaxes at one relative position.
+    /// Voita et al. 2019 ("positional heads"): at least 90% of the argmaxes at one relative position.
     double positional_min_share = 0.9;
     /// Offsets a positional head may use (Voita et al.: in practice -1 and +1). Empty: any offset.
     std::vector<int> positional_offsets = {-1, 1};
-    /// Clark et al. 2019 (section 3) find heads putting over half their mass on [CLS]/[SEP] and read them as
-    /// no-ops; 0.5 on the first word plus separators marks a sink.
+    /// Clark et al. 2019 ("attending to separator tokens") find heads putting over half their mass on [CLS]/[SEP] and
+    /// read them as no-ops; 0.5 on the first word plus separators marks a sink.
     double sink_mass = 0.5;
     /// Normalised entropy from which a head is "broad" (1 is uniform). Not from the papers.
     double broad_entropy = 0.85;
@@ -333,8 +342,8 @@ class annotated_policy {
     j.count = best.count;
     for (std::size_t i = 0; i < usable.size() && i < 3; ++i) {
       const relation_evidence& r = *usable[i];
-      j.evidence.push_back({r.relation + (r.dependent_to_head ? " dep->head" : " head->dep") + " accuracy (n=" +
-                                std::to_string(r.count) + ", offset baseline " +
+      j.evidence.push_back({r.relation + (r.dependent_to_head ? " dep->head" : " head->dep") +
+                                " accuracy (n=" + std::to_string(r.count) + ", offset baseline " +
                                 (r.baseline_offset > 0 ? "+" : "") + std::to_string(r.baseline_offset) + ")",
                             r.accuracy, r.baseline_accuracy});
     }
@@ -343,8 +352,8 @@ class annotated_policy {
     if (j.score >= options_.syntactic_margin) {
       j.passed = true;
     } else {
-      j.failure = "best relation " + best.relation + " beats its offset baseline by " + detail::fixed(j.score) +
-                  " < " + detail::fixed(options_.syntactic_margin);
+      j.failure = "best relation " + best.relation + " beats its offset baseline by " + detail::fixed(j.score) + " < " +
+                  detail::fixed(options_.syntactic_margin);
       j.normalised_excess = std::min(j.normalised_excess, -1e-9);
     }
     return j;
@@ -392,8 +401,8 @@ class annotated_policy {
         units.failure = "related-unit accuracy beats the chain baseline by " + detail::fixed(units.score) + " < " +
                         detail::fixed(o.discourse_margin);
       } else if (d.cross_unit_mass < o.min_cross_unit_mass) {
-        units.failure = "cross-unit mass " + detail::fixed(d.cross_unit_mass) + " is below " +
-                        detail::fixed(o.min_cross_unit_mass);
+        units.failure =
+            "cross-unit mass " + detail::fixed(d.cross_unit_mass) + " is below " + detail::fixed(o.min_cross_unit_mass);
       } else {
         units.passed = true;
       }
@@ -418,19 +427,21 @@ class annotated_policy {
 /// - positional: Voita et al.'s rule, as in `annotated_policy` (score `top_offset_share - positional_min_share`);
 /// - discourse: focused, long-range cross-sentence attention (score `cross_sentence_mass - min_cross_sentence_mass`;
 ///   passes when the entropy is at most `max_cross_sentence_entropy` and the mean distance at least
-///   `min_cross_sentence_distance`); the sentences are the document's (for raw text, split from punctuation by
-///   whoever built the document);
-/// - a head passing neither is unassigned: "sink" when first word plus separators hold at least `sink_mass` of the
-///   attention, "broad" when its normalised entropy is at least `broad_entropy`, otherwise "needs annotations"
-///   (syntactic and coreference heads cannot be told apart from other focused heads without dependency and
-///   coreference layers, so they are not guessed; their scores are NaN).
+///   `min_cross_sentence_distance`); the sentences are the document's (split from sentence-final punctuation by
+///   the feature accumulators when a document has none);
+/// - sink: first word plus separators hold at least `sink_mass` of the attention: unassigned, reason "sink",
+///   whatever else the head passes;
+/// - a head passing neither positional nor discourse is unassigned: "broad" when its normalised entropy is at least
+///   `broad_entropy`, otherwise "needs annotations" (syntactic and coreference heads cannot be told apart from
+///   other focused heads without dependency and coreference layers, so they are not guessed; their scores are
+///   NaN).
 class heuristic_policy {
  public:
   struct options {
-    double positional_min_share = 0.9;            ///< Voita et al. 2019, section 4.2
+    double positional_min_share = 0.9;              ///< Voita et al. 2019, "positional heads"
     std::vector<int> positional_offsets = {-1, 1};  ///< Voita et al. 2019; empty: any offset
-    double sink_mass = 0.5;                       ///< Clark et al. 2019, section 3 (see `annotated_policy`)
-    double broad_entropy = 0.85;                  ///< not from the papers
+    double sink_mass = 0.5;       ///< Clark et al. 2019, "attending to separator tokens" (see `annotated_policy`)
+    double broad_entropy = 0.85;  ///< not from the papers
     double min_cross_sentence_mass = 0.5;
     double max_cross_sentence_entropy = 0.5;
     double min_cross_sentence_distance = 4;
@@ -454,8 +465,9 @@ class heuristic_policy {
     head_verdict v = detail::decide(e, judgements, o.tie_margin, shape, strength, shape_evidence, "no evidence");
     if (!v.assigned() && shape.empty() && v.reason != "no evidence") {
       // Focused but neither positional nor long-range: may be syntactic or coreference; say so, don't guess.
-      v.reason = "needs annotations: focused head that is neither positional nor long-range; syntactic or "
-                 "coreference evidence needs dependency and coreference layers";
+      v.reason =
+          "needs annotations: focused head that is neither positional nor long-range; syntactic or "
+          "coreference evidence needs dependency and coreference layers";
       v.confidence = 0;
     }
     return v;
