@@ -566,6 +566,11 @@ struct feature_workspace {
   std::vector<char> tracked;            // per local unit: judged in this window
   index row_end = 0;                    // rows to read: [own_begin - b, row_end)
 
+  std::vector<xsimd::batch<float>> acc_f;  // per-segment accumulators, padded to whole reductions
+  std::vector<xsimd::batch<double>> acc_d;
+
+  template <class Scalar>
+  std::vector<xsimd::batch<Scalar>>& accumulators();
   template <class Scalar>
   const Scalar* punct() const;
   template <class Scalar>
@@ -591,124 +596,157 @@ inline const double* feature_workspace::sep<double>() const {
   return sep_d.data();
 }
 
-/// Vector and scalar accumulators of one row sweep.
-template <class Scalar>
-struct row_sweep {
-  using batch = xsimd::batch<Scalar>;
-  static constexpr index lanes = static_cast<index>(batch::size);
-
-  batch plogp, pj_left, pj_right, punct, sep, vmax, vidx, vmin;
-  Scalar s_plogp, s_pj_left, s_pj_right, s_punct, s_sep, s_max, s_min;
-  index s_arg;
-
-  void reset() {
-    plogp = pj_left = pj_right = punct = sep = batch(Scalar(0));
-    vmax = batch(-std::numeric_limits<Scalar>::infinity());
-    vidx = batch(Scalar(-1));
-    vmin = batch(std::numeric_limits<Scalar>::infinity());
-    s_plogp = s_pj_left = s_pj_right = s_punct = s_sep = Scalar(0);
-    s_max = -std::numeric_limits<Scalar>::infinity();
-    s_min = std::numeric_limits<Scalar>::infinity();
-    s_arg = -1;
-  }
-
-  static batch iota() {
-    alignas(64) Scalar v[batch::size];
-    for (std::size_t k = 0; k < batch::size; ++k) v[k] = static_cast<Scalar>(k);
-    return batch::load_aligned(v);
-  }
-
-  /// Sweeps columns [j0, j1) of a row of n entries; `right` says which side of the diagonal the range lies on.
-  /// Returns the range's mass.
-  Scalar sweep(const Scalar* p, index j0, index j1, index n, const Scalar* pm, const Scalar* sm, bool right,
-               const batch& lane) {
-    batch sum(Scalar(0));
-    batch& pj = right ? pj_right : pj_left;
-    const batch zero(Scalar(0));
-    const batch ninf(-std::numeric_limits<Scalar>::infinity());
-    const batch tiny(std::numeric_limits<Scalar>::min());
-    index j = j0;
-    if (n >= lanes) {
-      for (; j + lanes <= j1; j += lanes) {
-        const batch v = batch::load_unaligned(p + j);
-        const batch idx = lane + batch(static_cast<Scalar>(j));
-        sum += v;
-        pj += v * idx;
-        plogp += xsimd::select(v > zero, v * xsimd::log(xsimd::max(v, tiny)), zero);
-        punct += v * batch::load_unaligned(pm + j);
-        sep += v * batch::load_unaligned(sm + j);
-        const auto gt = v > vmax;
-        vmax = xsimd::select(gt, v, vmax);
-        vidx = xsimd::select(gt, idx, vidx);
-        vmin = xsimd::min(vmin, v);
-      }
-      if (j < j1) {
-        // The tail as one masked vector ending no later than the row's end.
-        const index q = std::min(j, n - lanes);
-        const batch idx = lane + batch(static_cast<Scalar>(q));
-        const auto in = (idx >= batch(static_cast<Scalar>(j))) && (idx < batch(static_cast<Scalar>(j1)));
-        const batch raw = batch::load_unaligned(p + q);
-        const batch v = xsimd::select(in, raw, zero);
-        sum += v;
-        pj += v * idx;
-        plogp += xsimd::select(v > zero, v * xsimd::log(xsimd::max(v, tiny)), zero);
-        punct += v * batch::load_unaligned(pm + q);
-        sep += v * batch::load_unaligned(sm + q);
-        const batch vm = xsimd::select(in, raw, ninf);
-        const auto gt = vm > vmax;
-        vmax = xsimd::select(gt, vm, vmax);
-        vidx = xsimd::select(gt, idx, vidx);
-        vmin = xsimd::min(vmin, xsimd::select(in, raw, batch(std::numeric_limits<Scalar>::infinity())));
-      }
-      return xsimd::hadd(sum);
-    }
-    Scalar s = 0;
-    Scalar& spj = right ? s_pj_right : s_pj_left;
-    for (; j < j1; ++j) {
-      const Scalar v = p[j];
-      s += v;
-      spj += v * static_cast<Scalar>(j);
-      if (v > 0) s_plogp += v * std::log(v);
-      s_punct += v * pm[j];
-      s_sep += v * sm[j];
-      if (v > s_max) {
-        s_max = v;
-        s_arg = j;
-      }
-      s_min = std::min(s_min, v);
-    }
-    return s;
-  }
-
-  /// Combines lanes and scalars: the row's maximum, its first index, and the minimum.
-  void finish(Scalar& max_out, index& arg_out, Scalar& min_out) const {
-    alignas(64) Scalar mx[batch::size];
-    alignas(64) Scalar ix[batch::size];
-    alignas(64) Scalar mn[batch::size];
-    vmax.store_aligned(mx);
-    vidx.store_aligned(ix);
-    vmin.store_aligned(mn);
-    Scalar best = s_max;
-    index arg = s_arg;
-    Scalar low = s_min;
-    for (std::size_t k = 0; k < batch::size; ++k) {
-      const index i = static_cast<index>(ix[k]);
-      if (mx[k] > best || (mx[k] == best && i >= 0 && (arg < 0 || i < arg))) {
-        best = mx[k];
-        arg = i;
-      }
-      low = std::min(low, mn[k]);
-    }
-    max_out = best;
-    arg_out = arg;
-    min_out = low;
-  }
-  double total_plogp() const { return static_cast<double>(xsimd::hadd(plogp)) + static_cast<double>(s_plogp); }
-  double total_pj_left() const { return static_cast<double>(xsimd::hadd(pj_left)) + static_cast<double>(s_pj_left); }
-  double total_pj_right() const { return static_cast<double>(xsimd::hadd(pj_right)) + static_cast<double>(s_pj_right); }
-  double total_punct() const { return static_cast<double>(xsimd::hadd(punct)) + static_cast<double>(s_punct); }
-  double total_sep() const { return static_cast<double>(xsimd::hadd(sep)) + static_cast<double>(s_sep); }
+/// What one sweep over a row measures.
+struct row_stats {
+  double sum = 0;       ///< row mass
+  double plogp = 0;     ///< sum of p log p (p > 0)
+  double distance = 0;  ///< sum of p |i - j|
+  double punct = 0;     ///< mass on punctuation
+  double sep = 0;       ///< mass on separators
+  double max = 0;       ///< largest entry
+  double min = 0;       ///< smallest entry
+  index arg = -1;       ///< first column holding the largest entry
 };
+
+/// One pass over row `p` of `n` entries (query column `li`) computing `row_stats` and the mass of every segment
+/// into `seg_mass`. Full SIMD vectors; each vector adds into the accumulators of the (usually one to three)
+/// segments it overlaps; the last partial vector is loaded ending at the row's end with the lanes already seen
+/// masked off; rows shorter than one vector go through a scalar loop. `acc` holds one batch per segment, padded to
+/// a multiple of the batch size.
+template <class Scalar>
+row_stats sweep_row(const Scalar* p, index n, index li, const segment* segs, std::size_t seg_count, const Scalar* pm,
+                    const Scalar* sm, std::vector<xsimd::batch<Scalar>>& acc, double* seg_mass) {
+  using batch = xsimd::batch<Scalar>;
+  constexpr index lanes = static_cast<index>(batch::size);
+  constexpr Scalar inf = std::numeric_limits<Scalar>::infinity();
+  row_stats out;
+  if (n < lanes) {
+    Scalar sum = 0, plogp = 0, dist = 0, punct = 0, sep = 0, mx = -inf, mn = inf;
+    std::size_t s = 0;
+    Scalar seg_sum = 0;
+    for (index j = 0; j < n; ++j) {
+      const Scalar v = p[j];
+      sum += v;
+      if (v > 0) plogp += v * std::log(v);
+      dist += v * static_cast<Scalar>(j > li ? j - li : li - j);
+      punct += v * pm[j];
+      sep += v * sm[j];
+      if (v > mx) {
+        mx = v;
+        out.arg = j;
+      }
+      mn = std::min(mn, v);
+      seg_sum += v;
+      if (j + 1 == segs[s].end) {
+        seg_mass[s++] = static_cast<double>(seg_sum);
+        seg_sum = 0;
+      }
+    }
+    out.sum = sum, out.plogp = plogp, out.distance = dist, out.punct = punct, out.sep = sep;
+    out.max = mx, out.min = mn;
+    return out;
+  }
+  const batch zero(Scalar(0)), tiny(std::numeric_limits<Scalar>::min()), ninf(-inf), pinf(inf);
+  alignas(64) Scalar lane_index[batch::size];
+  for (std::size_t k = 0; k < batch::size; ++k) lane_index[k] = static_cast<Scalar>(k);
+  const batch lane = batch::load_aligned(lane_index);
+  const batch query(static_cast<Scalar>(li));
+  batch vsum = zero, vplogp = zero, vdist = zero, vpunct = zero, vsep = zero, vmax = ninf, vidx(Scalar(-1)),
+        vmin = pinf;
+  const std::size_t padded = (seg_count + batch::size - 1) / batch::size * batch::size;
+  for (std::size_t k = 0; k < padded; ++k) acc[k] = zero;
+  std::size_t s = 0;
+  // Adds v (lanes outside the segment masked off) to the accumulators of the segments overlapping [q, q + lanes).
+  auto to_segments = [&](const batch& v, const batch& idx, index q) {
+    const index q_end = q + lanes;
+    while (s < seg_count && segs[s].begin < q_end) {
+      const segment& g = segs[s];
+      if (g.begin <= q && g.end >= q_end) {
+        acc[s] += v;
+      } else {
+        acc[s] += xsimd::select(
+            (idx >= batch(static_cast<Scalar>(g.begin))) && (idx < batch(static_cast<Scalar>(g.end))), v, zero);
+      }
+      if (g.end <= q_end) {
+        ++s;
+      } else {
+        break;
+      }
+    }
+  };
+  index j = 0;
+  for (; j + lanes <= n; j += lanes) {
+    const batch v = batch::load_unaligned(p + j);
+    const batch idx = lane + batch(static_cast<Scalar>(j));
+    vsum += v;
+    vplogp += xsimd::select(v > zero, v * xsimd::log(xsimd::max(v, tiny)), zero);
+    vdist += v * xsimd::abs(idx - query);
+    vpunct += v * batch::load_unaligned(pm + j);
+    vsep += v * batch::load_unaligned(sm + j);
+    const auto gt = v > vmax;
+    vmax = xsimd::select(gt, v, vmax);
+    vidx = xsimd::select(gt, idx, vidx);
+    vmin = xsimd::min(vmin, v);
+    to_segments(v, idx, j);
+  }
+  if (j < n) {
+    // The rest as one vector ending at the row's end, the lanes before j (already counted) masked off.
+    const index q = n - lanes;
+    const batch idx = lane + batch(static_cast<Scalar>(q));
+    const auto valid = idx >= batch(static_cast<Scalar>(j));
+    const batch raw = batch::load_unaligned(p + q);
+    const batch v = xsimd::select(valid, raw, zero);
+    vsum += v;
+    vplogp += xsimd::select(v > zero, v * xsimd::log(xsimd::max(v, tiny)), zero);
+    vdist += v * xsimd::abs(idx - query);
+    vpunct += v * batch::load_unaligned(pm + q);
+    vsep += v * batch::load_unaligned(sm + q);
+    const batch vm = xsimd::select(valid, raw, ninf);
+    const auto gt = vm > vmax;
+    vmax = xsimd::select(gt, vm, vmax);
+    vidx = xsimd::select(gt, idx, vidx);
+    vmin = xsimd::min(vmin, xsimd::select(valid, raw, pinf));
+    to_segments(v, idx, q);
+  }
+  out.sum = static_cast<double>(xsimd::hadd(vsum));
+  out.plogp = static_cast<double>(xsimd::hadd(vplogp));
+  out.distance = static_cast<double>(xsimd::hadd(vdist));
+  out.punct = static_cast<double>(xsimd::hadd(vpunct));
+  out.sep = static_cast<double>(xsimd::hadd(vsep));
+  alignas(64) Scalar mx[batch::size];
+  alignas(64) Scalar ix[batch::size];
+  alignas(64) Scalar mn[batch::size];
+  vmax.store_aligned(mx);
+  vidx.store_aligned(ix);
+  vmin.store_aligned(mn);
+  Scalar best = -inf, low = inf;
+  for (std::size_t k = 0; k < batch::size; ++k) {
+    const index i = static_cast<index>(ix[k]);
+    if (i >= 0 && (mx[k] > best || (mx[k] == best && i < out.arg))) {
+      best = mx[k];
+      out.arg = i;
+    }
+    low = std::min(low, mn[k]);
+  }
+  out.max = static_cast<double>(best);
+  out.min = static_cast<double>(low);
+  // Segment masses, batch::size segments per horizontal reduction.
+  alignas(64) Scalar sums[batch::size];
+  for (std::size_t k = 0; k < padded; k += batch::size) {
+    xsimd::haddp(acc.data() + k).store_aligned(sums);
+    for (std::size_t t = 0; t < batch::size && k + t < seg_count; ++t) seg_mass[k + t] = static_cast<double>(sums[t]);
+  }
+  return out;
+}
+
+template <>
+inline std::vector<xsimd::batch<float>>& feature_workspace::accumulators<float>() {
+  return acc_f;
+}
+template <>
+inline std::vector<xsimd::batch<double>>& feature_workspace::accumulators<double>() {
+  return acc_d;
+}
 
 inline void feature_workspace::prepare(const prepared_document& doc, const word_window& win) {
   const index b = win.begin, e = win.end, n = e - b;
@@ -724,6 +762,8 @@ inline void feature_workspace::prepare(const prepared_document& doc, const word_
     }
   }
   segment_mass.assign(segments.size(), 0.0);
+  acc_f.resize((segments.size() / xsimd::batch<float>::size + 1) * xsimd::batch<float>::size);
+  acc_d.resize((segments.size() / xsimd::batch<double>::size + 1) * xsimd::batch<double>::size);
   punct_f.resize(static_cast<std::size_t>(n));
   sep_f.resize(static_cast<std::size_t>(n));
   punct_d.resize(static_cast<std::size_t>(n));
@@ -762,14 +802,12 @@ struct window_measure {
   template <class Scalar>
   static void run(const Scalar* data, index row_stride, const prepared_document& doc, const word_window& win,
                   feature_workspace& ws, const feature_options& options, window_totals& out) {
-    using sweep_t = row_sweep<Scalar>;
     const index b = win.begin, n = win.size();
     const index own_begin = win.own_begin - b, own_end = win.own_end - b;
     const double tol = options.row_sum_tolerance;
     const Scalar* pm = ws.template punct<Scalar>();
     const Scalar* sm = ws.template sep<Scalar>();
-    const typename sweep_t::batch lane = sweep_t::iota();
-    sweep_t sw;
+    std::vector<xsimd::batch<Scalar>>& acc = ws.template accumulators<Scalar>();
     std::fill(ws.unit_mass.begin(), ws.unit_mass.end(), 0.0);
     std::fill(ws.unit_rows.begin(), ws.unit_rows.end(), 0);
     const std::size_t seg_count = ws.segments.size();
@@ -780,34 +818,11 @@ struct window_measure {
       const index row_local_unit = row_unit < 0 ? -1 : row_unit - ws.first_unit;
       if (!owned && (row_local_unit < 0 || !ws.tracked[static_cast<std::size_t>(row_local_unit)])) continue;
       const Scalar* p = data + li * row_stride;
-      sw.reset();
-      double s_left = 0, s_right = 0;
-      for (std::size_t k = 0; k < seg_count; ++k) {
-        const segment& sg = ws.segments[k];
-        double mass;
-        if (sg.end <= li) {
-          mass = static_cast<double>(sw.sweep(p, sg.begin, sg.end, n, pm, sm, false, lane));
-          s_left += mass;
-        } else if (sg.begin > li) {
-          mass = static_cast<double>(sw.sweep(p, sg.begin, sg.end, n, pm, sm, true, lane));
-          s_right += mass;
-        } else {
-          const double left =
-              sg.begin < li ? static_cast<double>(sw.sweep(p, sg.begin, li, n, pm, sm, false, lane)) : 0.0;
-          const double right = static_cast<double>(sw.sweep(p, li, sg.end, n, pm, sm, true, lane));
-          s_left += left;
-          s_right += right;
-          mass = left + right;
-        }
-        ws.segment_mass[k] = mass;
-      }
-      const double sum = s_left + s_right;
-      Scalar max_v, min_v;
-      index arg;
-      sw.finish(max_v, arg, min_v);
-      const double plogp = sw.total_plogp();
-      if (!std::isfinite(sum) || !std::isfinite(plogp) || !std::isfinite(static_cast<double>(max_v)) ||
-          static_cast<double>(min_v) < -tol) {
+      const row_stats st = sweep_row(p, n, li, ws.segments.data(), seg_count, pm, sm, acc, ws.segment_mass.data());
+      const double sum = st.sum;
+      const index arg = st.arg;
+      const double plogp = st.plogp;
+      if (!std::isfinite(sum) || !std::isfinite(plogp) || !std::isfinite(st.max) || st.min < -tol) {
         for (index j = 0; j < n; ++j) {
           const double v = static_cast<double>(p[j]);
           if (!std::isfinite(v))
@@ -852,14 +867,13 @@ struct window_measure {
         out.entropy += -plogp / std::log(static_cast<double>(row_length));
         ++out.entropy_rows;
       }
-      const double dl = static_cast<double>(li);
-      out.distance += dl * s_left - sw.total_pj_left() + sw.total_pj_right() - dl * s_right;
+      out.distance += st.distance;
       if (li > 0) {
         out.first_token_mass += static_cast<double>(p[0]);
         ++out.first_token_rows;
       }
-      out.separator_mass += sw.total_sep();
-      out.punctuation_mass += sw.total_punct();
+      out.separator_mass += st.sep;
+      out.punctuation_mass += st.punct;
       // Cross-boundary masses.
       const doc_index row_sentence = doc.sentence_of(w), row_paragraph = doc.paragraph_of(w);
       double same_sentence = 0, same_paragraph = 0, same_unit = 0;
