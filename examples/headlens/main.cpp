@@ -41,7 +41,6 @@ std::string one_line(std::string text) {
 int main(int argc, char** argv) {
   CLI::App app{"headlens: multi-head attention with per-head instrumentation, from files", "headlens"};
   app.require_subcommand(1);
-  app.fallthrough(false);
 
   auto& registered = headlens_cli::commands();
   std::sort(registered.begin(), registered.end(),
