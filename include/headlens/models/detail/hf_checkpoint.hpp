@@ -1,0 +1,174 @@
+#pragma once
+/// \file
+/// Internal: reading a Hugging Face checkpoint directory (`config.json` through nlohmann_json, `model.safetensors`
+/// through headlens's reader) with errors that name the file, the key or tensor at fault and what was expected.
+/// Shared by models/gpt2.hpp and models/llama.hpp.
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "headlens/error.hpp"
+#include "headlens/io/safetensors.hpp"
+#include "headlens/types.hpp"
+
+namespace headlens {
+namespace detail {
+
+/// A parsed config.json and its path, with typed getters whose errors name the file and the key.
+class hf_config {
+ public:
+  /// Reads and parses `path`. Throws `io_error` when it cannot be read, `format_error` (file, byte offset) when it
+  /// is not a JSON object.
+  static hf_config read(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) detail::fail<io_error>("cannot read ", path);
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    return parse(buffer.str(), path);
+  }
+
+  /// Parses JSON text; `name` stands for the file in messages. Throws `format_error` when it is not a JSON object.
+  static hf_config parse(const std::string& text, const std::string& name) {
+    hf_config c;
+    c.path_ = name;
+    try {
+      c.json_ = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw format_error::at_byte(name, e.byte, std::string("not valid JSON (") + e.what() + ")");
+    }
+    if (!c.json_.is_object()) throw format_error::at_byte(name, 0, "expected a JSON object of settings");
+    return c;
+  }
+
+  /// Builds a config from JSON already parsed; `name` stands for the file in messages.
+  static hf_config from_json(nlohmann::json json, std::string name = "<config>") {
+    hf_config c;
+    c.path_ = std::move(name);
+    c.json_ = std::move(json);
+    if (!c.json_.is_object()) throw format_error::at_byte(c.path_, 0, "expected a JSON object of settings");
+    return c;
+  }
+
+  const std::string& path() const noexcept { return path_; }
+
+  /// True when `key` is present and not null.
+  bool has(const std::string& key) const { return json_.contains(key) && !json_.at(key).is_null(); }
+
+  /// A required positive integer.
+  index positive(const std::string& key) const {
+    if (!has(key)) bad(key, "is missing, expected a positive integer");
+    return positive_value(key);
+  }
+  /// An optional positive integer (`fallback` when absent or null).
+  index positive_or(const std::string& key, index fallback) const {
+    return has(key) ? positive_value(key) : fallback;
+  }
+  /// An optional finite number.
+  double number_or(const std::string& key, double fallback) const {
+    if (!has(key)) return fallback;
+    const nlohmann::json& v = json_.at(key);
+    if (!v.is_number() || !std::isfinite(v.get<double>())) bad(key, "is " + v.dump() + ", expected a finite number");
+    return v.get<double>();
+  }
+  /// An optional boolean.
+  bool boolean_or(const std::string& key, bool fallback) const {
+    if (!has(key)) return fallback;
+    const nlohmann::json& v = json_.at(key);
+    if (!v.is_boolean()) bad(key, "is " + v.dump() + ", expected true or false");
+    return v.get<bool>();
+  }
+  /// An optional string.
+  std::string string_or(const std::string& key, const std::string& fallback) const {
+    if (!has(key)) return fallback;
+    const nlohmann::json& v = json_.at(key);
+    if (!v.is_string()) bad(key, "is " + v.dump() + ", expected a string");
+    return v.get<std::string>();
+  }
+  /// The raw value (null when absent).
+  nlohmann::json value(const std::string& key) const { return json_.contains(key) ? json_.at(key) : nlohmann::json(); }
+
+  /// Throws `argument_error` "<file>: "<key>" <what>".
+  [[noreturn]] void bad(const std::string& key, const std::string& what) const {
+    detail::fail<argument_error>(path_, ": \"", key, "\" ", what);
+  }
+
+ private:
+  index positive_value(const std::string& key) const {
+    const nlohmann::json& v = json_.at(key);
+    if (!v.is_number_integer() || v.get<std::int64_t>() <= 0) bad(key, "is " + v.dump() + ", expected a positive integer");
+    return index(v.get<std::int64_t>());
+  }
+  std::string path_;
+  nlohmann::json json_;
+};
+
+/// "[a, b]" for messages.
+inline std::string shape_text(std::initializer_list<index> shape) {
+  std::string s = "[";
+  bool first = true;
+  for (index e : shape) {
+    s += (first ? "" : ", ") + std::to_string(e);
+    first = false;
+  }
+  return s + "]";
+}
+
+/// Tensors of a checkpoint, read under a key prefix, with their presence, dtype and shape checked before any
+/// conversion. `model` names the family in messages ("GPT-2").
+class hf_tensors {
+ public:
+  hf_tensors(const safetensors_file& file, std::string prefix, std::string model)
+      : file_(file), prefix_(std::move(prefix)), model_(std::move(model)) {}
+
+  const std::string& prefix() const noexcept { return prefix_; }
+  bool has(const std::string& name) const { return file_.has(prefix_ + name); }
+
+  /// Tensor `prefix + name` as a [rows x cols] matrix. Throws `format_error` when it is missing or stored in an
+  /// unsupported dtype, `shape_error` when its shape differs; each message names the tensor and the expected shape.
+  template <class Scalar>
+  matrix<Scalar> read_matrix(const std::string& name, index rows, index cols) const {
+    const std::string key = check(name, {rows, cols});
+    return file_.read_matrix<Scalar>(key, rows, cols);
+  }
+
+  /// Tensor `prefix + name` as a vector of `size` entries; errors as `read_matrix`.
+  template <class Scalar>
+  vector<Scalar> read_vector(const std::string& name, index size) const {
+    const std::string key = check(name, {size});
+    return file_.read_vector<Scalar>(key, size);
+  }
+
+ private:
+  std::string check(const std::string& name, std::initializer_list<index> shape) const {
+    const std::string key = prefix_ + name;
+    if (!file_.has(key)) {
+      throw format_error(file_.source(), 0, 0,
+                         message(file_.source(), ": missing tensor '", key, "', expected shape ", shape_text(shape),
+                                 " (", model_, " checkpoint)"));
+    }
+    const safetensors_tensor_info& info = file_.info(key);
+    if (info.type != dtype::float32 && info.type != dtype::float16 && info.type != dtype::bfloat16 &&
+        info.type != dtype::float64) {
+      throw format_error::at_byte(file_.source(), info.header_offset,
+                                  "tensor '" + key + "' has dtype " + safetensors_dtype_name(info.type) +
+                                      ", expected F32, F16, BF16 or F64");
+    }
+    if (info.shape.size() != shape.size() || !std::equal(info.shape.begin(), info.shape.end(), shape.begin())) {
+      fail<shape_error>("tensor '", key, "' in ", file_.source(), " has shape ", detail::shape_string(info.shape),
+                        ", expected ", shape_text(shape));
+    }
+    return key;
+  }
+
+  const safetensors_file& file_;
+  std::string prefix_;
+  std::string model_;
+};
+
+}  // namespace detail
+}  // namespace headlens

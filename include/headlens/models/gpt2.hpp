@@ -1,0 +1,154 @@
+#pragma once
+/// \file
+/// GPT-2 checkpoints in Hugging Face's layout: a directory with `config.json` and `model.safetensors`, loaded into a
+/// `transformer` (models/transformer.hpp) whose every head can be hooked. Needs nlohmann_json (for config.json),
+/// so the umbrella header does not include it.
+///
+///   auto model = headlens::load_gpt2<float>("path/to/gpt2");
+///   auto tokenizer = headlens::byte_level_bpe::from_files("path/to/gpt2/vocab.json", "path/to/gpt2/merges.txt");
+///   headlens::matrix<float> logits = model.forward(tokenizer.encode_ids("Hello world"));   // [T x vocab]
+///
+/// What is read (keys with or without the `transformer.` prefix of `GPT2LMHeadModel`):
+///   wte.weight [vocab, d], wpe.weight [n_positions, d], ln_f.{weight,bias} [d], and per layer i:
+///   h.{i}.ln_1.{weight,bias}, h.{i}.attn.c_attn.weight [d, 3d] + bias [3d] (q, k, v side by side),
+///   h.{i}.attn.c_proj.weight [d, d] + bias, h.{i}.ln_2.*, h.{i}.mlp.c_fc.weight [d, inner] + bias,
+///   h.{i}.mlp.c_proj.weight [inner, d] + bias. GPT-2's Conv1D stores [in, out], already the `x W` convention.
+///   The LM head is tied to wte unless config says `"tie_word_embeddings": false` (then lm_head.weight
+///   [vocab, d]). Other tensors (the `attn.bias` / `attn.masked_bias` mask buffers) are ignored.
+/// config.json keys: vocab_size, n_positions, n_embd, n_layer, n_head, n_inner (null = 4 n_embd),
+///   layer_norm_epsilon, activation_function (gelu_new, gelu_pytorch_tanh, gelu_fast: tanh GELU; gelu: exact),
+///   scale_attn_weights, scale_attn_by_inverse_layer_idx, tie_word_embeddings.
+/// Errors: a missing tensor or one in a dtype other than F32, F16, BF16, F64 is a `format_error`, a wrong shape a
+/// `shape_error`; each names the tensor and the expected shape. A bad config value is an `argument_error` naming
+/// the key.
+
+#include <string>
+#include <utility>
+
+#include "headlens/io/safetensors.hpp"
+#include "headlens/models/detail/hf_checkpoint.hpp"
+#include "headlens/models/transformer.hpp"
+
+namespace headlens {
+
+/// The settings of a GPT-2 config.json that the forward pass depends on.
+struct gpt2_config {
+  index vocab_size = 50257;
+  index n_positions = 1024;
+  index n_embd = 768;
+  index n_layer = 12;
+  index n_head = 12;
+  index n_inner = 0;  ///< 0 means 4 * n_embd
+  double layer_norm_epsilon = 1e-5;
+  activation_kind activation = activation_kind::gelu_tanh;
+  bool scale_attn_weights = true;                ///< divide scores by sqrt(head_dim)
+  bool scale_attn_by_inverse_layer_idx = false;  ///< also divide by (layer + 1)
+  bool tie_word_embeddings = true;
+
+  /// n_inner with the default applied.
+  index inner() const noexcept { return n_inner > 0 ? n_inner : 4 * n_embd; }
+
+  /// Reads config.json. Throws `io_error`, `format_error` (not JSON), `argument_error` naming a key that is missing,
+  /// has the wrong type, or asks for something not supported (an unknown activation, n_embd not divisible by n_head).
+  static gpt2_config from_json_file(const std::string& path) { return from_config(detail::hf_config::read(path)); }
+
+  /// As `from_json_file`, from JSON text; `name` stands for the file in messages.
+  static gpt2_config from_json_text(const std::string& text, const std::string& name = "<config.json>") {
+    return from_config(detail::hf_config::parse(text, name));
+  }
+
+ private:
+  static gpt2_config from_config(const detail::hf_config& c) {
+    gpt2_config g;
+    g.vocab_size = c.positive("vocab_size");
+    g.n_positions = c.positive("n_positions");
+    g.n_embd = c.positive("n_embd");
+    g.n_layer = c.positive("n_layer");
+    g.n_head = c.positive("n_head");
+    g.n_inner = c.positive_or("n_inner", 0);
+    g.layer_norm_epsilon = c.number_or("layer_norm_epsilon", 1e-5);
+    const std::string act = c.string_or("activation_function", "gelu_new");
+    if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast") {
+      g.activation = activation_kind::gelu_tanh;
+    } else if (act == "gelu") {
+      g.activation = activation_kind::gelu_erf;
+    } else {
+      c.bad("activation_function", "is \"" + act + "\", expected gelu_new, gelu_pytorch_tanh, gelu_fast or gelu");
+    }
+    g.scale_attn_weights = c.boolean_or("scale_attn_weights", true);
+    g.scale_attn_by_inverse_layer_idx = c.boolean_or("scale_attn_by_inverse_layer_idx", false);
+    g.tie_word_embeddings = c.boolean_or("tie_word_embeddings", true);
+    if (g.n_embd % g.n_head != 0) {
+      c.bad("n_embd", "is " + std::to_string(g.n_embd) + ", expected a multiple of n_head = " +
+                          std::to_string(g.n_head));
+    }
+    return g;
+  }
+};
+
+/// Builds a GPT-2 `transformer` from `config` and the tensors of `file` (see the file comment for keys and errors).
+template <class Scalar>
+transformer<Scalar> load_gpt2(const gpt2_config& config, const safetensors_file& file) {
+  const bool prefixed = !file.has("wte.weight") && file.has("transformer.wte.weight");
+  const detail::hf_tensors t(file, prefixed ? "transformer." : "", "GPT-2");
+  const index d = config.n_embd, ff = config.inner(), head_dim = d / config.n_head;
+  const double eps = config.layer_norm_epsilon;
+
+  auto layer_norm = [&](const std::string& name) {  // weight before bias, so errors come in file order
+    vector<Scalar> weight = t.template read_vector<Scalar>(name + ".weight", d);
+    return normalization<Scalar>::layer(std::move(weight), t.template read_vector<Scalar>(name + ".bias", d), eps);
+  };
+
+  transformer_weights<Scalar> w;
+  w.token_embedding = t.template read_matrix<Scalar>("wte.weight", config.vocab_size, d);
+  w.position_embedding = t.template read_matrix<Scalar>("wpe.weight", config.n_positions, d);
+  for (index i = 0; i < config.n_layer; ++i) {
+    const std::string p = "h." + std::to_string(i) + ".";
+    block_weights<Scalar> b;
+    b.attention_norm = layer_norm(p + "ln_1");
+    b.attention.d_model = d;
+    b.attention.n_heads = config.n_head;
+    b.attention.causal = true;
+    b.attention.bias = true;
+    double scale = config.scale_attn_weights ? 1.0 / std::sqrt(double(head_dim)) : 1.0;
+    if (config.scale_attn_by_inverse_layer_idx) scale /= double(i + 1);
+    b.attention.scale = scale;
+    const matrix<Scalar> c_attn = t.template read_matrix<Scalar>(p + "attn.c_attn.weight", d, 3 * d);
+    const vector<Scalar> c_attn_bias = t.template read_vector<Scalar>(p + "attn.c_attn.bias", 3 * d);
+    attention_weights<Scalar>& a = b.attention_projections;
+    a.w_q = c_attn.leftCols(d);
+    a.w_k = c_attn.middleCols(d, d);
+    a.w_v = c_attn.rightCols(d);
+    a.b_q = c_attn_bias.head(d);
+    a.b_k = c_attn_bias.segment(d, d);
+    a.b_v = c_attn_bias.tail(d);
+    a.w_o = t.template read_matrix<Scalar>(p + "attn.c_proj.weight", d, d);
+    a.b_o = t.template read_vector<Scalar>(p + "attn.c_proj.bias", d);
+    b.mlp_norm = layer_norm(p + "ln_2");
+    b.feed_forward.kind = mlp_kind::plain;
+    b.feed_forward.activation = config.activation;
+    b.feed_forward.w_in = t.template read_matrix<Scalar>(p + "mlp.c_fc.weight", d, ff);
+    b.feed_forward.b_in = t.template read_vector<Scalar>(p + "mlp.c_fc.bias", ff);
+    b.feed_forward.w_out = t.template read_matrix<Scalar>(p + "mlp.c_proj.weight", ff, d);
+    b.feed_forward.b_out = t.template read_vector<Scalar>(p + "mlp.c_proj.bias", d);
+    w.blocks.push_back(std::move(b));
+  }
+  w.final_norm = layer_norm("ln_f");
+  if (!config.tie_word_embeddings) {
+    // GPT2LMHeadModel's head sits outside the `transformer.` prefix.
+    const detail::hf_tensors head(file, "", "GPT-2");
+    w.lm_head = head.template read_matrix<Scalar>("lm_head.weight", config.vocab_size, d).transpose();
+  }
+  return transformer<Scalar>(std::move(w));
+}
+
+/// Loads `directory`/config.json and `directory`/model.safetensors (see the file comment). Throws `io_error` when a
+/// file cannot be read, and the errors of `gpt2_config::from_json_file` and `load_gpt2(config, file)`.
+template <class Scalar>
+transformer<Scalar> load_gpt2(const std::string& directory) {
+  const gpt2_config config = gpt2_config::from_json_file(directory + "/config.json");
+  const safetensors_file file(directory + "/model.safetensors");
+  return load_gpt2<Scalar>(config, file);
+}
+
+}  // namespace headlens
