@@ -32,9 +32,9 @@ head_verdict verdict(int layer, int head, head_label label, double score = 0.5) 
 /// 6 layers x 2 heads; bands floor(3 l / 6): layers 0-1 early, 2-3 middle, 4-5 late.
 std::vector<head_verdict> six_layers() {
   const head_label labels[6][2] = {
-      {head_label::positional, head_label::positional},  {head_label::positional, head_label::unassigned},
-      {head_label::syntactic, head_label::syntactic},    {head_label::coreference, head_label::syntactic},
-      {head_label::discourse, head_label::coreference},  {head_label::unassigned, head_label::unassigned}};
+      {head_label::positional, head_label::positional}, {head_label::positional, head_label::unassigned},
+      {head_label::syntactic, head_label::syntactic},   {head_label::coreference, head_label::syntactic},
+      {head_label::discourse, head_label::coreference}, {head_label::unassigned, head_label::unassigned}};
   std::vector<head_verdict> out;
   for (int l = 5; l >= 0; --l) {  // reversed: make_report sorts
     for (int h = 1; h >= 0; --h) out.push_back(verdict(l, h, labels[l][h]));
@@ -97,8 +97,8 @@ TEST_CASE("report: empty and short models") {
   REQUIRE(empty.model.total() == 0);
   REQUIRE(empty.model.percent(head_label::syntactic) == 0.0);
   REQUIRE(empty.layer_count == 0);
-  const headlens::head_report two = headlens::make_report({verdict(0, 0, head_label::syntactic),
-                                                            verdict(1, 0, head_label::positional)});
+  const headlens::head_report two =
+      headlens::make_report({verdict(0, 0, head_label::syntactic), verdict(1, 0, head_label::positional)});
   REQUIRE(two.bands[0].counts.total() == 1);
   REQUIRE(two.bands[1].counts.total() == 1);
   REQUIRE(two.bands[2].counts.total() == 0);
