@@ -10,8 +10,10 @@
 //   bad_rows.npy            document 0's maps with row 5 of layer 1, head 2 doubled (sums to 2)
 //   bad_heads.npy           [1, 4, W, W] for document 1
 //   expected_labels.txt     the label each planted head must get from the annotated policy, layer-major
+//   dev_doc.conllu, dev_maps.npy   only with a GUM dev path that exists: its first document alone, and planted maps
+//                           over it (float32, the same eight heads)
 //
-//   make_classify_fixtures <fixture.conllu> <out dir>     (the directory is created when missing)
+//   make_classify_fixtures <fixture.conllu> <out dir> [<GUM dev .conllu>]   (the directory is created when missing)
 // The headlens headers come first: <filesystem> brings std::quoted, which unqualified calls to
 // headlens::detail::quoted in the CoNLL-U headers would otherwise find by argument-dependent lookup.
 #include "headlens/analysis/conllu.hpp"
@@ -30,8 +32,8 @@
 using headlens_test::head_kind;
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::cerr << "usage: make_classify_fixtures <fixture.conllu> <out dir>\n";
+  if (argc != 3 && argc != 4) {
+    std::cerr << "usage: make_classify_fixtures <fixture.conllu> <out dir> [<GUM dev .conllu>]\n";
     return 2;
   }
   const std::string fixture = argv[1];
@@ -69,11 +71,10 @@ int main(int argc, char** argv) {
       }
     }
 
-    const std::vector<headlens::document> docs = headlens::read_conllu(fixture);
     std::mt19937_64 rng(5);
-    for (std::size_t d = 0; d < docs.size(); ++d) {
-      const headlens_test::planted_document planted(docs[d]);
-      const auto w = static_cast<headlens::index>(docs[d].words.size());
+    auto planted_maps = [&](const headlens::document& doc) {
+      const headlens_test::planted_document planted(doc);
+      const auto w = static_cast<headlens::index>(doc.words.size());
       std::vector<double> maps(static_cast<std::size_t>(2 * 4 * w * w));
       for (int l = 0; l < 2; ++l) {
         for (int h = 0; h < 4; ++h) {
@@ -84,6 +85,30 @@ int main(int argc, char** argv) {
           std::copy(m.data(), m.data() + w * w, maps.begin() + (l * 4 + h) * w * w);
         }
       }
+      return maps;
+    };
+
+    if (argc == 4 && std::ifstream(argv[3]).good()) {
+      // The first document of the dev split, alone: its lines up to the second `# newdoc`.
+      std::ifstream in(argv[3]);
+      std::ofstream out(dir + "/dev_doc.conllu");
+      int newdocs = 0;
+      for (std::string line; std::getline(in, line);) {
+        if (line.rfind("# newdoc", 0) == 0 && ++newdocs == 2) break;
+        out << line << '\n';
+      }
+      out.close();
+      const std::vector<headlens::document> dev = headlens::read_conllu(dir + "/dev_doc.conllu");
+      const std::vector<double> maps = planted_maps(dev.at(0));
+      const std::vector<float> f(maps.begin(), maps.end());
+      const auto w = static_cast<headlens::index>(dev[0].words.size());
+      headlens::write_npy(dir + "/dev_maps.npy", f.data(), {2, 4, w, w});
+    }
+
+    const std::vector<headlens::document> docs = headlens::read_conllu(fixture);
+    for (std::size_t d = 0; d < docs.size(); ++d) {
+      const auto w = static_cast<headlens::index>(docs[d].words.size());
+      const std::vector<double> maps = planted_maps(docs[d]);
       const std::string name = dir + "/maps_" + std::to_string(d) + ".npy";
       if (d == 0) {
         std::vector<float> f(maps.begin(), maps.end());

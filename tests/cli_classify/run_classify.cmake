@@ -1,7 +1,12 @@
 # Runs `headlens classify-maps` with ARGS ("|"-separated) and checks the outcome:
 # - EXPECT_FAIL set: a non-zero exit and exactly one stderr line `headlens classify-maps: <EXPECT_FAIL regex>`;
 # - otherwise exit 0; EXPECT_OUT (regex) must match the report (file OUT when set, else stdout); with LABELS (a file
-#   of one label per head, layer-major) the JSON report in OUT must give each head exactly that label.
+#   of one label per head, layer-major) the JSON report in OUT must give each head exactly that label;
+# - SKIP_UNLESS set and that file absent: prints "SKIPPED: ..." (the test's skip pattern) and does nothing.
+if(SKIP_UNLESS AND NOT EXISTS "${SKIP_UNLESS}")
+  message("SKIPPED: ${SKIP_UNLESS} is absent")
+  return()
+endif()
 string(REPLACE "|" ";" args "${ARGS}")
 if(OUT)
   file(REMOVE "${OUT}")
