@@ -198,7 +198,8 @@ inline void pad(std::ostream& out, const std::string& text, std::size_t width, b
 inline void write_table(std::ostream& out, const head_report& report, std::size_t top_evidence = 1) {
   out << "head report";
   if (!report.policy.empty()) out << " (" << report.policy << " policy)";
-  out << ": " << report.heads.size() << " heads in " << report.layer_count << " layers\n\n";
+  out << ": " << report.heads.size() << (report.heads.size() == 1 ? " head in " : " heads in ") << report.layer_count
+      << (report.layer_count == 1 ? " layer\n\n" : " layers\n\n");
   out << "layer  head  label        syntactic  coreference  discourse  positional  confidence  evidence / reason\n";
   for (const head_verdict& v : report.heads) {
     detail::pad(out, std::to_string(v.layer), 5, true);
@@ -231,7 +232,9 @@ inline void write_table(std::ostream& out, const head_report& report, std::size_
 inline void write_markdown(std::ostream& out, const head_report& report, std::size_t top_evidence = 1) {
   out << "# Head report";
   if (!report.policy.empty()) out << " (" << report.policy << " policy)";
-  out << "\n\n" << report.heads.size() << " heads in " << report.layer_count << " layers.\n\n";
+  out << "\n\n"
+      << report.heads.size() << (report.heads.size() == 1 ? " head in " : " heads in ") << report.layer_count
+      << (report.layer_count == 1 ? " layer.\n\n" : " layers.\n\n");
   out << "## Summary (percent of heads)\n\n";
   out << "| | syntactic | coreference | discourse | positional | unassigned | heads |\n";
   out << "|---|---:|---:|---:|---:|---:|---:|\n";
