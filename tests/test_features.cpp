@@ -1,6 +1,7 @@
 // Tests of the per-head feature accumulators (headlens/analysis/features.hpp, features_json.hpp). The documents are
 // written below as CoNLL-U and parsed with the reader; the maps are built by hand, and every expected value is
 // worked out by hand in the comments next to it, never taken from the accumulator's own output.
+#include <array>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 using headlens::argument_error;
@@ -671,4 +673,145 @@ TEST_CASE("features: the GUM dev split in 256-word windows (skipped when ../shar
   CHECK(ev.positional.previous_mass == 1.0);
   CHECK(ev.positional.top_offset_share == 1.0);
   CHECK(ev.annotated);
+}
+
+namespace {
+
+// A plain reference for the row-level features, written from the definitions in docs/analysis.md with no shared code:
+// loops over every owned row of every window, in double.
+struct reference_features {
+  std::array<double, 17> offset_sum{};
+  std::array<double, 17> offset_rows{};
+  std::array<double, 17> argmax_at{};
+  double rows = 0, entropy = 0, entropy_rows = 0, distance = 0, first = 0, first_rows = 0, punct = 0, sep = 0;
+  double cross_sentence = 0, cross_paragraph = 0, cross_unit = 0, unit_rows = 0;
+  double nsubj_up = 0, nsubj_up_right = 0, det_down = 0, det_down_right = 0;
+
+  template <class Map>
+  void add(const Map& m, const document& doc, const word_window& win) {
+    const headlens::index n = win.size();
+    auto unit_of = [&](headlens::index wd) {
+      for (std::size_t u = 0; u < doc.discourse_units.size(); ++u) {
+        if (doc.discourse_units[u].begin <= wd && wd < doc.discourse_units[u].end) return static_cast<long>(u);
+      }
+      return -1L;
+    };
+    for (headlens::index i = win.own_begin - win.begin; i < win.own_end - win.begin; ++i) {
+      const headlens::index wi = win.begin + i;
+      double total = 0;
+      for (headlens::index j = 0; j < n; ++j) total += static_cast<double>(m(i, j));
+      if (total == 0) continue;
+      rows += 1;
+      headlens::index arg = 0;
+      for (headlens::index j = 1; j < n; ++j) {
+        if (m(i, j) > m(i, arg)) arg = j;
+      }
+      for (int d = -8; d <= 8; ++d) {
+        if (i + d < 0 || i + d >= n) continue;
+        offset_sum[static_cast<std::size_t>(d + 8)] += static_cast<double>(m(i, i + d));
+        offset_rows[static_cast<std::size_t>(d + 8)] += 1;
+        if (arg == i + d) argmax_at[static_cast<std::size_t>(d + 8)] += 1;
+      }
+      double h = 0;
+      for (headlens::index j = 0; j < n; ++j) {
+        const double p = static_cast<double>(m(i, j));
+        const headlens::index wj = win.begin + j;
+        if (p > 0) h -= p * std::log(p);
+        distance += p * static_cast<double>(std::abs(i - j));
+        const auto& wdj = doc.words[static_cast<std::size_t>(wj)];
+        if (wdj.upos == "PUNCT") punct += p;
+        const auto& sj = doc.sentences[static_cast<std::size_t>(wdj.sentence)];
+        if (wdj.upos == "PUNCT" && wj == sj.end - 1) sep += p;
+        const auto& wdi = doc.words[static_cast<std::size_t>(wi)];
+        if (wdj.sentence != wdi.sentence) cross_sentence += p;
+        if (doc.paragraph_of(wj) != doc.paragraph_of(wi)) cross_paragraph += p;
+        if (unit_of(wi) >= 0 && unit_of(wj) != unit_of(wi)) cross_unit += p;
+      }
+      if (unit_of(wi) >= 0) unit_rows += 1;
+      if (n >= 2) {
+        entropy += h / std::log(static_cast<double>(n));
+        entropy_rows += 1;
+      }
+      if (i > 0) {
+        first += static_cast<double>(m(i, 0));
+        first_rows += 1;
+      }
+      const auto& wd = doc.words[static_cast<std::size_t>(wi)];
+      if (wd.head >= win.begin && wd.head < win.end && wd.base_deprel() == "nsubj") {
+        nsubj_up += 1;
+        if (win.begin + arg == wd.head) nsubj_up_right += 1;
+      }
+      for (headlens::index c = win.begin; c < win.end; ++c) {
+        const auto& dep = doc.words[static_cast<std::size_t>(c)];
+        if (dep.head == wi && dep.base_deprel() == "det") {
+          det_down += 1;
+          if (win.begin + arg == c) det_down_right += 1;
+        }
+      }
+    }
+  }
+};
+
+template <class Scalar>
+void compare_with_reference(headlens::index window, headlens::index stride) {
+  const std::vector<document> docs = headlens::read_conllu(gum_fixture());
+  head_feature_accumulator acc;
+  reference_features ref;
+  std::mt19937 rng(777);
+  for (const document& doc : docs) {
+    const prepared_document prepared(doc);
+    for (const word_window& win : headlens::make_windows(prepared.words(), window, stride)) {
+      const headlens::matrix<Scalar> m = random_map(win.size(), rng).template cast<Scalar>();
+      acc.add(m, prepared, win);
+      ref.add(m, doc, win);
+    }
+  }
+  const head_evidence ev = acc.evidence();
+  const double tol = std::is_same<Scalar, float>::value ? 1e-5 : 1e-9;
+  CHECK(static_cast<double>(ev.positional.rows) == ref.rows);
+  for (std::size_t d = 0; d < 17; ++d) {
+    INFO("offset " << static_cast<int>(d) - 8);
+    // An offset that no row has (beyond a short window's size) reports 0.
+    const double expected = ref.offset_rows[d] > 0 ? ref.offset_sum[d] / ref.offset_rows[d] : 0.0;
+    CHECK(ev.positional.offset_mass[d] == Approx(expected).margin(tol));
+  }
+  // The most common argmax offset, ties to the smaller |d|, then the negative one.
+  std::size_t top = 8;
+  for (int a = 1; a <= 8; ++a) {
+    for (int d : {-a, a}) {
+      if (ref.argmax_at[static_cast<std::size_t>(d + 8)] > ref.argmax_at[top]) top = static_cast<std::size_t>(d + 8);
+    }
+  }
+  CHECK(ev.positional.top_offset == static_cast<int>(top) - 8);
+  CHECK(ev.positional.top_offset_share == Approx(ref.argmax_at[top] / ref.offset_rows[top]));
+  CHECK(ev.general.entropy == Approx(ref.entropy / ref.entropy_rows).margin(tol));
+  // Distances are summed in fixed point of 2^-20 words per window, so they are exact to about 1e-6 words.
+  CHECK(ev.general.mean_distance == Approx(ref.distance / ref.rows).margin(std::max(tol, 1e-6)));
+  CHECK(ev.general.first_token_mass == Approx(ref.first / ref.first_rows).margin(tol));
+  CHECK(ev.general.punctuation_mass == Approx(ref.punct / ref.rows).margin(tol));
+  CHECK(ev.general.separator_mass == Approx(ref.sep / ref.rows).margin(tol));
+  CHECK(ev.discourse.cross_sentence_mass == Approx(ref.cross_sentence / ref.rows).margin(tol));
+  CHECK(ev.discourse.cross_paragraph_mass == Approx(ref.cross_paragraph / ref.rows).margin(tol));
+  CHECK(ev.discourse.cross_unit_mass == Approx(ref.cross_unit / ref.unit_rows).margin(tol));
+  const auto* nsubj = find_relation(ev, "nsubj", true);
+  const auto* det = find_relation(ev, "det", false);
+  REQUIRE(nsubj != nullptr);
+  REQUIRE(det != nullptr);
+  CHECK(static_cast<double>(nsubj->count) == ref.nsubj_up);
+  CHECK(nsubj->accuracy == Approx(ref.nsubj_up_right / ref.nsubj_up));
+  CHECK(static_cast<double>(det->count) == ref.det_down);
+  CHECK(det->accuracy == Approx(ref.det_down_right / ref.det_down));
+  // Random maps with peaks get some arcs right in short windows: the comparison is not only 0 == 0.
+  if (window <= 96) CHECK(ref.nsubj_up_right + ref.det_down_right > 0);
+}
+
+}  // namespace
+
+TEST_CASE("features: the SIMD sweep agrees with a plain reference (float and double, windows of every size)",
+          "[features][reference]") {
+  SECTION("float, 96-word windows") { compare_with_reference<float>(96, 40); }
+  SECTION("float, 13-word windows (shorter than a vector)") { compare_with_reference<float>(13, 7); }
+  SECTION("double, 50-word windows") { compare_with_reference<double>(50, 50); }
+  SECTION("double, 5-word windows") { compare_with_reference<double>(5, 3); }
+  SECTION("float, whole documents") { compare_with_reference<float>(1000, 1000); }
 }

@@ -566,7 +566,7 @@ struct feature_workspace {
   std::vector<char> tracked;            // per local unit: judged in this window
   index row_end = 0;                    // rows to read: [own_begin - b, row_end)
 
-  std::vector<xsimd::batch<float>> acc_f;  // per-segment accumulators, padded to whole reductions
+  std::vector<xsimd::batch<float>> acc_f;  // per-segment accumulators
   std::vector<xsimd::batch<double>> acc_d;
 
   template <class Scalar>
@@ -611,8 +611,8 @@ struct row_stats {
 /// One pass over row `p` of `n` entries (query column `li`) computing `row_stats` and the mass of every segment
 /// into `seg_mass`. Full SIMD vectors; each vector adds into the accumulators of the (usually one to three)
 /// segments it overlaps; the last partial vector is loaded ending at the row's end with the lanes already seen
-/// masked off; rows shorter than one vector go through a scalar loop. `acc` holds one batch per segment, padded to
-/// a multiple of the batch size.
+/// masked off; rows shorter than one vector go through a scalar loop. `acc` holds (at least) one batch per
+/// segment.
 template <class Scalar>
 row_stats sweep_row(const Scalar* p, index n, index li, const segment* segs, std::size_t seg_count, const Scalar* pm,
                     const Scalar* sm, std::vector<xsimd::batch<Scalar>>& acc, double* seg_mass) {
@@ -653,8 +653,7 @@ row_stats sweep_row(const Scalar* p, index n, index li, const segment* segs, std
   const batch query(static_cast<Scalar>(li));
   batch vsum = zero, vplogp = zero, vdist = zero, vpunct = zero, vsep = zero, vmax = ninf, vidx(Scalar(-1)),
         vmin = pinf;
-  const std::size_t padded = (seg_count + batch::size - 1) / batch::size * batch::size;
-  for (std::size_t k = 0; k < padded; ++k) acc[k] = zero;
+  for (std::size_t k = 0; k < seg_count; ++k) acc[k] = zero;
   std::size_t s = 0;
   // Adds v (lanes outside the segment masked off) to the accumulators of the segments overlapping [q, q + lanes).
   auto to_segments = [&](const batch& v, const batch& idx, index q) {
@@ -730,12 +729,9 @@ row_stats sweep_row(const Scalar* p, index n, index li, const segment* segs, std
   }
   out.max = static_cast<double>(best);
   out.min = static_cast<double>(low);
-  // Segment masses, batch::size segments per horizontal reduction.
-  alignas(64) Scalar sums[batch::size];
-  for (std::size_t k = 0; k < padded; k += batch::size) {
-    xsimd::haddp(acc.data() + k).store_aligned(sums);
-    for (std::size_t t = 0; t < batch::size && k + t < seg_count; ++t) seg_mass[k + t] = static_cast<double>(sums[t]);
-  }
+  // Segment masses. (Not xsimd::haddp, which would reduce batch::size segments at once: in xsimd 8.1 its AVX-512
+  // float version returns the sums in the wrong lanes.)
+  for (std::size_t k = 0; k < seg_count; ++k) seg_mass[k] = static_cast<double>(xsimd::hadd(acc[k]));
   return out;
 }
 
@@ -762,8 +758,8 @@ inline void feature_workspace::prepare(const prepared_document& doc, const word_
     }
   }
   segment_mass.assign(segments.size(), 0.0);
-  acc_f.resize((segments.size() / xsimd::batch<float>::size + 1) * xsimd::batch<float>::size);
-  acc_d.resize((segments.size() / xsimd::batch<double>::size + 1) * xsimd::batch<double>::size);
+  acc_f.resize(segments.size());
+  acc_d.resize(segments.size());
   punct_f.resize(static_cast<std::size_t>(n));
   sep_f.resize(static_cast<std::size_t>(n));
   punct_d.resize(static_cast<std::size_t>(n));
