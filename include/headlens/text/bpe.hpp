@@ -194,11 +194,11 @@ class byte_level_bpe {
     }
     const auto& table = gpt2_byte_to_unicode();
     for (int b = 0; b < 256; ++b) {
-      std::string symbol;
-      append_utf8(symbol, table[std::size_t(b)]);
-      const auto it = ids_.find(symbol);
+      std::string byte_text;
+      append_utf8(byte_text, table[std::size_t(b)]);
+      const auto it = ids_.find(byte_text);
       if (it == ids_.end()) {
-        detail::fail<argument_error>("the vocabulary has no token for byte ", b, " ('", symbol,
+        detail::fail<argument_error>("the vocabulary has no token for byte ", b, " ('", byte_text,
                                      "'), expected all 256 byte symbols of a byte-level BPE");
       }
       byte_ids_[std::size_t(b)] = it->second;
