@@ -2,7 +2,7 @@
 // (e.g. from PyTorch) over the words of CoNLL-U documents.
 //
 //   headlens classify-maps --conllu DOC.conllu --maps MAPS.npy [--conllu DOC2.conllu --maps MAPS2.npy ...]
-//                          [--policy annotated|heuristic] [--format table|json|csv|md] [--out FILE]
+//                          [--policy annotated|heuristic] [--format table|json|csv|md] [--out FILE] [--causal]
 //
 // Matching rule: the documents of the --conllu files, taken in order (a file's documents in file order, a file
 // without `# newdoc` being one document), are matched one to one with the --maps files in the order given. So each
@@ -38,6 +38,7 @@ struct classify_maps_args {
   std::string policy = "annotated";
   std::string format = "table";
   std::string out;
+  bool causal = false;
 };
 
 std::string shape_text(const std::vector<headlens::index>& shape) {
@@ -61,7 +62,7 @@ struct located_document {
 
 /// Adds one document's maps to the accumulator (created from the first maps file's layers and heads).
 template <class Scalar>
-void add_maps(const headlens::npy_array& array, const located_document& d,
+void add_maps(const headlens::npy_array& array, const located_document& d, const headlens::feature_options& options,
               std::optional<headlens::model_feature_accumulator>& acc, std::string& first_maps) {
   const std::vector<headlens::index>& s = array.shape;
   const auto words = static_cast<headlens::index>(d.doc.words.size());
@@ -75,7 +76,7 @@ void add_maps(const headlens::npy_array& array, const located_document& d,
          " words (count the integer-ID lines; multiword tokens and empty nodes are not words)");
   }
   if (!acc) {
-    acc.emplace(static_cast<int>(s[0]), static_cast<int>(s[1]));
+    acc.emplace(static_cast<int>(s[0]), static_cast<int>(s[1]), options);
     first_maps = array.source;
   } else if (s[0] != acc->layers() || s[1] != acc->heads()) {
     fail("maps ", array.source, " have ", s[0], " layers x ", s[1], " heads, expected ", acc->layers(), " x ",
@@ -108,12 +109,14 @@ void run_classify_maps(const classify_maps_args& args) {
 
   std::optional<headlens::model_feature_accumulator> acc;
   std::string first_maps;
+  headlens::feature_options options;
+  options.causal = args.causal;
   for (std::size_t k = 0; k < docs.size(); ++k) {
     const headlens::npy_array array = headlens::read_npy(args.maps[k]);
     if (array.type == headlens::dtype::float32) {
-      add_maps<float>(array, docs[k], acc, first_maps);
+      add_maps<float>(array, docs[k], options, acc, first_maps);
     } else if (array.type == headlens::dtype::float64) {
-      add_maps<double>(array, docs[k], acc, first_maps);
+      add_maps<double>(array, docs[k], options, acc, first_maps);
     } else {
       fail("maps ", array.source, " have dtype ", headlens::dtype_name(array.type), ", expected float32 or float64");
     }
@@ -171,6 +174,8 @@ void setup_classify_maps(CLI::App& app) {
   sub->add_option("--format", args->format, "table, json, csv or md (default table)")
       ->check(CLI::IsMember({"table", "json", "csv", "md"}));
   sub->add_option("--out", args->out, "write the report to FILE instead of standard output");
+  sub->add_flag("--causal", args->causal,
+                "the maps come from a causal (decoder) model: row i has i + 1 keys, which sets the entropy normaliser");
   sub->footer(
       "Errors print one line, `headlens classify-maps: <message>`, and exit with status 1 (2 for a malformed "
       "command line). Report formats: docs/report-schema.md; policies: docs/policies.md.");
