@@ -815,3 +815,39 @@ TEST_CASE("features: the SIMD sweep agrees with a plain reference (float and dou
   SECTION("double, 5-word windows") { compare_with_reference<double>(5, 3); }
   SECTION("float, whole documents") { compare_with_reference<float>(1000, 1000); }
 }
+
+TEMPLATE_TEST_CASE("features: the vectorised log used for entropies agrees with std::log", "[features][log]", float,
+                   double) {
+  using batch = xsimd::batch<TestType>;
+  // Error relative to max(1, |log x|): the exponent's share e log 2 carries the format's rounding.
+  const double tol = std::is_same<TestType, float>::value ? 5e-7 : 5e-14;
+  double worst = 0;
+  for (double x = static_cast<double>(std::numeric_limits<TestType>::min()); x < 1e6; x *= 1.0173) {
+    alignas(64) TestType in[batch::size];
+    alignas(64) TestType out[batch::size];
+    for (std::size_t k = 0; k < batch::size; ++k) in[k] = static_cast<TestType>(x * (1.0 + 0.001 * k));
+    headlens::detail::log_positive(batch::load_aligned(in)).store_aligned(out);
+    for (std::size_t k = 0; k < batch::size; ++k) {
+      const double exact = std::log(static_cast<double>(in[k]));
+      worst = std::max(worst, std::abs(static_cast<double>(out[k]) - exact) / std::max(1.0, std::abs(exact)));
+    }
+  }
+  INFO("worst error " << worst);
+  CHECK(worst < tol);
+}
+
+TEST_CASE("features: maps as views into a larger buffer", "[features]") {
+  const document doc = parse_one(syntax_doc);
+  const prepared_document prepared(doc);
+  // The 11 x 11 previous-word map sits inside a 20 x 30 buffer: a block (row stride 30) and a pointer with a row
+  // stride give the same result as the map itself.
+  map_f buffer = map_f::Constant(20, 30, 7.0f);
+  buffer.block(3, 5, 11, 11) = previous_word(11);
+  head_feature_accumulator from_block, from_pointer, from_map;
+  from_block.add(buffer.block(3, 5, 11, 11), prepared);
+  from_pointer.add(buffer.data() + 3 * 30 + 5, 30, prepared, headlens::whole_document(11));
+  from_map.add(previous_word(11), prepared);
+  CHECK(from_block == from_map);
+  CHECK(from_pointer == from_map);
+  CHECK(from_map.evidence().positional.previous_mass == 1.0);
+}

@@ -615,9 +615,9 @@ struct float_layout<double> {
 
 /// Natural logarithm of positive, normal, finite values (callers clamp to the smallest normal): x = m 2^e with m in
 /// [sqrt(1/2), sqrt(2)), log m = 2 atanh((m - 1) / (m + 1)) by its series (to t^9 for float, t^15 for double).
-/// Absolute error below 1e-5 (float) and 1e-13 (double) over the whole range. Used instead of `xsimd::log`, whose
-/// AVX-512 version in xsimd 8.1 does not compile without optimisation (its integer `select` for avx512bw fails at -O0
-/// with GCC 12).
+/// Error below 5e-7 (float) and 5e-14 (double) relative to max(1, |log x|) over the whole range. Used instead of
+/// `xsimd::log`, whose AVX-512 version in xsimd 8.1 does not compile without optimisation (its integer `select` for
+/// avx512bw fails at -O0 with GCC 12).
 template <class Scalar>
 xsimd::batch<Scalar> log_positive(const xsimd::batch<Scalar>& x) {
   using batch = xsimd::batch<Scalar>;
