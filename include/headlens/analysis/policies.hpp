@@ -67,16 +67,16 @@ namespace detail {
 inline constexpr double policy_nan = std::numeric_limits<double>::quiet_NaN();
 
 /// `value` with `digits` decimals, for reasons and evidence names.
-inline std::string fixed(double value, int digits = 2) {
+inline std::string policy_fixed(double value, int digits = 2) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(digits) << value;
   return out.str();
 }
 
-inline double clamp01(double x) noexcept { return x < 0 ? 0 : (x > 1 ? 1 : x); }
+inline double policy_clamp01(double x) noexcept { return x < 0 ? 0 : (x > 1 ? 1 : x); }
 
 /// `n / (n + k)`: how much a figure over n instances can be trusted, 0 for none.
-inline double reliability(std::int64_t n, double k) noexcept {
+inline double policy_reliability(std::int64_t n, double k) noexcept {
   return n <= 0 ? 0.0 : static_cast<double>(n) / (static_cast<double>(n) + k);
 }
 
@@ -113,8 +113,8 @@ inline category_judgement judge_positional(const positional_evidence& p, double 
   if (!offset_ok) {
     j.failure = "argmax concentrates at offset " + offset_name + ", not an allowed offset";
   } else if (p.top_offset_share < min_share) {
-    j.failure =
-        "argmax share " + fixed(p.top_offset_share) + " at offset " + offset_name + " is below " + fixed(min_share);
+    j.failure = "argmax share " + policy_fixed(p.top_offset_share) + " at offset " + offset_name + " is below " +
+                policy_fixed(min_share);
   } else {
     j.passed = true;
   }
@@ -135,12 +135,13 @@ inline category_judgement judge_cross_sentence(const discourse_evidence& d, cons
   j.evidence.push_back({"mean distance (words)", g.mean_distance, min_distance});
   j.normalised_excess = normalised_excess(d.cross_sentence_mass, min_mass);
   if (d.cross_sentence_mass < min_mass) {
-    j.failure = "cross-sentence mass " + fixed(d.cross_sentence_mass) + " is below " + fixed(min_mass);
+    j.failure = "cross-sentence mass " + policy_fixed(d.cross_sentence_mass) + " is below " + policy_fixed(min_mass);
   } else if (g.rows > 0 && g.entropy > max_entropy) {
-    j.failure = "cross-sentence attention is spread (entropy " + fixed(g.entropy) + " > " + fixed(max_entropy) + ")";
+    j.failure = "cross-sentence attention is spread (entropy " + policy_fixed(g.entropy) + " > " +
+                policy_fixed(max_entropy) + ")";
   } else if (g.rows > 0 && g.mean_distance < min_distance) {
-    j.failure = "cross-sentence attention is short-range (mean distance " + fixed(g.mean_distance) + " < " +
-                fixed(min_distance, 1) + ")";
+    j.failure = "cross-sentence attention is short-range (mean distance " + policy_fixed(g.mean_distance) + " < " +
+                policy_fixed(min_distance, 1) + ")";
   } else {
     j.passed = true;
   }
@@ -154,12 +155,12 @@ inline std::string sink_or_broad(const general_evidence& g, double sink_mass, do
   if (g.rows <= 0) return {};
   const double sink = g.first_token_mass + g.separator_mass;
   if (sink >= sink_mass) {
-    strength = clamp01(sink);
+    strength = policy_clamp01(sink);
     evidence.push_back({"first-word + separator mass", sink, sink_mass});
     return "sink";
   }
   if (g.entropy >= broad_entropy) {
-    strength = clamp01(g.entropy);
+    strength = policy_clamp01(g.entropy);
     evidence.push_back({"normalised entropy", g.entropy, broad_entropy});
     return "broad";
   }
@@ -171,9 +172,9 @@ inline std::string sink_or_broad(const general_evidence& g, double sink_mass, do
 /// runner-up is within `tie_margin` (then unassigned, "tied"). Heads that pass nothing are unassigned: "broad" when
 /// `shape_reason` says so, else "weak evidence" naming the closest category, or `no_evidence_reason` when no
 /// category had evidence.
-inline head_verdict decide(const head_evidence& e, std::vector<category_judgement> judgements, double tie_margin,
-                           const std::string& shape_reason, double shape_strength,
-                           std::vector<evidence_item> shape_evidence, const std::string& no_evidence_reason) {
+inline head_verdict decide_verdict(const head_evidence& e, std::vector<category_judgement> judgements,
+                                   double tie_margin, const std::string& shape_reason, double shape_strength,
+                                   std::vector<evidence_item> shape_evidence, const std::string& no_evidence_reason) {
   head_verdict v;
   v.layer = e.layer;
   v.head = e.head;
@@ -213,7 +214,8 @@ inline head_verdict decide(const head_evidence& e, std::vector<category_judgemen
     }
     v.label = best->category;
     const double runner = (second != nullptr && second->passed) ? second->normalised_excess : 0.0;
-    v.confidence = clamp01(0.5 + 0.5 * clamp01(best->normalised_excess - runner)) * reliability(best->count, 10.0);
+    v.confidence = policy_clamp01(0.5 + 0.5 * policy_clamp01(best->normalised_excess - runner)) *
+                   policy_reliability(best->count, 10.0);
     v.evidence = best->evidence;
     append_all(0);
     return v;
@@ -243,7 +245,7 @@ inline head_verdict decide(const head_evidence& e, std::vector<category_judgemen
   v.reason = "weak evidence: no category beats its baseline by the required margin (closest: " +
              std::string(to_string(closest->category)) + (closest->failure.empty() ? "" : ", " + closest->failure) +
              ")";
-  v.confidence = clamp01(0.5 + 0.5 * clamp01(-closest->normalised_excess));
+  v.confidence = policy_clamp01(0.5 + 0.5 * policy_clamp01(-closest->normalised_excess));
   v.evidence = closest->evidence;
   for (const category_judgement& j : judgements) {
     if (&j != closest) v.evidence.insert(v.evidence.end(), j.evidence.begin(), j.evidence.end());
@@ -322,8 +324,8 @@ class annotated_policy {
     double strength = 0;
     std::vector<evidence_item> shape_evidence;
     const std::string shape = detail::sink_or_broad(e.general, o.sink_mass, o.broad_entropy, strength, shape_evidence);
-    return detail::decide(e, std::move(judgements), o.tie_margin, shape, strength, std::move(shape_evidence),
-                          "no evidence");
+    return detail::decide_verdict(e, std::move(judgements), o.tie_margin, shape, strength, std::move(shape_evidence),
+                                  "no evidence");
   }
 
  private:
@@ -352,8 +354,8 @@ class annotated_policy {
     if (j.score >= options_.syntactic_margin) {
       j.passed = true;
     } else {
-      j.failure = "best relation " + best.relation + " beats its offset baseline by " + detail::fixed(j.score) + " < " +
-                  detail::fixed(options_.syntactic_margin);
+      j.failure = "best relation " + best.relation + " beats its offset baseline by " + detail::policy_fixed(j.score) +
+                  " < " + detail::policy_fixed(options_.syntactic_margin);
       j.normalised_excess = std::min(j.normalised_excess, -1e-9);
     }
     return j;
@@ -378,8 +380,8 @@ class annotated_policy {
     if (j.score >= options_.coreference_margin) {
       j.passed = true;
     } else {
-      j.failure = "antecedent accuracy beats the nearest-mention baseline by " + detail::fixed(j.score) + " < " +
-                  detail::fixed(options_.coreference_margin);
+      j.failure = "antecedent accuracy beats the nearest-mention baseline by " + detail::policy_fixed(j.score) + " < " +
+                  detail::policy_fixed(options_.coreference_margin);
       j.normalised_excess = std::min(j.normalised_excess, -1e-9);
     }
     return j;
@@ -398,11 +400,11 @@ class annotated_policy {
       const double required = d.chain_baseline_accuracy + o.discourse_margin;
       units.normalised_excess = detail::normalised_excess(d.related_unit_accuracy, required);
       if (units.score < o.discourse_margin) {
-        units.failure = "related-unit accuracy beats the chain baseline by " + detail::fixed(units.score) + " < " +
-                        detail::fixed(o.discourse_margin);
+        units.failure = "related-unit accuracy beats the chain baseline by " + detail::policy_fixed(units.score) +
+                        " < " + detail::policy_fixed(o.discourse_margin);
       } else if (d.cross_unit_mass < o.min_cross_unit_mass) {
-        units.failure =
-            "cross-unit mass " + detail::fixed(d.cross_unit_mass) + " is below " + detail::fixed(o.min_cross_unit_mass);
+        units.failure = "cross-unit mass " + detail::policy_fixed(d.cross_unit_mass) + " is below " +
+                        detail::policy_fixed(o.min_cross_unit_mass);
       } else {
         units.passed = true;
       }
@@ -462,7 +464,8 @@ class heuristic_policy {
     judgements.push_back(detail::judge_positional(e.positional, o.positional_min_share, o.positional_offsets));
     judgements.push_back(detail::judge_cross_sentence(e.discourse, e.general, o.min_cross_sentence_mass,
                                                       o.max_cross_sentence_entropy, o.min_cross_sentence_distance));
-    head_verdict v = detail::decide(e, judgements, o.tie_margin, shape, strength, shape_evidence, "no evidence");
+    head_verdict v =
+        detail::decide_verdict(e, judgements, o.tie_margin, shape, strength, shape_evidence, "no evidence");
     if (!v.assigned() && shape.empty() && v.reason != "no evidence") {
       // Focused but neither positional nor long-range: may be syntactic or coreference; say so, don't guess.
       v.reason =

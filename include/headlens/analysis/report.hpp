@@ -113,14 +113,14 @@ inline head_report make_report(std::vector<head_verdict> verdicts, std::string p
 namespace detail {
 
 /// A score for a table cell: signed with two decimals, "-" for NaN.
-inline std::string score_text(double value) {
+inline std::string report_score(double value) {
   if (std::isnan(value)) return "-";
   std::ostringstream out;
   out << std::showpos << std::fixed << std::setprecision(2) << value;
   return out.str();
 }
 
-inline std::string number_text(double value, int digits = 2) {
+inline std::string report_number(double value, int digits = 2) {
   if (std::isnan(value)) return "";
   std::ostringstream out;
   out << std::fixed << std::setprecision(digits) << value;
@@ -133,8 +133,8 @@ inline std::string top_evidence_text(const head_verdict& v, std::size_t items) {
   for (std::size_t i = 0; i < v.evidence.size() && i < items; ++i) {
     const evidence_item& e = v.evidence[i];
     if (!out.empty()) out += "; ";
-    out += e.name + " " + number_text(e.value);
-    if (e.has_baseline()) out += " (baseline " + number_text(e.baseline) + ")";
+    out += e.name + " " + report_number(e.value);
+    if (e.has_baseline()) out += " (baseline " + report_number(e.baseline) + ")";
   }
   return out;
 }
@@ -148,8 +148,8 @@ inline std::string head_note(const head_verdict& v, std::size_t items) {
   return top_evidence_text(v, items);
 }
 
-inline std::string percent_text(const label_counts& counts, head_label label) {
-  return number_text(counts.percent(label), 1) + "%";
+inline std::string report_percent(const label_counts& counts, head_label label) {
+  return report_number(counts.percent(label), 1) + "%";
 }
 
 inline std::string band_title(const band_summary& band) {
@@ -184,7 +184,7 @@ inline std::string md_cell(std::string text) {
   return out;
 }
 
-inline void pad(std::ostream& out, const std::string& text, std::size_t width, bool right = false) {
+inline void report_pad(std::ostream& out, const std::string& text, std::size_t width, bool right = false) {
   if (right)
     out << std::string(width > text.size() ? width - text.size() : 0, ' ') << text;
   else
@@ -202,25 +202,25 @@ inline void write_table(std::ostream& out, const head_report& report, std::size_
       << (report.layer_count == 1 ? " layer\n\n" : " layers\n\n");
   out << "layer  head  label        syntactic  coreference  discourse  positional  confidence  evidence / reason\n";
   for (const head_verdict& v : report.heads) {
-    detail::pad(out, std::to_string(v.layer), 5, true);
-    detail::pad(out, std::to_string(v.head), 6, true);
+    detail::report_pad(out, std::to_string(v.layer), 5, true);
+    detail::report_pad(out, std::to_string(v.head), 6, true);
     out << "  ";
-    detail::pad(out, std::string(to_string(v.label)), 11);
-    detail::pad(out, detail::score_text(v.score(head_label::syntactic)), 11, true);
-    detail::pad(out, detail::score_text(v.score(head_label::coreference)), 13, true);
-    detail::pad(out, detail::score_text(v.score(head_label::discourse)), 11, true);
-    detail::pad(out, detail::score_text(v.score(head_label::positional)), 12, true);
-    detail::pad(out, detail::number_text(v.confidence), 12, true);
+    detail::report_pad(out, std::string(to_string(v.label)), 11);
+    detail::report_pad(out, detail::report_score(v.score(head_label::syntactic)), 11, true);
+    detail::report_pad(out, detail::report_score(v.score(head_label::coreference)), 13, true);
+    detail::report_pad(out, detail::report_score(v.score(head_label::discourse)), 11, true);
+    detail::report_pad(out, detail::report_score(v.score(head_label::positional)), 12, true);
+    detail::report_pad(out, detail::report_number(v.confidence), 12, true);
     out << "  " << detail::head_note(v, top_evidence) << "\n";
   }
   out << "\nlabels in percent     syntactic  coreference  discourse  positional  unassigned  heads\n";
   auto summary_line = [&out](const std::string& title, const label_counts& counts) {
-    detail::pad(out, title, 20);
+    detail::report_pad(out, title, 20);
     for (head_label label : head_labels) {
       const std::size_t width = std::string(to_string(label)).size() + 2;
-      detail::pad(out, detail::percent_text(counts, label), width, true);
+      detail::report_pad(out, detail::report_percent(counts, label), width, true);
     }
-    detail::pad(out, std::to_string(counts.total()), 7, true);
+    detail::report_pad(out, std::to_string(counts.total()), 7, true);
     out << "\n";
   };
   summary_line("model", report.model);
@@ -240,7 +240,7 @@ inline void write_markdown(std::ostream& out, const head_report& report, std::si
   out << "|---|---:|---:|---:|---:|---:|---:|\n";
   auto summary_row = [&out](const std::string& title, const label_counts& counts) {
     out << "| " << title;
-    for (head_label label : head_labels) out << " | " << detail::percent_text(counts, label);
+    for (head_label label : head_labels) out << " | " << detail::report_percent(counts, label);
     out << " | " << counts.total() << " |\n";
   };
   summary_row("model", report.model);
@@ -252,8 +252,8 @@ inline void write_markdown(std::ostream& out, const head_report& report, std::si
   out << "|---:|---:|---|---:|---:|---:|---:|---:|---|\n";
   for (const head_verdict& v : report.heads) {
     out << "| " << v.layer << " | " << v.head << " | " << to_string(v.label);
-    for (head_label c : head_categories) out << " | " << detail::score_text(v.score(c));
-    out << " | " << detail::number_text(v.confidence) << " | " << detail::md_cell(detail::head_note(v, top_evidence))
+    for (head_label c : head_categories) out << " | " << detail::report_score(v.score(c));
+    out << " | " << detail::report_number(v.confidence) << " | " << detail::md_cell(detail::head_note(v, top_evidence))
         << " |\n";
   }
 }
@@ -267,14 +267,14 @@ inline void write_csv(std::ostream& out, const head_report& report) {
          "evidence_baseline\n";
   for (const head_verdict& v : report.heads) {
     out << v.layer << ',' << v.head << ',' << to_string(v.label);
-    for (head_label c : head_categories) out << ',' << detail::number_text(v.score(c), 6);
-    out << ',' << detail::number_text(v.confidence, 6) << ',' << detail::csv_field(v.reason);
+    for (head_label c : head_categories) out << ',' << detail::report_number(v.score(c), 6);
+    out << ',' << detail::report_number(v.confidence, 6) << ',' << detail::csv_field(v.reason);
     if (v.evidence.empty()) {
       out << ",,,\n";
     } else {
       const evidence_item& e = v.evidence.front();
-      out << ',' << detail::csv_field(e.name) << ',' << detail::number_text(e.value, 6) << ','
-          << (e.has_baseline() ? detail::number_text(e.baseline, 6) : std::string()) << '\n';
+      out << ',' << detail::csv_field(e.name) << ',' << detail::report_number(e.value, 6) << ','
+          << (e.has_baseline() ? detail::report_number(e.baseline, 6) : std::string()) << '\n';
     }
   }
 }

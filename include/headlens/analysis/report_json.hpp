@@ -30,16 +30,16 @@ namespace headlens {
 
 namespace detail {
 
-inline nlohmann::json json_number(double value) {
+inline nlohmann::json report_json_number(double value) {
   if (!std::isfinite(value)) return nullptr;
   return value;
 }
 
-inline double number_from_json(const nlohmann::json& value) {
+inline double report_number_from_json(const nlohmann::json& value) {
   return value.is_number() ? value.get<double>() : std::numeric_limits<double>::quiet_NaN();
 }
 
-inline nlohmann::json counts_to_json(const label_counts& counts) {
+inline nlohmann::json label_counts_to_json(const label_counts& counts) {
   nlohmann::json out;
   out["heads"] = counts.total();
   nlohmann::json n = nlohmann::json::object();
@@ -62,14 +62,15 @@ inline nlohmann::json verdict_to_json(const head_verdict& v) {
   out["head"] = v.head;
   out["label"] = std::string(to_string(v.label));
   nlohmann::json scores = nlohmann::json::object();
-  for (head_label c : head_categories) scores[std::string(to_string(c))] = detail::json_number(v.score(c));
+  for (head_label c : head_categories) scores[std::string(to_string(c))] = detail::report_json_number(v.score(c));
   out["scores"] = scores;
-  out["confidence"] = detail::json_number(v.confidence);
+  out["confidence"] = detail::report_json_number(v.confidence);
   out["reason"] = v.reason;
   nlohmann::json evidence = nlohmann::json::array();
   for (const evidence_item& e : v.evidence) {
-    evidence.push_back(
-        {{"name", e.name}, {"value", detail::json_number(e.value)}, {"baseline", detail::json_number(e.baseline)}});
+    evidence.push_back({{"name", e.name},
+                        {"value", detail::report_json_number(e.value)},
+                        {"baseline", detail::report_json_number(e.baseline)}});
   }
   out["evidence"] = evidence;
   return out;
@@ -100,17 +101,17 @@ inline head_verdict verdict_from_json(const nlohmann::json& in) {
   if (!scores.is_object()) throw argument_error("headlens: head report entry: \"scores\" must be an object");
   for (head_label c : head_categories) {
     const std::string name(to_string(c));
-    v.set_score(c, scores.contains(name) ? detail::number_from_json(scores.at(name))
+    v.set_score(c, scores.contains(name) ? detail::report_number_from_json(scores.at(name))
                                          : std::numeric_limits<double>::quiet_NaN());
   }
-  if (in.contains("confidence")) v.confidence = detail::number_from_json(in.at("confidence"));
+  if (in.contains("confidence")) v.confidence = detail::report_number_from_json(in.at("confidence"));
   if (in.contains("reason") && in.at("reason").is_string()) v.reason = in.at("reason").get<std::string>();
   if (in.contains("evidence") && in.at("evidence").is_array()) {
     for (const nlohmann::json& e : in.at("evidence")) {
       evidence_item item;
       if (e.contains("name") && e.at("name").is_string()) item.name = e.at("name").get<std::string>();
-      if (e.contains("value")) item.value = detail::number_from_json(e.at("value"));
-      if (e.contains("baseline")) item.baseline = detail::number_from_json(e.at("baseline"));
+      if (e.contains("value")) item.value = detail::report_number_from_json(e.at("value"));
+      if (e.contains("baseline")) item.baseline = detail::report_number_from_json(e.at("baseline"));
       v.evidence.push_back(std::move(item));
     }
   }
@@ -128,10 +129,10 @@ inline nlohmann::json report_to_json(const head_report& report) {
   for (const head_verdict& v : report.heads) heads.push_back(verdict_to_json(v));
   out["heads"] = heads;
   nlohmann::json summary;
-  summary["model"] = detail::counts_to_json(report.model);
+  summary["model"] = detail::label_counts_to_json(report.model);
   nlohmann::json bands = nlohmann::json::array();
   for (const band_summary& band : report.bands) {
-    nlohmann::json b = detail::counts_to_json(band.counts);
+    nlohmann::json b = detail::label_counts_to_json(band.counts);
     b["band"] = band.name;
     b["first_layer"] = band.first_layer;
     b["last_layer"] = band.last_layer;
@@ -140,7 +141,7 @@ inline nlohmann::json report_to_json(const head_report& report) {
   summary["bands"] = bands;
   nlohmann::json layers = nlohmann::json::array();
   for (const layer_summary& layer : report.layers) {
-    nlohmann::json l = detail::counts_to_json(layer.counts);
+    nlohmann::json l = detail::label_counts_to_json(layer.counts);
     l["layer"] = layer.layer;
     layers.push_back(l);
   }
