@@ -33,6 +33,7 @@
 #include <headlens/analysis/report.hpp>
 #include <headlens/analysis/report_json.hpp>
 #include <headlens/models/use_lite.hpp>
+#include <nlohmann/json.hpp>
 
 #include "command.hpp"
 #include "use_lite_default.hpp"
@@ -42,7 +43,7 @@ namespace {
 using headlens_cli::fail;
 
 struct classify_args {
-  std::string model, conllu, text, policy, format = "table", out;
+  std::string model, conllu, text, policy, format = "table", out, evidence;
   headlens::index window = 64;
   headlens::index stride = 0;  // 0: window / 2
   bool quiet = false;
@@ -179,6 +180,68 @@ void add_window(const headlens::use_lite_model& model, const headlens::document_
   stats.dropped_mass_sum += dropped;
 }
 
+/// Every measured figure of every head (what the policy judged), as JSON.
+nlohmann::json evidence_json(const std::vector<headlens::head_evidence>& evidence) {
+  nlohmann::json heads = nlohmann::json::array();
+  for (const headlens::head_evidence& e : evidence) {
+    nlohmann::json relations = nlohmann::json::array();
+    for (const headlens::relation_evidence& r : e.syntactic.relations) {
+      relations.push_back({{"relation", r.relation},
+                           {"direction", r.dependent_to_head ? "dependent_to_head" : "head_to_dependent"},
+                           {"accuracy", r.accuracy},
+                           {"baseline_accuracy", r.baseline_accuracy},
+                           {"baseline_offset", r.baseline_offset},
+                           {"count", r.count}});
+    }
+    const auto& p = e.positional;
+    const auto& c = e.coreference;
+    const auto& d = e.discourse;
+    const auto& g = e.general;
+    nlohmann::json offsets = nlohmann::json::object();
+    for (int k = -headlens::evidence_max_offset; k <= headlens::evidence_max_offset; ++k) {
+      offsets[std::to_string(k)] = p.offset_mass[static_cast<std::size_t>(k + headlens::evidence_max_offset)];
+    }
+    heads.push_back(
+        {{"layer", e.layer},
+         {"head", e.head},
+         {"windows", e.windows},
+         {"annotated", e.annotated},
+         {"positional",
+          {{"offset_mass", offsets},
+           {"self_mass", p.self_mass},
+           {"previous_mass", p.previous_mass},
+           {"next_mass", p.next_mass},
+           {"top_offset", p.top_offset},
+           {"top_offset_share", p.top_offset_share},
+           {"rows", p.rows}}},
+         {"syntactic", {{"relations", relations}}},
+         {"coreference",
+          {{"accuracy", {{"pronoun", c.accuracy[0]}, {"proper", c.accuracy[1]}, {"nominal", c.accuracy[2]}}},
+           {"baseline_accuracy",
+            {{"pronoun", c.baseline_accuracy[0]}, {"proper", c.baseline_accuracy[1]}, {"nominal", c.baseline_accuracy[2]}}},
+           {"count", {{"pronoun", c.count[0]}, {"proper", c.count[1]}, {"nominal", c.count[2]}}},
+           {"overall_accuracy", c.overall_accuracy},
+           {"overall_baseline_accuracy", c.overall_baseline_accuracy},
+           {"overall_count", c.overall_count}}},
+         {"discourse",
+          {{"cross_sentence_mass", d.cross_sentence_mass},
+           {"cross_paragraph_mass", d.cross_paragraph_mass},
+           {"cross_unit_mass", d.cross_unit_mass},
+           {"related_unit_accuracy", d.related_unit_accuracy},
+           {"chain_baseline_accuracy", d.chain_baseline_accuracy},
+           {"unit_count", d.unit_count},
+           {"rows", d.rows}}},
+         {"general",
+          {{"entropy", g.entropy},
+           {"mean_distance", g.mean_distance},
+           {"first_token_mass", g.first_token_mass},
+           {"separator_mass", g.separator_mass},
+           {"punctuation_mass", g.punctuation_mass},
+           {"rows", g.rows}}}});
+  }
+  return heads;
+}
+
 std::string with_commas(std::size_t value) {
   std::string digits = std::to_string(value), out;
   for (std::size_t i = 0; i < digits.size(); ++i) {
@@ -247,6 +310,12 @@ void run_classify(classify_args args) {
   bar.finish();
 
   const std::vector<headlens::head_evidence> evidence = acc.evidence();
+  if (!args.evidence.empty()) {
+    std::ofstream file(args.evidence, std::ios::binary);
+    if (!file) fail("cannot open --evidence ", args.evidence, " for writing");
+    file << evidence_json(evidence).dump(2) << "\n";
+    if (!file.flush()) fail("cannot write ", args.evidence);
+  }
   std::vector<headlens::head_verdict> verdicts;
   if (policy == "annotated") {
     verdicts = headlens::classify_heads(headlens::annotated_policy(), evidence);
@@ -319,6 +388,9 @@ void setup_classify(CLI::App& app) {
   sub->add_option("--format", args->format, "table (default), json, csv, md, or html (not yet supported)")
       ->check(CLI::IsMember({"table", "json", "csv", "md", "html"}));
   sub->add_option("--out", args->out, "write the report to this file instead of stdout");
+  sub->add_option("--evidence", args->evidence,
+                  "also write every measured figure of every head (positional histogram, each relation's accuracy and "
+                  "baseline, coreference, discourse, entropy, sinks) to this JSON file");
   sub->add_flag("--quiet", args->quiet, "no progress bar and no summary line on stderr");
   sub->footer("A progress bar is drawn on stderr when it is a terminal. Errors print one line, `headlens classify: "
               "<message>`, and exit with status 1 (2 for a malformed command line).");
