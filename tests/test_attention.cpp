@@ -1,6 +1,11 @@
 // multi_head_attention against the independent long-double reference: shapes with odd sizes and SIMD tails,
 // MHA/GQA/MQA, head_dim != d_model/n_heads, causal, biases, rotary, batches with padding, cross-attention,
-// additive masks, KV-cache decoding, and the documented numerics.
+// additive masks, KV-cache decoding, and the documented numerics. Every reference test runs on both attention
+// paths (materialised and streaming), with lengths that cross the streaming tiles (64 queries, 256 keys).
+//
+// EIGEN_RUNTIME_NO_MALLOC: the kernel forbids Eigen allocations around its streaming tile loop when this is
+// defined, so every streaming test here also proves that the hot loop allocates nothing.
+#define EIGEN_RUNTIME_NO_MALLOC
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -25,6 +30,15 @@ const layer_shape shapes[] = {
     {18, 2, 1, 12, true, true, true, 6},  // partial rotary, MQA, causal
 };
 
+// Both attention paths, for GENERATE.
+#define BOTH_PATHS GENERATE(attention_path::materialised, attention_path::streaming)
+
+template <class Scalar>
+forward_options<Scalar> on_path(attention_path path, forward_options<Scalar> options = {}) {
+  options.path = path;
+  return options;
+}
+
 // Counts the pattern and z views whose row 1 is exactly zero.
 template <class Scalar>
 struct zero_row_counter {
@@ -39,16 +53,17 @@ struct zero_row_counter {
 
 TEMPLATE_TEST_CASE("self-attention matches the scalar reference", "[attention]", float, double) {
   const auto shape_index = GENERATE(range(0, 7));
-  const int t = GENERATE(1, 2, 7, 17, 33);
+  const int t = GENERATE(1, 2, 7, 17, 33, 65, 300);
+  const attention_path path = BOTH_PATHS;
   const layer_shape s = shapes[shape_index];
-  CAPTURE(shape_index, t);
+  CAPTURE(shape_index, t, path);
   const auto L = random_reference_layer(s, 100 + shape_index);
   const auto mha = module_of<TestType>(s, L);
   std::mt19937 rng(7 + t);
   const auto x = random_mat(rng, t, s.d_model);
 
   const auto expected = reference::attend(L, x, x, reference::iota(t), reference::iota(t));
-  const matrix<TestType> out = mha.forward(to_matrix<TestType>(x));
+  const matrix<TestType> out = mha.forward(to_matrix<TestType>(x), on_path<TestType>(path));
   CHECK(scaled_error(out, expected.out) < tolerance<TestType>());
 }
 
@@ -56,8 +71,10 @@ TEMPLATE_TEST_CASE("a batch with key padding equals each sequence alone", "[atte
   const layer_shape s{16, 4, 2, 4};
   const auto L = random_reference_layer(s, 3);
   const auto mha = module_of<TestType>(s, L);
-  const int t = 9, batch = 3;
-  const int lengths[batch] = {9, 5, 1};
+  const attention_path path = BOTH_PATHS;
+  const int t = GENERATE(9, 280), batch = 3;
+  CAPTURE(path, t);
+  const int lengths[batch] = {t, t * 5 / 9, 1};
   std::mt19937 rng(11);
   const auto x = random_mat(rng, batch * t, s.d_model);
 
@@ -65,7 +82,7 @@ TEMPLATE_TEST_CASE("a batch with key padding equals each sequence alone", "[atte
   options.batch = batch;
   options.key_padding = bool_matrix::Constant(batch, t, false);
   for (int b = 0; b < batch; ++b) options.key_padding.row(b).tail(t - lengths[b]).setConstant(true);
-  const matrix<TestType> out = mha.forward(to_matrix<TestType>(x), options);
+  const matrix<TestType> out = mha.forward(to_matrix<TestType>(x), on_path(path, options));
 
   for (int b = 0; b < batch; ++b) {
     std::vector<bool> padding(t, false);
@@ -80,13 +97,16 @@ TEMPLATE_TEST_CASE("cross-attention reads keys and values from the memory", "[at
   const layer_shape s{12, 3, 3, 4, false, true, GENERATE(false, true)};
   const auto L = random_reference_layer(s, 5);
   const auto mha = module_of<TestType>(s, L);
-  const int t_q = 5, t_k = 11, batch = 2;
+  const attention_path path = BOTH_PATHS;
+  const int t_q = GENERATE(5, 70), t_k = GENERATE(11, 300), batch = 2;
+  CAPTURE(path, t_q, t_k);
   std::mt19937 rng(13);
   const auto x = random_mat(rng, batch * t_q, s.d_model);
   const auto memory = random_mat(rng, batch * t_k, s.d_model);
   forward_options<TestType> options;
   options.batch = batch;
-  const matrix<TestType> out = mha.forward_cross(to_matrix<TestType>(x), to_matrix<TestType>(memory), options);
+  const matrix<TestType> out =
+      mha.forward_cross(to_matrix<TestType>(x), to_matrix<TestType>(memory), on_path(path, options));
   for (int b = 0; b < batch; ++b) {
     const auto expected = reference::attend(L, x.middleRows(b * t_q, t_q), memory.middleRows(b * t_k, t_k),
                                             reference::iota(t_q), reference::iota(t_k));
@@ -98,12 +118,16 @@ TEMPLATE_TEST_CASE("an additive mask is added to the scaled scores", "[attention
   const layer_shape s{8, 2, 2, 4};
   const auto L = random_reference_layer(s, 9);
   const auto mha = module_of<TestType>(s, L);
-  const int t = 6;
+  const attention_path path = BOTH_PATHS;
+  const int t = GENERATE(6, 270);
+  CAPTURE(path, t);
   std::mt19937 rng(17);
   const auto x = random_mat(rng, t, s.d_model);
   reference::mat mask = random_mat(rng, t, t);
   mask(2, 4) = -std::numeric_limits<reference::real>::infinity();
+  mask(t - 1, t / 2) = -std::numeric_limits<reference::real>::infinity();
   forward_options<TestType> options;
+  options.path = path;
   options.attn_mask = mask.cast<TestType>();
   const auto expected = reference::attend(L, x, x, reference::iota(t), reference::iota(t), {}, mask);
   CHECK(scaled_error(mha.forward(to_matrix<TestType>(x), options), expected.out) < tolerance<TestType>());
@@ -139,7 +163,9 @@ TEMPLATE_TEST_CASE("logits of magnitude 1e4 do not overflow", "[attention][numer
   const auto x = random_mat(rng, 9, s.d_model);
   const auto expected = reference::attend(L, x, x, reference::iota(9), reference::iota(9));
   REQUIRE(expected.scores[0].cwiseAbs().maxCoeff() > 1000);
-  const matrix<TestType> out = mha.forward(to_matrix<TestType>(x));
+  const attention_path path = BOTH_PATHS;
+  CAPTURE(path);
+  const matrix<TestType> out = mha.forward(to_matrix<TestType>(x), on_path<TestType>(path));
   CHECK(out.allFinite());
   // Saturated softmax turns rounding in the scores into visible changes, so float gets a wider margin here.
   CHECK(scaled_error(out, expected.out) < (std::is_same<TestType, float>::value ? 2e-3 : 1e-9));
@@ -153,7 +179,9 @@ TEMPLATE_TEST_CASE("NaN input propagates, and check_finite names the first bad p
   std::mt19937 rng(37);
   matrix<TestType> x = to_matrix<TestType>(random_mat(rng, 5, s.d_model));
   x(3, 6) = std::numeric_limits<TestType>::quiet_NaN();
-  const matrix<TestType> out = mha.forward(x);
+  const attention_path path = BOTH_PATHS;
+  CAPTURE(path);
+  const matrix<TestType> out = mha.forward(x, on_path<TestType>(path));
   CHECK(out.row(3).array().isNaN().all());  // the bad token's own output
   CHECK(out.array().isNaN().any());
   forward_options<TestType> options;
@@ -166,17 +194,21 @@ TEMPLATE_TEST_CASE("decoding with a KV cache equals one causal forward", "[atten
   const layer_shape s{16, 4, 2, 4, true, true, GENERATE(false, true)};
   const auto L = random_reference_layer(s, 41);
   const auto mha = module_of<TestType>(s, L);
-  const int t = 13;
+  const attention_path path = BOTH_PATHS;
+  const std::vector<int> steps = GENERATE(std::vector<int>(13, 1), std::vector<int>{5, 1, 1, 6},
+                                          std::vector<int>{70, 1, 200, 1, 29});
+  int t = 0;
+  for (int n : steps) t += n;
+  CAPTURE(path, t);
   std::mt19937 rng(43);
   const matrix<TestType> x = to_matrix<TestType>(random_mat(rng, t, s.d_model));
-  const matrix<TestType> full = mha.forward(x);
+  const matrix<TestType> full = mha.forward(x, on_path<TestType>(attention_path::materialised));
 
-  const std::vector<int> steps = GENERATE(std::vector<int>(13, 1), std::vector<int>{5, 1, 1, 6});
   kv_cache<TestType> cache;
   matrix<TestType> stepped(t, s.d_model);
   int done = 0;
   for (int n : steps) {
-    stepped.middleRows(done, n) = mha.forward_step(x.middleRows(done, n), cache);
+    stepped.middleRows(done, n) = mha.forward_step(x.middleRows(done, n), cache, on_path<TestType>(path));
     done += n;
   }
   REQUIRE(cache.length() == t);
@@ -194,6 +226,7 @@ TEMPLATE_TEST_CASE("explicit rotary positions are used for queries and keys", "[
   forward_options<TestType> options;
   options.positions.assign(positions.begin(), positions.end());
   const auto expected = reference::attend(L, x, x, positions, positions);
+  options.path = BOTH_PATHS;
   CHECK(scaled_error(mha.forward(to_matrix<TestType>(x), options), expected.out) < tolerance<TestType>());
 }
 
@@ -206,6 +239,7 @@ TEMPLATE_TEST_CASE("a head mask skips the head: its z is zero", "[attention][hea
   const std::vector<bool> keep{true, false, true, false};
   forward_options<TestType> options;
   options.head_mask = keep;
+  options.path = BOTH_PATHS;
   const auto expected = reference::attend(L, x, x, reference::iota(7), reference::iota(7), {}, {}, keep);
   CHECK(scaled_error(mha.forward(to_matrix<TestType>(x), options), expected.out) < tolerance<TestType>());
 }
@@ -328,5 +362,138 @@ TEST_CASE("bad configurations and inputs are rejected with a message naming them
                         "headlens: options.batch is 2, expected the cache's batch = 1");
     REQUIRE_THROWS_WITH(mha.forward_cross(matrix<float>::Zero(1, 8), matrix<float>::Zero(1, 8)),
                         "headlens: config.causal is true, expected false for cross-attention (forward_cross)");
+  }
+}
+
+namespace {
+
+// Counts the z views whose row 1 is exactly zero (z only: the kernel may stream).
+template <class Scalar>
+struct zero_z_counter {
+  static constexpr point_set points{hook_point::z};
+  int zero_rows = 0;
+  void operator()(const hook_context&, matrix_view<Scalar> view) {
+    if (view.row(1).isZero(0)) ++zero_rows;
+  }
+};
+
+// Wants the pattern of one head.
+struct pattern_of_head_1 {
+  static constexpr point_set points{hook_point::pattern};
+  int calls = 0;
+  bool wants(const hook_context& ctx) const { return ctx.head == 1; }
+  template <class View>
+  void operator()(const hook_context& ctx, View&&) {
+    CHECK(ctx.head == 1);
+    ++calls;
+  }
+};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("on the streaming path a fully masked query row gives zero z, never NaN", "[attention][numerics]",
+                   float, double) {
+  const layer_shape s{8, 2, 2, 4};
+  const auto L = random_reference_layer(s, 21);
+  const auto mha = module_of<TestType>(s, L);
+  const int t = GENERATE(4, 300);
+  CAPTURE(t);
+  std::mt19937 rng(19);
+  const auto x = random_mat(rng, t, s.d_model);
+  forward_options<TestType> options;
+  options.path = attention_path::streaming;
+  options.attn_mask = matrix<TestType>::Zero(t, t);
+  options.attn_mask.row(1).setConstant(-std::numeric_limits<TestType>::infinity());
+
+  zero_z_counter<TestType> hooks;
+  const matrix<TestType> out = mha.forward(to_matrix<TestType>(x), options, hooks);
+  CHECK(hooks.zero_rows == 2);  // z of two heads
+  CHECK(out.allFinite());
+  for (int c = 0; c < s.d_model; ++c) CHECK(double(out(1, c)) == Approx(double(L.b_o[c])).epsilon(1e-6));
+
+  // A sequence whose every key is padding: every row is fully masked, the output is the bias alone.
+  forward_options<TestType> padded;
+  padded.path = attention_path::streaming;
+  padded.key_padding = bool_matrix::Constant(1, t, true);
+  const matrix<TestType> all_padded = mha.forward(to_matrix<TestType>(x), padded);
+  CHECK(all_padded.allFinite());
+  CHECK(double(all_padded(t - 1, 3)) == Approx(double(L.b_o[3])).epsilon(1e-6));
+}
+
+TEST_CASE("attention paths: automatic streams the heads no hook watches; forcing streaming under a map hook throws",
+          "[attention][paths]") {
+  const layer_shape s{16, 4, 2, 4, true};
+  const auto L = random_reference_layer(s, 131);
+  const auto mha = module_of<float>(s, L);
+  std::mt19937 rng(137);
+  const auto x = random_mat(rng, 90, s.d_model);
+  const auto expected = reference::attend(L, x, x, reference::iota(90), reference::iota(90));
+
+  pattern_of_head_1 hooks;
+  CHECK(scaled_error(mha.forward(to_matrix<float>(x), {}, hooks), expected.out) < tolerance<float>());
+  CHECK(hooks.calls == 1);
+
+  forward_options<float> options;
+  options.path = attention_path::streaming;
+  REQUIRE_THROWS_AS(mha.forward(to_matrix<float>(x), options, hooks), argument_error);
+  REQUIRE_THROWS_WITH(mha.forward(to_matrix<float>(x), options, hooks),
+                      "headlens: options.path is streaming, but a hook wants the pattern of head 1 (batch row 0); "
+                      "expected attention_path::automatic or materialised");
+  CHECK(hooks.calls == 1);  // thrown before any work
+}
+
+TEMPLATE_TEST_CASE("the paths agree with each other on long sequences", "[attention][paths]", float, double) {
+  const layer_shape s{32, 4, 2, 8, GENERATE(false, true), true, true};
+  const auto L = random_reference_layer(s, 139);
+  const auto mha = module_of<TestType>(s, L);
+  const int t = 777, batch = 2;
+  std::mt19937 rng(149);
+  const matrix<TestType> x = to_matrix<TestType>(random_mat(rng, batch * t, s.d_model));
+  forward_options<TestType> options;
+  options.batch = batch;
+  options.key_padding = bool_matrix::Constant(batch, t, false);
+  options.key_padding.row(1).tail(300).setConstant(true);
+  options.path = attention_path::materialised;
+  const matrix<TestType> materialised = mha.forward(x, options);
+  options.path = attention_path::streaming;
+  const matrix<TestType> streaming = mha.forward(x, options);
+  const double scale = std::max(1.0, double(materialised.cwiseAbs().maxCoeff()));
+  CHECK(double((streaming - materialised).cwiseAbs().maxCoeff()) / scale < tolerance<TestType>());
+}
+
+TEMPLATE_TEST_CASE("results are bit-identical whatever the thread count", "[attention][threads]", float, double) {
+  const layer_shape s{48, 6, 2, 8, GENERATE(false, true), true, true};
+  const auto L = random_reference_layer(s, 151);
+  const auto mha = module_of<TestType>(s, L);
+  const attention_path path = BOTH_PATHS;
+  CAPTURE(path, s.causal);
+  const int t = 333, batch = 2;
+  std::mt19937 rng(157);
+  const matrix<TestType> x = to_matrix<TestType>(random_mat(rng, batch * t, s.d_model));
+  forward_options<TestType> options;
+  options.batch = batch;
+  options.path = path;
+  options.key_padding = bool_matrix::Constant(batch, t, false);
+  options.key_padding.row(0).tail(5).setConstant(true);
+  options.threads = 1;
+  const matrix<TestType> one = mha.forward(x, options);
+  for (int threads : {2, 3, 4}) {
+    CAPTURE(threads);
+    options.threads = threads;
+    CHECK(mha.forward(x, options) == one);
+  }
+  if (s.causal) {
+    // Decoding: a prompt, then single tokens, at 1 and 3 threads.
+    matrix<TestType> decoded[2];
+    for (int run = 0; run < 2; ++run) {
+      forward_options<TestType> step;
+      step.path = path;
+      step.threads = run == 0 ? 1 : 3;
+      kv_cache<TestType> cache;
+      decoded[run].resize(t, s.d_model);
+      decoded[run].topRows(300) = mha.forward_step(x.topRows(300), cache, step);
+      for (int i = 300; i < t; ++i) decoded[run].row(i) = mha.forward_step(x.row(i), cache, step);
+    }
+    CHECK(decoded[0] == decoded[1]);
   }
 }

@@ -12,8 +12,18 @@
 ///   o_h = z_h W_o[h]    (split per head only when a hook wants)  hook `head_out`
 ///   out = sum_h o_h + b_o                                        hook `out`
 ///
+/// Two paths compute the same thing (float within 1e-5, see tests/test_attention.cpp). The *materialised* path
+/// forms s_h and p_h per head, for heads whose `scores` or `pattern` a hook wants. The *streaming* path (online
+/// softmax over key tiles, FlashAttention's recurrence) never forms a [T_q x T_k] matrix: per query tile of
+/// `stream_query_tile` rows it walks key tiles of `stream_key_tile` keys, keeping a running maximum, sum and output
+/// per row, and skips the key tiles a causal query cannot see. `forward_options::path` chooses; by default each
+/// head of each sequence takes the streaming path unless a hook wants its scores or pattern. Work is threaded over
+/// heads and query tiles (kernels/parallel.hpp) with results bit-identical whatever the thread count.
+///
 /// Non-finite input: NaN or infinity in x, the memory or the weights propagates to NaN in every output it reaches
-/// (a softmax row that meets a NaN is all NaN); nothing is dropped silently. Set
+/// (a softmax row that meets a NaN is all NaN); nothing is dropped silently. One difference between the paths: on
+/// the streaming path a causal query never reads the values of keys it cannot see, so a NaN in a later token's
+/// value does not reach earlier queries (the materialised path multiplies it by a zero weight and gets NaN). Set
 /// `forward_options::check_finite` to get a `numeric_error` naming the first bad position instead.
 
 #include <algorithm>
@@ -25,11 +35,26 @@
 #include "headlens/error.hpp"
 #include "headlens/hooks/hook_point.hpp"
 #include "headlens/kernels/attention_config.hpp"
+#include "headlens/kernels/parallel.hpp"
 #include "headlens/kernels/rotary.hpp"
 #include "headlens/kernels/softmax.hpp"
+#include "headlens/kernels/streaming_statistics.hpp"
 #include "headlens/types.hpp"
 
 namespace headlens {
+
+/// Which attention path a forward call takes (see the file comment).
+enum class attention_path {
+  automatic,     ///< streaming for every head whose scores and pattern no hook wants, materialised otherwise
+  materialised,  ///< every head forms its [T_q x T_k] scores and pattern
+  streaming,     ///< every head streams; a hook that wants scores or pattern is an `argument_error`
+};
+
+/// Query rows per streaming work unit, and keys per tile of its inner loop. With head_dim 64 and float, a unit's
+/// working set (its queries and output 16 KiB each, one key and one value tile 64 KiB each, the logits tile
+/// 64 KiB) stays inside a 1 MiB L2 with room for Eigen's packed copies, and T = 128 still gives 2 units per head.
+inline constexpr index stream_query_tile = 64;
+inline constexpr index stream_key_tile = 256;
 
 /// Per-call inputs besides the activations. Empty members mean "none".
 template <class Scalar>
@@ -49,6 +74,14 @@ struct forward_options {
   std::vector<bool> head_mask;
   /// Throw `numeric_error` naming the first NaN or infinity in x (and the memory) instead of propagating it.
   bool check_finite = false;
+  /// Which attention path to take; `automatic` streams wherever no hook wants a head's scores or pattern.
+  attention_path path = attention_path::automatic;
+  /// Threads to use (OpenMP builds); 0 means OpenMP's default (OMP_NUM_THREADS, else the core count). Results
+  /// are bit-identical whatever the count.
+  index threads = 0;
+  /// When set, receives per-head statistics computed inside the tile loop (see kernels/streaming_statistics.hpp),
+  /// without forming any [T_q x T_k] map on the streaming path. Must outlive the call.
+  attention_statistics<Scalar>* statistics = nullptr;
 };
 
 /// Keys and values of earlier tokens, for incremental decoding with `multi_head_attention::forward_step`. Holds
@@ -70,6 +103,14 @@ class kv_cache {
     for (const auto& m : keys_) total += std::size_t(m.size()) * sizeof(Scalar) * 2;
     return total;
   }
+  /// Keeps the first `length` tokens and forgets the rest (beam search, speculative decoding). Throws
+  /// `argument_error` unless 0 <= length <= length().
+  void truncate(index length) {
+    if (length < 0 || length > length_) {
+      detail::fail<argument_error>("kv_cache::truncate: length is ", length, ", expected 0 to length() = ", length_);
+    }
+    length_ = length;
+  }
   /// Forgets every token.
   void clear() noexcept {
     keys_.clear();
@@ -86,7 +127,8 @@ class kv_cache {
 
 /// One multi-head attention layer: MHA, GQA or MQA; self or cross; causal or not; optional rotary positions.
 /// Thread safety: `forward*` are const and allocate their own workspaces, so one module may serve several
-/// threads at once (a `kv_cache` may not be shared).
+/// threads at once (a `kv_cache` may not be shared). Hooks are always called from the calling thread, one at a
+/// time, in the order of the data flow (per head: scores, pattern, z); only hook-free work runs on other threads.
 template <class Scalar>
 class multi_head_attention {
   static_assert(std::is_floating_point<Scalar>::value, "multi_head_attention needs float or double");
@@ -126,21 +168,24 @@ class multi_head_attention {
     const index t = x.rows() / batch;
     check_options(options, t, t);
     if (options.check_finite) check_finite(x, "x");
+    const std::vector<head_plan> plan = plan_heads(hooks, batch, t, 0, options);
+    if (options.statistics != nullptr) options.statistics->prepare(batch, config_.n_heads, t, t);
+    const int threads = detail::thread_count(options.threads);
 
     matrix<Scalar> qkv(x.rows(), q_width_ + 2 * kv_width_);
-    qkv.noalias() = x * w_qkv_;
+    detail::projection_product<Scalar>(qkv, x, w_qkv_, threads);
     if (config_.bias) qkv.rowwise() += b_qkv_;
     const index stride = qkv.cols();
     matrix<Scalar> z = matrix<Scalar>::Zero(x.rows(), q_width_);
-    matrix<Scalar> scores;
+    call_workspace ws = make_workspace(plan, threads, t, t, options);
     for (index b = 0; b < batch; ++b) {
       Scalar* row0 = qkv.data() + b * t * stride;
       rotate_and_fire(hooks, b, row0, stride, t, row0 + q_width_, row0 + q_width_ + kv_width_, stride, t, 0, options,
                       /*keys_at_query_positions=*/true);
       attend(hooks, b, row0, stride, row0 + q_width_, row0 + q_width_ + kv_width_, stride, t, t, 0, options,
-             z.data() + b * t * q_width_, scores);
+             z.data() + b * t * q_width_, plan, ws, threads);
     }
-    return project_out(hooks, z, batch, t, 0);
+    return project_out(hooks, z, batch, t, 0, threads);
   }
 
   /// Cross-attention: queries from x [batch*T_q x d_model], keys and values from memory [batch*T_k x d_model].
@@ -160,25 +205,29 @@ class multi_head_attention {
       check_finite(memory, "memory");
     }
 
+    const std::vector<head_plan> plan = plan_heads(hooks, batch, t_q, 0, options);
+    if (options.statistics != nullptr) options.statistics->prepare(batch, config_.n_heads, t_q, t_k);
+    const int threads = detail::thread_count(options.threads);
+
     matrix<Scalar> q(x.rows(), q_width_);
-    q.noalias() = x * w_qkv_.leftCols(q_width_);
+    detail::projection_product<Scalar>(q, x, w_qkv_.leftCols(q_width_), threads);
     matrix<Scalar> kv(memory.rows(), 2 * kv_width_);
-    kv.noalias() = memory * w_qkv_.rightCols(2 * kv_width_);
+    detail::projection_product<Scalar>(kv, memory, w_qkv_.rightCols(2 * kv_width_), threads);
     if (config_.bias) {
       q.rowwise() += b_qkv_.leftCols(q_width_);
       kv.rowwise() += b_qkv_.rightCols(2 * kv_width_);
     }
     matrix<Scalar> z = matrix<Scalar>::Zero(x.rows(), q_width_);
-    matrix<Scalar> scores;
+    call_workspace ws = make_workspace(plan, threads, t_q, t_k, options);
     for (index b = 0; b < batch; ++b) {
       Scalar* q0 = q.data() + b * t_q * q_width_;
       Scalar* k0 = kv.data() + b * t_k * 2 * kv_width_;
       rotate_and_fire(hooks, b, q0, q_width_, t_q, k0, k0 + kv_width_, 2 * kv_width_, t_k, 0, options,
                       /*keys_at_query_positions=*/false);
       attend(hooks, b, q0, q_width_, k0, k0 + kv_width_, 2 * kv_width_, t_q, t_k, 0, options,
-             z.data() + b * t_q * q_width_, scores);
+             z.data() + b * t_q * q_width_, plan, ws, threads);
     }
-    return project_out(hooks, z, batch, t_q, 0);
+    return project_out(hooks, z, batch, t_q, 0, threads);
   }
 
   /// Incremental decoding: x holds the next n >= 1 tokens of each of `batch` sequences [batch*n x d_model]; their
@@ -199,14 +248,17 @@ class multi_head_attention {
     const index n = x.rows() / batch, past = cache.length_, t_k = past + n;
     check_options(options, n, t_k);
     if (options.check_finite) check_finite(x, "x");
+    const std::vector<head_plan> plan = plan_heads(hooks, batch, n, past, options);
+    if (options.statistics != nullptr) options.statistics->prepare(batch, config_.n_heads, n, t_k);
+    const int threads = detail::thread_count(options.threads);
 
     matrix<Scalar> qkv(x.rows(), q_width_ + 2 * kv_width_);
-    qkv.noalias() = x * w_qkv_;
+    detail::projection_product<Scalar>(qkv, x, w_qkv_, threads);
     if (config_.bias) qkv.rowwise() += b_qkv_;
     const index stride = qkv.cols();
     reserve_cache(cache, batch, t_k);
     matrix<Scalar> z = matrix<Scalar>::Zero(x.rows(), q_width_);
-    matrix<Scalar> scores;
+    call_workspace ws = make_workspace(plan, threads, n, t_k, options);
     for (index b = 0; b < batch; ++b) {
       Scalar* row0 = qkv.data() + b * n * stride;
       rotate_and_fire(hooks, b, row0, stride, n, row0 + q_width_, row0 + q_width_ + kv_width_, stride, n, past,
@@ -216,10 +268,10 @@ class multi_head_attention {
       keys.middleRows(past, n) = qkv.block(b * n, q_width_, n, kv_width_);
       values.middleRows(past, n) = qkv.block(b * n, q_width_ + kv_width_, n, kv_width_);
       attend(hooks, b, row0, stride, keys.data(), values.data(), kv_width_, n, t_k, past, options,
-             z.data() + b * n * q_width_, scores);
+             z.data() + b * n * q_width_, plan, ws, threads);
     }
     cache.length_ = t_k;
-    return project_out(hooks, z, batch, n, past);
+    return project_out(hooks, z, batch, n, past, threads);
   }
 
  private:
@@ -337,52 +389,331 @@ class multi_head_attention {
     }
   }
 
+  /// What one head does for one sequence of a call.
+  enum class head_plan : unsigned char { skip, stream, materialise };
+
+  /// Chooses each head's path for each sequence, before any work: a head streams unless the options say
+  /// `materialised` or a hook wants its scores or pattern. Throws `argument_error` when `streaming` was asked for
+  /// and a hook wants a map.
+  template <class Hooks>
+  std::vector<head_plan> plan_heads(const Hooks& hooks, index batch, index t_q, index past,
+                                    const forward_options<Scalar>& options) const {
+    std::vector<head_plan> plan(std::size_t(batch * config_.n_heads), head_plan::stream);
+    for (index b = 0; b < batch; ++b) {
+      for (index h = 0; h < config_.n_heads; ++h) {
+        head_plan& p = plan[std::size_t(b * config_.n_heads + h)];
+        if (!options.head_mask.empty() && !options.head_mask[std::size_t(h)]) {
+          p = head_plan::skip;
+          continue;
+        }
+        const hook_context ctx = context(b, int(h), int(h / config_.group_size()), past, past + t_q);
+        const bool wants_scores = detail::wanted<hook_point::scores>(hooks, ctx);
+        const bool wants_map = wants_scores || detail::wanted<hook_point::pattern>(hooks, ctx);
+        if (wants_map && options.path == attention_path::streaming) {
+          detail::fail<argument_error>("options.path is streaming, but a hook wants the ",
+                                       wants_scores ? "scores" : "pattern", " of head ", h, " (batch row ", b,
+                                       "); expected attention_path::automatic or materialised");
+        }
+        if (wants_map || options.path == attention_path::materialised) p = head_plan::materialise;
+      }
+    }
+    return plan;
+  }
+
+  /// One thread's buffers for the streaming path, sized once per call.
+  struct stream_workspace {
+    matrix<Scalar> q;        ///< [stream_query_tile x head_dim]: scaled queries of the unit
+    matrix<Scalar> s;        ///< [stream_query_tile x stream_key_tile]: logits, then exponentials, of one key tile
+    matrix<Scalar> o;        ///< [stream_query_tile x head_dim]: unnormalised output
+    matrix<Scalar> offsets;  ///< [stream_query_tile x 2 max_offset + 1]: unnormalised mass by offset (statistics)
+    std::vector<Scalar> max, sum;
+    std::vector<char> nan;
+    std::vector<detail::row_statistics_state<Scalar>> stats;
+  };
+
+  /// Every buffer a call needs besides its inputs and outputs, allocated before the work starts.
+  struct call_workspace {
+    std::vector<stream_workspace> threads;  ///< one per thread, when some head streams
+    matrix<Scalar> scores;                  ///< [T_q x T_k], when some head materialises
+    std::vector<index> streaming_heads;     ///< capacity n_heads
+    matrix<Scalar> unit_offsets;            ///< [n_heads * query tiles x 2 max_offset + 2]: statistics partials
+  };
+
+  call_workspace make_workspace(const std::vector<head_plan>& plan, int threads, index t_q, index t_k,
+                                const forward_options<Scalar>& options) const {
+    call_workspace ws;
+    const bool any_stream = std::find(plan.begin(), plan.end(), head_plan::stream) != plan.end();
+    const bool any_materialise = std::find(plan.begin(), plan.end(), head_plan::materialise) != plan.end();
+    const index bins = options.statistics != nullptr ? 2 * options.statistics->max_offset() + 1 : 0;
+    if (any_stream) {
+      const index rows = std::min(stream_query_tile, t_q);
+      ws.threads.resize(std::size_t(threads));
+      for (stream_workspace& w : ws.threads) {
+        w.q.resize(rows, head_dim_);
+        w.s.resize(rows, stream_key_tile);
+        w.o.resize(rows, head_dim_);
+        w.max.resize(std::size_t(rows));
+        w.sum.resize(std::size_t(rows));
+        w.nan.resize(std::size_t(rows));
+        if (options.statistics != nullptr) {
+          w.offsets.resize(rows, bins);
+          w.stats.resize(std::size_t(rows));
+        }
+      }
+      if (options.statistics != nullptr) ws.unit_offsets.resize(config_.n_heads * query_tiles(t_q), bins + 1);
+    }
+    if (any_materialise) ws.scores.resize(t_q, t_k);
+    ws.streaming_heads.reserve(std::size_t(config_.n_heads));
+    return ws;
+  }
+
+  static index query_tiles(index t_q) noexcept { return (t_q + stream_query_tile - 1) / stream_query_tile; }
+
   /// Scores, pattern and z of every head of one sequence. Query i (position past + i) sees keys 0..past+i when
-  /// causal. Writes z [t_q x q_width] at `z` (row stride q_width).
+  /// causal. Writes z [t_q x q_width] at `z` (row stride q_width). Streaming heads run first, in parallel over
+  /// (head, query tile) units; then, on the calling thread and in head order, materialised heads form their maps
+  /// (firing `scores` and `pattern`) and every head fires `z`.
   template <class Hooks>
   void attend(Hooks& hooks, index b, const Scalar* q, index q_stride, const Scalar* k, const Scalar* v,
               index kv_stride, index t_q, index t_k, index past, const forward_options<Scalar>& options, Scalar* z,
-              matrix<Scalar>& scores) const {
-    using const_view = const_matrix_view<Scalar>;
-    using view = matrix_view<Scalar>;
-    scores.resize(t_q, t_k);
-    const Scalar scale = Scalar(config_.logit_scale());
-    const Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
-    const bool has_padding = options.key_padding.size() != 0;
+              const std::vector<head_plan>& plan, call_workspace& ws, int threads) const {
+    const head_plan* row_plan = plan.data() + b * config_.n_heads;
+    ws.streaming_heads.clear();
     for (index h = 0; h < config_.n_heads; ++h) {
-      if (!options.head_mask.empty() && !options.head_mask[std::size_t(h)]) continue;
+      if (row_plan[h] == head_plan::stream) ws.streaming_heads.push_back(h);
+    }
+    if (!ws.streaming_heads.empty()) {
+      const index tiles = query_tiles(t_q);
+      const index units = index(ws.streaming_heads.size()) * tiles;
+#ifdef EIGEN_RUNTIME_NO_MALLOC
+      // Tests build with this to prove the tile loop allocates nothing (Eigen's GEMM packs on the stack here).
+      const bool malloc_was_allowed = Eigen::internal::is_malloc_allowed();
+      Eigen::internal::set_is_malloc_allowed(false);
+#endif
+      detail::parallel_for(units, threads, [&](index unit, int thread) {
+        const index h = ws.streaming_heads[std::size_t(unit / tiles)], tile = unit % tiles;
+        Scalar* partials = options.statistics != nullptr ? &ws.unit_offsets(h * tiles + tile, 0) : nullptr;
+        stream_unit(ws.threads[std::size_t(thread)], b, h, tile * stream_query_tile, q, q_stride, k, v, kv_stride,
+                    t_q, t_k, past, options, z, partials);
+      });
+#ifdef EIGEN_RUNTIME_NO_MALLOC
+      Eigen::internal::set_is_malloc_allowed(malloc_was_allowed);
+#endif
+      if (options.statistics != nullptr) {
+        // Offset masses are summed over query tiles in tile order, so the sums do not depend on the threads.
+        const index bins = 2 * options.statistics->max_offset() + 1;
+        for (index h : ws.streaming_heads) {
+          head_statistics<Scalar>& hs = options.statistics->mutable_head(b, h);
+          for (index tile = 0; tile < tiles; ++tile) {
+            const Scalar* partial = &ws.unit_offsets(h * tiles + tile, 0);
+            for (index o = 0; o < bins; ++o) hs.offset_mass[std::size_t(o)] += partial[o];
+            hs.far_mass += partial[bins];
+          }
+        }
+      }
+    }
+    for (index h = 0; h < config_.n_heads; ++h) {
+      if (row_plan[h] == head_plan::skip) continue;
       const index g = h / config_.group_size();
       const hook_context ctx = context(b, int(h), int(g), past, past + t_q);
-      const_view q_h(q + h * head_dim_, t_q, head_dim_, Eigen::OuterStride<>(q_stride));
-      const_view k_g(k + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
-      const_view v_g(v + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
-
-      // Scale q rather than the product: Eigen folds a scalar on an operand into the GEMM, not on the result.
-      scores.noalias() = (scale * q_h) * k_g.transpose();
-      if (options.attn_mask.size() != 0) scores += options.attn_mask;
-      if (has_padding) {
-        for (index j = 0; j < t_k; ++j) {
-          if (options.key_padding(b, j)) scores.col(j).setConstant(minus_infinity);
-        }
+      if (row_plan[h] == head_plan::materialise) {
+        materialise_head(hooks, ctx, b, h, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws.scores,
+                         threads);
       }
-      if (config_.causal) {
-        for (index i = 0; i < t_q; ++i) {
-          const index first_hidden = past + i + 1;
-          if (first_hidden < t_k) scores.row(i).tail(t_k - first_hidden).setConstant(minus_infinity);
-        }
-      }
-      detail::fire<hook_point::scores>(hooks, ctx, scores.data(), t_q, t_k, t_k);
-      detail::softmax_rows(scores.data(), t_q, t_k, t_k);
-      detail::fire<hook_point::pattern>(hooks, ctx, scores.data(), t_q, t_k, t_k);
-      view z_h(z + h * head_dim_, t_q, head_dim_, Eigen::OuterStride<>(q_width_));
-      z_h.noalias() = scores * v_g;
-      detail::fire<hook_point::z>(hooks, ctx, z_h.data(), t_q, head_dim_, q_width_);
+      detail::fire<hook_point::z>(hooks, ctx, z + h * head_dim_, t_q, head_dim_, q_width_);
     }
+  }
+
+  /// The materialised path for one head: scores (hook), softmax, pattern (hook), statistics, z = pattern v.
+  template <class Hooks>
+  void materialise_head(Hooks& hooks, const hook_context& ctx, index b, index h, const Scalar* q, index q_stride,
+                        const Scalar* k, const Scalar* v, index kv_stride, index t_q, index t_k, index past,
+                        const forward_options<Scalar>& options, Scalar* z, matrix<Scalar>& scores,
+                        int threads) const {
+    using const_view = const_matrix_view<Scalar>;
+    using view = matrix_view<Scalar>;
+    const Scalar scale = Scalar(config_.logit_scale());
+    const Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+    const index g = h / config_.group_size();
+    const_view q_h(q + h * head_dim_, t_q, head_dim_, Eigen::OuterStride<>(q_stride));
+    const_view k_g(k + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
+    const_view v_g(v + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
+
+    // Scale q rather than the product: Eigen folds a scalar on an operand into the GEMM, not on the result.
+    detail::partitioned_product(scores, q_h, k_g.transpose(), threads, scale);
+    if (options.attn_mask.size() != 0) scores += options.attn_mask;
+    if (options.key_padding.size() != 0) {
+      for (index j = 0; j < t_k; ++j) {
+        if (options.key_padding(b, j)) scores.col(j).setConstant(minus_infinity);
+      }
+    }
+    if (config_.causal) {
+      for (index i = 0; i < t_q; ++i) {
+        const index first_hidden = past + i + 1;
+        if (first_hidden < t_k) scores.row(i).tail(t_k - first_hidden).setConstant(minus_infinity);
+      }
+    }
+    detail::fire<hook_point::scores>(hooks, ctx, scores.data(), t_q, t_k, t_k);
+    const index row_blocks = (t_q + stream_query_tile - 1) / stream_query_tile;
+    detail::parallel_for(row_blocks, threads, [&](index block, int) {
+      const index r0 = block * stream_query_tile;
+      detail::softmax_rows(scores.data() + r0 * t_k, std::min(stream_query_tile, t_q - r0), t_k, t_k);
+    });
+    detail::fire<hook_point::pattern>(hooks, ctx, scores.data(), t_q, t_k, t_k);
+    if (options.statistics != nullptr) {
+      detail::statistics_from_pattern(*options.statistics, b, h, scores.data(), t_q, t_k, t_k, past);
+    }
+    view z_h(z + h * head_dim_, t_q, head_dim_, Eigen::OuterStride<>(q_width_));
+    detail::partitioned_product(z_h, scores, v_g, threads);
+  }
+
+  /// The streaming path for one (head, query tile) unit: rows i0.. of head h, walking the visible keys in tiles
+  /// with the online softmax; writes the unit's rows of z (and its statistics). Runs on any thread; touches only
+  /// its workspace, its rows of z and of the statistics, and its row of `partials`.
+  void stream_unit(stream_workspace& ws, index b, index h, index i0, const Scalar* q, index q_stride, const Scalar* k,
+                   const Scalar* v, index kv_stride, index t_q, index t_k, index past,
+                   const forward_options<Scalar>& options, Scalar* z, Scalar* partials) const noexcept {
+    using map = Eigen::Map<matrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
+    using const_view = const_matrix_view<Scalar>;
+    constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+    const index g = h / config_.group_size();
+    const index rows = std::min(stream_query_tile, t_q - i0);
+    attention_statistics<Scalar>* stats = options.statistics;
+    const index max_offset = stats != nullptr ? stats->max_offset() : 0, bins = 2 * max_offset + 1;
+
+    map qs(ws.q.data(), rows, head_dim_, Eigen::OuterStride<>(head_dim_));
+    qs = Scalar(config_.logit_scale()) *
+         const_view(q + i0 * q_stride + h * head_dim_, rows, head_dim_, Eigen::OuterStride<>(q_stride));
+    map o(ws.o.data(), rows, head_dim_, Eigen::OuterStride<>(head_dim_));
+    o.setZero();
+    std::fill(ws.max.begin(), ws.max.begin() + rows, minus_infinity);
+    std::fill(ws.sum.begin(), ws.sum.begin() + rows, Scalar(0));
+    std::fill(ws.nan.begin(), ws.nan.begin() + rows, char(0));
+    if (stats != nullptr) {
+      std::fill(ws.stats.begin(), ws.stats.begin() + rows, detail::row_statistics_state<Scalar>{0, 0, 0, -1});
+      ws.offsets.topRows(rows).setZero();
+    }
+    const_view k_g(k + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
+    const_view v_g(v + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
+    const bool has_padding = options.key_padding.size() != 0;
+    // A causal query at position past + i sees keys 0..past+i: key tiles past the last row's are never read.
+    const index visible_end = config_.causal ? std::min(t_k, past + i0 + rows) : t_k;
+
+    for (index j0 = 0; j0 < visible_end; j0 += stream_key_tile) {
+      const index cols = std::min(stream_key_tile, visible_end - j0);
+      map s(ws.s.data(), rows, cols, Eigen::OuterStride<>(stream_key_tile));
+      s.noalias() = qs * k_g.middleRows(j0, cols).transpose();
+      if (options.attn_mask.size() != 0) s += options.attn_mask.block(i0, j0, rows, cols);
+      if (has_padding) {
+        for (index c = 0; c < cols; ++c) {
+          if (options.key_padding(b, j0 + c)) s.col(c).setConstant(minus_infinity);
+        }
+      }
+      if (config_.causal && j0 + cols > past + i0 + 1) {
+        for (index r = 0; r < rows; ++r) {
+          const index first_hidden = std::max<index>(0, past + i0 + r + 1 - j0);
+          if (first_hidden < cols) s.row(r).tail(cols - first_hidden).setConstant(minus_infinity);
+        }
+      }
+      for (index r = 0; r < rows; ++r) {
+        Scalar* row = ws.s.data() + r * stream_key_tile;
+        bool nan = ws.nan[std::size_t(r)] != 0;
+        const Scalar alpha =
+            stats == nullptr
+                ? detail::online_softmax_tile(row, cols, ws.max[std::size_t(r)], ws.sum[std::size_t(r)], nan)
+                : statistics_tile(ws, r, row, cols, b, past + i0 + r, j0, t_k, nan, *stats);
+        ws.nan[std::size_t(r)] = char(nan);
+        if (alpha != Scalar(1)) o.row(r) *= alpha;
+      }
+      o.noalias() += s * v_g.middleRows(j0, cols);
+    }
+
+    Scalar* partial_offsets = partials;
+    if (partial_offsets != nullptr) std::fill(partial_offsets, partial_offsets + bins + 1, Scalar(0));
+    for (index r = 0; r < rows; ++r) {
+      Scalar* z_row = z + (i0 + r) * q_width_ + h * head_dim_;
+      const Scalar sum = ws.sum[std::size_t(r)];
+      const bool nan = ws.nan[std::size_t(r)] != 0;
+      if (nan) {
+        std::fill(z_row, z_row + head_dim_, std::numeric_limits<Scalar>::quiet_NaN());
+      } else if (sum == Scalar(0)) {
+        std::fill(z_row, z_row + head_dim_, Scalar(0));  // fully masked row
+      } else {
+        const Scalar inverse = Scalar(1) / sum;
+        for (index c = 0; c < head_dim_; ++c) z_row[c] = o(r, c) * inverse;
+      }
+      if (stats != nullptr) {
+        head_statistics<Scalar>& hs = stats->mutable_head(b, h);
+        const detail::row_statistics_state<Scalar>& st = ws.stats[std::size_t(r)];
+        const std::size_t i = std::size_t(i0 + r);
+        if (nan || std::isnan(sum)) {
+          const Scalar quiet_nan = std::numeric_limits<Scalar>::quiet_NaN();
+          hs.max_weight[i] = hs.entropy[i] = hs.same_segment[i] = hs.marked_mass[i] = quiet_nan;
+          hs.argmax[i] = -1;
+        } else if (sum > Scalar(0)) {
+          const Scalar inverse = Scalar(1) / sum;
+          hs.max_weight[i] = inverse;  // the largest exponential is exp(0) = 1
+          hs.argmax[i] = st.argmax;
+          hs.entropy[i] = std::log(sum) - st.entropy_acc * inverse;
+          hs.same_segment[i] = st.segment_acc * inverse;
+          hs.marked_mass[i] = st.marked_acc * inverse;
+          Scalar window = 0;
+          for (index o_bin = 0; o_bin < bins; ++o_bin) {
+            const Scalar mass = ws.offsets(r, o_bin) * inverse;
+            partial_offsets[o_bin] += mass;
+            window += mass;
+          }
+          partial_offsets[bins] += std::max(Scalar(0), Scalar(1) - window);
+        }
+      }
+    }
+  }
+
+  /// `online_softmax_tile` for one row, with the statistics accumulated on the way (see streaming_statistics.hpp):
+  /// argmax, the entropy's centred sum, and the unnormalised segment, marked and offset masses, each rescaled
+  /// with the output when the row maximum moves.
+  Scalar statistics_tile(stream_workspace& ws, index r, Scalar* row, index cols, index b, index query_position,
+                         index j0, index t_k, bool& nan, const attention_statistics<Scalar>& stats) const noexcept {
+    Scalar& running_max = ws.max[std::size_t(r)];
+    Scalar& running_sum = ws.sum[std::size_t(r)];
+    detail::row_statistics_state<Scalar>& st = ws.stats[std::size_t(r)];
+    const Scalar old_max = running_max, old_sum = running_sum;
+    const Scalar tile_max = detail::row_max(row, cols, nan);
+    if (tile_max > old_max) st.argmax = j0 + index(std::find(row, row + cols, tile_max) - row);
+    const Scalar new_max = std::max(old_max, tile_max);
+    const Scalar shift = new_max == -std::numeric_limits<Scalar>::infinity() ? Scalar(0) : new_max;
+    const Scalar alpha = old_max == new_max ? Scalar(1) : std::exp(old_max - shift);
+    // Re-centre the entropy sum on the new shift: sum e'(s - new) = alpha (sum e (s - old) + (old - new) sum e).
+    st.entropy_acc = old_sum > Scalar(0) ? alpha * (st.entropy_acc + (old_max - shift) * old_sum) : Scalar(0);
+    const Scalar tile_sum = detail::exp_shifted_sum_centred(row, cols, shift, st.entropy_acc);
+    running_sum = old_sum * alpha + tile_sum;
+    running_max = new_max;
+
+    st.segment_acc *= alpha;
+    if (!stats.segment_ids.empty() && query_position < t_k) {
+      const index own = stats.segment_of(b, query_position);
+      for (index c = 0; c < cols; ++c) {
+        if (stats.segment_of(b, j0 + c) == own) st.segment_acc += row[c];
+      }
+    }
+    st.marked_acc *= alpha;
+    if (!stats.marked.empty()) {
+      for (index c = 0; c < cols; ++c) {
+        if (stats.is_marked(b, j0 + c)) st.marked_acc += row[c];
+      }
+    }
+    const index max_offset = stats.max_offset();
+    if (alpha != Scalar(1)) ws.offsets.row(r) *= alpha;
+    const index first = std::max(j0, query_position - max_offset);
+    const index last = std::min(j0 + cols - 1, query_position + max_offset);
+    for (index j = first; j <= last; ++j) ws.offsets(r, j - query_position + max_offset) += row[j - j0];
+    return alpha;
   }
 
   /// out = z W_o + b_o for every sequence, split per head where a hook wants `head_out`; fires `out`.
   template <class Hooks>
-  matrix<Scalar> project_out(Hooks& hooks, const matrix<Scalar>& z, index batch, index t_q, index past) const {
+  matrix<Scalar> project_out(Hooks& hooks, const matrix<Scalar>& z, index batch, index t_q, index past,
+                             int threads) const {
     const index d = config_.d_model;
     matrix<Scalar> out(z.rows(), d);
     bool split = false;
@@ -395,14 +726,15 @@ class multi_head_attention {
       }
     }
     if (!split) {
-      out.noalias() = z * w_o_;
+      detail::projection_product<Scalar>(out, z, w_o_, threads);
     } else {
       matrix<Scalar> head_out(t_q, d);
       for (index b = 0; b < batch; ++b) {
         auto out_b = out.middleRows(b * t_q, t_q);
         out_b.setZero();
         for (index h = 0; h < config_.n_heads; ++h) {
-          head_out.noalias() = z.block(b * t_q, h * head_dim_, t_q, head_dim_) * w_o_.middleRows(h * head_dim_, head_dim_);
+          detail::projection_product<Scalar>(head_out, z.block(b * t_q, h * head_dim_, t_q, head_dim_),
+                                             w_o_.middleRows(h * head_dim_, head_dim_), threads);
           detail::fire<hook_point::head_out>(hooks, context(b, int(h), int(h / config_.group_size()), past, past + t_q),
                                              head_out.data(), t_q, d, d);
           out_b += head_out;

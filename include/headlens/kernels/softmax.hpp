@@ -104,6 +104,73 @@ void softmax_row(Scalar* row, index n) noexcept {
   for (index j = body; j < n; ++j) row[j] *= inverse;
 }
 
+/// Maximum of a row and whether it holds a NaN (SIMD body, scalar tail).
+template <class Scalar>
+Scalar row_max(const Scalar* row, index n, bool& has_nan) noexcept {
+  using batch = xsimd::batch<Scalar>;
+  constexpr index width = static_cast<index>(batch::size);
+  const index body = n - n % width;
+  Scalar max_value = -std::numeric_limits<Scalar>::infinity();
+  if (body > 0) {
+    batch max_batch(-std::numeric_limits<Scalar>::infinity());
+    auto nan_batch = batch(Scalar(0)) != batch(Scalar(0));  // all false
+    for (index j = 0; j < body; j += width) {
+      const batch values = batch::load_unaligned(row + j);
+      max_batch = xsimd::max(max_batch, values);
+      nan_batch = nan_batch || xsimd::isnan(values);
+    }
+    alignas(64) Scalar lanes[width];
+    max_batch.store_unaligned(lanes);
+    for (index l = 0; l < width; ++l) max_value = std::max(max_value, lanes[l]);
+    has_nan |= xsimd::any(nan_batch);
+  }
+  for (index j = body; j < n; ++j) {
+    has_nan |= std::isnan(row[j]);
+    max_value = std::max(max_value, row[j]);
+  }
+  return max_value;
+}
+
+/// row[j] = exp(row[j] - shift) in place; returns the sum (SIMD body, scalar tail).
+template <class Scalar>
+Scalar exp_shifted_sum(Scalar* row, index n, Scalar shift) noexcept {
+  using batch = xsimd::batch<Scalar>;
+  constexpr index width = static_cast<index>(batch::size);
+  const index body = n - n % width;
+  const batch shift_broadcast(shift);
+  batch sum_batch(Scalar(0));
+  for (index j = 0; j < body; j += width) {
+    const batch e = xsimd::exp(batch::load_unaligned(row + j) - shift_broadcast);
+    e.store_unaligned(row + j);
+    sum_batch += e;
+  }
+  Scalar sum = body > 0 ? xsimd::hadd(sum_batch) : Scalar(0);
+  for (index j = body; j < n; ++j) {
+    row[j] = std::exp(row[j] - shift);
+    sum += row[j];
+  }
+  return sum;
+}
+
+/// One key tile of the online softmax (FlashAttention's recurrence) for one query row. `row` holds the tile's
+/// scaled, masked logits and is overwritten with exp(logit - new maximum); `running_max` and `running_sum` carry
+/// the row's maximum and sum of exponentials over the tiles seen so far (start at -inf and 0). Returns the factor
+/// by which everything accumulated so far must be rescaled (0 on the first tile with a finite logit, 1 when the
+/// maximum did not move). Numerics follow `softmax_row_scalar`: while every logit seen is -inf the row stays
+/// all zeros (the sum stays 0); a NaN is reported through `has_nan`; +inf makes the sum NaN.
+template <class Scalar>
+Scalar online_softmax_tile(Scalar* row, index n, Scalar& running_max, Scalar& running_sum, bool& has_nan) noexcept {
+  const Scalar tile_max = row_max(row, n, has_nan);
+  const Scalar new_max = std::max(running_max, tile_max);
+  // While the whole row is masked, shift by 0 so that exp(-inf - shift) = 0 rather than NaN.
+  const Scalar shift = new_max == -std::numeric_limits<Scalar>::infinity() ? Scalar(0) : new_max;
+  const Scalar alpha = running_max == new_max ? Scalar(1) : std::exp(running_max - shift);
+  const Scalar sum = exp_shifted_sum(row, n, shift);
+  running_sum = running_sum * alpha + sum;
+  running_max = new_max;
+  return alpha;
+}
+
 /// Softmax of every row of a row-major block, in place.
 template <class Scalar>
 void softmax_rows(Scalar* data, index rows, index cols, index row_stride) noexcept {

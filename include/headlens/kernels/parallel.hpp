@@ -1,0 +1,126 @@
+#pragma once
+/// \file
+/// Threads for the kernels: OpenMP when the translation unit is compiled with it (`_OPENMP`; the CMake target links
+/// OpenMP::OpenMP_CXX when found), serial otherwise.
+///
+/// Optional BLAS: with HEADLENS_USE_BLAS defined (the CMake option of that name links a BLAS), the projections go
+/// to the BLAS's GEMM (`projection_product`).
+///
+/// Determinism: work is cut into units whose boundaries never depend on the thread count, and every unit is
+/// computed by one thread in a fixed order, so results are bit-identical whatever the number of threads. That is
+/// also why headlens cuts its big products itself (`partitioned_product`) instead of letting Eigen thread them:
+/// Eigen's own GEMM threading splits the work by thread count. The CMake target defines EIGEN_DONT_PARALLELIZE
+/// when it links OpenMP, so an Eigen product called from inside a unit never spawns threads of its own.
+
+#include <algorithm>
+#include <type_traits>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "headlens/types.hpp"
+
+namespace headlens {
+namespace detail {
+
+/// Threads a kernel will use: `requested` when positive, else OpenMP's default (OMP_NUM_THREADS or the core
+/// count); always 1 without OpenMP.
+inline int thread_count(index requested) noexcept {
+#ifdef _OPENMP
+  return requested > 0 ? int(requested) : std::max(1, omp_get_max_threads());
+#else
+  (void)requested;
+  return 1;
+#endif
+}
+
+/// Calls body(unit, thread) for unit = 0..units-1 on up to `threads` threads (thread in 0..threads-1 names the
+/// caller's workspace). Units are handed out dynamically, so uneven units (causal tiles) balance. `body` must
+/// not throw.
+template <class Body>
+void parallel_for(index units, int threads, Body&& body) {
+#ifdef _OPENMP
+  if (threads > 1 && units > 1) {
+    const int used = int(std::min<index>(threads, units));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(used)
+    for (index u = 0; u < units; ++u) body(u, omp_get_thread_num());
+    return;
+  }
+#endif
+  (void)threads;
+  for (index u = 0; u < units; ++u) body(u, 0);
+}
+
+/// Fixed cut of a product into blocks: rows in chunks of `product_row_chunk`, columns in chunks of
+/// `product_col_chunk` (both independent of the thread count; large enough that Eigen's kernel runs at full
+/// speed inside each block, small enough that T = 128 still gives every thread work).
+inline constexpr index product_row_chunk = 256;
+inline constexpr index product_col_chunk = 384;
+
+/// dst = (alpha lhs) rhs, cut into fixed blocks computed in parallel. `dst` is a writable Eigen expression (a
+/// matrix or a map); `lhs` and `rhs` are Eigen expressions supporting middleRows / middleCols. Eigen folds alpha
+/// into its GEMM kernel.
+template <class Dst, class Lhs, class Rhs, class Alpha = typename std::decay_t<Dst>::Scalar>
+void partitioned_product(Dst&& dst, const Lhs& lhs, const Rhs& rhs, int threads, Alpha alpha = Alpha(1)) {
+  const index rows = dst.rows(), cols = dst.cols();
+  const index row_blocks = (rows + product_row_chunk - 1) / product_row_chunk;
+  const index col_blocks = (cols + product_col_chunk - 1) / product_col_chunk;
+  parallel_for(row_blocks * col_blocks, threads, [&](index unit, int) {
+    const index r0 = (unit / col_blocks) * product_row_chunk, c0 = (unit % col_blocks) * product_col_chunk;
+    const index nr = std::min(product_row_chunk, rows - r0), nc = std::min(product_col_chunk, cols - c0);
+    dst.block(r0, c0, nr, nc).noalias() = (alpha * lhs.middleRows(r0, nr)) * rhs.middleCols(c0, nc);
+  });
+}
+
+#ifdef HEADLENS_USE_BLAS
+// The Fortran BLAS interface, which every BLAS (OpenBLAS, BLIS, MKL, the reference) exports.
+extern "C" {
+void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
+            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
+            const int* ldc);
+void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
+            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
+            const int* ldc);
+}
+#endif
+
+/// Row-major views with unit inner stride: what the projections multiply (a matrix, a Ref, or a block of columns).
+template <class Scalar>
+using row_major_ref = Eigen::Ref<matrix<Scalar>, 0, Eigen::OuterStride<>>;
+template <class Scalar>
+using const_row_major_ref = Eigen::Ref<const matrix<Scalar>, 0, Eigen::OuterStride<>>;
+
+/// dst = lhs * rhs for the projections (x W_qkv, z W_o). With HEADLENS_USE_BLAS (CMake option of that name) one
+/// call to the BLAS's sgemm/dgemm, which threads it itself (OPENBLAS_NUM_THREADS for OpenBLAS); otherwise
+/// `partitioned_product` on `threads` threads. Only the projections go to the BLAS: the attention tiles are small
+/// products issued from headlens's own threads, where a threaded BLAS would oversubscribe the cores (which is
+/// why headlens does not define EIGEN_USE_BLAS).
+template <class Scalar>
+void projection_product(row_major_ref<Scalar> dst, const const_row_major_ref<Scalar>& lhs,
+                        const const_row_major_ref<Scalar>& rhs, int threads) {
+#ifdef HEADLENS_USE_BLAS
+  if constexpr (std::is_same<Scalar, float>::value || std::is_same<Scalar, double>::value) {
+    (void)threads;
+    // Row-major C = A B is column-major C^T = B^T A^T: pass B as the first operand.
+    const int m = int(dst.cols()), n = int(dst.rows()), k = int(lhs.cols());
+    const int ldb = int(rhs.outerStride()), lda = int(lhs.outerStride()), ldc = int(dst.outerStride());
+    const Scalar one = 1, zero = 0;
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+      dst.setZero();
+      return;
+    }
+    if constexpr (std::is_same<Scalar, float>::value) {
+      sgemm_("N", "N", &m, &n, &k, &one, rhs.data(), &ldb, lhs.data(), &lda, &zero, dst.data(), &ldc);
+    } else {
+      dgemm_("N", "N", &m, &n, &k, &one, rhs.data(), &ldb, lhs.data(), &lda, &zero, dst.data(), &ldc);
+    }
+    return;
+  }
+#endif
+  partitioned_product(dst, lhs, rhs, threads);
+}
+
+}  // namespace detail
+}  // namespace headlens
