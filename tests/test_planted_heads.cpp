@@ -226,6 +226,11 @@ TEST_CASE("planted heads: GUM dev split") {
   const outcome o = score(headlens::annotated_policy(), docs, heads, 21);
   INFO(describe(o, heads));
   CHECK(o.f1 >= 0.95);
+  const outcome h = score(headlens::heuristic_policy(), docs, heads, 22);
+  std::vector<head_label> truth;
+  for (const planted_head& p : heads) truth.push_back(heuristic_truth(p.kind));
+  INFO(describe(h, heads));
+  CHECK(headlens_test::macro_f1(truth, h.predicted) >= 0.9);
 }
 
 TEST_CASE("planted heads: macro-F1 versus noise", "[.sweep]") {
