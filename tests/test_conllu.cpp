@@ -2,6 +2,7 @@
 // documents written below, or counted with grep on the GUM files, never taken from the reader's own output.
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <iomanip>  // before the reader on purpose: std::quoted must not capture its unqualified helper calls
 #include <headlens/analysis/conllu.hpp>
 #include <sstream>
 #include <string>

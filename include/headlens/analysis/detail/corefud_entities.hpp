@@ -72,14 +72,14 @@ class corefud_entities {
         const std::string_view key = value.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i);
         if (j == std::string_view::npos || key.empty() || key.find('(') != std::string_view::npos) {
           throw format_error::at_line(file, line,
-                                      "Entity value " + quoted(value) + " is malformed at " + quoted(value.substr(i)) +
+                                      "Entity value " + detail::quoted(value) + " is malformed at " + detail::quoted(value.substr(i)) +
                                           ": expected '(id-...' or 'id)'");
         }
         auto it = std::find_if(open_.rbegin(), open_.rend(), [&](const open_mention& m) { return m.key == key; });
         if (it == open_.rend()) {
           throw format_error::at_line(file, line,
-                                      "Entity closing bracket " + quoted(std::string(key) + ")") +
-                                          " has no open mention with id " + quoted(key));
+                                      "Entity closing bracket " + detail::quoted(std::string(key) + ")") +
+                                          " has no open mention with id " + detail::quoted(key));
         }
         open_mention m = std::move(*it);
         open_.erase(std::next(it).base());
@@ -94,7 +94,7 @@ class corefud_entities {
     if (allow_open || open_.empty()) return;
     const open_mention& m = open_.back();
     throw format_error::at_line(file, m.line,
-                                "Entity mention " + quoted("(" + m.key) + " opened here is still open at the end of " +
+                                "Entity mention " + detail::quoted("(" + m.key) + " opened here is still open at the end of " +
                                     "its sentence (line " + std::to_string(line) + ")");
   }
 
@@ -105,7 +105,7 @@ class corefud_entities {
       const open_mention& m = open_.back();
       throw format_error::at_line(
           file, m.line,
-          "Entity mention " + quoted("(" + m.key) + " opened here is still open at the end of its document");
+          "Entity mention " + detail::quoted("(" + m.key) + " opened here is still open at the end of its document");
     }
     std::stable_sort(doc.mentions.begin(), doc.mentions.end(), [](const mention& a, const mention& b) {
       return a.begin != b.begin ? a.begin < b.begin : a.end > b.end;
@@ -150,7 +150,7 @@ class corefud_entities {
         if (item.empty()) {
           throw format_error::at_line(
               file, line,
-              "Entity mention " + quoted("(" + std::string(body)) + " in " + quoted(value) + " has an empty id");
+              "Entity mention " + detail::quoted("(" + std::string(body)) + " in " + detail::quoted(value) + " has an empty id");
         }
         m.key.assign(item);
       } else if (field == etype_field_) {
@@ -159,8 +159,8 @@ class corefud_entities {
         long long pos = 0;
         if (!parse_integer(item, pos) || pos < 1) {
           throw format_error::at_line(file, line,
-                                      "Entity mention " + quoted("(" + std::string(body)) + " has head " +
-                                          quoted(item) + ", expected a 1-based position inside the mention");
+                                      "Entity mention " + detail::quoted("(" + std::string(body)) + " has head " +
+                                          detail::quoted(item) + ", expected a 1-based position inside the mention");
         }
         m.head_pos = pos;
         m.source = mention_head_source::head_field;
@@ -203,7 +203,7 @@ class corefud_entities {
         m.head_source = open.source;
       } else if (open.source == mention_head_source::head_field) {
         throw format_error::at_line(file, open.line,
-                                    "Entity mention " + quoted(open.key) + " has head " +
+                                    "Entity mention " + detail::quoted(open.key) + " has head " +
                                         std::to_string(open.head_pos) + " but spans only " + std::to_string(m.size()) +
                                         " word(s)");
       }
