@@ -176,3 +176,24 @@ TEST_CASE("gpt2: token ids outside the vocabulary and sequences past n_positions
                       "headlens: ids has 49 tokens, expected at most max_positions = 48");
   REQUIRE_THROWS_WITH(model.forward({}), "headlens: ids is empty, expected at least one token");
 }
+
+TEST_CASE("gpt2: decoding in steps over a cache gives the rows of one forward", "[gpt2]") {
+  const auto model = headlens::load_gpt2<float>(config(), checkpoint());
+  const auto g = model_fixtures::read_golden<float>(gpt2_dir, 3);  // all 48 positions
+  headlens::transformer_cache<float> cache;
+  headlens::matrix<float> logits(g.logits.rows(), g.logits.cols());
+  headlens::index done = 0;
+  for (const headlens::index n : {5, 1, 20, 22}) {
+    const std::vector<std::int32_t> step(g.ids.begin() + done, g.ids.begin() + done + n);
+    logits.middleRows(done, n) = model.forward_step(step, cache);
+    done += n;
+    CHECK(cache.length() == done);
+  }
+  REQUIRE(done == 48);
+  CHECK(model_fixtures::max_abs_diff(logits, g.logits) < 1e-4);
+  REQUIRE_THROWS_WITH(model.forward_step({1}, cache),
+                      "headlens: ids has 1 tokens after 48 cached, expected at most max_positions = 48 in all");
+  CHECK(cache.length() == 48);
+  cache.clear();
+  CHECK(model_fixtures::max_abs_diff(model.forward_step(g.ids, cache), g.logits) < 1e-4);
+}

@@ -158,3 +158,28 @@ TEST_CASE("llama: config.json errors name the key", "[llama]") {
   REQUIRE_THROWS_WITH(llama_config::from_json_text(R"({"vocab_size": 300})"),
                       "headlens: <config.json>: \"hidden_size\" is missing, expected a positive integer");
 }
+
+TEST_CASE("llama: decoding in steps over a cache gives the rows of one forward (rotary continues)", "[llama]") {
+  const auto model = headlens::load_llama<double>(config(), checkpoint());
+  const auto g = model_fixtures::read_golden<double>(llama_dir, 2);  // 40 tokens
+  headlens::transformer_cache<double> cache;
+  headlens::matrix<double> logits(g.logits.rows(), g.logits.cols());
+  headlens::index done = 0;
+  int pattern_calls = 0;
+  headlens::hook_registry<double> hooks;
+  hooks.add({1, 3, {headlens::hook_point::pattern}},
+            [&](const headlens::hook_context& ctx, headlens::matrix_view<double> p) {
+              ++pattern_calls;
+              CHECK(p.cols() == ctx.token_end);  // every cached key plus the new ones
+            });
+  for (const headlens::index n : {1, 12, 27}) {
+    const std::vector<std::int32_t> step(g.ids.begin() + done, g.ids.begin() + done + n);
+    logits.middleRows(done, n) = model.forward_step(step, cache, {}, hooks);
+    done += n;
+  }
+  CHECK(pattern_calls == 3);
+  CHECK(cache.length() == 40);
+  CHECK(model_fixtures::max_abs_diff(logits, g.logits) < 1e-5);
+  REQUIRE_THROWS_WITH(model.forward_step({-1}, cache), Contains("token id -1 at position 0 is out of range"));
+  CHECK(cache.length() == 40);
+}

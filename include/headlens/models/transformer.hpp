@@ -12,7 +12,8 @@
 ///   h = x + attention(norm_1(x))        hooks fire inside attention, with `hook_context::layer` = block index
 ///   y = h + mlp(norm_2(h))
 /// and the model: x_0 = embed(ids) (+ learned positions), the blocks, a final norm, then logits = x W_head, where
-/// W_head is the transposed token embedding when the weights are tied.
+/// W_head is the transposed token embedding when the weights are tied. `transformer::forward_step` decodes
+/// incrementally over a `transformer_cache` (one `kv_cache` per layer).
 ///
 /// Loaders for Hugging Face checkpoints are in models/gpt2.hpp and models/llama.hpp.
 
@@ -277,6 +278,16 @@ class decoder_block {
     return h;
   }
 
+  /// The block applied to the next tokens `x` [n x d_model] of a sequence whose earlier keys and values are in
+  /// `cache` (appended to; see `multi_head_attention::forward_step`).
+  template <class Hooks = no_hooks>
+  matrix<Scalar> forward_step(const Eigen::Ref<const matrix<Scalar>>& x, kv_cache<Scalar>& cache,
+                              const forward_options<Scalar>& options = {}, Hooks&& hooks = Hooks{}) const {
+    matrix<Scalar> h = x + attention_.forward_step(attention_norm_(x), cache, options, hooks);
+    h += mlp_(mlp_norm_(h));
+    return h;
+  }
+
   const multi_head_attention<Scalar>& attention() const noexcept { return attention_; }
   const normalization<Scalar>& attention_norm() const noexcept { return attention_norm_; }
   const normalization<Scalar>& mlp_norm() const noexcept { return mlp_norm_; }
@@ -291,6 +302,34 @@ class decoder_block {
   multi_head_attention<Scalar> attention_;
   normalization<Scalar> mlp_norm_;
   mlp<Scalar> mlp_;
+};
+
+template <class Scalar>
+class transformer;
+
+/// The keys and values of every layer of a `transformer`, for incremental decoding with
+/// `transformer::forward_step`. One cache serves one sequence of one model.
+template <class Scalar>
+class transformer_cache {
+ public:
+  /// Tokens seen so far.
+  index length() const noexcept { return length_; }
+  /// Forgets every token.
+  void clear() noexcept {
+    for (kv_cache<Scalar>& c : layers_) c.clear();
+    length_ = 0;
+  }
+  /// Bytes held by the layers' caches.
+  std::size_t bytes() const noexcept {
+    std::size_t total = 0;
+    for (const kv_cache<Scalar>& c : layers_) total += c.bytes();
+    return total;
+  }
+
+ private:
+  friend class transformer<Scalar>;
+  std::vector<kv_cache<Scalar>> layers_;
+  index length_ = 0;
 };
 
 /// A decoder-only language model: token ids in, logits out, with hooks at every head of every layer.
@@ -370,6 +409,35 @@ class transformer {
     return logits(hidden_states(ids, options, hooks));
   }
 
+  /// Incremental decoding: logits [n x vocab] for the next n >= 1 tokens `ids` of a sequence whose earlier tokens
+  /// are in `cache` (which they are appended to). Feeding a sequence in any number of steps gives the rows of one
+  /// `forward` over it. Hooks see the new queries only (`scores` and `pattern` are [n x (length + n)], token ranges
+  /// continue from the cache). Throws as `hidden_states` (a sequence may not grow past `max_positions()`), before
+  /// any layer's cache changes.
+  template <class Hooks = no_hooks>
+  matrix<Scalar> forward_step(const std::vector<std::int32_t>& ids, transformer_cache<Scalar>& cache,
+                              const forward_options<Scalar>& options = {}, Hooks&& hooks = Hooks{}) const {
+    check_ids(ids, options, cache.length_);
+    if (!options.positions.empty()) {
+      detail::fail<argument_error>("options.positions is set, expected it empty (forward_step continues from the "
+                                   "cache)");
+    }
+    if (cache.layers_.size() != blocks_.size()) {
+      if (cache.length_ != 0) {
+        detail::fail<argument_error>("cache holds ", cache.layers_.size(), " layers, expected ", blocks_.size(),
+                                     " (a cache serves one model)");
+      }
+      cache.layers_.assign(blocks_.size(), kv_cache<Scalar>());
+    }
+    matrix<Scalar> x = embed_tokens<Scalar>(token_embedding_, ids);
+    if (position_embedding_.size() != 0) x += position_embedding_.middleRows(cache.length_, x.rows());
+    for (std::size_t i = 0; i < blocks_.size(); ++i) {
+      x = blocks_[i].forward_step(x, cache.layers_[i], options, hooks);
+    }
+    cache.length_ += x.rows();
+    return logits(final_norm_(x));
+  }
+
   /// Logits for the rows of `hidden` [T x d_model] (already through the final norm).
   matrix<Scalar> logits(const Eigen::Ref<const matrix<Scalar>>& hidden) const {
     if (hidden.cols() != d_model()) {
@@ -382,14 +450,24 @@ class transformer {
   }
 
  private:
-  void check_ids(const std::vector<std::int32_t>& ids, const forward_options<Scalar>& options) const {
+  void check_ids(const std::vector<std::int32_t>& ids, const forward_options<Scalar>& options, index past = 0) const {
     if (ids.empty()) detail::fail<argument_error>("ids is empty, expected at least one token");
     if (options.batch != 1) {
       detail::fail<argument_error>("options.batch is ", options.batch, ", expected 1 (one sequence per call)");
     }
-    if (position_embedding_.size() != 0 && index(ids.size()) > position_embedding_.rows()) {
-      detail::fail<argument_error>("ids has ", ids.size(), " tokens, expected at most max_positions = ",
-                                   position_embedding_.rows());
+    if (position_embedding_.size() != 0 && past + index(ids.size()) > position_embedding_.rows()) {
+      if (past == 0) {
+        detail::fail<argument_error>("ids has ", ids.size(), " tokens, expected at most max_positions = ",
+                                     position_embedding_.rows());
+      }
+      detail::fail<argument_error>("ids has ", ids.size(), " tokens after ", past,
+                                   " cached, expected at most max_positions = ", position_embedding_.rows(), " in all");
+    }
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0 || index(ids[i]) >= token_embedding_.rows()) {
+        detail::fail<argument_error>("token id ", ids[i], " at position ", i,
+                                     " is out of range, expected 0 <= id < vocab_size = ", token_embedding_.rows());
+      }
     }
   }
 
