@@ -10,13 +10,10 @@
 // central), and a policy labels each head. With no arguments: USE-lite on the bundled CC-BY GUM sample
 // (tests/data/gum/gum_cc_by_sample.conllu) with the annotated policy, printed as a table with label percentages.
 
-// First: its helpers call an unqualified `quoted(std::string)`, which std::quoted captures through ADL once
-// <iomanip> is included before it (reported to the conllu header's owner).
-#include <headlens/analysis/conllu.hpp>
-
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -28,6 +25,7 @@
 #include <vector>
 
 #include <headlens/analysis/alignment.hpp>
+#include <headlens/analysis/conllu.hpp>
 #include <headlens/analysis/features.hpp>
 #include <headlens/analysis/policies.hpp>
 #include <headlens/analysis/report.hpp>
