@@ -162,14 +162,14 @@ inline bool is_closing_form(std::string_view form) {
 }
 
 /// Fixed-point scales of the exact totals.
-inline constexpr double mass_scale = 4294967296.0;   // 2^32
-inline constexpr double distance_scale = 1048576.0;  // 2^20
+inline constexpr double feature_mass_scale = 4294967296.0;   // 2^32
+inline constexpr double feature_distance_scale = 1048576.0;  // 2^20
 
-inline std::int64_t to_fixed(double value, double scale) {
+inline std::int64_t feature_to_fixed(double value, double scale) {
   return static_cast<std::int64_t>(std::floor(value * scale + 0.5));
 }
 
-inline constexpr int offset_slots = 2 * evidence_max_offset + 1;
+inline constexpr int feature_offset_slots = 2 * evidence_max_offset + 1;
 
 }  // namespace detail
 
@@ -436,7 +436,7 @@ struct relation_direction_totals {
   std::int64_t count = 0;    ///< instances
   std::int64_t correct = 0;  ///< instances whose argmax was right
   /// Instances whose target lies at offset d from the attending word, index d + evidence_max_offset.
-  std::array<std::int64_t, detail::offset_slots> at_offset{};
+  std::array<std::int64_t, detail::feature_offset_slots> at_offset{};
 
   bool operator==(const relation_direction_totals& o) const {
     return count == o.count && correct == o.correct && at_offset == o.at_offset;
@@ -444,7 +444,7 @@ struct relation_direction_totals {
   relation_direction_totals& operator+=(const relation_direction_totals& o) {
     count += o.count;
     correct += o.correct;
-    for (int d = 0; d < detail::offset_slots; ++d)
+    for (int d = 0; d < detail::feature_offset_slots; ++d)
       at_offset[static_cast<std::size_t>(d)] += o.at_offset[static_cast<std::size_t>(d)];
     return *this;
   }
@@ -472,9 +472,9 @@ struct head_feature_totals {
   std::int64_t annotated_windows = 0;  ///< of which from a document with annotations
   std::int64_t rows = 0;               ///< measured rows (owned, not fully masked)
   // positional
-  std::array<std::int64_t, detail::offset_slots> offset_mass{};       ///< fixed point, summed over rows
-  std::array<std::int64_t, detail::offset_slots> offset_rows{};       ///< rows where the offset exists in the window
-  std::array<std::int64_t, detail::offset_slots> argmax_at_offset{};  ///< rows whose argmax is at the offset
+  std::array<std::int64_t, detail::feature_offset_slots> offset_mass{};  ///< fixed point, summed over rows
+  std::array<std::int64_t, detail::feature_offset_slots> offset_rows{};  ///< rows where the offset exists in the window
+  std::array<std::int64_t, detail::feature_offset_slots> argmax_at_offset{};  ///< rows whose argmax is at the offset
   // general
   std::int64_t entropy = 0;  ///< fixed point, sum of normalised row entropies
   std::int64_t entropy_rows = 0;
@@ -517,11 +517,11 @@ namespace detail {
 
 /// What one head measured in one window, before it is added to the totals (so that a bad row leaves the
 /// accumulator untouched).
-struct window_totals {
+struct feature_window_totals {
   std::int64_t rows = 0;
-  std::array<double, offset_slots> offset_mass{};
-  std::array<std::int64_t, offset_slots> offset_rows{};
-  std::array<std::int64_t, offset_slots> argmax_at_offset{};
+  std::array<double, feature_offset_slots> offset_mass{};
+  std::array<std::int64_t, feature_offset_slots> offset_rows{};
+  std::array<std::int64_t, feature_offset_slots> argmax_at_offset{};
   double entropy = 0;
   std::int64_t entropy_rows = 0;
   double distance = 0;
@@ -538,14 +538,14 @@ struct window_totals {
   void reset(std::size_t relation_count) {
     std::vector<std::array<relation_direction_totals, 2>> keep;
     keep.swap(relations);
-    *this = window_totals();
+    *this = feature_window_totals();
     relations.swap(keep);
     relations.assign(relation_count, {});
   }
 };
 
 /// A run of window columns in one sentence, paragraph and discourse unit.
-struct segment {
+struct feature_segment {
   index begin = 0;  ///< local (window) column
   index end = 0;
   doc_index sentence = 0;
@@ -556,7 +556,7 @@ struct segment {
 
 /// Per-window scratch shared by all heads of a window; sized once and reused.
 struct feature_workspace {
-  std::vector<segment> segments;
+  std::vector<feature_segment> segments;
   std::vector<double> segment_mass;
   std::vector<float> punct_f, sep_f;
   std::vector<double> punct_d, sep_d;
@@ -597,17 +597,17 @@ inline const double* feature_workspace::sep<double>() const {
   return sep_d.data();
 }
 
-/// Bit layout of the IEEE formats, for `log_positive`.
+/// Bit layout of the IEEE formats, for `entropy_log`.
 template <class Scalar>
-struct float_layout;
+struct feature_float_layout;
 template <>
-struct float_layout<float> {
+struct feature_float_layout<float> {
   using bits = std::int32_t;
   static constexpr int mantissa = 23;
   static constexpr bits bias = 127, mantissa_mask = 0x7fffff, one = 0x3f800000;
 };
 template <>
-struct float_layout<double> {
+struct feature_float_layout<double> {
   using bits = std::int64_t;
   static constexpr int mantissa = 52;
   static constexpr bits bias = 1023, mantissa_mask = 0xfffffffffffffLL, one = 0x3ff0000000000000LL;
@@ -619,9 +619,9 @@ struct float_layout<double> {
 /// `xsimd::log`, whose AVX-512 version in xsimd 8.1 does not compile without optimisation (its integer `select` for
 /// avx512bw fails at -O0 with GCC 12).
 template <class Scalar>
-xsimd::batch<Scalar> log_positive(const xsimd::batch<Scalar>& x) {
+xsimd::batch<Scalar> entropy_log(const xsimd::batch<Scalar>& x) {
   using batch = xsimd::batch<Scalar>;
-  using layout = float_layout<Scalar>;
+  using layout = feature_float_layout<Scalar>;
   using int_batch = xsimd::batch<typename layout::bits>;
   const int_batch bits = xsimd::bitwise_cast<int_batch>(x);
   const int_batch exponent = (bits >> layout::mantissa) - int_batch(layout::bias);
@@ -647,7 +647,7 @@ xsimd::batch<Scalar> log_positive(const xsimd::batch<Scalar>& x) {
 }
 
 /// What one sweep over a row measures.
-struct row_stats {
+struct feature_row_stats {
   double sum = 0;       ///< row mass
   double plogp = 0;     ///< sum of p log p (p > 0)
   double distance = 0;  ///< sum of p |i - j|
@@ -658,18 +658,19 @@ struct row_stats {
   index arg = -1;       ///< first column holding the largest entry
 };
 
-/// One pass over row `p` of `n` entries (query column `li`) computing `row_stats` and the mass of every segment
+/// One pass over row `p` of `n` entries (query column `li`) computing `feature_row_stats` and the mass of every segment
 /// into `seg_mass`. Full SIMD vectors; each vector adds into the accumulators of the (usually one to three)
 /// segments it overlaps; the last partial vector is loaded ending at the row's end with the lanes already seen
 /// masked off; rows shorter than one vector go through a scalar loop. `acc` holds (at least) one batch per
 /// segment.
 template <class Scalar>
-row_stats sweep_row(const Scalar* p, index n, index li, const segment* segs, std::size_t seg_count, const Scalar* pm,
-                    const Scalar* sm, std::vector<xsimd::batch<Scalar>>& acc, double* seg_mass) {
+feature_row_stats feature_sweep_row(const Scalar* p, index n, index li, const feature_segment* segs,
+                                    std::size_t seg_count, const Scalar* pm, const Scalar* sm,
+                                    std::vector<xsimd::batch<Scalar>>& acc, double* seg_mass) {
   using batch = xsimd::batch<Scalar>;
   constexpr index lanes = static_cast<index>(batch::size);
   constexpr Scalar inf = std::numeric_limits<Scalar>::infinity();
-  row_stats out;
+  feature_row_stats out;
   if (n < lanes) {
     Scalar sum = 0, plogp = 0, dist = 0, punct = 0, sep = 0, mx = -inf, mn = inf;
     std::size_t s = 0;
@@ -709,7 +710,7 @@ row_stats sweep_row(const Scalar* p, index n, index li, const segment* segs, std
   auto to_segments = [&](const batch& v, const batch& idx, index q) {
     const index q_end = q + lanes;
     while (s < seg_count && segs[s].begin < q_end) {
-      const segment& g = segs[s];
+      const feature_segment& g = segs[s];
       if (g.begin <= q && g.end >= q_end) {
         acc[s] += v;
       } else {
@@ -728,7 +729,7 @@ row_stats sweep_row(const Scalar* p, index n, index li, const segment* segs, std
     const batch v = batch::load_unaligned(p + j);
     const batch idx = lane + batch(static_cast<Scalar>(j));
     vsum += v;
-    vplogp += xsimd::select(v > zero, v * log_positive(xsimd::max(v, tiny)), zero);
+    vplogp += xsimd::select(v > zero, v * entropy_log(xsimd::max(v, tiny)), zero);
     vdist += v * xsimd::abs(idx - query);
     vpunct += v * batch::load_unaligned(pm + j);
     vsep += v * batch::load_unaligned(sm + j);
@@ -746,7 +747,7 @@ row_stats sweep_row(const Scalar* p, index n, index li, const segment* segs, std
     const batch raw = batch::load_unaligned(p + q);
     const batch v = xsimd::select(valid, raw, zero);
     vsum += v;
-    vplogp += xsimd::select(v > zero, v * log_positive(xsimd::max(v, tiny)), zero);
+    vplogp += xsimd::select(v > zero, v * entropy_log(xsimd::max(v, tiny)), zero);
     vdist += v * xsimd::abs(idx - query);
     vpunct += v * batch::load_unaligned(pm + q);
     vsep += v * batch::load_unaligned(sm + q);
@@ -823,13 +824,13 @@ inline void feature_workspace::prepare(const prepared_document& doc, const word_
   // Units of the window: a contiguous range of unit ids.
   first_unit = -1;
   doc_index last_unit = -2;
-  for (const segment& sg : segments) {
+  for (const feature_segment& sg : segments) {
     if (sg.unit < 0) continue;
     if (first_unit < 0) first_unit = sg.unit;
     last_unit = sg.unit;
   }
   unit_count = first_unit < 0 ? 0 : last_unit - first_unit + 1;
-  for (segment& sg : segments) sg.local_unit = sg.unit < 0 ? -1 : sg.unit - first_unit;
+  for (feature_segment& sg : segments) sg.local_unit = sg.unit < 0 ? -1 : sg.unit - first_unit;
   unit_mass.assign(static_cast<std::size_t>(unit_count * unit_count), 0.0);
   unit_rows.assign(static_cast<std::size_t>(unit_count), 0);
   tracked.assign(static_cast<std::size_t>(unit_count), 0);
@@ -847,7 +848,7 @@ inline void feature_workspace::prepare(const prepared_document& doc, const word_
 struct window_measure {
   template <class Scalar>
   static void run(const Scalar* data, index row_stride, const prepared_document& doc, const word_window& win,
-                  feature_workspace& ws, const feature_options& options, window_totals& out) {
+                  feature_workspace& ws, const feature_options& options, feature_window_totals& out) {
     const index b = win.begin, n = win.size();
     const index own_begin = win.own_begin - b, own_end = win.own_end - b;
     const double tol = options.row_sum_tolerance;
@@ -864,7 +865,8 @@ struct window_measure {
       const index row_local_unit = row_unit < 0 ? -1 : row_unit - ws.first_unit;
       if (!owned && (row_local_unit < 0 || !ws.tracked[static_cast<std::size_t>(row_local_unit)])) continue;
       const Scalar* p = data + li * row_stride;
-      const row_stats st = sweep_row(p, n, li, ws.segments.data(), seg_count, pm, sm, acc, ws.segment_mass.data());
+      const feature_row_stats st =
+          feature_sweep_row(p, n, li, ws.segments.data(), seg_count, pm, sm, acc, ws.segment_mass.data());
       const double sum = st.sum;
       const index arg = st.arg;
       const double plogp = st.plogp;
@@ -924,7 +926,7 @@ struct window_measure {
       const doc_index row_sentence = doc.sentence_of(w), row_paragraph = doc.paragraph_of(w);
       double same_sentence = 0, same_paragraph = 0, same_unit = 0;
       for (std::size_t k = 0; k < seg_count; ++k) {
-        const segment& sg = ws.segments[k];
+        const feature_segment& sg = ws.segments[k];
         if (sg.sentence == row_sentence) same_sentence += ws.segment_mass[k];
         if (sg.paragraph == row_paragraph) same_paragraph += ws.segment_mass[k];
         if (row_unit >= 0 && sg.unit == row_unit) same_unit += ws.segment_mass[k];
@@ -1004,7 +1006,7 @@ struct window_measure {
   }
 };
 
-inline void check_window(const prepared_document& doc, const word_window& win, index rows, index cols) {
+inline void check_feature_window(const prepared_document& doc, const word_window& win, index rows, index cols) {
   if (rows != cols)
     fail<shape_error>("attention map is ", rows, " x ", cols, ", expected a square map over the window's words");
   if (win.begin < 0 || win.end > doc.words() || win.begin > win.end) {
@@ -1086,45 +1088,45 @@ class head_feature_accumulator {
   template <class Scalar>
   void add_impl(const Scalar* data, index stride, index rows, index cols, const prepared_document& doc,
                 const word_window& window) {
-    detail::check_window(doc, window, rows, cols);
+    detail::check_feature_window(doc, window, rows, cols);
     workspace_.prepare(doc, window);
     scratch_.reset(doc.relation_names().size());
     detail::window_measure::run(data, stride, doc, window, workspace_, options_, scratch_);
     commit(scratch_, doc);
   }
 
-  void commit(const detail::window_totals& w, const prepared_document& doc);
+  void commit(const detail::feature_window_totals& w, const prepared_document& doc);
   void merge_totals(const head_feature_totals& o);
 
   feature_options options_;
   head_feature_totals totals_;
   detail::feature_workspace workspace_;
-  detail::window_totals scratch_;
+  detail::feature_window_totals scratch_;
 };
 
-inline void head_feature_accumulator::commit(const detail::window_totals& w, const prepared_document& doc) {
-  using detail::distance_scale;
-  using detail::mass_scale;
-  using detail::to_fixed;
+inline void head_feature_accumulator::commit(const detail::feature_window_totals& w, const prepared_document& doc) {
+  using detail::feature_distance_scale;
+  using detail::feature_mass_scale;
+  using detail::feature_to_fixed;
   head_feature_totals& t = totals_;
   ++t.windows;
   if (doc.annotated()) ++t.annotated_windows;
   t.rows += w.rows;
   for (std::size_t d = 0; d < t.offset_mass.size(); ++d) {
-    t.offset_mass[d] += to_fixed(w.offset_mass[d], mass_scale);
+    t.offset_mass[d] += feature_to_fixed(w.offset_mass[d], feature_mass_scale);
     t.offset_rows[d] += w.offset_rows[d];
     t.argmax_at_offset[d] += w.argmax_at_offset[d];
   }
-  t.entropy += to_fixed(w.entropy, mass_scale);
+  t.entropy += feature_to_fixed(w.entropy, feature_mass_scale);
   t.entropy_rows += w.entropy_rows;
-  t.distance += to_fixed(w.distance, distance_scale);
-  t.first_token_mass += to_fixed(w.first_token_mass, mass_scale);
+  t.distance += feature_to_fixed(w.distance, feature_distance_scale);
+  t.first_token_mass += feature_to_fixed(w.first_token_mass, feature_mass_scale);
   t.first_token_rows += w.first_token_rows;
-  t.separator_mass += to_fixed(w.separator_mass, mass_scale);
-  t.punctuation_mass += to_fixed(w.punctuation_mass, mass_scale);
-  t.cross_sentence_mass += to_fixed(w.cross_sentence_mass, mass_scale);
-  t.cross_paragraph_mass += to_fixed(w.cross_paragraph_mass, mass_scale);
-  t.cross_unit_mass += to_fixed(w.cross_unit_mass, mass_scale);
+  t.separator_mass += feature_to_fixed(w.separator_mass, feature_mass_scale);
+  t.punctuation_mass += feature_to_fixed(w.punctuation_mass, feature_mass_scale);
+  t.cross_sentence_mass += feature_to_fixed(w.cross_sentence_mass, feature_mass_scale);
+  t.cross_paragraph_mass += feature_to_fixed(w.cross_paragraph_mass, feature_mass_scale);
+  t.cross_unit_mass += feature_to_fixed(w.cross_unit_mass, feature_mass_scale);
   t.unit_rows += w.unit_rows;
   t.units += w.units;
   t.units_related_correct += w.units_related_correct;
@@ -1197,15 +1199,15 @@ inline void head_feature_accumulator::merge_totals(const head_feature_totals& o)
 
 namespace detail {
 
-inline double ratio(std::int64_t num, std::int64_t den) {
+inline double feature_ratio(std::int64_t num, std::int64_t den) {
   return den > 0 ? static_cast<double>(num) / static_cast<double>(den) : 0.0;
 }
-inline double fixed_mean(std::int64_t sum, double scale, std::int64_t den) {
+inline double feature_fixed_mean(std::int64_t sum, double scale, std::int64_t den) {
   return den > 0 ? static_cast<double>(sum) / scale / static_cast<double>(den) : 0.0;
 }
 
 /// The best fixed offset: most instances at it; ties to the smaller |d|, then the negative one.
-inline int best_offset(const std::array<std::int64_t, offset_slots>& counts) {
+inline int best_fixed_offset(const std::array<std::int64_t, feature_offset_slots>& counts) {
   int best = 0;
   std::int64_t best_count = -1;
   for (int a = 0; a <= evidence_max_offset; ++a) {
@@ -1224,9 +1226,9 @@ inline int best_offset(const std::array<std::int64_t, offset_slots>& counts) {
 }  // namespace detail
 
 inline head_evidence head_feature_accumulator::evidence() const {
-  using detail::fixed_mean;
-  using detail::mass_scale;
-  using detail::ratio;
+  using detail::feature_fixed_mean;
+  using detail::feature_mass_scale;
+  using detail::feature_ratio;
   const head_feature_totals& t = totals_;
   head_evidence ev;
   ev.layer = t.layer;
@@ -1236,13 +1238,13 @@ inline head_evidence head_feature_accumulator::evidence() const {
 
   positional_evidence& pos = ev.positional;
   for (std::size_t d = 0; d < pos.offset_mass.size(); ++d)
-    pos.offset_mass[d] = fixed_mean(t.offset_mass[d], mass_scale, t.offset_rows[d]);
+    pos.offset_mass[d] = feature_fixed_mean(t.offset_mass[d], feature_mass_scale, t.offset_rows[d]);
   pos.self_mass = pos.offset_mass[evidence_max_offset];
   pos.previous_mass = pos.offset_mass[evidence_max_offset - 1];
   pos.next_mass = pos.offset_mass[evidence_max_offset + 1];
-  pos.top_offset = detail::best_offset(t.argmax_at_offset);
+  pos.top_offset = detail::best_fixed_offset(t.argmax_at_offset);
   const auto top = static_cast<std::size_t>(pos.top_offset + evidence_max_offset);
-  pos.top_offset_share = ratio(t.argmax_at_offset[top], t.offset_rows[top]);
+  pos.top_offset_share = feature_ratio(t.argmax_at_offset[top], t.offset_rows[top]);
   pos.rows = t.rows;
 
   for (const relation_totals& rel : t.relations) {
@@ -1252,10 +1254,10 @@ inline head_evidence head_feature_accumulator::evidence() const {
       relation_evidence re;
       re.relation = rel.relation;
       re.dependent_to_head = dir == 0;
-      re.accuracy = ratio(r.correct, r.count);
-      re.baseline_offset = detail::best_offset(r.at_offset);
+      re.accuracy = feature_ratio(r.correct, r.count);
+      re.baseline_offset = detail::best_fixed_offset(r.at_offset);
       re.baseline_accuracy =
-          ratio(r.at_offset[static_cast<std::size_t>(re.baseline_offset + evidence_max_offset)], r.count);
+          feature_ratio(r.at_offset[static_cast<std::size_t>(re.baseline_offset + evidence_max_offset)], r.count);
       re.count = r.count;
       ev.syntactic.relations.push_back(std::move(re));
     }
@@ -1272,31 +1274,31 @@ inline head_evidence head_feature_accumulator::evidence() const {
   std::int64_t all = 0, all_correct = 0, all_baseline = 0;
   for (std::size_t k = 0; k < co.count.size(); ++k) {
     co.count[k] = t.coreference_count[k];
-    co.accuracy[k] = ratio(t.coreference_correct[k], t.coreference_count[k]);
-    co.baseline_accuracy[k] = ratio(t.coreference_baseline_correct[k], t.coreference_count[k]);
+    co.accuracy[k] = feature_ratio(t.coreference_correct[k], t.coreference_count[k]);
+    co.baseline_accuracy[k] = feature_ratio(t.coreference_baseline_correct[k], t.coreference_count[k]);
     all += t.coreference_count[k];
     all_correct += t.coreference_correct[k];
     all_baseline += t.coreference_baseline_correct[k];
   }
   co.overall_count = all;
-  co.overall_accuracy = ratio(all_correct, all);
-  co.overall_baseline_accuracy = ratio(all_baseline, all);
+  co.overall_accuracy = feature_ratio(all_correct, all);
+  co.overall_baseline_accuracy = feature_ratio(all_baseline, all);
 
   discourse_evidence& di = ev.discourse;
-  di.cross_sentence_mass = fixed_mean(t.cross_sentence_mass, mass_scale, t.rows);
-  di.cross_paragraph_mass = fixed_mean(t.cross_paragraph_mass, mass_scale, t.rows);
-  di.cross_unit_mass = fixed_mean(t.cross_unit_mass, mass_scale, t.unit_rows);
-  di.related_unit_accuracy = ratio(t.units_related_correct, t.units);
-  di.chain_baseline_accuracy = ratio(t.units_chain_correct, t.units);
+  di.cross_sentence_mass = feature_fixed_mean(t.cross_sentence_mass, feature_mass_scale, t.rows);
+  di.cross_paragraph_mass = feature_fixed_mean(t.cross_paragraph_mass, feature_mass_scale, t.rows);
+  di.cross_unit_mass = feature_fixed_mean(t.cross_unit_mass, feature_mass_scale, t.unit_rows);
+  di.related_unit_accuracy = feature_ratio(t.units_related_correct, t.units);
+  di.chain_baseline_accuracy = feature_ratio(t.units_chain_correct, t.units);
   di.unit_count = t.units;
   di.rows = t.rows;
 
   general_evidence& ge = ev.general;
-  ge.entropy = fixed_mean(t.entropy, mass_scale, t.entropy_rows);
-  ge.mean_distance = fixed_mean(t.distance, detail::distance_scale, t.rows);
-  ge.first_token_mass = fixed_mean(t.first_token_mass, mass_scale, t.first_token_rows);
-  ge.separator_mass = fixed_mean(t.separator_mass, mass_scale, t.rows);
-  ge.punctuation_mass = fixed_mean(t.punctuation_mass, mass_scale, t.rows);
+  ge.entropy = feature_fixed_mean(t.entropy, feature_mass_scale, t.entropy_rows);
+  ge.mean_distance = feature_fixed_mean(t.distance, detail::feature_distance_scale, t.rows);
+  ge.first_token_mass = feature_fixed_mean(t.first_token_mass, feature_mass_scale, t.first_token_rows);
+  ge.separator_mass = feature_fixed_mean(t.separator_mass, feature_mass_scale, t.rows);
+  ge.punctuation_mass = feature_fixed_mean(t.punctuation_mass, feature_mass_scale, t.rows);
   ge.rows = t.rows;
   return ev;
 }
@@ -1339,7 +1341,7 @@ class model_feature_accumulator {
     if (layers != layers_ || heads != heads_) {
       detail::fail<shape_error>("maps have ", layers, " layers x ", heads, " heads, expected ", layers_, " x ", heads_);
     }
-    detail::check_window(doc, window, n, n);
+    detail::check_feature_window(doc, window, n, n);
     workspace_.prepare(doc, window);
     const index per_head = n * n;
     for (std::size_t k = 0; k < heads_acc_.size(); ++k) {
@@ -1416,7 +1418,7 @@ class model_feature_accumulator {
   feature_options options_;
   std::vector<head_feature_accumulator> heads_acc_;
   detail::feature_workspace workspace_;
-  std::vector<detail::window_totals> scratch_;
+  std::vector<detail::feature_window_totals> scratch_;
 };
 
 /// Evidence of every head of a model from one document's maps, a [layers, heads, W, W] tensor over its W words

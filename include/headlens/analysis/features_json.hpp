@@ -122,8 +122,8 @@ inline nlohmann::json features_to_json(const model_feature_accumulator& acc) {
                         {"layers", acc.layers()},
                         {"heads", acc.heads()},
                         {"options", acc.options()},
-                        {"mass_scale", detail::mass_scale},
-                        {"distance_scale", detail::distance_scale},
+                        {"mass_scale", detail::feature_mass_scale},
+                        {"distance_scale", detail::feature_distance_scale},
                         {"accumulators", heads}};
 }
 
@@ -138,8 +138,8 @@ inline model_feature_accumulator features_from_json(const nlohmann::json& j, con
     }
     const int version = j.at("version").get<int>();
     if (version != 1) throw bad("features version " + std::to_string(version) + ", expected 1");
-    if (j.at("mass_scale").get<double>() != detail::mass_scale ||
-        j.at("distance_scale").get<double>() != detail::distance_scale) {
+    if (j.at("mass_scale").get<double>() != detail::feature_mass_scale ||
+        j.at("distance_scale").get<double>() != detail::feature_distance_scale) {
       throw bad("fixed-point scales differ from this build's");
     }
     const int layers = j.at("layers").get<int>();
