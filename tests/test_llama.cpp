@@ -4,6 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -182,4 +186,31 @@ TEST_CASE("llama: decoding in steps over a cache gives the rows of one forward (
   CHECK(model_fixtures::max_abs_diff(logits, g.logits) < 1e-5);
   REQUIRE_THROWS_WITH(model.forward_step({-1}, cache), Contains("token id -1 at position 0 is out of range"));
   CHECK(cache.length() == 40);
+}
+
+TEST_CASE("llama: a checkpoint split into shards by model.safetensors.index.json loads", "[llama]") {
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string dir = std::string(tmp != nullptr ? tmp : "/tmp") + "/headlens_llama_shards";
+  REQUIRE(std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "' && cp '" + llama_dir + "/config.json' '" + dir +
+                       "/'").c_str()) == 0);
+  headlens::safetensors_writer first, second;
+  nlohmann::json map = nlohmann::json::object();
+  for (const std::string& name : checkpoint().names()) {
+    const bool early = name.find("layers.1.") == std::string::npos && name != "lm_head.weight" &&
+                       name != "model.norm.weight";
+    (early ? first : second).add(name, checkpoint().read_tensor<float>(name));
+    map[name] = early ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+  }
+  first.write(dir + "/model-00001-of-00002.safetensors");
+  second.write(dir + "/model-00002-of-00002.safetensors");
+  std::ofstream(dir + "/model.safetensors.index.json") << nlohmann::json{{"metadata", {}}, {"weight_map", map}}.dump();
+
+  const auto g = model_fixtures::read_golden<float>(llama_dir, 0);
+  const auto reference = headlens::load_llama<float>(config(), checkpoint()).forward(g.ids);
+  CHECK(headlens::load_llama<float>(dir).forward(g.ids) == reference);
+
+  std::remove((dir + "/model-00002-of-00002.safetensors").c_str());
+  REQUIRE_THROWS_AS(headlens::load_llama<float>(dir), headlens::io_error);
+  std::ofstream(dir + "/model.safetensors.index.json") << R"({"weight_map": {"model.norm.weight": 3}})";
+  REQUIRE_THROWS_WITH(headlens::load_llama<float>(dir), Contains("\"weight_map\" maps 'model.norm.weight' to 3"));
 }

@@ -23,6 +23,7 @@
 /// the key.
 
 #include <string>
+#include <vector>
 #include <utility>
 
 #include "headlens/io/safetensors.hpp"
@@ -86,11 +87,13 @@ struct gpt2_config {
   }
 };
 
-/// Builds a GPT-2 `transformer` from `config` and the tensors of `file` (see the file comment for keys and errors).
+namespace detail {
+
 template <class Scalar>
-transformer<Scalar> load_gpt2(const gpt2_config& config, const safetensors_file& file) {
-  const bool prefixed = !file.has("wte.weight") && file.has("transformer.wte.weight");
-  const detail::hf_tensors t(file, prefixed ? "transformer." : "", "GPT-2");
+transformer<Scalar> load_gpt2_from(const gpt2_config& config, const std::vector<const safetensors_file*>& files) {
+  const hf_tensors root(files, "", "GPT-2");
+  const bool prefixed = !root.has("wte.weight") && root.has("transformer.wte.weight");
+  const hf_tensors t(files, prefixed ? "transformer." : "", "GPT-2");
   const index d = config.n_embd, ff = config.inner(), head_dim = d / config.n_head;
   const double eps = config.layer_norm_epsilon;
 
@@ -136,19 +139,34 @@ transformer<Scalar> load_gpt2(const gpt2_config& config, const safetensors_file&
   w.final_norm = layer_norm("ln_f");
   if (!config.tie_word_embeddings) {
     // GPT2LMHeadModel's head sits outside the `transformer.` prefix.
-    const detail::hf_tensors head(file, "", "GPT-2");
+    const hf_tensors& head = root;
     w.lm_head = head.template read_matrix<Scalar>("lm_head.weight", config.vocab_size, d).transpose();
   }
   return transformer<Scalar>(std::move(w));
 }
 
-/// Loads `directory`/config.json and `directory`/model.safetensors (see the file comment). Throws `io_error` when a
+}  // namespace detail
+
+/// Builds a GPT-2 `transformer` from `config` and the tensors of the shards of a split checkpoint (or one file);
+/// see the file comment for keys and errors.
+template <class Scalar>
+transformer<Scalar> load_gpt2(const gpt2_config& config, const std::vector<safetensors_file>& shards) {
+  return detail::load_gpt2_from<Scalar>(config, detail::file_pointers(shards));
+}
+
+/// Builds a GPT-2 `transformer` from `config` and one safetensors file.
+template <class Scalar>
+transformer<Scalar> load_gpt2(const gpt2_config& config, const safetensors_file& file) {
+  return detail::load_gpt2_from<Scalar>(config, {&file});
+}
+
+/// Loads `directory`/config.json and `directory`/model.safetensors, or the shards that
+/// `directory`/model.safetensors.index.json lists (see the file comment). Throws `io_error` when a
 /// file cannot be read, and the errors of `gpt2_config::from_json_file` and `load_gpt2(config, file)`.
 template <class Scalar>
 transformer<Scalar> load_gpt2(const std::string& directory) {
   const gpt2_config config = gpt2_config::from_json_file(directory + "/config.json");
-  const safetensors_file file(directory + "/model.safetensors");
-  return load_gpt2<Scalar>(config, file);
+  return load_gpt2<Scalar>(config, detail::open_checkpoint(directory));
 }
 
 }  // namespace headlens

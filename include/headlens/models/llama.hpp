@@ -25,6 +25,7 @@
 /// the key.
 
 #include <string>
+#include <vector>
 #include <utility>
 
 #include "headlens/io/safetensors.hpp"
@@ -97,11 +98,13 @@ struct llama_config {
   }
 };
 
-/// Builds a Llama `transformer` from `config` and the tensors of `file` (see the file comment for keys and errors).
+namespace detail {
+
 template <class Scalar>
-transformer<Scalar> load_llama(const llama_config& config, const safetensors_file& file) {
-  const bool prefixed = file.has("model.embed_tokens.weight") || !file.has("embed_tokens.weight");
-  const detail::hf_tensors t(file, prefixed ? "model." : "", "Llama");
+transformer<Scalar> load_llama_from(const llama_config& config, const std::vector<const safetensors_file*>& files) {
+  const hf_tensors root(files, "", "Llama");
+  const bool prefixed = root.has("model.embed_tokens.weight") || !root.has("embed_tokens.weight");
+  const hf_tensors t(files, prefixed ? "model." : "", "Llama");
   const index d = config.hidden_size, ff = config.intermediate_size, hd = config.head_size();
   const index q_width = config.num_attention_heads * hd, kv_width = config.kv_heads() * hd;
   const double eps = config.rms_norm_eps;
@@ -149,19 +152,34 @@ transformer<Scalar> load_llama(const llama_config& config, const safetensors_fil
   }
   w.final_norm = normalization<Scalar>::rms(t.template read_vector<Scalar>("norm.weight", d), eps);
   if (!config.tie_word_embeddings) {
-    const detail::hf_tensors head(file, "", "Llama");  // the head sits outside the `model.` prefix
+    const hf_tensors& head = root;  // the head sits outside the `model.` prefix
     w.lm_head = head.template read_matrix<Scalar>("lm_head.weight", config.vocab_size, d).transpose();
   }
   return transformer<Scalar>(std::move(w));
 }
 
-/// Loads `directory`/config.json and `directory`/model.safetensors (see the file comment). Throws `io_error` when a
+}  // namespace detail
+
+/// Builds a Llama `transformer` from `config` and the tensors of the shards of a split checkpoint (or one file);
+/// see the file comment for keys and errors.
+template <class Scalar>
+transformer<Scalar> load_llama(const llama_config& config, const std::vector<safetensors_file>& shards) {
+  return detail::load_llama_from<Scalar>(config, detail::file_pointers(shards));
+}
+
+/// Builds a Llama `transformer` from `config` and one safetensors file.
+template <class Scalar>
+transformer<Scalar> load_llama(const llama_config& config, const safetensors_file& file) {
+  return detail::load_llama_from<Scalar>(config, {&file});
+}
+
+/// Loads `directory`/config.json and `directory`/model.safetensors, or the shards that
+/// `directory`/model.safetensors.index.json lists (see the file comment). Throws `io_error` when a
 /// file cannot be read, and the errors of `llama_config::from_json_file` and `load_llama(config, file)`.
 template <class Scalar>
 transformer<Scalar> load_llama(const std::string& directory) {
   const llama_config config = llama_config::from_json_file(directory + "/config.json");
-  const safetensors_file file(directory + "/model.safetensors");
-  return load_llama<Scalar>(config, file);
+  return load_llama<Scalar>(config, detail::open_checkpoint(directory));
 }
 
 }  // namespace headlens

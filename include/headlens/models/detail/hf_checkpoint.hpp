@@ -4,6 +4,7 @@
 /// through headlens's reader) with errors that name the file, the key or tensor at fault and what was expected.
 /// Shared by models/gpt2.hpp and models/llama.hpp.
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -118,57 +119,102 @@ inline std::string shape_text(std::initializer_list<index> shape) {
   return s + "]";
 }
 
-/// Tensors of a checkpoint, read under a key prefix, with their presence, dtype and shape checked before any
-/// conversion. `model` names the family in messages ("GPT-2").
+/// Opens the tensor files of a checkpoint directory: `model.safetensors`, or else every shard named in the
+/// `weight_map` of `model.safetensors.index.json` (in order of first mention). Throws `io_error` when neither
+/// exists or a shard cannot be read, `format_error` when the index or a shard is malformed.
+inline std::vector<safetensors_file> open_checkpoint(const std::string& directory) {
+  std::vector<safetensors_file> files;
+  const std::string single = directory + "/model.safetensors";
+  const std::string index_path = directory + "/model.safetensors.index.json";
+  if (std::ifstream(single).good() || !std::ifstream(index_path).good()) {
+    files.emplace_back(single);  // io_error naming model.safetensors when neither file is there
+    return files;
+  }
+  const hf_config index_file = hf_config::read(index_path);
+  const nlohmann::json map = index_file.value("weight_map");
+  if (!map.is_object() || map.empty()) index_file.bad("weight_map", "is " + map.dump() + ", expected an object of tensor -> shard file");
+  std::vector<std::string> shards;
+  for (const auto& item : map.items()) {
+    if (!item.value().is_string()) {
+      index_file.bad("weight_map", "maps '" + item.key() + "' to " + item.value().dump() + ", expected a file name");
+    }
+    const std::string shard = item.value().get<std::string>();
+    if (std::find(shards.begin(), shards.end(), shard) == shards.end()) shards.push_back(shard);
+  }
+  for (const std::string& shard : shards) files.emplace_back(directory + "/" + shard);
+  return files;
+}
+
+/// Tensors of a checkpoint (one file or several shards), read under a key prefix, with their presence, dtype and
+/// shape checked before any conversion. `model` names the family in messages ("GPT-2"). Holds references.
 class hf_tensors {
  public:
-  hf_tensors(const safetensors_file& file, std::string prefix, std::string model)
-      : file_(file), prefix_(std::move(prefix)), model_(std::move(model)) {}
+  hf_tensors(const std::vector<const safetensors_file*>& files, std::string prefix, std::string model)
+      : files_(files), prefix_(std::move(prefix)), model_(std::move(model)) {}
 
   const std::string& prefix() const noexcept { return prefix_; }
-  bool has(const std::string& name) const { return file_.has(prefix_ + name); }
+  bool has(const std::string& name) const { return find(prefix_ + name) != nullptr; }
 
   /// Tensor `prefix + name` as a [rows x cols] matrix. Throws `format_error` when it is missing or stored in an
   /// unsupported dtype, `shape_error` when its shape differs; each message names the tensor and the expected shape.
   template <class Scalar>
   matrix<Scalar> read_matrix(const std::string& name, index rows, index cols) const {
-    const std::string key = check(name, {rows, cols});
-    return file_.read_matrix<Scalar>(key, rows, cols);
+    const std::string key = prefix_ + name;
+    return check(key, {rows, cols}).template read_matrix<Scalar>(key, rows, cols);
   }
 
   /// Tensor `prefix + name` as a vector of `size` entries; errors as `read_matrix`.
   template <class Scalar>
   vector<Scalar> read_vector(const std::string& name, index size) const {
-    const std::string key = check(name, {size});
-    return file_.read_vector<Scalar>(key, size);
+    const std::string key = prefix_ + name;
+    return check(key, {size}).template read_vector<Scalar>(key, size);
   }
 
  private:
-  std::string check(const std::string& name, std::initializer_list<index> shape) const {
-    const std::string key = prefix_ + name;
-    if (!file_.has(key)) {
-      throw format_error(file_.source(), 0, 0,
-                         message(file_.source(), ": missing tensor '", key, "', expected shape ", shape_text(shape),
-                                 " (", model_, " checkpoint)"));
+  const safetensors_file* find(const std::string& key) const {
+    for (const safetensors_file* f : files_) {
+      if (f->has(key)) return f;
     }
-    const safetensors_tensor_info& info = file_.info(key);
+    return nullptr;
+  }
+
+  std::string sources() const {
+    if (files_.size() == 1) return files_.front()->source();
+    return files_.front()->source() + " and " + std::to_string(files_.size() - 1) + " more shards";
+  }
+
+  const safetensors_file& check(const std::string& key, std::initializer_list<index> shape) const {
+    const safetensors_file* file = find(key);
+    if (file == nullptr) {
+      throw format_error(files_.empty() ? std::string("<no files>") : files_.front()->source(), 0, 0,
+                         message(files_.empty() ? std::string("<no files>") : sources(), ": missing tensor '", key,
+                                 "', expected shape ", shape_text(shape), " (", model_, " checkpoint)"));
+    }
+    const safetensors_tensor_info& info = file->info(key);
     if (info.type != dtype::float32 && info.type != dtype::float16 && info.type != dtype::bfloat16 &&
         info.type != dtype::float64) {
-      throw format_error::at_byte(file_.source(), info.header_offset,
+      throw format_error::at_byte(file->source(), info.header_offset,
                                   "tensor '" + key + "' has dtype " + safetensors_dtype_name(info.type) +
                                       ", expected F32, F16, BF16 or F64");
     }
     if (info.shape.size() != shape.size() || !std::equal(info.shape.begin(), info.shape.end(), shape.begin())) {
-      fail<shape_error>("tensor '", key, "' in ", file_.source(), " has shape ", detail::shape_string(info.shape),
+      fail<shape_error>("tensor '", key, "' in ", file->source(), " has shape ", detail::shape_string(info.shape),
                         ", expected ", shape_text(shape));
     }
-    return key;
+    return *file;
   }
 
-  const safetensors_file& file_;
+  std::vector<const safetensors_file*> files_;
   std::string prefix_;
   std::string model_;
 };
+
+/// Pointers to `files`, for `hf_tensors`.
+inline std::vector<const safetensors_file*> file_pointers(const std::vector<safetensors_file>& files) {
+  std::vector<const safetensors_file*> out;
+  for (const safetensors_file& f : files) out.push_back(&f);
+  return out;
+}
 
 }  // namespace detail
 }  // namespace headlens
