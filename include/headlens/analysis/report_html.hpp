@@ -1,0 +1,619 @@
+#pragma once
+/// \file
+/// A head report as one self-contained HTML page (inline CSS and JavaScript; no network, no external script or
+/// font): a grid of layers x heads coloured by label, the confidence as the cell's strength and number, the label
+/// percentages of each layer as a small stacked bar, and for the head clicked: its scores, the evidence behind its
+/// label (value and baseline), and its attention over an example sentence picked from a list, drawn on canvas as
+/// token-to-token lines (queries on the left, keys on the right) and as a heatmap. Standard library only.
+///
+///     headlens::html_maps maps;
+///     maps.add("The cat sat.", {"The", "cat", "sat", "."}, buffer.data(), layers, heads);  // [layers][heads][4][4]
+///     headlens::write_html(file, report, maps);
+///
+/// All text (titles, tokens, evidence names, reasons) is data: it is written into the page as JSON inside a
+/// `<script type="application/json">` element with `<`, `>`, `&`, U+2028 and U+2029 escaped, and put on the page
+/// with `textContent`, so no word (`</script>`, quotes, `<b>`) can end a script or add markup.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <locale>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "headlens/analysis/report.hpp"
+#include "headlens/analysis/verdict.hpp"
+#include "headlens/error.hpp"
+
+namespace headlens {
+
+/// One example text with the attention of every head over it.
+struct html_example {
+  std::string title;                ///< shown in the sentence picker (free text)
+  std::vector<std::string> tokens;  ///< the n tokens or words, as they should be shown
+  int layers = 0;                   ///< layers in `maps`
+  int heads = 0;                    ///< heads per layer in `maps`
+  /// Attention, row-major [layers][heads][n][n]: row i (the query, "from") over columns j (the keys, "to"). Values
+  /// are written rounded to `html_options::decimals`; NaN is written as 0.
+  std::vector<float> maps;
+};
+
+/// The example sentences a page embeds: the caller picks a few short ones (the maps dominate the file's size:
+/// about layers x heads x n^2 x 4 bytes per example at 3 decimals).
+struct html_maps {
+  std::vector<html_example> examples;
+
+  /// Adds an example from a contiguous row-major [layers, heads, n, n] buffer, n = tokens.size(); `maps` must hold
+  /// layers * heads * n * n values. Throws `argument_error` when layers or heads is below 1 or there is no token.
+  template <class Scalar>
+  void add(std::string title, std::vector<std::string> tokens, const Scalar* maps, int layers, int heads) {
+    if (layers < 1 || heads < 1) {
+      detail::fail<argument_error>("html_maps::add: example '", title, "' has ", layers, " layers x ", heads,
+                                   " heads, expected at least 1 x 1");
+    }
+    if (tokens.empty()) detail::fail<argument_error>("html_maps::add: example '", title, "' has no token");
+    html_example e;
+    e.title = std::move(title);
+    e.tokens = std::move(tokens);
+    e.layers = layers;
+    e.heads = heads;
+    const std::size_t n = e.tokens.size();
+    const std::size_t count = static_cast<std::size_t>(layers) * static_cast<std::size_t>(heads) * n * n;
+    e.maps.resize(count);
+    for (std::size_t i = 0; i < count; ++i) e.maps[i] = static_cast<float>(maps[i]);
+    examples.push_back(std::move(e));
+  }
+};
+
+/// How the page is written.
+struct html_options {
+  std::string title = "headlens head report";  ///< the page's title and heading
+  std::string note;                            ///< one line under the heading (model, text), free text; optional
+  int decimals = 3;                            ///< decimals kept in the maps, 1 to 6
+};
+
+namespace detail {
+
+/// `text` with `& < > " '` replaced by character references, for HTML text and attribute values.
+inline std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+/// `text` as a JSON string literal that is also safe inside an HTML `<script>` element: quotes, backslashes and
+/// control characters escaped as JSON requires, and `<`, `>`, `&`, `'`, U+2028, U+2029 as `\uXXXX`, so the text
+/// can neither close the element (`</script>`), open a comment (`<!--`) nor end a JavaScript line.
+inline std::string html_json_string(std::string_view text) {
+  static const char hex[] = "0123456789abcdef";
+  std::string out = "\"";
+  out.reserve(text.size() + 2);
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (c < 0x20 || c == '<' || c == '>' || c == '&' || c == '\'' || c == 0x7f) {
+      out += "\\u00";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else if (c == 0xe2 && i + 2 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0x80 &&
+               (static_cast<unsigned char>(text[i + 2]) == 0xa8 || static_cast<unsigned char>(text[i + 2]) == 0xa9)) {
+      out += static_cast<unsigned char>(text[i + 2]) == 0xa8 ? "\\u2028" : "\\u2029";
+      i += 2;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+/// A JSON number with 6 significant digits in the classic locale; `null` when not finite.
+inline std::string html_json_number(double value) {
+  if (!std::isfinite(value)) return "null";
+  std::ostringstream out;
+  out.imbue(std::locale::classic());
+  out.precision(6);
+  out << value;
+  return out.str();
+}
+
+/// Label counts as a JSON array in `head_labels` order.
+inline std::string html_json_counts(const label_counts& counts) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < head_label_count; ++i) {
+    if (i) out += ',';
+    out += std::to_string(counts.count[i]);
+  }
+  return out + "]";
+}
+
+/// The page's stylesheet.
+inline constexpr std::string_view html_report_css = R"HLCSS(
+:root{--syntactic:#0072b2;--coreference:#d55e00;--discourse:#009e73;--positional:#e69f00;--unassigned:#8c8c8c;
+--ink:#1d2330;--muted:#5b6475;--line:#d9dde5;--panel:#ffffff;--bg:#f4f6f9;--cell:46px}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
+"DejaVu Sans",sans-serif}
+header{padding:18px 28px 10px;background:var(--panel);border-bottom:1px solid var(--line)}
+h1{font-size:20px;margin:0 0 2px}
+h2{font-size:15px;margin:0 0 10px}
+h3{font-size:13px;margin:18px 0 6px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
+.note,.summary,.hint,.caption{color:var(--muted);margin:2px 0}
+.legend{display:flex;flex-wrap:wrap;gap:14px;margin:10px 0 4px}
+.legend span{display:inline-flex;align-items:center;gap:6px}
+.swatch{width:12px;height:12px;border-radius:3px;display:inline-block}
+main{display:flex;flex-wrap:wrap;gap:20px;padding:20px 28px;align-items:flex-start}
+section{background:var(--panel);border:1px solid var(--line);border-radius:8px;padding:16px 18px}
+#grid-panel{flex:0 1 auto;max-width:100%;overflow-x:auto}
+#detail{flex:1 1 560px;min-width:360px}
+.grid{display:grid;gap:4px;align-items:center}
+.grid .colhead,.grid .rowhead{font-size:12px;color:var(--muted);text-align:center;white-space:nowrap}
+.grid .rowhead{text-align:right;padding-right:6px}
+.cell{width:var(--cell);height:var(--cell);border-radius:6px;border:2px solid transparent;padding:0;cursor:pointer;
+font:600 12px/1 system-ui,sans-serif;color:#fff;display:flex;flex-direction:column;align-items:center;
+justify-content:center;gap:2px;text-shadow:0 0 2px rgba(0,0,0,.35)}
+.cell small{font-weight:500;font-size:9px;opacity:.9}
+.cell.light{color:var(--ink);text-shadow:none}
+.cell:hover{border-color:#9aa3b5}
+.cell.selected{border-color:var(--ink);box-shadow:0 0 0 2px #fff inset}
+.cell:focus-visible{outline:2px solid var(--ink);outline-offset:1px}
+.gap{width:var(--cell);height:var(--cell)}
+.bar{display:flex;width:130px;height:14px;border-radius:3px;overflow:hidden;background:#eceff4;margin-left:10px}
+.bar span{display:block;height:100%}
+.barlabel{font-size:11px;color:var(--muted);margin-left:6px;white-space:nowrap}
+.controls{display:flex;flex-wrap:wrap;gap:14px;align-items:center;margin:8px 0 12px}
+select{font:inherit;padding:3px 6px;max-width:420px}
+.views{display:flex;flex-wrap:wrap;gap:22px;align-items:flex-start}
+.views figure{margin:0}
+.views figcaption{font-size:12px;color:var(--muted);margin-bottom:4px}
+canvas{display:block;background:#fff}
+table{border-collapse:collapse;font-size:13px}
+td,th{padding:4px 10px 4px 0;text-align:left;vertical-align:middle;border-bottom:1px solid #eef0f4}
+th{font-weight:600;color:var(--muted);font-size:12px}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.scores td.best{font-weight:700}
+.ebar{position:relative;width:120px;height:10px;background:#eceff4;border-radius:2px}
+.ebar i{position:absolute;left:0;top:0;bottom:0;border-radius:2px}
+.ebar b{position:absolute;top:-3px;bottom:-3px;width:2px;background:var(--ink)}
+.reason{margin:6px 0;padding:6px 10px;background:#f6f7fa;border-left:3px solid var(--unassigned)}
+.pill{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-size:12px;font-weight:600}
+)HLCSS";
+
+/// The page's script (data in the `headlens-data` element; every text goes through `textContent`).
+inline constexpr std::string_view html_report_js = R"HLJS(
+(function () {
+  'use strict';
+  var data = JSON.parse(document.getElementById('headlens-data').textContent);
+  var LABELS = ['syntactic', 'coreference', 'discourse', 'positional', 'unassigned'];
+  var COLORS = {syntactic: [0, 114, 178], coreference: [213, 94, 0], discourse: [0, 158, 115],
+                positional: [230, 159, 0], unassigned: [140, 140, 140]};
+  var state = {head: null, example: 0, row: -1};
+  function $(id) { return document.getElementById(id); }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function rgb(label, a) {
+    var c = COLORS[label] || COLORS.unassigned;
+    return 'rgba(' + c[0] + ',' + c[1] + ',' + c[2] + ',' + (a === undefined ? 1 : a) + ')';
+  }
+  function fmt(v, d) { return (v === null || v === undefined) ? '\u2013' : Number(v).toFixed(d === undefined ? 2 : d); }
+  function signed(v) { return (v === null || v === undefined) ? '\u2013' : (v >= 0 ? '+' : '') + Number(v).toFixed(2); }
+  function pct(c, i) { var t = 0; c.forEach(function (x) { t += x; }); return t ? 100 * c[i] / t : 0; }
+  function cellAlpha(conf) { var c = conf === null ? 0 : Math.max(0, Math.min(1, conf)); return 0.22 + 0.78 * c; }
+
+  // ---- header ----
+  var nHeads = data.heads.length;
+  $('summary').textContent = nHeads + (nHeads === 1 ? ' head' : ' heads') + ' in ' + data.layer_count +
+      (data.layer_count === 1 ? ' layer' : ' layers') + (data.policy ? ', ' + data.policy + ' policy' : '') +
+      '. Model: ' + LABELS.map(function (l, i) { return l + ' ' + pct(data.model, i).toFixed(0) + '%'; }).join(', ') + '.';
+  var legend = $('legend');
+  LABELS.forEach(function (l) {
+    var s = el('span'); var sw = el('i', 'swatch'); sw.style.background = rgb(l); s.appendChild(sw);
+    s.appendChild(document.createTextNode(l)); legend.appendChild(s);
+  });
+  var lg = el('span', 'hint', 'cell strength and number: confidence'); legend.appendChild(lg);
+
+  // ---- grid: layers x heads, a bar of label percentages per layer ----
+  var grid = $('grid');
+  var cols = data.head_count;
+  if (cols > 16) document.documentElement.style.setProperty('--cell', cols > 32 ? '20px' : '30px');
+  grid.style.gridTemplateColumns = 'auto repeat(' + cols + ', var(--cell)) auto';
+  var byPos = {};
+  data.heads.forEach(function (h, i) { byPos[h.layer + ':' + h.head] = i; });
+  grid.appendChild(el('div', 'colhead', ''));
+  for (var c = 0; c < cols; ++c) grid.appendChild(el('div', 'colhead', 'head ' + c));
+  grid.appendChild(el('div', 'colhead', 'labels in layer'));
+  var counts = {};
+  data.layers.forEach(function (x) { counts[x.layer] = x.counts; });
+  function bar(cnt, titleText) {
+    var wrap = el('div'); wrap.style.display = 'flex'; wrap.style.alignItems = 'center';
+    var b = el('div', 'bar'); var tip = [];
+    LABELS.forEach(function (l, i) {
+      var p = pct(cnt, i); if (p <= 0) return;
+      var s = el('span'); s.style.width = p + '%'; s.style.background = rgb(l); b.appendChild(s);
+      tip.push(l + ' ' + p.toFixed(1) + '%');
+    });
+    b.title = titleText + ': ' + tip.join(', ');
+    wrap.appendChild(b);
+    var top = 0; LABELS.forEach(function (l, i) { if (cnt[i] > cnt[top]) top = i; });
+    var total = 0; cnt.forEach(function (x) { total += x; });
+    wrap.appendChild(el('span', 'barlabel', total ? pct(cnt, top).toFixed(0) + '% ' + LABELS[top] : ''));
+    return wrap;
+  }
+  var cells = [];
+  for (var l = 0; l < data.layer_count; ++l) {
+    grid.appendChild(el('div', 'rowhead', 'layer ' + l));
+    for (var h = 0; h < cols; ++h) {
+      var k = byPos[l + ':' + h];
+      if (k === undefined) { grid.appendChild(el('div', 'gap')); continue; }
+      var v = data.heads[k];
+      var cell = el('button', 'cell');
+      var a = cellAlpha(v.confidence);
+      cell.style.background = rgb(v.label, a);
+      if (a < 0.55) cell.className += ' light';
+      cell.setAttribute('data-layer', v.layer); cell.setAttribute('data-head', v.head);
+      cell.title = 'layer ' + v.layer + ', head ' + v.head + ': ' + v.label + ' (confidence ' + fmt(v.confidence) + ')' +
+          (v.reason ? ' \u2013 ' + v.reason : '');
+      cell.setAttribute('aria-label', cell.title);
+      if (cols <= 32) {
+        cell.appendChild(el('span', null, fmt(v.confidence)));
+        if (cols <= 16) cell.appendChild(el('small', null, v.label.slice(0, 4)));
+      }
+      cell.addEventListener('click', (function (idx) { return function () { select(idx); }; })(k));
+      cells[k] = cell;
+      grid.appendChild(cell);
+    }
+    grid.appendChild(counts[l] ? bar(counts[l], 'layer ' + l) : el('div'));
+  }
+  grid.appendChild(el('div', 'rowhead', 'model'));
+  var span = el('div'); span.style.gridColumn = 'span ' + cols; grid.appendChild(span);
+  grid.appendChild(bar(data.model, 'model'));
+
+  // ---- example picker ----
+  var picker = $('example');
+  data.examples.forEach(function (e, i) {
+    var o = el('option', null, e.title + ' (' + e.tokens.length + ' tokens)'); o.value = String(i); picker.appendChild(o);
+  });
+  if (!data.examples.length) {
+    picker.disabled = true; picker.appendChild(el('option', null, 'no example maps in this report'));
+  }
+  picker.addEventListener('change', function () { state.example = Number(picker.value); state.row = -1; draw(); });
+  var views = document.getElementsByName('view');
+  for (var vi = 0; vi < views.length; ++vi) views[vi].addEventListener('change', draw);
+  function viewMode() { for (var i = 0; i < views.length; ++i) if (views[i].checked) return views[i].value; return 'both'; }
+
+  // ---- the selected head ----
+  function select(k) {
+    state.head = k;
+    cells.forEach(function (c, i) { if (c) c.classList.toggle('selected', i === k); });
+    var v = data.heads[k];
+    $('detail-title').textContent = 'Layer ' + v.layer + ', head ' + v.head;
+    var pill = $('detail-label'); pill.textContent = v.label; pill.style.background = rgb(v.label);
+    $('detail-confidence').textContent = 'confidence ' + fmt(v.confidence);
+    var reason = $('detail-reason');
+    reason.textContent = v.reason ? (v.label === 'unassigned' ? 'Unassigned: ' : 'Note: ') + v.reason : '';
+    reason.style.display = v.reason ? '' : 'none';
+    var st = $('scores'); st.textContent = '';
+    var best = -1, bestV = -Infinity;
+    v.scores.forEach(function (s, i) { if (s !== null && s > bestV) { bestV = s; best = i; } });
+    var hr = el('tr'); hr.appendChild(el('th', null, 'score'));
+    var br = el('tr'); br.appendChild(el('td', null, 'margin'));
+    v.scores.forEach(function (s, i) {
+      hr.appendChild(el('th', null, LABELS[i]));
+      var td = el('td', 'num' + (i === best ? ' best' : ''), signed(s)); td.style.color = s !== null && s > 0 ? rgb(LABELS[i]) : '';
+      br.appendChild(td);
+    });
+    st.appendChild(hr); st.appendChild(br);
+    var et = $('evidence'); et.textContent = '';
+    var eh = el('tr');
+    ['measure', 'value', 'baseline', ''].forEach(function (t) { eh.appendChild(el('th', null, t)); });
+    et.appendChild(eh);
+    if (!v.evidence.length) { var r0 = el('tr'); var td0 = el('td', null, 'no evidence'); td0.colSpan = 4; r0.appendChild(td0); et.appendChild(r0); }
+    v.evidence.forEach(function (e) {
+      var r = el('tr');
+      r.appendChild(el('td', null, e[0]));
+      r.appendChild(el('td', 'num', fmt(e[1], 3)));
+      r.appendChild(el('td', 'num', e[2] === null ? '' : fmt(e[2], 3)));
+      var tdb = el('td');
+      if (e[1] !== null && e[1] >= 0 && e[1] <= 1 && (e[2] === null || (e[2] >= 0 && e[2] <= 1))) {
+        var eb = el('div', 'ebar'); var fill = el('i'); fill.style.width = (100 * e[1]) + '%';
+        fill.style.background = rgb(v.label, 0.8); eb.appendChild(fill);
+        if (e[2] !== null) { var tick = el('b'); tick.style.left = 'calc(' + (100 * e[2]) + '% - 1px)'; eb.appendChild(tick); }
+        eb.title = 'value ' + fmt(e[1], 3) + (e[2] === null ? '' : ', baseline ' + fmt(e[2], 3) + ' (the black tick)');
+        tdb.appendChild(eb);
+      }
+      r.appendChild(tdb);
+      et.appendChild(r);
+    });
+    draw();
+  }
+
+  // ---- drawing ----
+  function setup(canvas, w, hgt) {
+    var r = window.devicePixelRatio || 1;
+    canvas.width = Math.round(w * r); canvas.height = Math.round(hgt * r);
+    canvas.style.width = w + 'px'; canvas.style.height = hgt + 'px';
+    var ctx = canvas.getContext('2d'); ctx.setTransform(r, 0, 0, r, 0, 0); ctx.clearRect(0, 0, w, hgt);
+    return ctx;
+  }
+  function clip(t, n) { return t.length > n ? t.slice(0, n - 1) + '\u2026' : t; }
+  function headMap(ex, v) {
+    if (v.layer >= ex.layers || v.head >= ex.heads) return null;
+    var n = ex.tokens.length, base = (v.layer * ex.heads + v.head) * n * n, m = [];
+    for (var i = 0; i < n; ++i) {
+      var row = new Array(n);
+      for (var j = 0; j < n; ++j) row[j] = ex.maps[base + i * n + j] / data.scale;
+      m.push(row);
+    }
+    return m;
+  }
+  var FONT = '12px system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif';
+  function drawLines(canvas, ex, m, v) {
+    var n = ex.tokens.length, rowH = 20, colW = 120, gapW = 150, top = 8;
+    var w = colW * 2 + gapW, hgt = top * 2 + n * rowH;
+    var ctx = setup(canvas, w, hgt);
+    ctx.font = FONT; ctx.textBaseline = 'middle';
+    var x0 = colW - 4, x1 = colW + gapW + 4;
+    for (var i = 0; i < n; ++i) {
+      if (state.row >= 0 && i !== state.row) continue;
+      for (var j = 0; j < n; ++j) {
+        var a = m[i][j]; if (a <= 0.005) continue;
+        ctx.strokeStyle = rgb(v.label, Math.min(1, a)); ctx.lineWidth = state.row >= 0 ? 3 : 2;
+        ctx.beginPath(); ctx.moveTo(x0, top + (i + 0.5) * rowH); ctx.lineTo(x1, top + (j + 0.5) * rowH); ctx.stroke();
+      }
+    }
+    for (var t = 0; t < n; ++t) {
+      var y = top + (t + 0.5) * rowH;
+      ctx.fillStyle = state.row === t ? rgb(v.label, 0.18) : 'rgba(0,0,0,0)';
+      ctx.fillRect(0, y - rowH / 2 + 1, colW - 2, rowH - 2);
+      ctx.fillStyle = '#1d2330';
+      ctx.textAlign = 'right'; ctx.fillText(clip(ex.tokens[t], 16), colW - 10, y);
+      var into = 0; for (var q = 0; q < n; ++q) into += m[q][t];
+      ctx.fillStyle = state.row >= 0 ? rgb(v.label, Math.min(1, 0.25 + m[state.row][t])) : '#1d2330';
+      ctx.textAlign = 'left'; ctx.fillText(clip(ex.tokens[t], 16), colW + gapW + 10, y);
+    }
+    canvas.onmousemove = function (ev) {
+      var rect = canvas.getBoundingClientRect(), x = ev.clientX - rect.left, yy = ev.clientY - rect.top;
+      var r = x < colW ? Math.floor((yy - top) / rowH) : -1;
+      if (r >= n) r = -1;
+      if (r !== state.row) { state.row = r; drawLines(canvas, ex, m, v); }
+    };
+    canvas.onmouseleave = function () { if (state.row !== -1) { state.row = -1; drawLines(canvas, ex, m, v); } };
+  }
+  function drawHeatmap(canvas, ex, m, v) {
+    var n = ex.tokens.length, cs = Math.max(6, Math.min(22, Math.floor(440 / n)));
+    var probe = setup(canvas, 1, 1); probe.font = FONT;
+    var lab = 0; ex.tokens.forEach(function (t) { lab = Math.max(lab, probe.measureText(clip(t, 14)).width); });
+    lab = Math.ceil(lab) + 10;
+    var w = lab + n * cs + 4, hgt = lab + n * cs + 4;
+    var ctx = setup(canvas, w, hgt);
+    ctx.font = FONT;
+    var c = COLORS[v.label] || COLORS.unassigned;
+    for (var i = 0; i < n; ++i) {
+      for (var j = 0; j < n; ++j) {
+        var a = Math.max(0, Math.min(1, m[i][j]));
+        ctx.fillStyle = 'rgb(' + Math.round(255 - (255 - c[0]) * a) + ',' + Math.round(255 - (255 - c[1]) * a) + ',' +
+            Math.round(255 - (255 - c[2]) * a) + ')';
+        ctx.fillRect(lab + j * cs, lab + i * cs, cs, cs);
+      }
+    }
+    ctx.strokeStyle = '#d9dde5'; ctx.lineWidth = 1; ctx.strokeRect(lab - 0.5, lab - 0.5, n * cs + 1, n * cs + 1);
+    ctx.fillStyle = '#1d2330'; ctx.textBaseline = 'middle';
+    if (cs >= 9) {
+      ctx.textAlign = 'right';
+      for (var r = 0; r < n; ++r) ctx.fillText(clip(ex.tokens[r], 14), lab - 5, lab + (r + 0.5) * cs);
+      for (var k = 0; k < n; ++k) {
+        ctx.save(); ctx.translate(lab + (k + 0.5) * cs, lab - 5); ctx.rotate(-Math.PI / 2);
+        ctx.textAlign = 'left'; ctx.fillText(clip(ex.tokens[k], 14), 0, 0); ctx.restore();
+      }
+    }
+    canvas.title = 'rows: from (query); columns: to (key); darker = more attention';
+  }
+  function draw() {
+    var lines = $('lines'), heat = $('heatmap'), caption = $('map-caption');
+    var mode = viewMode();
+    lines.parentNode.style.display = mode === 'heatmap' ? 'none' : '';
+    heat.parentNode.style.display = mode === 'lines' ? 'none' : '';
+    if (state.head === null || !data.examples.length) {
+      setup(lines, 1, 1); setup(heat, 1, 1);
+      caption.textContent = data.examples.length ? 'Click a head to see its attention.' :
+          'This report embeds no example maps.';
+      return;
+    }
+    var v = data.heads[state.head], ex = data.examples[state.example];
+    var m = headMap(ex, v);
+    if (!m) {
+      setup(lines, 1, 1); setup(heat, 1, 1);
+      caption.textContent = 'This example has no map for layer ' + v.layer + ', head ' + v.head + '.';
+      return;
+    }
+    drawLines(lines, ex, m, v);
+    drawHeatmap(heat, ex, m, v);
+    lines.setAttribute('data-head', v.layer + ':' + v.head);
+    heat.setAttribute('data-head', v.layer + ':' + v.head);
+    caption.textContent = 'Layer ' + v.layer + ', head ' + v.head + ' over \u201c' + ex.title + '\u201d: each token ' +
+        '(left, the query) to the tokens it attends to (right, the keys); line strength = attention. ' +
+        'Hover a token on the left to see its row alone.';
+  }
+
+  if (data.heads.length) {
+    var first = 0;  // open on the most confident assigned head, else the first
+    data.heads.forEach(function (h, i) {
+      var f = data.heads[first];
+      if (h.label !== 'unassigned' && (f.label === 'unassigned' || (h.confidence || 0) > (f.confidence || 0))) first = i;
+    });
+    select(first);
+  } else {
+    draw();
+  }
+  document.documentElement.setAttribute('data-headlens-ready', '1');
+})();
+)HLJS";
+
+/// Records uncaught errors and console.error calls into `window.headlensErrors` (first script on the page, so it
+/// also sees a syntax error of the main script).
+inline constexpr std::string_view html_report_error_recorder = R"HLJS(
+window.headlensErrors = [];
+window.addEventListener('error', function (e) {
+  window.headlensErrors.push('error: ' + (e.message || (e.target && e.target.tagName) || 'unknown'));
+}, true);
+window.addEventListener('unhandledrejection', function (e) { window.headlensErrors.push('rejection: ' + e.reason); });
+(function () {
+  var original = console.error;
+  console.error = function () {
+    window.headlensErrors.push('console.error: ' + Array.prototype.join.call(arguments, ' '));
+    return original.apply(console, arguments);
+  };
+})();
+)HLJS";
+
+}  // namespace detail
+
+/// Writes `report` as one self-contained HTML page (see the file comment) with the example sentences of `maps`
+/// (none is allowed: the page then shows the grid, labels and evidence only). Throws `shape_error` when an
+/// example's `maps` does not hold layers * heads * n * n values, `argument_error` when an example has no token or
+/// fewer than 1 layer or head, or `options.decimals` is outside 1..6. Nothing is written when it throws.
+inline void write_html(std::ostream& out, const head_report& report, const html_maps& maps = {},
+                       const html_options& options = {}) {
+  if (options.decimals < 1 || options.decimals > 6) {
+    detail::fail<argument_error>("write_html: options.decimals is ", options.decimals, ", expected 1 to 6");
+  }
+  for (std::size_t k = 0; k < maps.examples.size(); ++k) {
+    const html_example& e = maps.examples[k];
+    if (e.layers < 1 || e.heads < 1) {
+      detail::fail<argument_error>("write_html: example ", k, " ('", e.title, "') has ", e.layers, " layers x ",
+                                   e.heads, " heads, expected at least 1 x 1");
+    }
+    if (e.tokens.empty()) detail::fail<argument_error>("write_html: example ", k, " ('", e.title, "') has no token");
+    const std::size_t n = e.tokens.size();
+    const std::size_t expected = static_cast<std::size_t>(e.layers) * static_cast<std::size_t>(e.heads) * n * n;
+    if (e.maps.size() != expected) {
+      detail::fail<shape_error>("write_html: example ", k, " ('", e.title, "') has ", e.maps.size(),
+                                " map values, expected layers x heads x n x n = ", e.layers, " x ", e.heads, " x ", n,
+                                " x ", n, " = ", expected);
+    }
+  }
+  double scale = 1;
+  for (int d = 0; d < options.decimals; ++d) scale *= 10;
+
+  int head_count = 0;
+  for (const head_verdict& v : report.heads) head_count = std::max(head_count, v.head + 1);
+
+  // The data, as JSON safe inside <script> (every string through html_json_string).
+  std::string json;
+  json.reserve(4096);
+  json += "{\"policy\":" + detail::html_json_string(report.policy);
+  json += ",\"layer_count\":" + std::to_string(report.layer_count);
+  json += ",\"head_count\":" + std::to_string(head_count);
+  json += ",\"scale\":" + detail::html_json_number(scale);
+  json += ",\"heads\":[";
+  for (std::size_t i = 0; i < report.heads.size(); ++i) {
+    const head_verdict& v = report.heads[i];
+    if (i) json += ',';
+    json += "{\"layer\":" + std::to_string(v.layer) + ",\"head\":" + std::to_string(v.head);
+    json += ",\"label\":" + detail::html_json_string(to_string(v.label));
+    json += ",\"confidence\":" + detail::html_json_number(v.confidence);
+    json += ",\"scores\":[";
+    for (std::size_t c = 0; c < head_category_count; ++c) {
+      if (c) json += ',';
+      json += detail::html_json_number(v.scores[c]);
+    }
+    json += "],\"reason\":" + detail::html_json_string(v.reason) + ",\"evidence\":[";
+    for (std::size_t e = 0; e < v.evidence.size(); ++e) {
+      if (e) json += ',';
+      json += "[" + detail::html_json_string(v.evidence[e].name) + "," + detail::html_json_number(v.evidence[e].value) +
+              "," + detail::html_json_number(v.evidence[e].baseline) + "]";
+    }
+    json += "]}";
+  }
+  json += "],\"layers\":[";
+  for (std::size_t i = 0; i < report.layers.size(); ++i) {
+    if (i) json += ',';
+    json += "{\"layer\":" + std::to_string(report.layers[i].layer) +
+            ",\"counts\":" + detail::html_json_counts(report.layers[i].counts) + "}";
+  }
+  json += "],\"model\":" + detail::html_json_counts(report.model);
+  json += ",\"examples\":[";
+  for (std::size_t k = 0; k < maps.examples.size(); ++k) {
+    const html_example& e = maps.examples[k];
+    if (k) json += ',';
+    json += "{\"title\":" + detail::html_json_string(e.title) + ",\"layers\":" + std::to_string(e.layers) +
+            ",\"heads\":" + std::to_string(e.heads) + ",\"tokens\":[";
+    for (std::size_t t = 0; t < e.tokens.size(); ++t) {
+      if (t) json += ',';
+      json += detail::html_json_string(e.tokens[t]);
+    }
+    json += "],\"maps\":[";
+    for (std::size_t i = 0; i < e.maps.size(); ++i) {
+      if (i) json += ',';
+      const double value = static_cast<double>(e.maps[i]);
+      json += std::to_string(std::isfinite(value) ? static_cast<long long>(std::llround(value * scale)) : 0LL);
+    }
+    json += "]}";
+  }
+  json += "]}";
+
+  out << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+      << "<meta name=\"generator\" content=\"headlens\">\n"
+      << "<title>" << detail::html_escape(options.title) << "</title>\n"
+      << "<script>" << detail::html_report_error_recorder << "</script>\n"
+      << "<style>" << detail::html_report_css << "</style>\n</head>\n<body>\n<header>\n"
+      << "<h1>" << detail::html_escape(options.title) << "</h1>\n";
+  if (!options.note.empty()) out << "<p class=\"note\">" << detail::html_escape(options.note) << "</p>\n";
+  out << "<p class=\"summary\" id=\"summary\"></p>\n<div class=\"legend\" id=\"legend\"></div>\n</header>\n<main>\n"
+      << "<section id=\"grid-panel\">\n<h2>Heads by layer</h2>\n<div class=\"grid\" id=\"grid\"></div>\n"
+      << "<p class=\"hint\">Click a head to see its evidence and its attention.</p>\n"
+      << "<noscript><p>This report needs JavaScript to draw; the data is in the headlens-data element.</p></noscript>\n"
+      << "</section>\n<section id=\"detail\">\n"
+      << "<h2><span id=\"detail-title\">No head selected</span> <span class=\"pill\" id=\"detail-label\"></span> "
+      << "<span class=\"hint\" id=\"detail-confidence\"></span></h2>\n"
+      << "<p class=\"reason\" id=\"detail-reason\" style=\"display:none\"></p>\n"
+      << "<table class=\"scores\" id=\"scores\"></table>\n"
+      << "<h3>Evidence</h3>\n<table id=\"evidence\"></table>\n"
+      << "<h3>Attention</h3>\n<div class=\"controls\">\n"
+      << "<label>Sentence <select id=\"example\"></select></label>\n<span>"
+      << "<label><input type=\"radio\" name=\"view\" value=\"both\" checked> both</label> "
+      << "<label><input type=\"radio\" name=\"view\" value=\"lines\"> lines</label> "
+      << "<label><input type=\"radio\" name=\"view\" value=\"heatmap\"> heatmap</label></span>\n</div>\n"
+      << "<div class=\"views\">\n<figure><figcaption>from (query) &rarr; to (key)</figcaption>"
+      << "<canvas id=\"lines\" width=\"1\" height=\"1\"></canvas></figure>\n"
+      << "<figure><figcaption>heatmap: rows from, columns to</figcaption>"
+      << "<canvas id=\"heatmap\" width=\"1\" height=\"1\"></canvas></figure>\n</div>\n"
+      << "<p class=\"caption\" id=\"map-caption\"></p>\n</section>\n</main>\n"
+      << "<script type=\"application/json\" id=\"headlens-data\">" << json << "</script>\n"
+      << "<script>" << detail::html_report_js << "</script>\n</body>\n</html>\n";
+}
+
+}  // namespace headlens
