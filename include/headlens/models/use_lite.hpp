@@ -10,7 +10,7 @@
 ///            x' = MHA(LN1(x)) + r                          (... and in the attention's output projection)
 ///            x_out = relu(LN2(x') W_1 + b_1) W_2 + b_2 + x'  (FFN 512 -> 1536 -> 512)
 ///   pooled = mean of the valid rows of the last layer (no final LayerNorm); y = tanh(pooled W_t + b_t); y / |y|
-/// LayerNorm is per token, biased variance, eps 1e-6. Attention: 4 heads (64 wide in layer 0, 128 in layer 1),
+/// LayerNorm is per token, biased variance, eps 1e-6 (models/transformer.hpp's `layer_norm`). Attention: 4 heads (64 wide in layer 0, 128 in layer 1),
 /// q scaled by 1/sqrt(head_dim), padded keys masked (TF.js adds -1e9; here they get weight exactly 0, which is what
 /// exp(-1e9) is in float).
 ///
@@ -38,6 +38,7 @@
 #include "headlens/io/tfjs.hpp"
 #include "headlens/kernels/attention_config.hpp"
 #include "headlens/kernels/multi_head_attention.hpp"
+#include "headlens/models/transformer.hpp"
 #include "headlens/text/sentencepiece.hpp"
 #include "headlens/types.hpp"
 
@@ -96,21 +97,6 @@ struct pre_projection_hooks {
   }
 };
 
-/// Per-token LayerNorm over the columns: (x - mean) * (gamma / sqrt(var + eps)) + beta, biased variance, in the
-/// order of the graph's ops.
-inline matrix<float> use_lite_layer_norm(const matrix<float>& x, const vector<float>& gamma,
-                                         const vector<float>& beta, float eps) {
-  matrix<float> out(x.rows(), x.cols());
-  for (index r = 0; r < x.rows(); ++r) {
-    const float mean = x.row(r).mean();
-    const Eigen::Array<float, 1, Eigen::Dynamic> centered = x.row(r).array() - mean;
-    const float variance = centered.square().mean();
-    const float inv = 1.0f / std::sqrt(variance + eps);
-    out.row(r) = (centered * (gamma.transpose().array() * inv) + beta.transpose().array()).matrix();
-  }
-  return out;
-}
-
 }  // namespace detail
 
 /// Universal Sentence Encoder-lite: tokenizer, forward pass with hooks at every head, sentence embeddings.
@@ -155,10 +141,11 @@ class use_lite_model {
       layer_weights& L = layers_[static_cast<std::size_t>(l)];
       const std::string concat = "/ConcatPartitions/concat";
 
-      L.ln1_gamma = w.float_vector(lw + "layer_prepostprocess/layer_norm/layer_norm_scale" + concat);
-      L.ln1_beta = w.float_vector(lw + "layer_prepostprocess/layer_norm/layer_norm_bias" + concat);
-      expect("LN1", L.ln1_gamma, d_in);
-      expect("LN1", L.ln1_beta, d_in);
+      L.ln1 = layer_norm<float>::layer(
+          w.float_vector(lw + "layer_prepostprocess/layer_norm/layer_norm_scale" + concat),
+          w.float_vector(lw + "layer_prepostprocess/layer_norm/layer_norm_bias" + concat), eps_);
+      expect("LN1 scale", L.ln1.weight, d_in);
+      expect("LN1 bias", L.ln1.bias, d_in);
       const matrix<float> qkv = w.float_matrix(kw + "MultiheadAttention/qkv_transform_single/kernel/part_0");
       const vector<float> qkv_bias =
           w.float_vector(lw + "MultiheadAttention/qkv_transform_single/bias" + concat);
@@ -198,10 +185,11 @@ class use_lite_model {
       }
       L.attention.emplace_back(config, aw, l);
 
-      L.ln2_gamma = w.float_vector(lw + "FFN/layer_prepostprocess/layer_norm/layer_norm_scale" + concat);
-      L.ln2_beta = w.float_vector(lw + "FFN/layer_prepostprocess/layer_norm/layer_norm_bias" + concat);
-      expect("LN2", L.ln2_gamma, width);
-      expect("LN2", L.ln2_beta, width);
+      L.ln2 = layer_norm<float>::layer(
+          w.float_vector(lw + "FFN/layer_prepostprocess/layer_norm/layer_norm_scale" + concat),
+          w.float_vector(lw + "FFN/layer_prepostprocess/layer_norm/layer_norm_bias" + concat), eps_);
+      expect("LN2 scale", L.ln2.weight, width);
+      expect("LN2 bias", L.ln2.bias, width);
       L.ffn1_kernel = w.float_matrix(fw + "conv1/Tensordot/Reshape_1");
       L.ffn1_bias = w.float_vector(lw + "FFN/conv1/bias" + concat);
       L.ffn2_kernel = w.float_matrix(fw + "conv2/Tensordot/Reshape_1");
@@ -303,7 +291,7 @@ class use_lite_model {
     for (int l = 0; l < n_layers; ++l) {
       const layer_weights& L = layers_[static_cast<std::size_t>(l)];
       const multi_head_attention<float>& mha = L.attention.front();
-      const matrix<float> h = detail::use_lite_layer_norm(x, L.ln1_gamma, L.ln1_beta, eps_);
+      const matrix<float> h = L.ln1(x);
       matrix<float> x1;
       if (L.adjust_kernel.size() == 0) {
         x1 = mha.forward(h, options, hooks);
@@ -315,7 +303,7 @@ class use_lite_model {
         x1.noalias() += x * L.adjust_kernel;
         x1.rowwise() += L.adjust_bias.transpose();
       }
-      const matrix<float> f = detail::use_lite_layer_norm(x1, L.ln2_gamma, L.ln2_beta, eps_);
+      const matrix<float> f = L.ln2(x1);
       matrix<float> g = f * L.ffn1_kernel;
       g.rowwise() += L.ffn1_bias.transpose();
       g = g.cwiseMax(0.0f);
@@ -365,7 +353,7 @@ class use_lite_model {
 
  private:
   struct layer_weights {
-    vector<float> ln1_gamma, ln1_beta, ln2_gamma, ln2_beta;
+    layer_norm<float> ln1, ln2;  ///< models/transformer.hpp's LayerNorm (statistics in double), eps from the graph
     matrix<float> out_kernel;  ///< [heads*head_dim x 512]
     vector<float> out_bias;
     matrix<float> adjust_kernel;  ///< [256 x 512] in layer 0, empty in layer 1
@@ -455,7 +443,7 @@ class use_lite_model {
   sentencepiece_unigram tokenizer_;
   matrix<float> embeddings_;      ///< [8002 x 256]
   vector<float> inv_timescales_;  ///< [128], the graph's stored constant
-  float eps_ = 1e-6f;
+  double eps_ = 1e-6;  ///< the graph's float32 1e-6 (9.99999997e-07)
   layer_weights layers_[n_layers];
   matrix<float> tanh_kernel_;
   vector<float> tanh_bias_;
