@@ -28,17 +28,17 @@ struct positional_evidence {
   int top_offset = 0;        ///< the most common offset of the row argmax (within ±evidence_max_offset)
   /// Share of rows whose argmax is at `top_offset` (Voita et al.: >= 0.9 at ±1 makes a positional head).
   double top_offset_share = 0;
-  std::int64_t rows = 0;     ///< rows measured
+  std::int64_t rows = 0;  ///< rows measured
 };
 
 /// The argmax accuracy of one dependency relation in one direction, against the best fixed-offset baseline.
 struct relation_evidence {
-  std::string relation;        ///< base UD relation (`nsubj`, `obj`, `amod`, ...)
+  std::string relation;           ///< base UD relation (`nsubj`, `obj`, `amod`, ...)
   bool dependent_to_head = true;  ///< true: the dependent's row points at its head; false: head's row at dependent
-  double accuracy = 0;         ///< share of instances where the argmax is right
-  double baseline_accuracy = 0;  ///< accuracy of the best fixed offset for this relation and direction
-  int baseline_offset = 0;     ///< that offset
-  std::int64_t count = 0;      ///< instances
+  double accuracy = 0;            ///< share of instances where the argmax is right
+  double baseline_accuracy = 0;   ///< accuracy of the best fixed offset for this relation and direction
+  int baseline_offset = 0;        ///< that offset
+  std::int64_t count = 0;         ///< instances
   double margin() const noexcept { return accuracy - baseline_accuracy; }
 };
 
@@ -62,22 +62,22 @@ struct coreference_evidence {
 /// Discourse: attention across sentence, paragraph and discourse-unit boundaries, and whether a unit attends to
 /// the unit it is related to.
 struct discourse_evidence {
-  double cross_sentence_mass = 0;   ///< mean mass on words of other sentences
-  double cross_paragraph_mass = 0;  ///< mean mass on words of other paragraphs
-  double cross_unit_mass = 0;       ///< mean mass on words of other discourse units
-  double related_unit_accuracy = 0;   ///< share of units whose most-attended other unit is their parent
-  double chain_baseline_accuracy = 0; ///< share of units whose parent is the previous unit
-  std::int64_t unit_count = 0;        ///< units with a parent that were measured
+  double cross_sentence_mass = 0;      ///< mean mass on words of other sentences
+  double cross_paragraph_mass = 0;     ///< mean mass on words of other paragraphs
+  double cross_unit_mass = 0;          ///< mean mass on words of other discourse units
+  double related_unit_accuracy = 0;    ///< share of units whose most-attended other unit is their parent
+  double chain_baseline_accuracy = 0;  ///< share of units whose parent is the previous unit
+  std::int64_t unit_count = 0;         ///< units with a parent that were measured
   std::int64_t rows = 0;
 };
 
 /// General shape of the attention.
 struct general_evidence {
-  double entropy = 0;          ///< mean row entropy divided by log(row length): 0 = one key, 1 = uniform
-  double mean_distance = 0;    ///< mean attended distance in words, sum_j p_ij |i - j|
-  double first_token_mass = 0; ///< mean mass on the first word of the window (attention sink)
-  double separator_mass = 0;   ///< mean mass on sentence-final punctuation (separators at word level)
-  double punctuation_mass = 0; ///< mean mass on punctuation (UPOS PUNCT)
+  double entropy = 0;           ///< mean row entropy divided by log(row length): 0 = one key, 1 = uniform
+  double mean_distance = 0;     ///< mean attended distance in words, sum_j p_ij |i - j|
+  double first_token_mass = 0;  ///< mean mass on the first word of the window (attention sink)
+  double separator_mass = 0;    ///< mean mass on sentence-final punctuation (separators at word level)
+  double punctuation_mass = 0;  ///< mean mass on punctuation (UPOS PUNCT)
   std::int64_t rows = 0;
 };
 
@@ -91,7 +91,7 @@ struct head_evidence {
   coreference_evidence coreference;
   discourse_evidence discourse;
   general_evidence general;
-  bool annotated = false;    ///< syntactic/coreference/discourse figures come from gold annotations
+  bool annotated = false;  ///< syntactic/coreference/discourse figures come from gold annotations
 };
 
 }  // namespace headlens
