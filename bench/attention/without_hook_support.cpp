@@ -26,4 +26,4 @@ void forward_without_hook_support(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(forward_without_hook_support)->Name("forward/no_hook_support")->Arg(128)->Arg(512)->Arg(2048)->Unit(benchmark::kMillisecond);
+BENCHMARK(forward_without_hook_support)->Name("forward/no_hook_support")->Arg(128)->Arg(512)->Arg(2048)->Unit(benchmark::kMillisecond)->UseRealTime();

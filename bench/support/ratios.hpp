@@ -17,7 +17,10 @@ class ratio_reporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
       if (run.run_type != Run::RT_Iteration && run.aggregate_name != "median") continue;
-      const std::string name = run.run_name.str();
+      // Benchmarks timed with UseRealTime() get a "/real_time" suffix; labels name their baselines without it.
+      std::string name = run.run_name.str();
+      const std::size_t suffix = name.find("/real_time");
+      if (suffix != std::string::npos) name.erase(suffix, 10);
       times_[name] = run.GetAdjustedRealTime();
       if (run.report_label.rfind("vs:", 0) == 0) baselines_[name] = run.report_label.substr(3);
     }

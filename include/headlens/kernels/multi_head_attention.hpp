@@ -53,8 +53,15 @@ enum class attention_path {
 /// Query rows per streaming work unit, and keys per tile of its inner loop. With head_dim 64 and float, a unit's
 /// working set (its queries and output 16 KiB each, one key and one value tile 64 KiB each, the logits tile
 /// 64 KiB) stays inside a 1 MiB L2 with room for Eigen's packed copies, and T = 128 still gives 2 units per head.
-inline constexpr index stream_query_tile = 64;
-inline constexpr index stream_key_tile = 256;
+/// HEADLENS_STREAM_QUERY_TILE and HEADLENS_STREAM_KEY_TILE override them (tuning for other caches).
+#ifndef HEADLENS_STREAM_QUERY_TILE
+#define HEADLENS_STREAM_QUERY_TILE 64
+#endif
+#ifndef HEADLENS_STREAM_KEY_TILE
+#define HEADLENS_STREAM_KEY_TILE 256
+#endif
+inline constexpr index stream_query_tile = HEADLENS_STREAM_QUERY_TILE;
+inline constexpr index stream_key_tile = HEADLENS_STREAM_KEY_TILE;
 
 /// Per-call inputs besides the activations. Empty members mean "none".
 template <class Scalar>

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# tools/bench_compare.sh [OUT.md] : headlens against PyTorch and a straightforward Eigen attention, in one run.
+#
+# Builds three small programs (tools/bench_compare/*.cpp) with -O3 -march=native -fopenmp, then, with the fair
+# settings of PERFORMANCE.md exported before any process starts (OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = THREADS,
+# OMP_WAIT_POLICY=PASSIVE), runs ROUNDS rounds of: an FMA-peak probe; headlens forward (T = 128, 512, 2048; d 768,
+# 12 heads, float, batch 1), forward with every pattern delivered to a hook, forward with streaming statistics,
+# the fused QKV GEMM alone, a decode step at context 4096; torch.nn.MultiheadAttention(need_weights=False) and
+# its decode step (/usr/bin/python3, tools/bench_compare/torch_runner.py); the Eigen baseline. Each figure is a
+# median of samples >= 0.1 s; ratios are taken within a round, then the median over rounds is reported, so only
+# same-run comparisons enter the table. Prints a Markdown table (and writes it to OUT.md when given).
+#
+# Variables: THREADS (2), ROUNDS (3), SIZES ("128 512 2048"), DECODE_CONTEXT (4096), PYTHON (/usr/bin/python3),
+#            BENCH_COMPARE_BUILD (build/bench-compare), CXX (g++), QUICK=1 (one round, short samples: a smoke run).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+src=$root/tools/bench_compare
+build=${BENCH_COMPARE_BUILD:-$root/build/bench-compare}
+threads=${THREADS:-2}
+rounds=${ROUNDS:-3}
+sizes=${SIZES:-128 512 2048}
+decode_context=${DECODE_CONTEXT:-4096}
+python=${PYTHON:-/usr/bin/python3}
+cxx=${CXX:-g++}
+out=${1:-}
+if [[ ${QUICK:-0} == 1 ]]; then
+  rounds=1
+  export SAMPLES=3 SAMPLE_SECONDS=0.02
+fi
+
+mkdir -p "$build"
+flags=(-std=c++17 -O3 -DNDEBUG -march=native -fopenmp -isystem /usr/include/eigen3 -I"$root/include")
+build_one() {  # name extra-flags...: rebuilds when the source or a header is newer than the binary
+  local name=$1
+  shift
+  local bin=$build/$name
+  if [[ ! -x $bin || -n $(find "$src/$name.cpp" "$root/include" -newer "$bin" -print -quit) ]]; then
+    echo "bench_compare: building $name" >&2
+    "$cxx" "${flags[@]}" "$@" "$src/$name.cpp" -o "$bin"
+  fi
+}
+build_one fma_probe
+build_one headlens_runner -DEIGEN_DONT_PARALLELIZE  # as the CMake target defines it with OpenMP
+build_one eigen_baseline                            # Eigen threads its own GEMMs here, as users get by default
+
+export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE
+results=$build/results-$(date -u +%Y%m%dT%H%M%SZ).jsonl
+: > "$results"
+echo "bench_compare: $(date -u '+%Y-%m-%d %H:%M UTC'), $(uptime | sed 's/.*load/load/'), threads $threads," \
+     "rounds $rounds; raw results in $results" >&2
+
+torch_specs=()
+for t in $sizes; do torch_specs+=("forward:$t"); done
+torch_specs+=("decode:$decode_context")
+have_torch=1
+"$python" -c 'import torch' 2>/dev/null || { have_torch=0; echo "bench_compare: no torch for $python" >&2; }
+
+for round in $(seq 1 "$rounds"); do
+  echo "bench_compare: round $round/$rounds ($(uptime | sed 's/.*load average: //'))" >&2
+  tag() { sed "s/^{/{\"round\": $round, /" >> "$results"; }
+  "$build/fma_probe" 0.3 | tag
+  for t in $sizes; do
+    "$build/headlens_runner" forward "$t" | tag
+    "$build/headlens_runner" pattern "$t" | tag
+    "$build/headlens_runner" stats "$t" | tag
+    "$build/headlens_runner" gemm "$t" | tag
+    "$build/eigen_baseline" "$t" | tag
+  done
+  "$build/headlens_runner" decode "$decode_context" | tag
+  if [[ $have_torch == 1 ]]; then "$python" "$src/torch_runner.py" "$threads" "${torch_specs[@]}" | tag; fi
+done
+
+"$python" "$src/summarise.py" "$results" "$threads" "$(uptime | sed 's/.*load average: //')" | tee ${out:+"$out"}
