@@ -546,26 +546,37 @@ class multi_head_attention {
     const_view k_g(k + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
     const_view v_g(v + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
 
-    // Scale q rather than the product: Eigen folds a scalar on an operand into the GEMM, not on the result.
-    detail::partitioned_product(scores, q_h, k_g.transpose(), threads, scale);
-    if (options.attn_mask.size() != 0) scores += options.attn_mask;
-    if (options.key_padding.size() != 0) {
-      for (index j = 0; j < t_k; ++j) {
-        if (options.key_padding(b, j)) scores.col(j).setConstant(minus_infinity);
-      }
-    }
-    if (config_.causal) {
-      for (index i = 0; i < t_q; ++i) {
-        const index first_hidden = past + i + 1;
-        if (first_hidden < t_k) scores.row(i).tail(t_k - first_hidden).setConstant(minus_infinity);
-      }
-    }
-    detail::fire<hook_point::scores>(hooks, ctx, scores.data(), t_q, t_k, t_k);
+    // One unit per block of query rows: the rows' scores (scale on q: Eigen folds a scalar on an operand into the
+    // GEMM, not on the result), their masks and, unless a hook wants the scores first, their softmax, while the
+    // rows are still in cache.
+    const bool scores_hooked = detail::wanted<hook_point::scores>(hooks, ctx);
+    const bool has_padding = options.key_padding.size() != 0;
     const index row_blocks = (t_q + stream_query_tile - 1) / stream_query_tile;
     detail::parallel_for(row_blocks, threads, [&](index block, int) {
-      const index r0 = block * stream_query_tile;
-      detail::softmax_rows(scores.data() + r0 * t_k, std::min(stream_query_tile, t_q - r0), t_k, t_k);
+      const index r0 = block * stream_query_tile, rows = std::min(stream_query_tile, t_q - r0);
+      auto s = scores.middleRows(r0, rows);
+      s.noalias() = (scale * q_h.middleRows(r0, rows)) * k_g.transpose();
+      if (options.attn_mask.size() != 0) s += options.attn_mask.middleRows(r0, rows);
+      if (has_padding) {
+        for (index j = 0; j < t_k; ++j) {
+          if (options.key_padding(b, j)) s.col(j).setConstant(minus_infinity);
+        }
+      }
+      if (config_.causal) {
+        for (index i = 0; i < rows; ++i) {
+          const index first_hidden = past + r0 + i + 1;
+          if (first_hidden < t_k) s.row(i).tail(t_k - first_hidden).setConstant(minus_infinity);
+        }
+      }
+      if (!scores_hooked) detail::softmax_rows(scores.data() + r0 * t_k, rows, t_k, t_k);
     });
+    if (scores_hooked) {
+      detail::fire<hook_point::scores>(hooks, ctx, scores.data(), t_q, t_k, t_k);
+      detail::parallel_for(row_blocks, threads, [&](index block, int) {
+        const index r0 = block * stream_query_tile;
+        detail::softmax_rows(scores.data() + r0 * t_k, std::min(stream_query_tile, t_q - r0), t_k, t_k);
+      });
+    }
     detail::fire<hook_point::pattern>(hooks, ctx, scores.data(), t_q, t_k, t_k);
     if (options.statistics != nullptr) {
       detail::statistics_from_pattern(*options.statistics, b, h, scores.data(), t_q, t_k, t_k, past);
