@@ -11,6 +11,7 @@
 
 #include "headlens/hooks/hook_registry.hpp"
 #include "headlens/models/gpt2.hpp"
+#include "headlens/models/hugging_face.hpp"
 #include "headlens/text/bpe.hpp"
 #include "support/model_fixtures.hpp"
 
@@ -196,4 +197,20 @@ TEST_CASE("gpt2: decoding in steps over a cache gives the rows of one forward", 
   CHECK(cache.length() == 48);
   cache.clear();
   CHECK(model_fixtures::max_abs_diff(model.forward_step(g.ids, cache), g.logits) < 1e-4);
+}
+
+TEST_CASE("gpt2: load_pretrained finds the family and the tokenizer", "[gpt2]") {
+  const auto p = headlens::load_pretrained<float>(gpt2_dir);
+  CHECK(p.family == headlens::model_family::gpt2);
+  REQUIRE(p.tokenizer.has_value());
+  const auto g = model_fixtures::read_golden<float>(gpt2_dir, 0);
+  std::ifstream in(gpt2_dir + "/tokenizer_cases.json");
+  const auto text = nlohmann::json::parse(in)[0]["text"].get<std::string>();
+  CHECK(model_fixtures::max_abs_diff(p.model.forward(p.tokenizer->encode_ids(text)), g.logits) < 1e-4);
+
+  const auto llama = headlens::load_pretrained<float>(std::string(HEADLENS_TEST_DATA_DIR) + "/models/llama");
+  CHECK(llama.family == headlens::model_family::llama);
+  CHECK_FALSE(llama.tokenizer.has_value());
+  REQUIRE_THROWS_WITH(headlens::detect_model_family(std::string(HEADLENS_TEST_DATA_DIR) + "/models/words"),
+                      Contains("models/words/config.json"));
 }
