@@ -2,7 +2,8 @@
 // (e.g. from PyTorch) over the words of CoNLL-U documents.
 //
 //   headlens classify-maps --conllu DOC.conllu --maps MAPS.npy [--conllu DOC2.conllu --maps MAPS2.npy ...]
-//                          [--policy annotated|heuristic] [--format table|json|csv|md] [--out FILE] [--causal]
+//                          [--policy annotated|heuristic] [--format table|json|csv|md|html] [--out FILE] [--causal]
+//                          [--html-examples N] [--html-max-words N]
 //
 // Matching rule: the documents of the --conllu files, taken in order (a file's documents in file order, a file
 // without `# newdoc` being one document), are matched one to one with the --maps files in the order given. So each
@@ -11,7 +12,12 @@
 // empty nodes) of its document, rows summing to 1 (or 0 for a fully masked row); every MAPS has the same layers and
 // heads. Any CoNLL-U file works: layers it lacks (no Entity= coreference, no Discourse= units, HEAD `_`) simply give
 // no evidence for that category.
+//
+// --format html writes one self-contained page (headlens/analysis/report_html.hpp) that embeds the attention of every
+// head over a few example sentences: the first sentences of 3 to --html-max-words words, spread over the documents,
+// each sentence's block of its document's maps (attention to words outside the sentence is not shown).
 
+#include <algorithm>
 #include <cstddef>
 #include <fstream>
 #include <iostream>
@@ -24,6 +30,7 @@
 #include <headlens/analysis/features.hpp>
 #include <headlens/analysis/policies.hpp>
 #include <headlens/analysis/report.hpp>
+#include <headlens/analysis/report_html.hpp>
 #include <headlens/analysis/report_json.hpp>
 #include <headlens/io/npy.hpp>
 
@@ -39,6 +46,8 @@ struct classify_maps_args {
   std::string format = "table";
   std::string out;
   bool causal = false;
+  std::size_t html_examples = 6;
+  std::size_t html_max_words = 40;
 };
 
 std::string shape_text(const std::vector<headlens::index>& shape) {
@@ -60,10 +69,61 @@ struct located_document {
   }
 };
 
-/// Adds one document's maps to the accumulator (created from the first maps file's layers and heads).
+/// Adds up to `count` example sentences of `d` (5 to `max_words` words, in document order) to the HTML maps: each
+/// sentence's diagonal block of the document's maps, every row renormalised to sum 1 within the sentence (a head
+/// that spreads over the whole document would otherwise look empty); the page says how much of the attention
+/// stayed inside the sentence.
+template <class Scalar>
+void add_html_examples(const headlens::tensor<Scalar>& maps, const located_document& d, std::size_t count,
+                       std::size_t max_words, headlens::html_maps& out) {
+  const headlens::index layers = maps.shape[0], heads = maps.shape[1], words = maps.shape[2];
+  std::size_t added = 0;
+  for (std::size_t s = 0; s < d.doc.sentences.size() && added < count; ++s) {
+    const headlens::sentence& sent = d.doc.sentences[s];
+    const headlens::index begin = sent.begin, n = sent.end - sent.begin;
+    if (n < 5 || static_cast<std::size_t>(n) > max_words) continue;
+    std::vector<std::string> tokens;
+    std::string text;
+    for (headlens::index w = begin; w < sent.end; ++w) {
+      tokens.push_back(d.doc.words[static_cast<std::size_t>(w)].form);
+      if (!text.empty()) text += ' ';
+      text += tokens.back();
+    }
+    if (text.size() > 60) text = text.substr(0, 57) + "...";
+    const std::string where = d.doc.id.empty() ? "document " + std::to_string(d.index_in_file + 1) : d.doc.id;
+    std::vector<double> block(static_cast<std::size_t>(layers * heads * n * n));
+    double inside = 0, rows = 0;
+    for (headlens::index lh = 0; lh < layers * heads; ++lh) {
+      for (headlens::index i = 0; i < n; ++i) {
+        double* row = block.data() + (lh * n + i) * n;
+        double sum = 0, total = 0;
+        const Scalar* full = maps.data.data() + (lh * words + begin + i) * words;
+        for (headlens::index j = 0; j < words; ++j) total += static_cast<double>(full[j]);
+        for (headlens::index j = 0; j < n; ++j) sum += row[j] = static_cast<double>(full[begin + j]);
+        if (sum > 0) {
+          for (headlens::index j = 0; j < n; ++j) row[j] /= sum;
+        }
+        if (total > 0) {
+          inside += sum / total;
+          rows += 1;
+        }
+      }
+    }
+    const int percent = rows > 0 ? static_cast<int>(100 * inside / rows + 0.5) : 0;
+    out.add(where + ", sentence " + std::to_string(s + 1) + ": " + text, std::move(tokens), block.data(),
+            static_cast<int>(layers), static_cast<int>(heads),
+            "Rows are renormalised within the sentence: over all heads, " + std::to_string(percent) +
+                "% of a word's attention stays inside it (the rest goes to other sentences of the document).");
+    ++added;
+  }
+}
+
+/// Adds one document's maps to the accumulator (created from the first maps file's layers and heads), and up to
+/// `html_count` example sentences to `html` when it is given.
 template <class Scalar>
 void add_maps(const headlens::npy_array& array, const located_document& d, const headlens::feature_options& options,
-              std::optional<headlens::model_feature_accumulator>& acc, std::string& first_maps) {
+              std::optional<headlens::model_feature_accumulator>& acc, std::string& first_maps,
+              headlens::html_maps* html, std::size_t html_count, std::size_t html_max_words) {
   const std::vector<headlens::index>& s = array.shape;
   const auto words = static_cast<headlens::index>(d.doc.words.size());
   if (s.size() != 4 || s[2] != s[3]) {
@@ -91,6 +151,7 @@ void add_maps(const headlens::npy_array& array, const located_document& d, const
     if (what.rfind("headlens: ", 0) == 0) what.erase(0, 10);
     fail("maps ", array.source, " (", d.name(), "): ", what);
   }
+  if (html != nullptr && html_count > 0) add_html_examples(maps, d, html_count, html_max_words, *html);
 }
 
 void run_classify_maps(const classify_maps_args& args) {
@@ -109,14 +170,20 @@ void run_classify_maps(const classify_maps_args& args) {
 
   std::optional<headlens::model_feature_accumulator> acc;
   std::string first_maps;
+  // HTML examples: spread over the documents, ceil(N / documents) from each until N are taken.
+  headlens::html_maps html;
+  headlens::html_maps* html_out = args.format == "html" ? &html : nullptr;
+  const std::size_t html_per_doc = (args.html_examples + docs.size() - 1) / docs.size();
   headlens::feature_options options;
   options.causal = args.causal;
   for (std::size_t k = 0; k < docs.size(); ++k) {
     const headlens::npy_array array = headlens::read_npy(args.maps[k]);
     if (array.type == headlens::dtype::float32) {
-      add_maps<float>(array, docs[k], options, acc, first_maps);
+      add_maps<float>(array, docs[k], options, acc, first_maps, html_out,
+                      std::min(html_per_doc, args.html_examples - html.examples.size()), args.html_max_words);
     } else if (array.type == headlens::dtype::float64) {
-      add_maps<double>(array, docs[k], options, acc, first_maps);
+      add_maps<double>(array, docs[k], options, acc, first_maps, html_out,
+                       std::min(html_per_doc, args.html_examples - html.examples.size()), args.html_max_words);
     } else {
       fail("maps ", array.source, " have dtype ", headlens::dtype_name(array.type), ", expected float32 or float64");
     }
@@ -143,6 +210,13 @@ void run_classify_maps(const classify_maps_args& args) {
     headlens::write_csv(out, report);
   } else if (args.format == "md") {
     headlens::write_markdown(out, report);
+  } else if (args.format == "html") {
+    headlens::html_options html_options;
+    html_options.title = "headlens head report (" + args.policy + " policy)";
+    html_options.note = std::to_string(docs.size()) + (docs.size() == 1 ? " document" : " documents") + " from " +
+                        args.conllu.front() + (args.conllu.size() > 1 ? " and more" : "") + "; maps from " +
+                        args.maps.front() + (args.maps.size() > 1 ? " and more" : "");
+    headlens::write_html(out, report, html, html_options);
   } else {
     headlens::write_table(out, report);
   }
@@ -171,8 +245,15 @@ void setup_classify_maps(CLI::App& app) {
                   "annotated (margins over the literature's baselines, using the annotations) or heuristic (no "
                   "annotations: positional, long-range discourse, sink and broad heads only). Default annotated")
       ->check(CLI::IsMember({"annotated", "heuristic"}));
-  sub->add_option("--format", args->format, "table, json, csv or md (default table)")
-      ->check(CLI::IsMember({"table", "json", "csv", "md"}));
+  sub->add_option("--format", args->format,
+                  "table, json, csv, md or html (default table); html is one self-contained page with the attention "
+                  "of every head over a few example sentences")
+      ->check(CLI::IsMember({"table", "json", "csv", "md", "html"}));
+  sub->add_option("--html-examples", args->html_examples,
+                  "with --format html: how many example sentences the page embeds (default 6; 0 for none)");
+  sub->add_option("--html-max-words", args->html_max_words,
+                  "with --format html: longest example sentence, in words (default 40)")
+      ->check(CLI::PositiveNumber);
   sub->add_option("--out", args->out, "write the report to FILE instead of standard output");
   sub->add_flag("--causal", args->causal,
                 "the maps come from a causal (decoder) model: row i has i + 1 keys, which sets the entropy normaliser");

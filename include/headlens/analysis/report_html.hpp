@@ -41,6 +41,7 @@ struct html_example {
   /// Attention, row-major [layers][heads][n][n]: row i (the query, "from") over columns j (the keys, "to"). Values
   /// are written rounded to `html_options::decimals`; NaN is written as 0.
   std::vector<float> maps;
+  std::string note;  ///< shown under the map, e.g. how the map was made (free text; optional)
 };
 
 /// The example sentences a page embeds: the caller picks a few short ones (the maps dominate the file's size:
@@ -51,7 +52,8 @@ struct html_maps {
   /// Adds an example from a contiguous row-major [layers, heads, n, n] buffer, n = tokens.size(); `maps` must hold
   /// layers * heads * n * n values. Throws `argument_error` when layers or heads is below 1 or there is no token.
   template <class Scalar>
-  void add(std::string title, std::vector<std::string> tokens, const Scalar* maps, int layers, int heads) {
+  void add(std::string title, std::vector<std::string> tokens, const Scalar* maps, int layers, int heads,
+           std::string note = {}) {
     if (layers < 1 || heads < 1) {
       detail::fail<argument_error>("html_maps::add: example '", title, "' has ", layers, " layers x ", heads,
                                    " heads, expected at least 1 x 1");
@@ -62,6 +64,7 @@ struct html_maps {
     e.tokens = std::move(tokens);
     e.layers = layers;
     e.heads = heads;
+    e.note = std::move(note);
     const std::size_t n = e.tokens.size();
     const std::size_t count = static_cast<std::size_t>(layers) * static_cast<std::size_t>(heads) * n * n;
     e.maps.resize(count);
@@ -266,9 +269,8 @@ inline constexpr std::string_view html_report_js = R"HLJS(
     });
     b.title = titleText + ': ' + tip.join(', ');
     wrap.appendChild(b);
-    var top = 0; LABELS.forEach(function (l, i) { if (cnt[i] > cnt[top]) top = i; });
     var total = 0; cnt.forEach(function (x) { total += x; });
-    wrap.appendChild(el('span', 'barlabel', total ? pct(cnt, top).toFixed(0) + '% ' + LABELS[top] : ''));
+    wrap.appendChild(el('span', 'barlabel', total ? (total - cnt[4]) + ' of ' + total + ' assigned' : ''));
     return wrap;
   }
   var cells = [];
@@ -380,7 +382,7 @@ inline constexpr std::string_view html_report_js = R"HLJS(
   }
   var FONT = '12px system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif';
   function drawLines(canvas, ex, m, v) {
-    var n = ex.tokens.length, rowH = 20, colW = 120, gapW = 150, top = 8;
+    var n = ex.tokens.length, rowH = 20, colW = 105, gapW = 120, top = 8;
     var w = colW * 2 + gapW, hgt = top * 2 + n * rowH;
     var ctx = setup(canvas, w, hgt);
     ctx.font = FONT; ctx.textBaseline = 'middle';
@@ -398,10 +400,10 @@ inline constexpr std::string_view html_report_js = R"HLJS(
       ctx.fillStyle = state.row === t ? rgb(v.label, 0.18) : 'rgba(0,0,0,0)';
       ctx.fillRect(0, y - rowH / 2 + 1, colW - 2, rowH - 2);
       ctx.fillStyle = '#1d2330';
-      ctx.textAlign = 'right'; ctx.fillText(clip(ex.tokens[t], 16), colW - 10, y);
+      ctx.textAlign = 'right'; ctx.fillText(clip(ex.tokens[t], 14), colW - 10, y);
       var into = 0; for (var q = 0; q < n; ++q) into += m[q][t];
       ctx.fillStyle = state.row >= 0 ? rgb(v.label, Math.min(1, 0.25 + m[state.row][t])) : '#1d2330';
-      ctx.textAlign = 'left'; ctx.fillText(clip(ex.tokens[t], 16), colW + gapW + 10, y);
+      ctx.textAlign = 'left'; ctx.fillText(clip(ex.tokens[t], 14), colW + gapW + 10, y);
     }
     canvas.onmousemove = function (ev) {
       var rect = canvas.getBoundingClientRect(), x = ev.clientX - rect.left, yy = ev.clientY - rect.top;
@@ -412,7 +414,7 @@ inline constexpr std::string_view html_report_js = R"HLJS(
     canvas.onmouseleave = function () { if (state.row !== -1) { state.row = -1; drawLines(canvas, ex, m, v); } };
   }
   function drawHeatmap(canvas, ex, m, v) {
-    var n = ex.tokens.length, cs = Math.max(6, Math.min(22, Math.floor(440 / n)));
+    var n = ex.tokens.length, cs = Math.max(6, Math.min(26, Math.floor(440 / n)));
     var probe = setup(canvas, 1, 1); probe.font = FONT;
     var lab = 0; ex.tokens.forEach(function (t) { lab = Math.max(lab, probe.measureText(clip(t, 14)).width); });
     lab = Math.ceil(lab) + 10;
@@ -438,7 +440,7 @@ inline constexpr std::string_view html_report_js = R"HLJS(
         ctx.textAlign = 'left'; ctx.fillText(clip(ex.tokens[k], 14), 0, 0); ctx.restore();
       }
     }
-    canvas.title = 'rows: from (query); columns: to (key); darker = more attention';
+    canvas.title = 'rows: from (query); columns: to (key); colour strength = attention, 0 (white) to 1';
   }
   function draw() {
     var lines = $('lines'), heat = $('heatmap'), caption = $('map-caption');
@@ -464,7 +466,7 @@ inline constexpr std::string_view html_report_js = R"HLJS(
     heat.setAttribute('data-head', v.layer + ':' + v.head);
     caption.textContent = 'Layer ' + v.layer + ', head ' + v.head + ' over \u201c' + ex.title + '\u201d: each token ' +
         '(left, the query) to the tokens it attends to (right, the keys); line strength = attention. ' +
-        'Hover a token on the left to see its row alone.';
+        'Hover a token on the left to see its row alone.' + (ex.note ? ' ' + ex.note : '');
   }
 
   if (data.heads.length) {
@@ -574,7 +576,7 @@ inline void write_html(std::ostream& out, const head_report& report, const html_
       if (t) json += ',';
       json += detail::html_json_string(e.tokens[t]);
     }
-    json += "],\"maps\":[";
+    json += "],\"note\":" + detail::html_json_string(e.note) + ",\"maps\":[";
     for (std::size_t i = 0; i < e.maps.size(); ++i) {
       if (i) json += ',';
       const double value = static_cast<double>(e.maps[i]);
@@ -601,7 +603,6 @@ inline void write_html(std::ostream& out, const head_report& report, const html_
       << "<span class=\"hint\" id=\"detail-confidence\"></span></h2>\n"
       << "<p class=\"reason\" id=\"detail-reason\" style=\"display:none\"></p>\n"
       << "<table class=\"scores\" id=\"scores\"></table>\n"
-      << "<h3>Evidence</h3>\n<table id=\"evidence\"></table>\n"
       << "<h3>Attention</h3>\n<div class=\"controls\">\n"
       << "<label>Sentence <select id=\"example\"></select></label>\n<span>"
       << "<label><input type=\"radio\" name=\"view\" value=\"both\" checked> both</label> "
@@ -611,7 +612,8 @@ inline void write_html(std::ostream& out, const head_report& report, const html_
       << "<canvas id=\"lines\" width=\"1\" height=\"1\"></canvas></figure>\n"
       << "<figure><figcaption>heatmap: rows from, columns to</figcaption>"
       << "<canvas id=\"heatmap\" width=\"1\" height=\"1\"></canvas></figure>\n</div>\n"
-      << "<p class=\"caption\" id=\"map-caption\"></p>\n</section>\n</main>\n"
+      << "<p class=\"caption\" id=\"map-caption\"></p>\n"
+      << "<h3>Evidence</h3>\n<table id=\"evidence\"></table>\n</section>\n</main>\n"
       << "<script type=\"application/json\" id=\"headlens-data\">" << json << "</script>\n"
       << "<script>" << detail::html_report_js << "</script>\n</body>\n</html>\n";
 }
