@@ -30,18 +30,25 @@ fi
 
 mkdir -p "$build"
 flags=(-std=c++17 -O3 -DNDEBUG -march=native -fopenmp -isystem /usr/include/eigen3 -I"$root/include")
-build_one() {  # name extra-flags...: rebuilds when the source or a header is newer than the binary
-  local name=$1
-  shift
+build_one() {  # name source [flags...] [-- libs...]: rebuilds when the source or a header is newer than the binary
+  local name=$1 source=$src/$2
+  shift 2
+  local opts=() libs=()
+  while [[ $# -gt 0 && $1 != -- ]]; do opts+=("$1"); shift; done
+  [[ $# -gt 0 ]] && shift && libs=("$@")
   local bin=$build/$name
-  if [[ ! -x $bin || -n $(find "$src/$name.cpp" "$root/include" -newer "$bin" -print -quit) ]]; then
+  if [[ ! -x $bin || -n $(find "$source" "$root/include" -newer "$bin" -print -quit) ]]; then
     echo "bench_compare: building $name" >&2
-    "$cxx" "${flags[@]}" "$@" "$src/$name.cpp" -o "$bin"
+    "$cxx" "${flags[@]}" "${opts[@]}" "$source" -o "$bin" "${libs[@]}"
   fi
 }
-build_one fma_probe
-build_one headlens_runner -DEIGEN_DONT_PARALLELIZE  # as the CMake target defines it with OpenMP
-build_one eigen_baseline                            # Eigen threads its own GEMMs here, as users get by default
+build_one fma_probe fma_probe.cpp
+build_one headlens_runner headlens_runner.cpp -DEIGEN_DONT_PARALLELIZE  # as the CMake target defines it
+build_one eigen_baseline eigen_baseline.cpp  # Eigen threads its own GEMMs here, as users get by default
+# The BLAS backend (HEADLENS_USE_BLAS) when a BLAS links (Debian: libopenblas-dev makes libblas.so OpenBLAS).
+have_blas=1
+build_one headlens_runner_blas headlens_runner.cpp -DEIGEN_DONT_PARALLELIZE -DHEADLENS_USE_BLAS -- -lblas ||
+  { have_blas=0; echo "bench_compare: no BLAS to link, skipping the BLAS backend" >&2; }
 
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE
 results=$build/results-$(date -u +%Y%m%dT%H%M%SZ).jsonl
@@ -64,10 +71,20 @@ for round in $(seq 1 "$rounds"); do
     "$build/headlens_runner" pattern "$t" | tag
     "$build/headlens_runner" stats "$t" | tag
     "$build/headlens_runner" gemm "$t" | tag
+    if [[ $have_blas == 1 ]]; then
+      "$build/headlens_runner_blas" forward "$t" | tag
+      "$build/headlens_runner_blas" gemm "$t" | tag
+    fi
     "$build/eigen_baseline" "$t" | tag
   done
   "$build/headlens_runner" decode "$decode_context" | tag
-  if [[ $have_torch == 1 ]]; then "$python" "$src/torch_runner.py" "$threads" "${torch_specs[@]}" | tag; fi
+  if [[ $have_torch == 1 ]]; then
+    "$python" "$src/torch_runner.py" "$threads" "${torch_specs[@]}" | tag
+    # PyTorch's decode step is far slower on 2 threads than on 1 here (OpenBLAS threading a batch of 1-row
+    # products), so it is also timed on 1 thread and the table compares against the faster of the two.
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+      "$python" "$src/torch_runner.py" 1 "decode:$decode_context" | sed 's/"impl": "torch"/"impl": "torch1"/' | tag
+  fi
 done
 
 "$python" "$src/summarise.py" "$results" "$threads" "$(uptime | sed 's/.*load average: //')" | tee ${out:+"$out"}

@@ -127,9 +127,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "headlens_runner: unknown mode %s\n", what.c_str());
     return 2;
   }
-  std::printf("{\"impl\": \"headlens\", \"mode\": \"%s\", \"n\": %ld, \"path\": \"%s\", \"ms\": %.4f, \"gflops\": %.2f, "
+#ifdef HEADLENS_USE_BLAS
+  const char* impl = "headlens_blas";
+#else
+  const char* impl = "headlens";
+#endif
+  std::printf("{\"impl\": \"%s\", \"mode\": \"%s\", \"n\": %ld, \"path\": \"%s\", \"ms\": %.4f, \"gflops\": %.2f, "
               "\"threads\": %d, \"sink\": %g}\n",
-              what.c_str(), long(n), path_name.c_str(), ms, flops / ms * 1e-6, detail::thread_count(options.threads),
+              impl, what.c_str(), long(n), path_name.c_str(), ms, flops / ms * 1e-6, detail::thread_count(options.threads),
               sink != sink ? 0.0 : 1.0);
   return 0;
 }
