@@ -139,7 +139,7 @@ TEST_CASE("report_html: bad examples and options are rejected before anything is
                       "headlens: html_maps::add: example 'flat' has 0 layers x 1 heads, expected at least 1 x 1");
 
   headlens::html_maps wrong;
-  wrong.examples.push_back({"short", {"a", "b"}, 1, 2, std::vector<float>(7, 0.f)});
+  wrong.examples.push_back({"short", {"a", "b"}, 1, 2, std::vector<float>(7, 0.f), {}});
   std::ostringstream out;
   REQUIRE_THROWS_AS(headlens::write_html(out, small_report(), wrong), headlens::shape_error);
   REQUIRE_THROWS_WITH(headlens::write_html(out, small_report(), wrong),

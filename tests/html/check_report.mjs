@@ -142,7 +142,8 @@ async function main() {
   await s('Page.enable');
   await s('Emulation.setDeviceMetricsOverride', { width: 1400, height: 1000, deviceScaleFactor: 1, mobile: false });
 
-  const loaded = waitFor((m) => m.sessionId === sessionId && m.method === 'Page.loadEventFired', 'the page to load');
+  const loaded = waitFor((m) => m.sessionId === sessionId && m.method === 'Page.loadEventFired', 'the page to load',
+                         60000);
   const nav = await s('Page.navigate', { url: pageUrl });
   check(!nav.errorText, 'navigate to the page', nav.errorText);
   await loaded;
@@ -195,7 +196,14 @@ async function main() {
     for (const type of ['mouseMoved', 'mousePressed', 'mouseReleased']) {
       await s('Input.dispatchMouseEvent', { type, x: box.x, y: box.y, button: 'left', clickCount: 1 });
     }
-    await sleep(50);
+  }
+  // Polls `expression` until it is true (the page is given up to 5 s on a loaded machine).
+  async function until(expression) {
+    for (let i = 0; i < 100; ++i) {
+      if (await evaluate(expression)) return true;
+      await sleep(50);
+    }
+    return false;
   }
 
   // Click the last head, then the first, then one in the middle: each must draw its own map.
@@ -203,6 +211,7 @@ async function main() {
   let previous = null;
   for (const [l, h] of picks) {
     await clickCell(l, h);
+    await until(`document.getElementById('detail-title').textContent === 'Layer ${l}, head ${h}'`);
     const title = await evaluate("document.getElementById('detail-title').textContent");
     check(title === `Layer ${l}, head ${h}`, `clicking layer ${l} head ${h} sets the title`, `title is "${title}"`);
     const selected = await evaluate(`document.querySelectorAll('#grid .cell.selected').length === 1 &&
@@ -267,10 +276,10 @@ function finish(code) {
 }
 browser.on('error', (e) => { console.log(`FAIL cannot start ${chromium}: ${e.message}`); finish(1); });
 main().then(() => {
-  console.log(`html check: ${passed} passed, ${failed} failed`);
+  console.log(`check_report: ${passed} passed, ${failed} failed`);
   setTimeout(() => finish(failed === 0 ? 0 : 1), exited ? 0 : 300);
 }, (e) => {
   console.log(`FAIL ${e.message}`);
-  console.log(`html check: ${passed} passed, ${failed + 1} failed`);
+  console.log(`check_report: ${passed} passed, ${failed + 1} failed`);
   finish(1);
 });
