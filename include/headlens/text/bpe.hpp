@@ -233,10 +233,15 @@ class byte_level_bpe {
   /// The entries of a vocab.json file. Throws `io_error`, `format_error`.
   static std::vector<std::pair<std::string, std::int32_t>> read_vocab_json(const std::string& path) {
     const std::vector<unsigned char> bytes = detail::read_file_bytes(path);
-    const detail::json_value root =
-        detail::parse_json(reinterpret_cast<const char*>(bytes.data()), bytes.size(), path, 0);
+    return parse_vocab_json(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path);
+  }
+
+  /// The entries of vocab.json text; `name` stands for the file in messages. Throws `format_error` (byte offset).
+  static std::vector<std::pair<std::string, std::int32_t>> parse_vocab_json(std::string_view text,
+                                                                           const std::string& name = "<vocab.json>") {
+    const detail::json_value root = detail::parse_json(text.data(), text.size(), name, 0);
     if (root.type != detail::json_value::kind::object) {
-      throw format_error::at_byte(path, root.offset, std::string("expected an object of token -> id, found ") +
+      throw format_error::at_byte(name, root.offset, std::string("expected an object of token -> id, found ") +
                                                          detail::json_kind_name(root.type));
     }
     std::vector<std::pair<std::string, std::int32_t>> out;
@@ -244,7 +249,7 @@ class byte_level_bpe {
     for (const detail::json_member& m : root.object) {
       if (m.value.type != detail::json_value::kind::integer || m.value.integer < 0 ||
           m.value.integer > std::numeric_limits<std::int32_t>::max()) {
-        throw format_error::at_byte(path, m.value.offset,
+        throw format_error::at_byte(name, m.value.offset,
                                     "token '" + m.key + "' has no valid id, expected an integer from 0 to 2^31-1");
       }
       out.emplace_back(m.key, std::int32_t(m.value.integer));
@@ -255,7 +260,13 @@ class byte_level_bpe {
   /// The pairs of a merges.txt file, in rank order. Throws `io_error`, `format_error` (file:line).
   static std::vector<std::pair<std::string, std::string>> read_merges(const std::string& path) {
     const std::vector<unsigned char> bytes = detail::read_file_bytes(path);
-    const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    return parse_merges(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path);
+  }
+
+  /// The pairs of merges.txt text (an optional `#version` first line, then one `left right` pair per line; blank
+  /// lines are skipped); `name` stands for the file in messages. Throws `format_error` (file:line).
+  static std::vector<std::pair<std::string, std::string>> parse_merges(std::string_view text,
+                                                                      const std::string& name = "<merges.txt>") {
     std::vector<std::pair<std::string, std::string>> out;
     std::size_t pos = 0, line = 0;
     while (pos < text.size()) {
@@ -269,7 +280,7 @@ class byte_level_bpe {
       const std::size_t space = row.find(' ');
       if (space == 0 || space == std::string_view::npos || space + 1 == row.size() ||
           row.find(' ', space + 1) != std::string_view::npos) {
-        throw format_error::at_line(path, line, "expected two tokens separated by one space, found '" +
+        throw format_error::at_line(name, line, "expected two tokens separated by one space, found '" +
                                                     std::string(row) + "'");
       }
       out.emplace_back(std::string(row.substr(0, space)), std::string(row.substr(space + 1)));
