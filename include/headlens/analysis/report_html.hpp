@@ -254,8 +254,8 @@ inline constexpr std::string_view html_report_js = R"HLJS(
   grid.style.gridTemplateColumns = 'auto repeat(' + cols + ', var(--cell)) auto';
   var byPos = {};
   data.heads.forEach(function (h, i) { byPos[h.layer + ':' + h.head] = i; });
-  grid.appendChild(el('div', 'colhead', ''));
-  for (var c = 0; c < cols; ++c) grid.appendChild(el('div', 'colhead', 'head ' + c));
+  grid.appendChild(el('div', 'colhead', cols > 8 ? 'head' : ''));
+  for (var c = 0; c < cols; ++c) grid.appendChild(el('div', 'colhead', cols > 8 ? String(c) : 'head ' + c));
   grid.appendChild(el('div', 'colhead', 'labels in layer'));
   var counts = {};
   data.layers.forEach(function (x) { counts[x.layer] = x.counts; });
@@ -292,7 +292,7 @@ inline constexpr std::string_view html_report_js = R"HLJS(
         cell.appendChild(el('span', null, fmt(v.confidence)));
         if (cols <= 16) cell.appendChild(el('small', null, v.label.slice(0, 4)));
       }
-      cell.addEventListener('click', (function (idx) { return function () { select(idx); }; })(k));
+      cell.addEventListener('click', (function (idx) { return function () { select(idx, true); }; })(k));
       cells[k] = cell;
       grid.appendChild(cell);
     }
@@ -316,7 +316,7 @@ inline constexpr std::string_view html_report_js = R"HLJS(
   function viewMode() { for (var i = 0; i < views.length; ++i) if (views[i].checked) return views[i].value; return 'both'; }
 
   // ---- the selected head ----
-  function select(k) {
+  function select(k, byUser) {
     state.head = k;
     cells.forEach(function (c, i) { if (c) c.classList.toggle('selected', i === k); });
     var v = data.heads[k];
@@ -359,6 +359,9 @@ inline constexpr std::string_view html_report_js = R"HLJS(
       et.appendChild(r);
     });
     draw();
+    // Below the grid (a narrow window or a big model): bring the head's panel into view.
+    var panel = $('detail');
+    if (byUser && panel.getBoundingClientRect().top > window.innerHeight - 80) panel.scrollIntoView({behavior: 'smooth'});
   }
 
   // ---- drawing ----
