@@ -48,7 +48,8 @@ std::string data_of(const std::string& page) {
 }  // namespace
 
 TEST_CASE("report_html: HTML text escaping") {
-  REQUIRE(headlens::detail::html_escape("a < b && \"c\" > 'd'") == "a &lt; b &amp;&amp; &quot;c&quot; &gt; &#39;d&#39;");
+  REQUIRE(headlens::detail::html_escape("a < b && \"c\" > 'd'") ==
+          "a &lt; b &amp;&amp; &quot;c&quot; &gt; &#39;d&#39;");
   REQUIRE(headlens::detail::html_escape("plain na\xc3\xafve") == "plain na\xc3\xafve");  // UTF-8 untouched
 }
 
@@ -87,8 +88,10 @@ TEST_CASE("report_html: hostile text stays inside the data element") {
   REQUIRE(count(page, "</script") == 3);
   REQUIRE(count(page, "<!--") == 0);
   REQUIRE(count(page, "<b>") == 0);
-  REQUIRE(count(page, "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;!-- &quot;q&quot; &#39;a&#39; &amp; &lt;b&gt;") ==
-          3);  // <title>, <h1> and the note
+  REQUIRE(
+      count(page,
+            "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;!-- &quot;q&quot; &#39;a&#39; &amp; &lt;b&gt;") ==
+      3);  // <title>, <h1> and the note
   REQUIRE(page.find("<p class=\"note\">&lt;/script&gt;") != std::string::npos);
   const std::string data = data_of(page);
   REQUIRE(data.find('<') == std::string::npos);
@@ -99,8 +102,8 @@ TEST_CASE("report_html: hostile text stays inside the data element") {
 TEST_CASE("report_html: the data holds every head and the maps rounded to the decimals asked") {
   headlens::html_maps maps;
   // 1 layer x 2 heads over 2 tokens: head 0 rows (0.12345, 0.87655), (1, 0); head 1 with a NaN.
-  const std::vector<float> map = {0.12345f, 0.87655f, 1.0f, 0.0f,
-                                  0.5f,     0.5f,     std::numeric_limits<float>::quiet_NaN(), 0.0004f};
+  const std::vector<float> map = {0.12345f, 0.87655f, 1.0f, 0.0f, 0.5f, 0.5f, std::numeric_limits<float>::quiet_NaN(),
+                                  0.0004f};
   maps.add("two", {"a", "b"}, map.data(), 1, 2);
   std::ostringstream out3, out2;
   headlens::write_html(out3, small_report(), maps);

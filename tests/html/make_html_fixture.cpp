@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
       v.label = cycle[k % 5];
       v.confidence = (k + 1.0) / (layers * heads);
       for (headlens::head_label c : headlens::head_categories) v.set_score(c, 0.05 * (k % 4) - 0.1);
-      if (v.label == headlens::head_label::unassigned) v.reason = "sink </script><script>window.headlensInjected=1</script>";
+      if (v.label == headlens::head_label::unassigned)
+        v.reason = "sink </script><script>window.headlensInjected=1</script>";
       v.evidence.push_back({"nsubj dep->head accuracy \"quoted\" <b class=\"injected\">x</b>", 0.1 + 0.05 * k, 0.3});
       v.evidence.push_back({"first-word mass", 0.02 * k, std::numeric_limits<double>::quiet_NaN()});
       v.evidence.push_back({"mean distance", 3.5, 2.0});  // outside [0, 1]: no bar
@@ -60,10 +61,19 @@ int main(int argc, char** argv) {
   const headlens::head_report report = headlens::make_report(verdicts, "pol<i class=\"injected\">icy</i>");
 
   headlens::html_maps maps;
-  const std::vector<std::string> first = {"The", "</script>", "said", "\"hi\"", "&", "it's", "<!--",
-                                          "na\xc3\xafve", "line\xe2\x80\xa8sep", "<b class=\"injected\">b</b>", "."};
-  const std::vector<std::string> second = {"A", "second", "sentence", ",", "with", "thirteen", "words",
-                                           "so", "maps", "differ", "by", "size", "."};
+  const std::vector<std::string> first = {"The",
+                                          "</script>",
+                                          "said",
+                                          "\"hi\"",
+                                          "&",
+                                          "it's",
+                                          "<!--",
+                                          "na\xc3\xafve",
+                                          "line\xe2\x80\xa8sep",
+                                          "<b class=\"injected\">b</b>",
+                                          "."};
+  const std::vector<std::string> second = {"A",  "second", "sentence", ",",  "with", "thirteen", "words",
+                                           "so", "maps",   "differ",   "by", "size", "."};
   std::vector<float> a = planted_maps(first.size()), b = planted_maps(second.size());
   maps.add("</script><script>window.headlensInjected=1</script>", first, a.data(), layers, heads);
   maps.add("<b class=\"injected\">bold</b> say \"hi\" & 'bye'", second, b.data(), layers, heads);
