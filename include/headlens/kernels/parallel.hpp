@@ -82,6 +82,34 @@ void sgemm_(const char* transa, const char* transb, const int* m, const int* n, 
 void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
             const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
             const int* ldc);
+// OpenBLAS only (weak: null with any other BLAS).
+int openblas_get_num_threads(void) __attribute__((weak));
+}
+
+/// True when the BLAS threads each call itself (OpenBLAS with more than one thread): then a projection is one BLAS
+/// call from the calling thread. Otherwise (a single-threaded BLAS, or OpenBLAS with OPENBLAS_NUM_THREADS=1)
+/// headlens cuts it into its fixed blocks and issues one call per block from its own threads, which also keeps
+/// results independent of the thread count and leaves no BLAS threads spinning beside headlens's.
+inline bool blas_threads_itself() noexcept {
+  return &openblas_get_num_threads != nullptr && openblas_get_num_threads() > 1;
+}
+
+/// One BLAS GEMM: row-major dst = lhs rhs (as column-major dst^T = rhs^T lhs^T: rhs goes first).
+template <class Scalar, class Dst, class Lhs, class Rhs>
+void blas_gemm(Dst&& dst, const Lhs& lhs, const Rhs& rhs) {
+  const int m = int(dst.cols()), n = int(dst.rows()), k = int(lhs.cols());
+  const int ldb = int(rhs.outerStride()), lda = int(lhs.outerStride()), ldc = int(dst.outerStride());
+  const Scalar one = 1, zero = 0;
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    dst.setZero();
+    return;
+  }
+  if constexpr (std::is_same<Scalar, float>::value) {
+    sgemm_("N", "N", &m, &n, &k, &one, rhs.data(), &ldb, lhs.data(), &lda, &zero, dst.data(), &ldc);
+  } else {
+    dgemm_("N", "N", &m, &n, &k, &one, rhs.data(), &ldb, lhs.data(), &lda, &zero, dst.data(), &ldc);
+  }
 }
 #endif
 
@@ -91,8 +119,8 @@ using row_major_ref = Eigen::Ref<matrix<Scalar>, 0, Eigen::OuterStride<>>;
 template <class Scalar>
 using const_row_major_ref = Eigen::Ref<const matrix<Scalar>, 0, Eigen::OuterStride<>>;
 
-/// dst = lhs * rhs for the projections (x W_qkv, z W_o). With HEADLENS_USE_BLAS (CMake option of that name) one
-/// call to the BLAS's sgemm/dgemm, which threads it itself (OPENBLAS_NUM_THREADS for OpenBLAS); otherwise
+/// dst = lhs * rhs for the projections (x W_qkv, z W_o). With HEADLENS_USE_BLAS (CMake option of that name) the
+/// BLAS's sgemm/dgemm computes it (see `blas_threads_itself` for how it is threaded); otherwise
 /// `partitioned_product` on `threads` threads. Only the projections go to the BLAS: the attention tiles are small
 /// products issued from headlens's own threads, where a threaded BLAS would oversubscribe the cores (which is
 /// why headlens does not define EIGEN_USE_BLAS).
@@ -101,21 +129,18 @@ void projection_product(row_major_ref<Scalar> dst, const const_row_major_ref<Sca
                         const const_row_major_ref<Scalar>& rhs, int threads) {
 #ifdef HEADLENS_USE_BLAS
   if constexpr (std::is_same<Scalar, float>::value || std::is_same<Scalar, double>::value) {
-    (void)threads;
-    // Row-major C = A B is column-major C^T = B^T A^T: pass B as the first operand.
-    const int m = int(dst.cols()), n = int(dst.rows()), k = int(lhs.cols());
-    const int ldb = int(rhs.outerStride()), lda = int(lhs.outerStride()), ldc = int(dst.outerStride());
-    const Scalar one = 1, zero = 0;
-    if (m == 0 || n == 0) return;
-    if (k == 0) {
-      dst.setZero();
+    if (blas_threads_itself()) {
+      blas_gemm<Scalar>(dst, lhs, rhs);
       return;
     }
-    if constexpr (std::is_same<Scalar, float>::value) {
-      sgemm_("N", "N", &m, &n, &k, &one, rhs.data(), &ldb, lhs.data(), &lda, &zero, dst.data(), &ldc);
-    } else {
-      dgemm_("N", "N", &m, &n, &k, &one, rhs.data(), &ldb, lhs.data(), &lda, &zero, dst.data(), &ldc);
-    }
+    const index rows = dst.rows(), cols = dst.cols();
+    const index row_blocks = (rows + product_row_chunk - 1) / product_row_chunk;
+    const index col_blocks = (cols + product_col_chunk - 1) / product_col_chunk;
+    parallel_for(row_blocks * col_blocks, threads, [&](index unit, int) {
+      const index r0 = (unit / col_blocks) * product_row_chunk, c0 = (unit % col_blocks) * product_col_chunk;
+      const index nr = std::min(product_row_chunk, rows - r0), nc = std::min(product_col_chunk, cols - c0);
+      blas_gemm<Scalar>(dst.block(r0, c0, nr, nc), lhs.middleRows(r0, nr), rhs.middleCols(c0, nc));
+    });
     return;
   }
 #endif
