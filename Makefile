@@ -14,6 +14,8 @@
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
+# CMake's generated Makefiles run as sub-makes of this one; keep their "Entering directory" lines out of the log.
+export GNUMAKEFLAGS := --no-print-directory
 .DEFAULT_GOAL := help
 
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
