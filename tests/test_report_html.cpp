@@ -117,6 +117,9 @@ TEST_CASE("report_html: the data holds every head and the maps rounded to the de
                      "\"scores\":[null,null,null,0.25],\"reason\":\"\",\"evidence\":[]}") != std::string::npos);
   REQUIRE(data3.find("\"evidence\":[[\"mass\",0.5,null]]") != std::string::npos);
   REQUIRE(data3.find("\"model\":[0,0,0,1,1]") != std::string::npos);  // head_labels order
+  // One layer: only the early band has a layer (middle and late are left out).
+  REQUIRE(data3.find("\"bands\":[{\"name\":\"early\",\"first\":0,\"last\":0,\"counts\":[0,0,0,1,1]}],") !=
+          std::string::npos);
   headlens::html_options two;
   two.decimals = 2;
   headlens::write_html(out2, small_report(), maps, two);

@@ -298,9 +298,17 @@ inline constexpr std::string_view html_report_js = R"HLJS(
     }
     grid.appendChild(counts[l] ? bar(counts[l], 'layer ' + l) : el('div'));
   }
-  grid.appendChild(el('div', 'rowhead', 'model'));
-  var span = el('div'); span.style.gridColumn = 'span ' + cols; grid.appendChild(span);
-  grid.appendChild(bar(data.model, 'model'));
+  function summaryRow(title, cnt) {
+    grid.appendChild(el('div', 'rowhead', title));
+    var span = el('div'); span.style.gridColumn = 'span ' + Math.max(1, cols); grid.appendChild(span);
+    grid.appendChild(bar(cnt, title));
+  }
+  if (data.layer_count >= 3) {  // early, middle and late thirds of the layers
+    data.bands.forEach(function (b) {
+      summaryRow(b.name + ' (' + (b.first === b.last ? b.first : b.first + '\u2013' + b.last) + ')', b.counts);
+    });
+  }
+  summaryRow('model', data.model);
 
   // ---- example picker ----
   var picker = $('example');
@@ -567,6 +575,16 @@ inline void write_html(std::ostream& out, const head_report& report, const html_
     if (i) json += ',';
     json += "{\"layer\":" + std::to_string(report.layers[i].layer) +
             ",\"counts\":" + detail::html_json_counts(report.layers[i].counts) + "}";
+  }
+  json += "],\"bands\":[";
+  bool first_band = true;
+  for (const band_summary& band : report.bands) {
+    if (band.last_layer < band.first_layer) continue;  // no layer in this band (a model of 1 or 2 layers)
+    if (!first_band) json += ',';
+    first_band = false;
+    json += "{\"name\":" + detail::html_json_string(band.name) + ",\"first\":" + std::to_string(band.first_layer) +
+            ",\"last\":" + std::to_string(band.last_layer) + ",\"counts\":" + detail::html_json_counts(band.counts) +
+            "}";
   }
   json += "],\"model\":" + detail::html_json_counts(report.model);
   json += ",\"examples\":[";
