@@ -497,3 +497,22 @@ TEMPLATE_TEST_CASE("results are bit-identical whatever the thread count", "[atte
     CHECK(decoded[0] == decoded[1]);
   }
 }
+
+TEST_CASE("kv_cache::truncate forgets the last tokens, so a step can be redone", "[attention][decode]") {
+  const layer_shape s{16, 4, 2, 4, true, true, true};
+  const auto L = random_reference_layer(s, 191);
+  const auto mha = module_of<float>(s, L);
+  std::mt19937 rng(193);
+  const matrix<float> x = to_matrix<float>(random_mat(rng, 12, s.d_model));
+  const matrix<float> other = to_matrix<float>(random_mat(rng, 1, s.d_model));
+  kv_cache<float> cache;
+  mha.forward_step(x.topRows(10), cache);
+  const matrix<float> first = mha.forward_step(x.row(10), cache);
+  cache.truncate(10);
+  mha.forward_step(other, cache);  // a different continuation, then back
+  cache.truncate(10);
+  CHECK(cache.length() == 10);
+  CHECK(mha.forward_step(x.row(10), cache) == first);
+  REQUIRE_THROWS_WITH(cache.truncate(12), "headlens: kv_cache::truncate: length is 12, expected 0 to length() = 11");
+  REQUIRE_THROWS_AS(cache.truncate(-1), argument_error);
+}
