@@ -9,7 +9,8 @@
 //   file (every text is inline);
 // - the grid has exactly L x H head cells, one per (layer, head);
 // - clicking cells (real mouse events at each cell's position) selects that head: the title says "Layer l, head h",
-//   both canvases are drawn for that head, have ink, and differ from the previous head's pictures;
+//   both canvases are drawn for that head, have ink, and differ from the previous head's pictures; hovering a
+//   query token on the lines view redraws it with that row alone, and leaving restores it;
 // - picking another example sentence redraws the map; the picker lists N examples;
 // - every --text string appears verbatim in the page's text (hostile strings like `</script>` shown as text), and
 //   no script planted in the data ran (window.headlensInjected stays undefined).
@@ -231,6 +232,22 @@ async function main() {
       }
       previous = { l, h, heat: heat.hash };
     }
+  }
+
+  // Hovering the first query token on the lines view shows its row alone: the picture changes, and changes back.
+  if (args.examples > 0) {
+    const box = await evaluate(`(() => { const c = document.getElementById('lines');
+        c.scrollIntoView({ block: 'center' }); const r = c.getBoundingClientRect();
+        return { x: r.left + 40, y: r.top + 18, leaveX: r.right + 40 }; })()`);
+    const before = await picture('lines');
+    await s('Input.dispatchMouseEvent', { type: 'mouseMoved', x: box.x, y: box.y });
+    await sleep(50);  // the handler draws at once; leave the renderer a frame all the same
+    const hovered = await picture('lines');
+    await s('Input.dispatchMouseEvent', { type: 'mouseMoved', x: box.leaveX, y: box.y });
+    await sleep(50);
+    const left = await picture('lines');
+    check(hovered.ink > 100 && hovered.hash !== before.hash && left.hash === before.hash,
+          'hovering the first token of the lines view shows its row alone, and leaving restores the view');
   }
 
   // The sentence picker.
