@@ -1,13 +1,43 @@
 #pragma once
 /// \file
-/// Umbrella header: includes the public headers that need only Eigen and xsimd. Optional parts with other
-/// dependencies (JSON reports, HTML) are included on their own.
+/// Umbrella header: every public header that needs only Eigen, xsimd and the standard library. The parts with
+/// other dependencies include nlohmann_json and are included on their own: `io/tfjs.hpp`,
+/// `analysis/features_json.hpp`, `analysis/report_json.hpp`, and the model loaders `models/gpt2.hpp`,
+/// `models/llama.hpp`, `models/hugging_face.hpp`, `models/use_lite.hpp`.
 
+// Errors and array types.
 #include "headlens/error.hpp"
 #include "headlens/types.hpp"
-#include "headlens/hooks/hook_point.hpp"
+
+// Kernels.
 #include "headlens/kernels/attention_config.hpp"
 #include "headlens/kernels/multi_head_attention.hpp"
+#include "headlens/kernels/rotary.hpp"
 #include "headlens/kernels/softmax.hpp"
+#include "headlens/kernels/streaming_statistics.hpp"
+
+// Hooks and interventions.
+#include "headlens/hooks/activation_cache.hpp"
+#include "headlens/hooks/hook_point.hpp"
+#include "headlens/hooks/hook_registry.hpp"
+#include "headlens/hooks/interventions.hpp"
+
+// Files people already have.
 #include "headlens/io/npy.hpp"
 #include "headlens/io/safetensors.hpp"
+
+// Text.
+#include "headlens/text/bpe.hpp"
+#include "headlens/text/sentencepiece.hpp"
+#include "headlens/text/word_tokenizer.hpp"
+
+// Reference transformer blocks.
+#include "headlens/models/transformer.hpp"
+
+// Head analysis.
+#include "headlens/analysis/alignment.hpp"
+#include "headlens/analysis/conllu.hpp"
+#include "headlens/analysis/features.hpp"
+#include "headlens/analysis/policies.hpp"
+#include "headlens/analysis/report.hpp"
+#include "headlens/analysis/report_html.hpp"
