@@ -29,6 +29,7 @@
 #include <headlens/analysis/features.hpp>
 #include <headlens/analysis/policies.hpp>
 #include <headlens/analysis/report.hpp>
+#include <headlens/analysis/report_html.hpp>
 #include <headlens/analysis/report_json.hpp>
 #include <headlens/models/use_lite.hpp>
 #include <nlohmann/json.hpp>
@@ -134,6 +135,66 @@ struct run_stats {
   std::size_t words_without_tokens = 0;
   double dropped_mass_sum = 0;  // per window: mean mass on tokens of no word (a bare ▁)
 };
+
+/// The word-level maps [layers, heads, n, n] of every head over the words [begin, end) of a document, the model run on
+/// those words alone (for the HTML report's example sentences).
+headlens::tensor<float> span_word_maps(const headlens::use_lite_model& model, const headlens::document_text& surface,
+                                       headlens::index begin, headlens::index end) {
+  const auto first = static_cast<std::size_t>(begin), last = static_cast<std::size_t>(end - 1);
+  const std::size_t base = surface.words[first].begin;
+  const std::string text = surface.text.substr(base, surface.words[last].end - base);
+  std::vector<headlens::char_span> spans;
+  for (std::size_t w = first; w <= last; ++w) spans.push_back({surface.words[w].begin - base, surface.words[w].end - base});
+  const std::vector<headlens::sentencepiece_token> tokens = model.tokenize(text);
+  const headlens::token_alignment alignment = headlens::align_tokens(tokens, spans);
+  const headlens::index n = end - begin;
+  headlens::tensor<float> word_maps;
+  word_maps.shape = {headlens::use_lite_model::n_layers, headlens::use_lite_model::n_heads, n, n};
+  word_maps.data.assign(static_cast<std::size_t>(word_maps.shape[0] * word_maps.shape[1] * n * n), 0.0f);
+  if (tokens.empty()) return word_maps;
+  std::vector<std::int32_t> ids;
+  for (const auto& t : tokens) ids.push_back(t.id);
+  const headlens::tensor<float> maps = model.attention(ids);
+  const headlens::index T = maps.shape[2];
+  headlens::word_attention<float> word_map;
+  for (headlens::index lh = 0; lh < maps.shape[0] * maps.shape[1]; ++lh) {
+    const Eigen::Map<const headlens::matrix<float>> token_map(maps.data.data() + lh * T * T, T, T);
+    headlens::token_to_word_map(token_map, alignment, word_map);
+    Eigen::Map<headlens::matrix<float>>(word_maps.data.data() + lh * n * n, n, n) = word_map.map;
+  }
+  return word_maps;
+}
+
+/// Up to `count` example sentences of 5 to 40 words for the HTML report, spread over the documents.
+headlens::html_maps html_examples(const headlens::use_lite_model& model, const std::vector<headlens::document>& docs,
+                                  std::size_t count) {
+  headlens::html_maps html;
+  const std::size_t per_doc = docs.empty() ? 0 : (count + docs.size() - 1) / docs.size();
+  for (const headlens::document& doc : docs) {
+    if (doc.words.empty()) continue;
+    const headlens::document_text surface = headlens::document_surface_text(doc);
+    std::size_t taken = 0;
+    for (std::size_t s = 0; s < doc.sentences.size() && taken < per_doc && html.examples.size() < count; ++s) {
+      const headlens::sentence& sent = doc.sentences[s];
+      if (sent.size() < 5 || sent.size() > 40) continue;
+      std::vector<std::string> words;
+      std::string text;
+      for (headlens::index w = sent.begin; w < sent.end; ++w) {
+        words.push_back(doc.words[static_cast<std::size_t>(w)].form);
+        text += (text.empty() ? "" : " ") + words.back();
+      }
+      if (text.size() > 60) text = text.substr(0, 57) + "...";
+      const headlens::tensor<float> maps = span_word_maps(model, surface, sent.begin, sent.end);
+      html.add((doc.id.empty() ? std::string("text") : doc.id) + ", sentence " + std::to_string(s + 1) + ": " + text,
+               std::move(words), maps.data.data(), headlens::use_lite_model::n_layers,
+               headlens::use_lite_model::n_heads,
+               "USE-lite run on this sentence alone; word-level maps (attention to a word sums over its pieces, "
+               "from a word averages them).");
+      ++taken;
+    }
+  }
+  return html;
+}
 
 /// Runs the model over one window of a document and adds the word-level maps of every head.
 void add_window(const headlens::use_lite_model& model, const headlens::document_text& surface,
@@ -251,9 +312,6 @@ std::string with_commas(std::size_t value) {
 
 void run_classify(classify_args args) {
   if (!args.conllu.empty() && !args.text.empty()) fail("give --conllu or --text, not both");
-  if (args.format == "html") {
-    fail("--format html is not yet supported (the HTML report is being written); use table, json, csv or md");
-  }
   if (args.window < 2) fail("--window is ", args.window, ", expected at least 2 words");
   const headlens::index stride = args.stride > 0 ? args.stride : std::max<headlens::index>(1, args.window / 2);
   if (stride > args.window) fail("--stride is ", stride, ", expected at most --window = ", args.window);
@@ -349,6 +407,11 @@ void run_classify(classify_args args) {
       headlens::write_json(out, report);
     } else if (args.format == "csv") {
       headlens::write_csv(out, report);
+    } else if (args.format == "html") {
+      headlens::html_options html_options;
+      html_options.title = "USE-lite head report (" + policy + " policy)";
+      html_options.note = summary.str();
+      headlens::write_html(out, report, html_examples(model, documents, 6), html_options);
     } else {
       out << "<!-- " << summary.str() << " -->\n\n";
       headlens::write_markdown(out, report);
@@ -383,7 +446,8 @@ void setup_classify(CLI::App& app) {
                   "no attention, which the report's first line counts");
   sub->add_option("--stride", args->stride, "words between window starts (default: half the window)")
       ->check(CLI::PositiveNumber);
-  sub->add_option("--format", args->format, "table (default), json, csv, md, or html (not yet supported)")
+  sub->add_option("--format", args->format, "table (default), json, csv, md, or html (one self-contained page with each head's attention over a few "
+                  "example sentences)")
       ->check(CLI::IsMember({"table", "json", "csv", "md", "html"}));
   sub->add_option("--out", args->out, "write the report to this file instead of stdout");
   sub->add_option("--evidence", args->evidence,

@@ -54,9 +54,16 @@ endif()
 file(READ "${WORK}/evidence.json" evidence)
 expect_match("${evidence}" "\"top_offset_share\"" "evidence.json")
 
+# classify --format html: one self-contained page with 2 x 4 heads and example sentences (the browser checks of
+# such pages are tests/html/).
+run(0 out classify --model "${MODEL}" --quiet --format html --out "${WORK}/report.html")
+file(READ "${WORK}/report.html" html)
+expect_match("${html}" "^<!DOCTYPE html>" "report.html")
+expect_match("${html}" "id=\"headlens-data\">{\"policy\":\"annotated\",\"layer_count\":2,\"head_count\":4,"
+             "report.html data")
+expect_match("${html}" "\"examples\":\\[{\"title\":\"GUM_" "report.html examples")
+
 # Errors: one line, exit 1 (2 for what CLI11 rejects).
-run(1 out classify --model "${MODEL}" --format html)
-expect_match("${out}" "^headlens classify: --format html is not yet supported" "html error")
 run(1 out classify --model "${WORK}/nowhere")
 expect_match("${out}" "^headlens classify: no USE-lite model" "missing model error")
 run(1 out classify --model "${MODEL}" --text "${WORK}/missing.txt")
