@@ -21,15 +21,6 @@ using Catch::Matchers::Contains;
 const std::string gpt2_dir = std::string(HEADLENS_TEST_DATA_DIR) + "/models/gpt2";
 constexpr int sequence_count = 4;
 
-template <class Scalar>
-double logits_tolerance() {
-  return std::is_same<Scalar, float>::value ? 1e-4 : 1e-5;  // goldens are float64 results stored as float32
-}
-template <class Scalar>
-double attention_tolerance() {
-  return std::is_same<Scalar, float>::value ? 1e-4 : 1e-6;
-}
-
 const headlens::safetensors_file& checkpoint() {
   static const headlens::safetensors_file file(gpt2_dir + "/model.safetensors");
   return file;
@@ -53,11 +44,11 @@ TEMPLATE_TEST_CASE("gpt2: logits and every head's attention equal the PyTorch re
     model_fixtures::pattern_recorder<TestType> recorder(2, 4, t);
     const headlens::matrix<TestType> logits = model.forward(g.ids, {}, recorder.registry);
     CHECK(recorder.calls == 2 * 4);
-    CHECK(model_fixtures::max_abs_diff(logits, g.logits) < logits_tolerance<TestType>());
-    CHECK(model_fixtures::max_abs_diff(recorder.maps.data, g.attention.data) < attention_tolerance<TestType>());
+    CHECK(model_fixtures::max_abs_diff(logits, g.logits) < model_fixtures::logits_tolerance<TestType>());
+    CHECK(model_fixtures::max_abs_diff(recorder.maps.data, g.attention.data) < model_fixtures::attention_tolerance<TestType>());
     // Without hooks the kernel streams; same logits.
     const headlens::matrix<TestType> plain = model.forward(g.ids);
-    CHECK(model_fixtures::max_abs_diff(plain, g.logits) < logits_tolerance<TestType>());
+    CHECK(model_fixtures::max_abs_diff(plain, g.logits) < model_fixtures::logits_tolerance<TestType>());
   }
 }
 

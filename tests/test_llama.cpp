@@ -21,15 +21,6 @@ using Catch::Matchers::Contains;
 const std::string llama_dir = std::string(HEADLENS_TEST_DATA_DIR) + "/models/llama";
 constexpr int sequence_count = 3;
 
-template <class Scalar>
-double logits_tolerance() {
-  return std::is_same<Scalar, float>::value ? 1e-4 : 1e-5;  // goldens are float64 results stored as float32
-}
-template <class Scalar>
-double attention_tolerance() {
-  return std::is_same<Scalar, float>::value ? 1e-4 : 1e-6;
-}
-
 const headlens::safetensors_file& checkpoint() {
   static const headlens::safetensors_file file(llama_dir + "/model.safetensors");
   return file;
@@ -56,10 +47,10 @@ TEMPLATE_TEST_CASE("llama: logits and every head's attention equal the PyTorch r
     model_fixtures::pattern_recorder<TestType> recorder(2, 4, t);
     const headlens::matrix<TestType> logits = model.forward(g.ids, {}, recorder.registry);
     CHECK(recorder.calls == 2 * 4);
-    CHECK(model_fixtures::max_abs_diff(logits, g.logits) < logits_tolerance<TestType>());
-    CHECK(model_fixtures::max_abs_diff(recorder.maps.data, g.attention.data) < attention_tolerance<TestType>());
+    CHECK(model_fixtures::max_abs_diff(logits, g.logits) < model_fixtures::logits_tolerance<TestType>());
+    CHECK(model_fixtures::max_abs_diff(recorder.maps.data, g.attention.data) < model_fixtures::attention_tolerance<TestType>());
     const headlens::matrix<TestType> plain = model.forward(g.ids);  // streaming path
-    CHECK(model_fixtures::max_abs_diff(plain, g.logits) < logits_tolerance<TestType>());
+    CHECK(model_fixtures::max_abs_diff(plain, g.logits) < model_fixtures::logits_tolerance<TestType>());
   }
 }
 

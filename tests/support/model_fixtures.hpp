@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "headlens/hooks/hook_registry.hpp"
@@ -23,6 +24,16 @@ struct golden {
   headlens::matrix<Scalar> logits;
   headlens::tensor<Scalar> attention;
 };
+
+/// Tolerances of a model run against the goldens: float64 reference results stored as float32.
+template <class Scalar>
+double logits_tolerance() {
+  return std::is_same<Scalar, float>::value ? 1e-4 : 1e-5;
+}
+template <class Scalar>
+double attention_tolerance() {
+  return std::is_same<Scalar, float>::value ? 1e-4 : 1e-6;
+}
 
 template <class Scalar>
 golden<Scalar> read_golden(const std::string& dir, int k) {
