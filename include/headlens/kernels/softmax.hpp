@@ -45,65 +45,6 @@ void softmax_row_scalar(Scalar* row, index n) noexcept {
   for (index j = 0; j < n; ++j) row[j] *= inverse;
 }
 
-/// SIMD softmax of one row, in place. Same contract as `softmax_row_scalar`.
-template <class Scalar>
-void softmax_row(Scalar* row, index n) noexcept {
-  using batch = xsimd::batch<Scalar>;
-  constexpr index width = static_cast<index>(batch::size);
-  const index body = n - n % width;
-
-  // Pass 1: maximum. NaN is detected separately because max() does not propagate it reliably.
-  Scalar max_value = -std::numeric_limits<Scalar>::infinity();
-  bool has_nan = false;
-  if (body > 0) {
-    batch max_batch(-std::numeric_limits<Scalar>::infinity());
-    auto nan_batch = batch(Scalar(0)) != batch(Scalar(0));  // all false
-    for (index j = 0; j < body; j += width) {
-      const batch values = batch::load_unaligned(row + j);
-      max_batch = xsimd::max(max_batch, values);
-      nan_batch = nan_batch || xsimd::isnan(values);
-    }
-    alignas(64) Scalar lanes[width];
-    max_batch.store_unaligned(lanes);
-    for (index l = 0; l < width; ++l) max_value = std::max(max_value, lanes[l]);
-    has_nan = xsimd::any(nan_batch);
-  }
-  for (index j = body; j < n; ++j) {
-    has_nan |= std::isnan(row[j]);
-    max_value = std::max(max_value, row[j]);
-  }
-  if (has_nan) {
-    std::fill(row, row + n, std::numeric_limits<Scalar>::quiet_NaN());
-    return;
-  }
-  if (max_value == -std::numeric_limits<Scalar>::infinity()) {
-    std::fill(row, row + n, Scalar(0));
-    return;
-  }
-
-  // Pass 2: exp(x - max) and the sum.
-  const batch max_broadcast(max_value);
-  batch sum_batch(Scalar(0));
-  for (index j = 0; j < body; j += width) {
-    const batch e = xsimd::exp(batch::load_unaligned(row + j) - max_broadcast);
-    e.store_unaligned(row + j);
-    sum_batch += e;
-  }
-  Scalar sum = body > 0 ? xsimd::hadd(sum_batch) : Scalar(0);
-  for (index j = body; j < n; ++j) {
-    row[j] = std::exp(row[j] - max_value);
-    sum += row[j];
-  }
-
-  // Pass 3: normalise.
-  const Scalar inverse = Scalar(1) / sum;
-  const batch inverse_broadcast(inverse);
-  for (index j = 0; j < body; j += width) {
-    (batch::load_unaligned(row + j) * inverse_broadcast).store_unaligned(row + j);
-  }
-  for (index j = body; j < n; ++j) row[j] *= inverse;
-}
-
 /// Maximum of a row and whether it holds a NaN (SIMD body, scalar tail).
 template <class Scalar>
 Scalar row_max(const Scalar* row, index n, bool& has_nan) noexcept {
@@ -150,6 +91,31 @@ Scalar exp_shifted_sum(Scalar* row, index n, Scalar shift) noexcept {
     sum += row[j];
   }
   return sum;
+}
+
+/// SIMD softmax of one row, in place. Same contract as `softmax_row_scalar`.
+template <class Scalar>
+void softmax_row(Scalar* row, index n) noexcept {
+  bool has_nan = false;
+  const Scalar max_value = row_max(row, n, has_nan);
+  if (has_nan) {
+    std::fill(row, row + n, std::numeric_limits<Scalar>::quiet_NaN());
+    return;
+  }
+  if (max_value == -std::numeric_limits<Scalar>::infinity()) {
+    std::fill(row, row + n, Scalar(0));
+    return;
+  }
+  const Scalar inverse = Scalar(1) / exp_shifted_sum(row, n, max_value);
+
+  using batch = xsimd::batch<Scalar>;
+  constexpr index width = static_cast<index>(batch::size);
+  const index body = n - n % width;
+  const batch inverse_broadcast(inverse);
+  for (index j = 0; j < body; j += width) {
+    (batch::load_unaligned(row + j) * inverse_broadcast).store_unaligned(row + j);
+  }
+  for (index j = body; j < n; ++j) row[j] *= inverse;
 }
 
 /// One key tile of the online softmax (FlashAttention's recurrence) for one query row. `row` holds the tile's
