@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "headlens/detail/utf8.hpp"
 #include "headlens/error.hpp"
 
 namespace headlens {
@@ -257,24 +258,6 @@ class json_parser {
     return v;
   }
 
-  static void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
   /// Checks one UTF-8 sequence starting at pos_ (lead byte >= 0x80), copies it to `out`, advances.
   void copy_utf8_sequence(std::string& out) {
     const auto lead = static_cast<unsigned char>(text_[pos_]);
@@ -350,7 +333,7 @@ class json_parser {
             if (low < 0xDC00 || low > 0xDFFF) fail_at(escape, "unpaired high surrogate in a \\u escape");
             cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
           }
-          append_utf8(out, cp);
+          detail::append_utf8(out, static_cast<char32_t>(cp));
           break;
         }
         default:

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "headlens/detail/utf8.hpp"
 #include "headlens/error.hpp"
 #include "headlens/text/detail/unicode_tables.hpp"
 
@@ -27,23 +28,7 @@ struct source_char {
 };
 
 /// Appends the UTF-8 encoding of `cp` (which must be a Unicode scalar value) to `out`.
-inline void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
+inline void append_utf8(std::string& out, char32_t cp) { detail::append_utf8(out, cp); }
 
 /// Decodes strict UTF-8 into code points with their byte spans. Throws `argument_error` naming the byte offset of
 /// the first invalid, overlong, truncated or surrogate sequence.
