@@ -7,6 +7,8 @@
 #                      of every harness (clang + libFuzzer), one summary
 #   make bench         Release benchmarks, full runs (build/bench-release)
 #   make bench-smoke   every benchmark briefly, small sizes only (what CI runs)
+#   make bench-compare headlens against PyTorch and a plain Eigen attention, one run, a Markdown table
+#                      (tools/bench_compare.sh; THREADS=2 ROUNDS=3 by default, OUT=file.md to keep the table)
 #   make release       Release build + tests (build/release)
 #   make fuzz          clang + libFuzzer build, fuzz each harness for HEADLENS_FUZZ_SECONDS (build/fuzz)
 #   make format | format-check | tidy | clean | help
@@ -27,7 +29,7 @@ BUILD  := build
 CONFIGURE_FLAGS := -DHEADLENS_WERROR=$(WERROR)
 
 .PHONY: help deps models demo test test-dev test-asan test-packaging test-fuzz test-summary bench bench-build bench-smoke \
-        release fuzz format format-check tidy clean
+        bench-compare release fuzz format format-check tidy clean
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -104,6 +106,10 @@ bench: bench-build
 
 bench-smoke: bench-build
 	bash tools/bench-run.sh smoke $(BUILD)/bench-release/bench
+
+# Builds its own small programs into $(BUILD)/bench-compare and installs libopenblas-dev when it is missing.
+bench-compare:
+	$(if $(THREADS),THREADS=$(THREADS)) $(if $(ROUNDS),ROUNDS=$(ROUNDS)) bash tools/bench_compare.sh $(OUT)
 
 # ---- other configurations -----------------------------------------------------------------------------------------
 release: deps

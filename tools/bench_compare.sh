@@ -11,7 +11,9 @@
 # same-run comparisons enter the table. Prints a Markdown table (and writes it to OUT.md when given).
 #
 # Variables: THREADS (2), ROUNDS (3), SIZES ("128 512 2048"), DECODE_CONTEXT (4096), PYTHON (/usr/bin/python3),
-#            BENCH_COMPARE_BUILD (build/bench-compare), CXX (g++), QUICK=1 (one round, short samples: a smoke run).
+#            BENCH_COMPARE_BUILD (build/bench-compare), CXX (g++), QUICK=1 (one round, short samples: a smoke run),
+#            HEADLENS_SKIP_DEPS=1 (do not install libopenblas-dev when it is missing), BENCH_ANY_BLAS=1 (accept a
+#            libblas.so that is not OpenBLAS).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 src=$root/tools/bench_compare
@@ -45,10 +47,22 @@ build_one() {  # name source [flags...] [-- libs...]: rebuilds when the source o
 build_one fma_probe fma_probe.cpp
 build_one headlens_runner headlens_runner.cpp -DEIGEN_DONT_PARALLELIZE  # as the CMake target defines it
 build_one eigen_baseline eigen_baseline.cpp  # Eigen threads its own GEMMs here, as users get by default
-# The BLAS backend (HEADLENS_USE_BLAS) when a BLAS links (Debian: libopenblas-dev makes libblas.so OpenBLAS).
-have_blas=1
-build_one headlens_runner_blas headlens_runner.cpp -DEIGEN_DONT_PARALLELIZE -DHEADLENS_USE_BLAS -- -lblas ||
-  { have_blas=0; echo "bench_compare: no BLAS to link, skipping the BLAS backend" >&2; }
+# The BLAS backend (HEADLENS_USE_BLAS) needs a real BLAS behind -lblas: Debian's libopenblas-dev (which makes
+# libblas.so OpenBLAS). It is installed like every other dependency, by tools/install-deps.sh (only when missing;
+# HEADLENS_SKIP_DEPS=1 skips it). A reference BLAS would link but measure nothing worth reporting, so the libblas.so
+# the compiler finds must be OpenBLAS (or MKL/BLIS, when BENCH_ANY_BLAS=1 says it is real); otherwise the BLAS
+# columns are left out with one line saying why.
+have_blas=0
+HEADLENS_EXTRA_PACKAGES="libopenblas-dev" bash "$root/tools/install-deps.sh" >&2 || true
+blas_lib=$(readlink -f "$("$cxx" -print-file-name=libblas.so)" 2>/dev/null || true)
+if [[ -e $blas_lib && ( $blas_lib == *openblas* || ${BENCH_ANY_BLAS:-0} == 1 ) ]]; then
+  if build_one headlens_runner_blas headlens_runner.cpp -DEIGEN_DONT_PARALLELIZE -DHEADLENS_USE_BLAS -- -lblas; then
+    have_blas=1
+  fi
+fi
+[[ $have_blas == 1 ]] ||
+  echo "bench_compare: the BLAS backend columns need OpenBLAS (Debian: apt-get install libopenblas-dev);" \
+       "libblas.so is '${blas_lib:-missing}', skipping them" >&2
 
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE
 results=$build/results-$(date -u +%Y%m%dT%H%M%SZ).jsonl
