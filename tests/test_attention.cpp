@@ -516,3 +516,51 @@ TEST_CASE("kv_cache::truncate forgets the last tokens, so a step can be redone",
   REQUIRE_THROWS_WITH(cache.truncate(12), "headlens: kv_cache::truncate: length is 12, expected 0 to length() = 11");
   REQUIRE_THROWS_AS(cache.truncate(-1), argument_error);
 }
+
+namespace {
+
+// Runs a whole forward of another layer from inside every pattern call, as an analysis hook might.
+struct nested_forward_hook {
+  static constexpr point_set points{hook_point::pattern};
+  const multi_head_attention<float>* inner = nullptr;
+  const matrix<float>* inner_x = nullptr;
+  matrix<float> inner_out;
+  int calls = 0;
+  template <class View>
+  void operator()(const hook_context&, View&&) {
+    inner_out = inner->forward(*inner_x);
+    ++calls;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a forward run from inside a hook does not disturb the outer call's buffers", "[attention][scratch]") {
+  // The intermediates of a call come from a per-thread pool (kernels/scratch.hpp); a call made while the pool is
+  // borrowed must get memory of its own. Both layers and both inputs differ, so any sharing shows in the outputs.
+  const layer_shape s{16, 4, 2, 4, false, true};
+  const auto L = random_reference_layer(s, 197);
+  const auto mha = module_of<float>(s, L);
+  const layer_shape s_inner{24, 3, 3, 8, true, true};
+  const auto L_inner = random_reference_layer(s_inner, 199);
+  const auto inner = module_of<float>(s_inner, L_inner);
+  std::mt19937 rng(211);
+  const auto x_reference = random_mat(rng, 70, s.d_model);
+  const matrix<float> x = to_matrix<float>(x_reference);
+  const matrix<float> inner_x = to_matrix<float>(random_mat(rng, 130, s_inner.d_model));
+
+  forward_options<float> materialised;
+  materialised.path = attention_path::materialised;
+  const matrix<float> alone = mha.forward(x, materialised);
+  const matrix<float> inner_alone = inner.forward(inner_x);
+  nested_forward_hook hooks;
+  hooks.inner = &inner;
+  hooks.inner_x = &inner_x;
+  CHECK(mha.forward(x, {}, hooks) == alone);
+  CHECK(hooks.calls == s.n_heads);
+  CHECK(hooks.inner_out == inner_alone);
+  // And the pool still serves later calls of other sizes.
+  CHECK(mha.forward(x.topRows(20)) == mha.forward(matrix<float>(x.topRows(20))));
+  const auto expected = reference::attend(L, x_reference, x_reference, reference::iota(70), reference::iota(70));
+  CHECK(scaled_error(mha.forward(x), expected.out) < tolerance<float>());
+}

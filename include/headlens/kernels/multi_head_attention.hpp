@@ -37,6 +37,7 @@
 #include "headlens/kernels/attention_config.hpp"
 #include "headlens/kernels/parallel.hpp"
 #include "headlens/kernels/rotary.hpp"
+#include "headlens/kernels/scratch.hpp"
 #include "headlens/kernels/softmax.hpp"
 #include "headlens/kernels/streaming_statistics.hpp"
 #include "headlens/types.hpp"
@@ -179,12 +180,15 @@ class multi_head_attention {
     if (options.statistics != nullptr) options.statistics->prepare(batch, config_.n_heads, t, t);
     const int threads = detail::thread_count(options.threads);
 
-    matrix<Scalar> qkv(x.rows(), q_width_ + 2 * kv_width_);
+    const index stride = q_width_ + 2 * kv_width_;
+    scratch_lease scratch(lease::piece(x.rows() * stride) + lease::piece(x.rows() * q_width_) +
+                          lease::piece(scores_size(plan, t, t)));
+    plain_map qkv(scratch.take(x.rows() * stride), x.rows(), stride);
     detail::projection_product<Scalar>(qkv, x, w_qkv_, threads);
     if (config_.bias) qkv.rowwise() += b_qkv_;
-    const index stride = qkv.cols();
-    matrix<Scalar> z = matrix<Scalar>::Zero(x.rows(), q_width_);
-    call_workspace ws = make_workspace(plan, threads, t, t, options);
+    plain_map z(scratch.take(x.rows() * q_width_), x.rows(), q_width_);
+    z.setZero();
+    call_workspace ws = make_workspace(plan, threads, t, t, options, scratch);
     for (index b = 0; b < batch; ++b) {
       Scalar* row0 = qkv.data() + b * t * stride;
       rotate_and_fire(hooks, b, row0, stride, t, row0 + q_width_, row0 + q_width_ + kv_width_, stride, t, 0, options,
@@ -216,16 +220,19 @@ class multi_head_attention {
     if (options.statistics != nullptr) options.statistics->prepare(batch, config_.n_heads, t_q, t_k);
     const int threads = detail::thread_count(options.threads);
 
-    matrix<Scalar> q(x.rows(), q_width_);
+    scratch_lease scratch(lease::piece(x.rows() * q_width_) + lease::piece(memory.rows() * 2 * kv_width_) +
+                          lease::piece(x.rows() * q_width_) + lease::piece(scores_size(plan, t_q, t_k)));
+    plain_map q(scratch.take(x.rows() * q_width_), x.rows(), q_width_);
     detail::projection_product<Scalar>(q, x, w_qkv_.leftCols(q_width_), threads);
-    matrix<Scalar> kv(memory.rows(), 2 * kv_width_);
+    plain_map kv(scratch.take(memory.rows() * 2 * kv_width_), memory.rows(), 2 * kv_width_);
     detail::projection_product<Scalar>(kv, memory, w_qkv_.rightCols(2 * kv_width_), threads);
     if (config_.bias) {
       q.rowwise() += b_qkv_.leftCols(q_width_);
       kv.rowwise() += b_qkv_.rightCols(2 * kv_width_);
     }
-    matrix<Scalar> z = matrix<Scalar>::Zero(x.rows(), q_width_);
-    call_workspace ws = make_workspace(plan, threads, t_q, t_k, options);
+    plain_map z(scratch.take(x.rows() * q_width_), x.rows(), q_width_);
+    z.setZero();
+    call_workspace ws = make_workspace(plan, threads, t_q, t_k, options, scratch);
     for (index b = 0; b < batch; ++b) {
       Scalar* q0 = q.data() + b * t_q * q_width_;
       Scalar* k0 = kv.data() + b * t_k * 2 * kv_width_;
@@ -259,13 +266,16 @@ class multi_head_attention {
     if (options.statistics != nullptr) options.statistics->prepare(batch, config_.n_heads, n, t_k);
     const int threads = detail::thread_count(options.threads);
 
-    matrix<Scalar> qkv(x.rows(), q_width_ + 2 * kv_width_);
+    reserve_cache(cache, batch, t_k);
+    const index stride = q_width_ + 2 * kv_width_;
+    scratch_lease scratch(lease::piece(x.rows() * stride) + lease::piece(x.rows() * q_width_) +
+                          lease::piece(scores_size(plan, n, t_k)));
+    plain_map qkv(scratch.take(x.rows() * stride), x.rows(), stride);
     detail::projection_product<Scalar>(qkv, x, w_qkv_, threads);
     if (config_.bias) qkv.rowwise() += b_qkv_;
-    const index stride = qkv.cols();
-    reserve_cache(cache, batch, t_k);
-    matrix<Scalar> z = matrix<Scalar>::Zero(x.rows(), q_width_);
-    call_workspace ws = make_workspace(plan, threads, n, t_k, options);
+    plain_map z(scratch.take(x.rows() * q_width_), x.rows(), q_width_);
+    z.setZero();
+    call_workspace ws = make_workspace(plan, threads, n, t_k, options, scratch);
     for (index b = 0; b < batch; ++b) {
       Scalar* row0 = qkv.data() + b * n * stride;
       rotate_and_fire(hooks, b, row0, stride, n, row0 + q_width_, row0 + q_width_ + kv_width_, stride, n, past,
@@ -283,6 +293,9 @@ class multi_head_attention {
 
  private:
   using row_vector = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
+  using plain_map = Eigen::Map<matrix<Scalar>>;
+  using scratch_lease = detail::scratch_lease<Scalar>;
+  using lease = scratch_lease;
 
   hook_context context(index b, int head, int kv_head, index begin, index end) const {
     hook_context ctx;
@@ -441,13 +454,18 @@ class multi_head_attention {
   /// Every buffer a call needs besides its inputs and outputs, allocated before the work starts.
   struct call_workspace {
     std::vector<stream_workspace> threads;  ///< one per thread, when some head streams
-    matrix<Scalar> scores;                  ///< [T_q x T_k], when some head materialises
+    Scalar* scores = nullptr;               ///< [T_q x T_k] (scratch), when some head materialises
     std::vector<index> streaming_heads;     ///< capacity n_heads
     matrix<Scalar> unit_offsets;            ///< [n_heads * query tiles x 2 max_offset + 2]: statistics partials
   };
 
+  /// Elements of the [T_q x T_k] scores buffer: 0 unless some head materialises.
+  static index scores_size(const std::vector<head_plan>& plan, index t_q, index t_k) {
+    return std::find(plan.begin(), plan.end(), head_plan::materialise) != plan.end() ? t_q * t_k : 0;
+  }
+
   call_workspace make_workspace(const std::vector<head_plan>& plan, int threads, index t_q, index t_k,
-                                const forward_options<Scalar>& options) const {
+                                const forward_options<Scalar>& options, scratch_lease& scratch) const {
     call_workspace ws;
     const bool any_stream = std::find(plan.begin(), plan.end(), head_plan::stream) != plan.end();
     const bool any_materialise = std::find(plan.begin(), plan.end(), head_plan::materialise) != plan.end();
@@ -469,7 +487,7 @@ class multi_head_attention {
       }
       if (options.statistics != nullptr) ws.unit_offsets.resize(config_.n_heads * query_tiles(t_q), bins + 1);
     }
-    if (any_materialise) ws.scores.resize(t_q, t_k);
+    if (any_materialise) ws.scores = scratch.take(t_q * t_k);
     ws.streaming_heads.reserve(std::size_t(config_.n_heads));
     return ws;
   }
@@ -535,7 +553,7 @@ class multi_head_attention {
   template <class Hooks>
   void materialise_head(Hooks& hooks, const hook_context& ctx, index b, index h, const Scalar* q, index q_stride,
                         const Scalar* k, const Scalar* v, index kv_stride, index t_q, index t_k, index past,
-                        const forward_options<Scalar>& options, Scalar* z, matrix<Scalar>& scores,
+                        const forward_options<Scalar>& options, Scalar* z, Scalar* scores_data,
                         int threads) const {
     using const_view = const_matrix_view<Scalar>;
     using view = matrix_view<Scalar>;
@@ -545,6 +563,7 @@ class multi_head_attention {
     const_view q_h(q + h * head_dim_, t_q, head_dim_, Eigen::OuterStride<>(q_stride));
     const_view k_g(k + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
     const_view v_g(v + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
+    plain_map scores(scores_data, t_q, t_k);
 
     // One unit per block of query rows: the rows' scores (scale on q: Eigen folds a scalar on an operand into the
     // GEMM, not on the result), their masks and, unless a hook wants the scores first, their softmax, while the
@@ -730,7 +749,7 @@ class multi_head_attention {
 
   /// out = z W_o + b_o for every sequence, split per head where a hook wants `head_out`; fires `out`.
   template <class Hooks>
-  matrix<Scalar> project_out(Hooks& hooks, const matrix<Scalar>& z, index batch, index t_q, index past,
+  matrix<Scalar> project_out(Hooks& hooks, const plain_map& z, index batch, index t_q, index past,
                              int threads) const {
     const index d = config_.d_model;
     matrix<Scalar> out(z.rows(), d);
