@@ -446,7 +446,7 @@ TEMPLATE_TEST_CASE("the paths agree with each other on long sequences", "[attent
   const layer_shape s{32, 4, 2, 8, GENERATE(false, true), true, true};
   const auto L = random_reference_layer(s, 139);
   const auto mha = module_of<TestType>(s, L);
-  const int t = 777, batch = 2;
+  const int t = GENERATE(777, 1030), batch = 2;  // 1030: the long query tiles (stream_long_from), with a remainder
   std::mt19937 rng(149);
   const matrix<TestType> x = to_matrix<TestType>(random_mat(rng, batch * t, s.d_model));
   forward_options<TestType> options;
@@ -466,8 +466,8 @@ TEMPLATE_TEST_CASE("results are bit-identical whatever the thread count", "[atte
   const auto L = random_reference_layer(s, 151);
   const auto mha = module_of<TestType>(s, L);
   const attention_path path = BOTH_PATHS;
-  CAPTURE(path, s.causal);
-  const int t = 333, batch = 2;
+  const int t = GENERATE(333, 1030), batch = 2;  // 1030: the long query tiles (stream_long_from)
+  CAPTURE(path, s.causal, t);
   std::mt19937 rng(157);
   const matrix<TestType> x = to_matrix<TestType>(random_mat(rng, batch * t, s.d_model));
   forward_options<TestType> options;

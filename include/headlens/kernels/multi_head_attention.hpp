@@ -15,7 +15,7 @@
 /// Two paths compute the same thing (float within 1e-5, see tests/test_attention.cpp). The *materialised* path
 /// forms s_h and p_h per head, for heads whose `scores` or `pattern` a hook wants. The *streaming* path (online
 /// softmax over key tiles, FlashAttention's recurrence) never forms a [T_q x T_k] matrix: per query tile of
-/// `stream_query_tile` rows it walks key tiles of `stream_key_tile` keys, keeping a running maximum, sum and output
+/// `stream_query_tile` rows (`stream_long_query_tile` for long inputs) it walks key tiles of `stream_key_tile` keys, keeping a running maximum, sum and output
 /// per row, and skips the key tiles a causal query cannot see. `forward_options::path` chooses; by default each
 /// head of each sequence takes the streaming path unless a hook wants its scores or pattern. Work is threaded over
 /// heads and query tiles (kernels/parallel.hpp) with results bit-identical whatever the thread count.
@@ -54,14 +54,26 @@ enum class attention_path {
 /// Query rows per streaming work unit, and keys per tile of its inner loop. With head_dim 64 and float, a unit's
 /// working set (its queries and output 16 KiB each, one key and one value tile 64 KiB each, the logits tile
 /// 64 KiB) stays inside a 1 MiB L2 with room for Eigen's packed copies, and T = 128 still gives 2 units per head.
-/// HEADLENS_STREAM_QUERY_TILE and HEADLENS_STREAM_KEY_TILE override them (tuning for other caches).
+/// From `stream_long_from` queries on, units take `stream_long_query_tile` rows (192: 4 of Eigen's 48-row AVX-512
+/// micro-panels, where 64 leaves a 16-row remainder, and a third as many re-packings of each key and value tile;
+/// 4-5% less time per forward at T = 2048, no gain measured at T <= 512, where small units balance 2 threads
+/// better). The materialised path always works in blocks of `stream_query_tile` rows. Macros of the same names in
+/// capitals, with a HEADLENS_ prefix, override them (tuning for other caches).
 #ifndef HEADLENS_STREAM_QUERY_TILE
 #define HEADLENS_STREAM_QUERY_TILE 64
+#endif
+#ifndef HEADLENS_STREAM_LONG_QUERY_TILE
+#define HEADLENS_STREAM_LONG_QUERY_TILE 192
+#endif
+#ifndef HEADLENS_STREAM_LONG_FROM
+#define HEADLENS_STREAM_LONG_FROM 1024
 #endif
 #ifndef HEADLENS_STREAM_KEY_TILE
 #define HEADLENS_STREAM_KEY_TILE 256
 #endif
 inline constexpr index stream_query_tile = HEADLENS_STREAM_QUERY_TILE;
+inline constexpr index stream_long_query_tile = HEADLENS_STREAM_LONG_QUERY_TILE;
+inline constexpr index stream_long_from = HEADLENS_STREAM_LONG_FROM;
 inline constexpr index stream_key_tile = HEADLENS_STREAM_KEY_TILE;
 
 /// Per-call inputs besides the activations. Empty members mean "none".
@@ -442,10 +454,10 @@ class multi_head_attention {
 
   /// One thread's buffers for the streaming path, sized once per call.
   struct stream_workspace {
-    matrix<Scalar> q;        ///< [stream_query_tile x head_dim]: scaled queries of the unit
-    matrix<Scalar> s;        ///< [stream_query_tile x stream_key_tile]: logits, then exponentials, of one key tile
-    matrix<Scalar> o;        ///< [stream_query_tile x head_dim]: unnormalised output
-    matrix<Scalar> offsets;  ///< [stream_query_tile x 2 max_offset + 1]: unnormalised mass by offset (statistics)
+    matrix<Scalar> q;        ///< [unit rows x head_dim]: scaled queries of the unit
+    matrix<Scalar> s;        ///< [unit rows x stream_key_tile]: logits, then exponentials, of one key tile
+    matrix<Scalar> o;        ///< [unit rows x head_dim]: unnormalised output
+    matrix<Scalar> offsets;  ///< [unit rows x 2 max_offset + 1]: unnormalised mass by offset (statistics)
     std::vector<Scalar> max, sum;
     std::vector<char> nan;
     std::vector<detail::row_statistics_state<Scalar>> stats;
@@ -471,7 +483,7 @@ class multi_head_attention {
     const bool any_materialise = std::find(plan.begin(), plan.end(), head_plan::materialise) != plan.end();
     const index bins = options.statistics != nullptr ? 2 * options.statistics->max_offset() + 1 : 0;
     if (any_stream) {
-      const index rows = std::min(stream_query_tile, t_q);
+      const index rows = std::min(unit_rows(t_q), t_q);
       ws.threads.resize(std::size_t(threads));
       for (stream_workspace& w : ws.threads) {
         w.q.resize(rows, head_dim_);
@@ -492,7 +504,13 @@ class multi_head_attention {
     return ws;
   }
 
-  static index query_tiles(index t_q) noexcept { return (t_q + stream_query_tile - 1) / stream_query_tile; }
+  /// Query rows per streaming unit for a call with t_q queries (independent of the thread count). The long tile
+  /// only where Eigen still packs the unit's queries on the stack (float up to head_dim 170, double up to 85).
+  index unit_rows(index t_q) const noexcept {
+    const bool fits = stream_long_query_tile * head_dim_ * index(sizeof(Scalar)) <= EIGEN_STACK_ALLOCATION_LIMIT;
+    return t_q >= stream_long_from && fits ? stream_long_query_tile : stream_query_tile;
+  }
+  index query_tiles(index t_q) const noexcept { return (t_q + unit_rows(t_q) - 1) / unit_rows(t_q); }
 
   /// Scores, pattern and z of every head of one sequence. Query i (position past + i) sees keys 0..past+i when
   /// causal. Writes z [t_q x q_width] at `z` (row stride q_width). Streaming heads run first, in parallel over
@@ -518,7 +536,7 @@ class multi_head_attention {
       detail::parallel_for(units, threads, [&](index unit, int thread) {
         const index h = ws.streaming_heads[std::size_t(unit / tiles)], tile = unit % tiles;
         Scalar* partials = options.statistics != nullptr ? &ws.unit_offsets(h * tiles + tile, 0) : nullptr;
-        stream_unit(ws.threads[std::size_t(thread)], b, h, tile * stream_query_tile, q, q_stride, k, v, kv_stride,
+        stream_unit(ws.threads[std::size_t(thread)], b, h, tile * unit_rows(t_q), q, q_stride, k, v, kv_stride,
                     t_q, t_k, past, options, z, partials);
       });
 #ifdef EIGEN_RUNTIME_NO_MALLOC
@@ -614,7 +632,7 @@ class multi_head_attention {
     using const_view = const_matrix_view<Scalar>;
     constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
     const index g = h / config_.group_size();
-    const index rows = std::min(stream_query_tile, t_q - i0);
+    const index rows = std::min(unit_rows(t_q), t_q - i0);
     attention_statistics<Scalar>* stats = options.statistics;
     const index max_offset = stats != nullptr ? stats->max_offset() : 0, bins = 2 * max_offset + 1;
 
@@ -635,6 +653,11 @@ class multi_head_attention {
     const bool has_padding = options.key_padding.size() != 0;
     // A causal query at position past + i sees keys 0..past+i: key tiles past the last row's are never read.
     const index visible_end = config_.causal ? std::min(t_k, past + i0 + rows) : t_k;
+    // Keys per P V product: Eigen packs each operand of a product on the stack only up to
+    // EIGEN_STACK_ALLOCATION_LIMIT bytes and on the heap beyond, so a [rows x stream_key_tile] logits tile is
+    // multiplied in depth chunks of at most that size (the whole tile at 64 rows of float).
+    const index pv_depth = std::max<index>(
+        8, index(EIGEN_STACK_ALLOCATION_LIMIT / sizeof(Scalar)) / std::max(rows, head_dim_) / 8 * 8);
 
     for (index j0 = 0; j0 < visible_end; j0 += stream_key_tile) {
       const index cols = std::min(stream_key_tile, visible_end - j0);
@@ -662,7 +685,11 @@ class multi_head_attention {
         ws.nan[std::size_t(r)] = char(nan);
         if (alpha != Scalar(1)) o.row(r) *= alpha;
       }
-      o.noalias() += s * v_g.middleRows(j0, cols);
+      // In depth chunks that keep Eigen's packed copy of s on the stack (see `pv_depth`).
+      for (index c0 = 0; c0 < cols; c0 += pv_depth) {
+        const index depth = std::min(pv_depth, cols - c0);
+        o.noalias() += s.middleCols(c0, depth) * v_g.middleRows(j0 + c0, depth);
+      }
     }
 
     Scalar* partial_offsets = partials;
