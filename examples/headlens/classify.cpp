@@ -400,7 +400,12 @@ void run_classify(classify_args args) {
   }
   if (stats.clipped_windows > 0) {
     summary << "; " << stats.clipped_windows << " single words longer than " << model.max_tokens()
-            << " tokens cut (" << stats.words_without_tokens << " words unseen)";
+            << " tokens cut";
+  }
+  if (stats.words_without_tokens > 0) {
+    summary << "; " << with_commas(stats.words_without_tokens)
+            << " words without a token of their own (a token shared with a neighbour counts for the word it overlaps "
+               "most), so not measured";
   }
   summary << "; attention on tokens of no word (dropped from word maps) "
           << std::fixed << std::setprecision(3) << (stats.windows ? stats.dropped_mass_sum / double(stats.windows) : 0.0);
