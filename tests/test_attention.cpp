@@ -28,6 +28,8 @@ const layer_shape shapes[] = {
     {10, 3, 3, 7, false, false},     // head_dim != d_model / n_heads, no biases
     {24, 6, 3, 4, true, true, true},  // causal, rotary
     {18, 2, 1, 12, true, true, true, 6},  // partial rotary, MQA, causal
+    {32, 2, 2, 16},                   // head_dim a multiple of the SIMD width: tile_product (from T = 64 on)
+    {64, 4, 2, 16, true, true, true},  // the same, GQA, causal, rotary
 };
 
 // Both attention paths, for GENERATE.
@@ -52,7 +54,7 @@ struct zero_row_counter {
 }  // namespace
 
 TEMPLATE_TEST_CASE("self-attention matches the scalar reference", "[attention]", float, double) {
-  const auto shape_index = GENERATE(range(0, 7));
+  const auto shape_index = GENERATE(range(0, int(sizeof(shapes) / sizeof(shapes[0]))));
   const int t = GENERATE(1, 2, 7, 17, 33, 65, 300);
   const attention_path path = BOTH_PATHS;
   const layer_shape s = shapes[shape_index];
@@ -443,7 +445,8 @@ TEST_CASE("attention paths: automatic streams the heads no hook watches; forcing
 }
 
 TEMPLATE_TEST_CASE("the paths agree with each other on long sequences", "[attention][paths]", float, double) {
-  const layer_shape s{32, 4, 2, 8, GENERATE(false, true), true, true};
+  const int head_dim = GENERATE(8, 16);  // 16: tile_product in float too
+  const layer_shape s{4 * head_dim, 4, 2, head_dim, GENERATE(false, true), true, true};
   const auto L = random_reference_layer(s, 139);
   const auto mha = module_of<TestType>(s, L);
   const int t = GENERATE(777, 1030), batch = 2;  // 1030: the long query tiles (stream_long_from), with a remainder
@@ -462,7 +465,8 @@ TEMPLATE_TEST_CASE("the paths agree with each other on long sequences", "[attent
 }
 
 TEMPLATE_TEST_CASE("results are bit-identical whatever the thread count", "[attention][threads]", float, double) {
-  const layer_shape s{48, 6, 2, 8, GENERATE(false, true), true, true};
+  const int head_dim = GENERATE(8, 16);  // 16: tile_product in float too
+  const layer_shape s{6 * head_dim, 6, 2, head_dim, GENERATE(false, true), true, true};
   const auto L = random_reference_layer(s, 151);
   const auto mha = module_of<TestType>(s, L);
   const attention_path path = BOTH_PATHS;
@@ -563,4 +567,44 @@ TEST_CASE("a forward run from inside a hook does not disturb the outer call's bu
   CHECK(mha.forward(x.topRows(20)) == mha.forward(matrix<float>(x.topRows(20))));
   const auto expected = reference::attend(L, x_reference, x_reference, reference::iota(70), reference::iota(70));
   CHECK(scaled_error(mha.forward(x), expected.out) < tolerance<float>());
+}
+
+namespace {
+
+// Records the (point, head) of every call: patterns of heads 0, 2 and 3, the scores of head 3, every z.
+struct call_order_recorder {
+  static constexpr point_set points{hook_point::scores, hook_point::pattern, hook_point::z};
+  std::vector<std::pair<hook_point, int>> calls;
+  bool wants(const hook_context& ctx) const {
+    if (ctx.point == hook_point::z) return true;
+    if (ctx.point == hook_point::scores) return ctx.head == 3;
+    return ctx.head != 1;
+  }
+  template <class View>
+  void operator()(const hook_context& ctx, View&&) {
+    calls.emplace_back(ctx.point, ctx.head);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("hooks fire in data-flow order, head by head, when materialised heads share parallel regions",
+          "[attention][hooks][paths]") {
+  // Head 1 streams; the others materialise, and the kernel computes one head's z together with the next head's
+  // scores. Every head's calls must still come in order, and before the next head's.
+  const layer_shape s{20, 5, 5, 4};
+  const auto L = random_reference_layer(s, 223);
+  const auto mha = module_of<float>(s, L);
+  std::mt19937 rng(227);
+  const auto x = random_mat(rng, 150, s.d_model);
+  forward_options<float> options;
+  options.threads = 2;
+  call_order_recorder hooks;
+  const auto expected = reference::attend(L, x, x, reference::iota(150), reference::iota(150));
+  CHECK(scaled_error(mha.forward(to_matrix<float>(x), options, hooks), expected.out) < tolerance<float>());
+  const std::vector<std::pair<hook_point, int>> order = {
+      {hook_point::pattern, 0}, {hook_point::z, 0}, {hook_point::z, 1},       {hook_point::pattern, 2},
+      {hook_point::z, 2},       {hook_point::scores, 3}, {hook_point::pattern, 3}, {hook_point::z, 3},
+      {hook_point::pattern, 4}, {hook_point::z, 4}};
+  CHECK(hooks.calls == order);
 }

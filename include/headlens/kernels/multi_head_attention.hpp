@@ -40,6 +40,7 @@
 #include "headlens/kernels/scratch.hpp"
 #include "headlens/kernels/softmax.hpp"
 #include "headlens/kernels/streaming_statistics.hpp"
+#include "headlens/kernels/tile_product.hpp"
 #include "headlens/types.hpp"
 
 namespace headlens {
@@ -194,7 +195,7 @@ class multi_head_attention {
 
     const index stride = q_width_ + 2 * kv_width_;
     scratch_lease scratch(lease::piece(x.rows() * stride) + lease::piece(x.rows() * q_width_) +
-                          lease::piece(scores_size(plan, t, t)));
+                          lease::piece(scores_size(plan, t, t)) + lease::piece(transposed_keys_size(plan, t, t)));
     plain_map qkv(scratch.take(x.rows() * stride), x.rows(), stride);
     detail::projection_product<Scalar>(qkv, x, w_qkv_, threads);
     if (config_.bias) qkv.rowwise() += b_qkv_;
@@ -233,7 +234,8 @@ class multi_head_attention {
     const int threads = detail::thread_count(options.threads);
 
     scratch_lease scratch(lease::piece(x.rows() * q_width_) + lease::piece(memory.rows() * 2 * kv_width_) +
-                          lease::piece(x.rows() * q_width_) + lease::piece(scores_size(plan, t_q, t_k)));
+                          lease::piece(x.rows() * q_width_) + lease::piece(scores_size(plan, t_q, t_k)) +
+                          lease::piece(transposed_keys_size(plan, t_q, t_k)));
     plain_map q(scratch.take(x.rows() * q_width_), x.rows(), q_width_);
     detail::projection_product<Scalar>(q, x, w_qkv_.leftCols(q_width_), threads);
     plain_map kv(scratch.take(memory.rows() * 2 * kv_width_), memory.rows(), 2 * kv_width_);
@@ -281,7 +283,7 @@ class multi_head_attention {
     reserve_cache(cache, batch, t_k);
     const index stride = q_width_ + 2 * kv_width_;
     scratch_lease scratch(lease::piece(x.rows() * stride) + lease::piece(x.rows() * q_width_) +
-                          lease::piece(scores_size(plan, n, t_k)));
+                          lease::piece(scores_size(plan, n, t_k)) + lease::piece(transposed_keys_size(plan, n, t_k)));
     plain_map qkv(scratch.take(x.rows() * stride), x.rows(), stride);
     detail::projection_product<Scalar>(qkv, x, w_qkv_, threads);
     if (config_.bias) qkv.rowwise() += b_qkv_;
@@ -467,6 +469,7 @@ class multi_head_attention {
   struct call_workspace {
     std::vector<stream_workspace> threads;  ///< one per thread, when some head streams
     Scalar* scores = nullptr;               ///< [T_q x T_k] (scratch), when some head materialises
+    Scalar* transposed_keys = nullptr;       ///< see `transposed_keys_size` (scratch)
     std::vector<index> streaming_heads;     ///< capacity n_heads
     matrix<Scalar> unit_offsets;            ///< [n_heads * query tiles x 2 max_offset + 2]: statistics partials
   };
@@ -500,8 +503,30 @@ class multi_head_attention {
       if (options.statistics != nullptr) ws.unit_offsets.resize(config_.n_heads * query_tiles(t_q), bins + 1);
     }
     if (any_materialise) ws.scores = scratch.take(t_q * t_k);
+    const index transposed = transposed_keys_size(plan, t_q, t_k);
+    if (transposed > 0) ws.transposed_keys = scratch.take(transposed);
     ws.streaming_heads.reserve(std::size_t(config_.n_heads));
     return ws;
+  }
+
+  /// True when the streaming tiles of a call with t_q queries go through `detail::tile_product`: head_dim and the
+  /// key tile multiples of the SIMD width (head_dim 64 or 128 in float or double), and enough queries to amortise
+  /// transposing the keys once per call (decoding a few tokens uses Eigen's GEMM, as does any other head_dim).
+  bool use_tile_product(index t_q) const noexcept {
+    return head_dim_ % detail::tile_batch<Scalar> == 0 && stream_key_tile % detail::tile_batch<Scalar> == 0 &&
+           t_q >= stream_query_tile;
+  }
+  /// Row stride of the transposed keys: t_k rounded up to whole batches, plus one batch so that the head_dim rows
+  /// of a power-of-two length do not all fall in the same cache sets.
+  static index transposed_key_stride(index t_k) noexcept {
+    constexpr index w = detail::tile_batch<Scalar>;
+    return (t_k + w - 1) / w * w + w;
+  }
+  /// Elements of the transposed keys of one sequence ([kv_heads x head_dim x stride]) when some head streams
+  /// through `tile_product`, else 0.
+  index transposed_keys_size(const std::vector<head_plan>& plan, index t_q, index t_k) const {
+    const bool any_stream = std::find(plan.begin(), plan.end(), head_plan::stream) != plan.end();
+    return any_stream && use_tile_product(t_q) ? config_.kv_heads() * head_dim_ * transposed_key_stride(t_k) : 0;
   }
 
   /// Query rows per streaming unit for a call with t_q queries (independent of the thread count). The long tile
@@ -525,6 +550,27 @@ class multi_head_attention {
     for (index h = 0; h < config_.n_heads; ++h) {
       if (row_plan[h] == head_plan::stream) ws.streaming_heads.push_back(h);
     }
+    if (!ws.streaming_heads.empty() && ws.transposed_keys != nullptr) {
+      // Keys transposed once per sequence for `tile_product` ([kv head][d][key], zero past t_k), in units of
+      // (kv head, key tile); every streaming unit of the head then reads them in place.
+      const index stride = transposed_key_stride(t_k);
+      const index key_tiles = (t_k + stream_key_tile - 1) / stream_key_tile;
+      detail::parallel_for(config_.kv_heads() * key_tiles, threads, [&](index unit, int) {
+        const index g = unit / key_tiles, j0 = (unit % key_tiles) * stream_key_tile;
+        const index j1 = std::min(t_k, j0 + stream_key_tile);
+        Scalar* kt = ws.transposed_keys + g * head_dim_ * stride;
+        constexpr index block = 16;
+        for (index c0 = j0; c0 < j1; c0 += block) {
+          const index c1 = std::min(j1, c0 + block);
+          for (index d = 0; d < head_dim_; ++d) {
+            for (index c = c0; c < c1; ++c) kt[d * stride + c] = k[c * kv_stride + g * head_dim_ + d];
+          }
+        }
+        if (j1 == t_k) {
+          for (index d = 0; d < head_dim_; ++d) std::fill(kt + d * stride + t_k, kt + (d + 1) * stride, Scalar(0));
+        }
+      });
+    }
     if (!ws.streaming_heads.empty()) {
       const index tiles = query_tiles(t_q);
       const index units = index(ws.streaming_heads.size()) * tiles;
@@ -537,7 +583,7 @@ class multi_head_attention {
         const index h = ws.streaming_heads[std::size_t(unit / tiles)], tile = unit % tiles;
         Scalar* partials = options.statistics != nullptr ? &ws.unit_offsets(h * tiles + tile, 0) : nullptr;
         stream_unit(ws.threads[std::size_t(thread)], b, h, tile * unit_rows(t_q), q, q_stride, k, v, kv_stride,
-                    t_q, t_k, past, options, z, partials);
+                    t_q, t_k, past, options, z, partials, ws.transposed_keys);
       });
 #ifdef EIGEN_RUNTIME_NO_MALLOC
       Eigen::internal::set_is_malloc_allowed(malloc_was_allowed);
@@ -627,7 +673,7 @@ class multi_head_attention {
   /// its workspace, its rows of z and of the statistics, and its row of `partials`.
   void stream_unit(stream_workspace& ws, index b, index h, index i0, const Scalar* q, index q_stride, const Scalar* k,
                    const Scalar* v, index kv_stride, index t_q, index t_k, index past,
-                   const forward_options<Scalar>& options, Scalar* z, Scalar* partials) const noexcept {
+                   const forward_options<Scalar>& options, Scalar* z, Scalar* partials, const Scalar* kt) const noexcept {
     using map = Eigen::Map<matrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
     using const_view = const_matrix_view<Scalar>;
     constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
@@ -656,13 +702,24 @@ class multi_head_attention {
     // Keys per P V product: Eigen packs each operand of a product on the stack only up to
     // EIGEN_STACK_ALLOCATION_LIMIT bytes and on the heap beyond, so a [rows x stream_key_tile] logits tile is
     // multiplied in depth chunks of at most that size (the whole tile at 64 rows of float).
+    const bool fast = kt != nullptr;
+    const index kt_stride = transposed_key_stride(t_k);
+    const Scalar* kt_g = fast ? kt + g * head_dim_ * kt_stride : nullptr;
     const index pv_depth = std::max<index>(
         8, index(EIGEN_STACK_ALLOCATION_LIMIT / sizeof(Scalar)) / std::max(rows, head_dim_) / 8 * 8);
 
     for (index j0 = 0; j0 < visible_end; j0 += stream_key_tile) {
       const index cols = std::min(stream_key_tile, visible_end - j0);
       map s(ws.s.data(), rows, cols, Eigen::OuterStride<>(stream_key_tile));
-      s.noalias() = qs * k_g.middleRows(j0, cols).transpose();
+      if (fast) {
+        // Whole batches of keys: the logits past `cols` (later keys, or the zero padding) are never read.
+        const index padded = (cols + detail::tile_batch<Scalar> - 1) / detail::tile_batch<Scalar> *
+                             detail::tile_batch<Scalar>;
+        detail::tile_product<false>(ws.q.data(), head_dim_, kt_g + j0, kt_stride, ws.s.data(), stream_key_tile, rows,
+                                    padded, head_dim_);
+      } else {
+        s.noalias() = qs * k_g.middleRows(j0, cols).transpose();
+      }
       if (options.attn_mask.size() != 0) s += options.attn_mask.block(i0, j0, rows, cols);
       if (has_padding) {
         for (index c = 0; c < cols; ++c) {
@@ -684,6 +741,11 @@ class multi_head_attention {
                 : statistics_tile(ws, r, row, cols, b, past + i0 + r, j0, t_k, nan, *stats);
         ws.nan[std::size_t(r)] = char(nan);
         if (alpha != Scalar(1)) o.row(r) *= alpha;
+      }
+      if (fast) {
+        detail::tile_product<true>(ws.s.data(), stream_key_tile, v + j0 * kv_stride + g * head_dim_, kv_stride,
+                                   ws.o.data(), head_dim_, rows, head_dim_, cols);
+        continue;
       }
       // In depth chunks that keep Eigen's packed copy of s on the stack (see `pv_depth`).
       for (index c0 = 0; c0 < cols; c0 += pv_depth) {
