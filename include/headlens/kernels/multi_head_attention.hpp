@@ -468,22 +468,38 @@ class multi_head_attention {
   /// Every buffer a call needs besides its inputs and outputs, allocated before the work starts.
   struct call_workspace {
     std::vector<stream_workspace> threads;  ///< one per thread, when some head streams
-    Scalar* scores = nullptr;               ///< [T_q x T_k] (scratch), when some head materialises
+    Scalar* scores[2] = {nullptr, nullptr};  ///< [T_q x T_k] each (scratch): see `score_buffers`
     Scalar* transposed_keys = nullptr;       ///< see `transposed_keys_size` (scratch)
     std::vector<index> streaming_heads;     ///< capacity n_heads
     matrix<Scalar> unit_offsets;            ///< [n_heads * query tiles x 2 max_offset + 2]: statistics partials
   };
 
-  /// Elements of the [T_q x T_k] scores buffer: 0 unless some head materialises.
-  static index scores_size(const std::vector<head_plan>& plan, index t_q, index t_k) {
-    return std::find(plan.begin(), plan.end(), head_plan::materialise) != plan.end() ? t_q * t_k : 0;
+  /// Up to this many bytes per [T_q x T_k] buffer, a sequence with several materialised heads gets two, so that
+  /// one head's z and the next head's scores are computed in one parallel region (T = 2048 in float).
+  static constexpr std::size_t two_score_buffers_up_to = std::size_t(16) << 20;
+
+  /// How many [T_q x T_k] score buffers a call needs: none unless some head materialises; two when some sequence
+  /// materialises several heads and a buffer is at most `two_score_buffers_up_to` bytes.
+  index score_buffers(const std::vector<head_plan>& plan, index t_q, index t_k) const {
+    index most = 0;
+    for (std::size_t b = 0; b < plan.size(); b += std::size_t(config_.n_heads)) {
+      most = std::max<index>(most, std::count(plan.begin() + std::ptrdiff_t(b),
+                                              plan.begin() + std::ptrdiff_t(b) + config_.n_heads,
+                                              head_plan::materialise));
+    }
+    if (most == 0) return 0;
+    return most >= 2 && std::size_t(t_q * t_k) * sizeof(Scalar) <= two_score_buffers_up_to ? 2 : 1;
+  }
+
+  /// Elements the score buffers take in a scratch lease.
+  index scores_size(const std::vector<head_plan>& plan, index t_q, index t_k) const {
+    return score_buffers(plan, t_q, t_k) * scratch_lease::piece(t_q * t_k);
   }
 
   call_workspace make_workspace(const std::vector<head_plan>& plan, int threads, index t_q, index t_k,
                                 const forward_options<Scalar>& options, scratch_lease& scratch) const {
     call_workspace ws;
     const bool any_stream = std::find(plan.begin(), plan.end(), head_plan::stream) != plan.end();
-    const bool any_materialise = std::find(plan.begin(), plan.end(), head_plan::materialise) != plan.end();
     const index bins = options.statistics != nullptr ? 2 * options.statistics->max_offset() + 1 : 0;
     if (any_stream) {
       const index rows = std::min(unit_rows(t_q), t_q);
@@ -502,7 +518,7 @@ class multi_head_attention {
       }
       if (options.statistics != nullptr) ws.unit_offsets.resize(config_.n_heads * query_tiles(t_q), bins + 1);
     }
-    if (any_materialise) ws.scores = scratch.take(t_q * t_k);
+    for (index i = 0; i < score_buffers(plan, t_q, t_k); ++i) ws.scores[i] = scratch.take(t_q * t_k);
     const index transposed = transposed_keys_size(plan, t_q, t_k);
     if (transposed > 0) ws.transposed_keys = scratch.take(transposed);
     ws.streaming_heads.reserve(std::size_t(config_.n_heads));
@@ -601,44 +617,107 @@ class multi_head_attention {
         }
       }
     }
-    for (index h = 0; h < config_.n_heads; ++h) {
-      if (row_plan[h] == head_plan::skip) continue;
-      const index g = h / config_.group_size();
-      const hook_context ctx = context(b, int(h), int(g), past, past + t_q);
-      if (row_plan[h] == head_plan::materialise) {
-        materialise_head(hooks, ctx, b, h, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws.scores,
-                         threads);
+    // Materialised heads, in head order: scores (hook), softmax, pattern (hook), statistics, z = pattern v. With
+    // two score buffers, z of one head and the scores of the next are one parallel region; with one, two.
+    // Hooks fire on this thread in data-flow order: every head's z before the next head's scores.
+    const auto head_context = [&](index h) { return context(b, int(h), int(h / config_.group_size()), past, past + t_q); };
+    index next_z = 0;  // heads before this one have fired z
+    const auto fire_z_before = [&](index end) {
+      for (; next_z < end; ++next_z) {
+        if (row_plan[next_z] == head_plan::skip) continue;
+        detail::fire<hook_point::z>(hooks, head_context(next_z), z + next_z * head_dim_, t_q, head_dim_, q_width_);
       }
-      detail::fire<hook_point::z>(hooks, ctx, z + h * head_dim_, t_q, head_dim_, q_width_);
+    };
+    const bool two_buffers = ws.scores[1] != nullptr;
+    index pending = -1;  // materialised head whose z is still to be computed, from ws.scores[pending_slot]
+    int pending_slot = 0;
+    for (index h = 0; h < config_.n_heads; ++h) {
+      if (row_plan[h] != head_plan::materialise) continue;
+      const hook_context ctx = head_context(h);
+      const bool scores_hooked = detail::wanted<hook_point::scores>(hooks, ctx);
+      const int slot = two_buffers && pending >= 0 ? 1 - pending_slot : 0;
+      materialise_stage stage;
+      stage.scores_head = h;
+      stage.scores_out = ws.scores[slot];
+      stage.softmax = !scores_hooked;
+      if (pending >= 0) {
+        materialise_stage pv;
+        pv.pv_head = pending;
+        pv.pv_pattern = ws.scores[pending_slot];
+        if (two_buffers) {
+          stage.pv_head = pv.pv_head;
+          stage.pv_pattern = pv.pv_pattern;
+        } else {
+          run_stage(pv, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, threads);
+        }
+      }
+      run_stage(stage, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, threads);
+      fire_z_before(h);
+      Scalar* scores = ws.scores[slot];
+      if (scores_hooked) {
+        detail::fire<hook_point::scores>(hooks, ctx, scores, t_q, t_k, t_k);
+        const index row_blocks = (t_q + stream_query_tile - 1) / stream_query_tile;
+        detail::parallel_for(row_blocks, threads, [&](index block, int) {
+          const index r0 = block * stream_query_tile;
+          detail::softmax_rows(scores + r0 * t_k, std::min(stream_query_tile, t_q - r0), t_k, t_k);
+        });
+      }
+      detail::fire<hook_point::pattern>(hooks, ctx, scores, t_q, t_k, t_k);
+      if (options.statistics != nullptr) {
+        detail::statistics_from_pattern(*options.statistics, b, h, scores, t_q, t_k, t_k, past);
+      }
+      pending = h;
+      pending_slot = slot;
     }
+    if (pending >= 0) {
+      materialise_stage pv;
+      pv.pv_head = pending;
+      pv.pv_pattern = ws.scores[pending_slot];
+      run_stage(pv, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, threads);
+    }
+    fire_z_before(config_.n_heads);
   }
 
-  /// The materialised path for one head: scores (hook), softmax, pattern (hook), statistics, z = pattern v.
-  template <class Hooks>
-  void materialise_head(Hooks& hooks, const hook_context& ctx, index b, index h, const Scalar* q, index q_stride,
-                        const Scalar* k, const Scalar* v, index kv_stride, index t_q, index t_k, index past,
-                        const forward_options<Scalar>& options, Scalar* z, Scalar* scores_data,
-                        int threads) const {
+  /// What one parallel region of the materialised path computes: z = pattern v of head `pv_head` (-1: none) from
+  /// `pv_pattern`, and the scores of head `scores_head` (-1: none) into `scores_out`, softmaxed in place unless a
+  /// hook wants them first. Two heads share a region so that the hooks of one head (on the calling thread) are
+  /// one fork/join apart from the next head's, not two.
+  struct materialise_stage {
+    index pv_head = -1, scores_head = -1;
+    const Scalar* pv_pattern = nullptr;
+    Scalar* scores_out = nullptr;
+    bool softmax = true;
+  };
+
+  /// Runs one `materialise_stage`: z = pattern v in fixed blocks of `detail::product_row_chunk` rows (the cut of
+  /// `detail::partitioned_product`), scores in blocks of `stream_query_tile` rows with their masks and softmax
+  /// while the rows are in cache (scale on q: Eigen folds a scalar on an operand into the GEMM, not on the result).
+  /// Every block is one unit of one thread, so results do not depend on the thread count.
+  void run_stage(const materialise_stage& stage, index b, const Scalar* q, index q_stride, const Scalar* k,
+                 const Scalar* v, index kv_stride, index t_q, index t_k, index past,
+                 const forward_options<Scalar>& options, Scalar* z, int threads) const {
     using const_view = const_matrix_view<Scalar>;
     using view = matrix_view<Scalar>;
     const Scalar scale = Scalar(config_.logit_scale());
     const Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
-    const index g = h / config_.group_size();
-    const_view q_h(q + h * head_dim_, t_q, head_dim_, Eigen::OuterStride<>(q_stride));
-    const_view k_g(k + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
-    const_view v_g(v + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
-    plain_map scores(scores_data, t_q, t_k);
-
-    // One unit per block of query rows: the rows' scores (scale on q: Eigen folds a scalar on an operand into the
-    // GEMM, not on the result), their masks and, unless a hook wants the scores first, their softmax, while the
-    // rows are still in cache.
-    const bool scores_hooked = detail::wanted<hook_point::scores>(hooks, ctx);
     const bool has_padding = options.key_padding.size() != 0;
-    const index row_blocks = (t_q + stream_query_tile - 1) / stream_query_tile;
-    detail::parallel_for(row_blocks, threads, [&](index block, int) {
-      const index r0 = block * stream_query_tile, rows = std::min(stream_query_tile, t_q - r0);
-      auto s = scores.middleRows(r0, rows);
-      s.noalias() = (scale * q_h.middleRows(r0, rows)) * k_g.transpose();
+    const index pv_units = stage.pv_head >= 0 ? (t_q + detail::product_row_chunk - 1) / detail::product_row_chunk : 0;
+    const index score_units = stage.scores_head >= 0 ? (t_q + stream_query_tile - 1) / stream_query_tile : 0;
+    detail::parallel_for(pv_units + score_units, threads, [&](index unit, int) {
+      if (unit < pv_units) {  // the larger units first, so that the small ones balance the threads at the end
+        const index h = stage.pv_head, g = h / config_.group_size();
+        const index r0 = unit * detail::product_row_chunk, rows = std::min(detail::product_row_chunk, t_q - r0);
+        const_view p(stage.pv_pattern + r0 * t_k, rows, t_k, Eigen::OuterStride<>(t_k));
+        const_view v_g(v + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
+        view(z + r0 * q_width_ + h * head_dim_, rows, head_dim_, Eigen::OuterStride<>(q_width_)).noalias() = p * v_g;
+        return;
+      }
+      const index h = stage.scores_head, g = h / config_.group_size();
+      const index r0 = (unit - pv_units) * stream_query_tile, rows = std::min(stream_query_tile, t_q - r0);
+      const_view q_h(q + r0 * q_stride + h * head_dim_, rows, head_dim_, Eigen::OuterStride<>(q_stride));
+      const_view k_g(k + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
+      plain_map s(stage.scores_out + r0 * t_k, rows, t_k);
+      s.noalias() = (scale * q_h) * k_g.transpose();
       if (options.attn_mask.size() != 0) s += options.attn_mask.middleRows(r0, rows);
       if (has_padding) {
         for (index j = 0; j < t_k; ++j) {
@@ -651,21 +730,8 @@ class multi_head_attention {
           if (first_hidden < t_k) s.row(i).tail(t_k - first_hidden).setConstant(minus_infinity);
         }
       }
-      if (!scores_hooked) detail::softmax_rows(scores.data() + r0 * t_k, rows, t_k, t_k);
+      if (stage.softmax) detail::softmax_rows(s.data(), rows, t_k, t_k);
     });
-    if (scores_hooked) {
-      detail::fire<hook_point::scores>(hooks, ctx, scores.data(), t_q, t_k, t_k);
-      detail::parallel_for(row_blocks, threads, [&](index block, int) {
-        const index r0 = block * stream_query_tile;
-        detail::softmax_rows(scores.data() + r0 * t_k, std::min(stream_query_tile, t_q - r0), t_k, t_k);
-      });
-    }
-    detail::fire<hook_point::pattern>(hooks, ctx, scores.data(), t_q, t_k, t_k);
-    if (options.statistics != nullptr) {
-      detail::statistics_from_pattern(*options.statistics, b, h, scores.data(), t_q, t_k, t_k, past);
-    }
-    view z_h(z + h * head_dim_, t_q, head_dim_, Eigen::OuterStride<>(q_width_));
-    detail::partitioned_product(z_h, scores, v_g, threads);
   }
 
   /// The streaming path for one (head, query tile) unit: rows i0.. of head h, walking the visible keys in tiles
