@@ -538,11 +538,11 @@ class multi_head_attention {
     constexpr index w = detail::tile_batch<Scalar>;
     return (t_k + w - 1) / w * w + w;
   }
-  /// Elements of the transposed keys of one sequence ([kv_heads x head_dim x stride]) when some head streams
-  /// through `tile_product`, else 0.
+  /// Elements of the transposed keys of one sequence ([kv_heads x head_dim x stride]) when the heads that are not
+  /// skipped go through `tile_product`, else 0.
   index transposed_keys_size(const std::vector<head_plan>& plan, index t_q, index t_k) const {
-    const bool any_stream = std::find(plan.begin(), plan.end(), head_plan::stream) != plan.end();
-    return any_stream && use_tile_product(t_q) ? config_.kv_heads() * head_dim_ * transposed_key_stride(t_k) : 0;
+    const bool any_work = std::count(plan.begin(), plan.end(), head_plan::skip) < std::ptrdiff_t(plan.size());
+    return any_work && use_tile_product(t_q) ? config_.kv_heads() * head_dim_ * transposed_key_stride(t_k) : 0;
   }
 
   /// Query rows per streaming unit for a call with t_q queries (independent of the thread count). The long tile
@@ -566,9 +566,9 @@ class multi_head_attention {
     for (index h = 0; h < config_.n_heads; ++h) {
       if (row_plan[h] == head_plan::stream) ws.streaming_heads.push_back(h);
     }
-    if (!ws.streaming_heads.empty() && ws.transposed_keys != nullptr) {
+    if (ws.transposed_keys != nullptr) {
       // Keys transposed once per sequence for `tile_product` ([kv head][d][key], zero past t_k), in units of
-      // (kv head, key tile); every streaming unit of the head then reads them in place.
+      // (kv head, key tile); every unit of the head, streaming or materialised, then reads them in place.
       const index stride = transposed_key_stride(t_k);
       const index key_tiles = (t_k + stream_key_tile - 1) / stream_key_tile;
       detail::parallel_for(config_.kv_heads() * key_tiles, threads, [&](index unit, int) {
@@ -648,10 +648,10 @@ class multi_head_attention {
           stage.pv_head = pv.pv_head;
           stage.pv_pattern = pv.pv_pattern;
         } else {
-          run_stage(pv, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, threads);
+          run_stage(pv, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws.transposed_keys, threads);
         }
       }
-      run_stage(stage, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, threads);
+      run_stage(stage, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws.transposed_keys, threads);
       fire_z_before(h);
       Scalar* scores = ws.scores[slot];
       if (scores_hooked) {
@@ -673,7 +673,7 @@ class multi_head_attention {
       materialise_stage pv;
       pv.pv_head = pending;
       pv.pv_pattern = ws.scores[pending_slot];
-      run_stage(pv, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, threads);
+      run_stage(pv, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws.transposed_keys, threads);
     }
     fire_z_before(config_.n_heads);
   }
@@ -695,7 +695,7 @@ class multi_head_attention {
   /// Every block is one unit of one thread, so results do not depend on the thread count.
   void run_stage(const materialise_stage& stage, index b, const Scalar* q, index q_stride, const Scalar* k,
                  const Scalar* v, index kv_stride, index t_q, index t_k, index past,
-                 const forward_options<Scalar>& options, Scalar* z, int threads) const {
+                 const forward_options<Scalar>& options, Scalar* z, const Scalar* kt, int threads) const {
     using const_view = const_matrix_view<Scalar>;
     using view = matrix_view<Scalar>;
     const Scalar scale = Scalar(config_.logit_scale());
@@ -707,9 +707,15 @@ class multi_head_attention {
       if (unit < pv_units) {  // the larger units first, so that the small ones balance the threads at the end
         const index h = stage.pv_head, g = h / config_.group_size();
         const index r0 = unit * detail::product_row_chunk, rows = std::min(detail::product_row_chunk, t_q - r0);
+        Scalar* z_rows = z + r0 * q_width_ + h * head_dim_;
+        if (kt != nullptr) {  // `tile_product`: the rows' z stay in registers over all t_k keys
+          detail::tile_product<false>(stage.pv_pattern + r0 * t_k, t_k, v + g * head_dim_, kv_stride, z_rows, q_width_,
+                                      rows, head_dim_, t_k);
+          return;
+        }
         const_view p(stage.pv_pattern + r0 * t_k, rows, t_k, Eigen::OuterStride<>(t_k));
         const_view v_g(v + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
-        view(z + r0 * q_width_ + h * head_dim_, rows, head_dim_, Eigen::OuterStride<>(q_width_)).noalias() = p * v_g;
+        view(z_rows, rows, head_dim_, Eigen::OuterStride<>(q_width_)).noalias() = p * v_g;
         return;
       }
       const index h = stage.scores_head, g = h / config_.group_size();
@@ -717,7 +723,17 @@ class multi_head_attention {
       const_view q_h(q + r0 * q_stride + h * head_dim_, rows, head_dim_, Eigen::OuterStride<>(q_stride));
       const_view k_g(k + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
       plain_map s(stage.scores_out + r0 * t_k, rows, t_k);
-      s.noalias() = (scale * q_h) * k_g.transpose();
+      if (kt != nullptr) {
+        // `tile_product` over whole batches of keys, the last t_k % width keys as dot products; then the scale.
+        const index stride = transposed_key_stride(t_k);
+        const index body = t_k / detail::tile_batch<Scalar> * detail::tile_batch<Scalar>;
+        detail::tile_product<false>(q_h.data(), q_stride, kt + g * head_dim_ * stride, stride, s.data(), t_k, rows,
+                                    body, head_dim_);
+        if (body < t_k) s.rightCols(t_k - body).noalias() = q_h * k_g.bottomRows(t_k - body).transpose();
+        s *= scale;
+      } else {
+        s.noalias() = (scale * q_h) * k_g.transpose();
+      }
       if (options.attn_mask.size() != 0) s += options.attn_mask.middleRows(r0, rows);
       if (has_padding) {
         for (index j = 0; j < t_k; ++j) {
