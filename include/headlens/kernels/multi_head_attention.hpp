@@ -72,6 +72,9 @@ enum class attention_path {
 #ifndef HEADLENS_STREAM_KEY_TILE
 #define HEADLENS_STREAM_KEY_TILE 256
 #endif
+#ifndef HEADLENS_SCORE_BUFFER_MIB
+#define HEADLENS_SCORE_BUFFER_MIB 4
+#endif
 inline constexpr index stream_query_tile = HEADLENS_STREAM_QUERY_TILE;
 inline constexpr index stream_long_query_tile = HEADLENS_STREAM_LONG_QUERY_TILE;
 inline constexpr index stream_long_from = HEADLENS_STREAM_LONG_FROM;
@@ -465,21 +468,38 @@ class multi_head_attention {
     std::vector<detail::row_statistics_state<Scalar>> stats;
   };
 
+  /// One head's part of a parallel region of the materialised path: z = pattern v from `pattern` (`pv` stages),
+  /// or its scores into `out`, softmaxed in place unless a hook wants them first (score stages).
+  struct head_stage {
+    index head = 0;
+    Scalar* buffer = nullptr;
+    bool softmax = true;
+  };
+  /// What one parallel region of the materialised path computes: the z of some heads and the scores of others.
+  /// Several heads share a region so that fewer fork/joins separate the hooks, which run on the calling thread.
+  struct materialise_stage {
+    std::vector<head_stage> pv, scores;  ///< capacity n_heads each, reserved with the workspace
+  };
+
   /// Every buffer a call needs besides its inputs and outputs, allocated before the work starts.
   struct call_workspace {
     std::vector<stream_workspace> threads;  ///< one per thread, when some head streams
-    Scalar* scores[2] = {nullptr, nullptr};  ///< [T_q x T_k] each (scratch): see `score_buffers`
+    std::vector<Scalar*> scores;             ///< [T_q x T_k] each (scratch): see `score_buffers`
+    std::vector<index> materialised_heads;   ///< capacity n_heads
+    materialise_stage stage;
     Scalar* transposed_keys = nullptr;       ///< see `transposed_keys_size` (scratch)
     std::vector<index> streaming_heads;     ///< capacity n_heads
     matrix<Scalar> unit_offsets;            ///< [n_heads * query tiles x 2 max_offset + 2]: statistics partials
   };
 
-  /// Up to this many bytes per [T_q x T_k] buffer, a sequence with several materialised heads gets two, so that
-  /// one head's z and the next head's scores are computed in one parallel region (T = 2048 in float).
+  /// Bytes of [T_q x T_k] score buffers a call may hold at once beyond the first two (which every call that
+  /// materialises several heads gets up to 16 MiB each, T = 2048 in float).
+  static constexpr std::size_t score_buffer_bytes = std::size_t(HEADLENS_SCORE_BUFFER_MIB) << 20;
   static constexpr std::size_t two_score_buffers_up_to = std::size_t(16) << 20;
 
-  /// How many [T_q x T_k] score buffers a call needs: none unless some head materialises; two when some sequence
-  /// materialises several heads and a buffer is at most `two_score_buffers_up_to` bytes.
+  /// How many [T_q x T_k] score buffers a call needs: none unless some head materialises; with several
+  /// materialised heads in a sequence, two buffers per head (a group's scores beside the previous group's
+  /// patterns) as far as `score_buffer_bytes` allows, at least two up to `two_score_buffers_up_to` each; else one.
   index score_buffers(const std::vector<head_plan>& plan, index t_q, index t_k) const {
     index most = 0;
     for (std::size_t b = 0; b < plan.size(); b += std::size_t(config_.n_heads)) {
@@ -487,8 +507,10 @@ class multi_head_attention {
                                               plan.begin() + std::ptrdiff_t(b) + config_.n_heads,
                                               head_plan::materialise));
     }
-    if (most == 0) return 0;
-    return most >= 2 && std::size_t(t_q * t_k) * sizeof(Scalar) <= two_score_buffers_up_to ? 2 : 1;
+    if (most <= 1) return most;
+    const std::size_t bytes = std::size_t(t_q * t_k) * sizeof(Scalar);
+    if (bytes > two_score_buffers_up_to) return 1;
+    return std::max<index>(2, std::min<index>(2 * most, index(score_buffer_bytes / std::max<std::size_t>(bytes, 1))));
   }
 
   /// Elements the score buffers take in a scratch lease.
@@ -518,7 +540,10 @@ class multi_head_attention {
       }
       if (options.statistics != nullptr) ws.unit_offsets.resize(config_.n_heads * query_tiles(t_q), bins + 1);
     }
-    for (index i = 0; i < score_buffers(plan, t_q, t_k); ++i) ws.scores[i] = scratch.take(t_q * t_k);
+    for (index i = 0; i < score_buffers(plan, t_q, t_k); ++i) ws.scores.push_back(scratch.take(t_q * t_k));
+    ws.materialised_heads.reserve(std::size_t(config_.n_heads));
+    ws.stage.pv.reserve(std::size_t(config_.n_heads));
+    ws.stage.scores.reserve(std::size_t(config_.n_heads));
     const index transposed = transposed_keys_size(plan, t_q, t_k);
     if (transposed > 0) ws.transposed_keys = scratch.take(transposed);
     ws.streaming_heads.reserve(std::size_t(config_.n_heads));
@@ -617,9 +642,10 @@ class multi_head_attention {
         }
       }
     }
-    // Materialised heads, in head order: scores (hook), softmax, pattern (hook), statistics, z = pattern v. With
-    // two score buffers, z of one head and the scores of the next are one parallel region; with one, two.
-    // Hooks fire on this thread in data-flow order: every head's z before the next head's scores.
+    // Materialised heads, in head order: scores (hook), softmax, pattern (hook), statistics, z = pattern v. Hooks
+    // fire on this thread in data-flow order. Heads go in groups: one parallel region computes a group's scores
+    // and the previous group's z. When some materialised head's z is hooked, a group is one head (its z must
+    // exist before the next head's scores are handed out); otherwise as many heads as the score buffers hold.
     const auto head_context = [&](index h) { return context(b, int(h), int(h / config_.group_size()), past, past + t_q); };
     index next_z = 0;  // heads before this one have fired z
     const auto fire_z_before = [&](index end) {
@@ -628,66 +654,57 @@ class multi_head_attention {
         detail::fire<hook_point::z>(hooks, head_context(next_z), z + next_z * head_dim_, t_q, head_dim_, q_width_);
       }
     };
-    const bool two_buffers = ws.scores[1] != nullptr;
-    index pending = -1;  // materialised head whose z is still to be computed, from ws.scores[pending_slot]
-    int pending_slot = 0;
+    ws.materialised_heads.clear();
+    bool z_hooked = false;
     for (index h = 0; h < config_.n_heads; ++h) {
       if (row_plan[h] != head_plan::materialise) continue;
-      const hook_context ctx = head_context(h);
-      const bool scores_hooked = detail::wanted<hook_point::scores>(hooks, ctx);
-      const int slot = two_buffers && pending >= 0 ? 1 - pending_slot : 0;
-      materialise_stage stage;
-      stage.scores_head = h;
-      stage.scores_out = ws.scores[slot];
-      stage.softmax = !scores_hooked;
-      if (pending >= 0) {
-        materialise_stage pv;
-        pv.pv_head = pending;
-        pv.pv_pattern = ws.scores[pending_slot];
-        if (two_buffers) {
-          stage.pv_head = pv.pv_head;
-          stage.pv_pattern = pv.pv_pattern;
-        } else {
-          run_stage(pv, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws.transposed_keys, threads);
-        }
+      ws.materialised_heads.push_back(h);
+      z_hooked = z_hooked || detail::wanted<hook_point::z>(hooks, head_context(h));
+    }
+    const index heads = index(ws.materialised_heads.size()), buffers = index(ws.scores.size());
+    index group = 1;
+    if (!z_hooked && heads > 0) group = buffers >= heads ? heads : std::max<index>(1, buffers / 2);
+    const bool overlap = buffers >= 2 * group;  // the next group's scores beside this group's patterns
+    materialise_stage& stage = ws.stage;
+    stage.pv.clear();
+    for (index first = 0, round = 0; first < heads; first += group, ++round) {
+      const index count = std::min(group, heads - first);
+      Scalar* const* slots = ws.scores.data() + (overlap && round % 2 == 1 ? group : 0);
+      if (!overlap && !stage.pv.empty()) {  // the buffers are needed again: z of the previous group first
+        run_stage(stage, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws.transposed_keys, threads);
+        stage.pv.clear();
+      }
+      stage.scores.clear();
+      for (index i = 0; i < count; ++i) {
+        const index h = ws.materialised_heads[std::size_t(first + i)];
+        stage.scores.push_back({h, slots[i], !detail::wanted<hook_point::scores>(hooks, head_context(h))});
       }
       run_stage(stage, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws.transposed_keys, threads);
-      fire_z_before(h);
-      Scalar* scores = ws.scores[slot];
-      if (scores_hooked) {
-        detail::fire<hook_point::scores>(hooks, ctx, scores, t_q, t_k, t_k);
-        const index row_blocks = (t_q + stream_query_tile - 1) / stream_query_tile;
-        detail::parallel_for(row_blocks, threads, [&](index block, int) {
-          const index r0 = block * stream_query_tile;
-          detail::softmax_rows(scores + r0 * t_k, std::min(stream_query_tile, t_q - r0), t_k, t_k);
-        });
+      stage.pv.clear();
+      for (const head_stage& hs : stage.scores) {
+        const index h = hs.head;
+        fire_z_before(h);
+        const hook_context ctx = head_context(h);
+        if (!hs.softmax) {
+          detail::fire<hook_point::scores>(hooks, ctx, hs.buffer, t_q, t_k, t_k);
+          const index row_blocks = (t_q + stream_query_tile - 1) / stream_query_tile;
+          detail::parallel_for(row_blocks, threads, [&](index block, int) {
+            const index r0 = block * stream_query_tile;
+            detail::softmax_rows(hs.buffer + r0 * t_k, std::min(stream_query_tile, t_q - r0), t_k, t_k);
+          });
+        }
+        detail::fire<hook_point::pattern>(hooks, ctx, hs.buffer, t_q, t_k, t_k);
+        if (options.statistics != nullptr) {
+          detail::statistics_from_pattern(*options.statistics, b, h, hs.buffer, t_q, t_k, t_k, past);
+        }
+        stage.pv.push_back({h, hs.buffer, true});
       }
-      detail::fire<hook_point::pattern>(hooks, ctx, scores, t_q, t_k, t_k);
-      if (options.statistics != nullptr) {
-        detail::statistics_from_pattern(*options.statistics, b, h, scores, t_q, t_k, t_k, past);
-      }
-      pending = h;
-      pending_slot = slot;
+      stage.scores.clear();
     }
-    if (pending >= 0) {
-      materialise_stage pv;
-      pv.pv_head = pending;
-      pv.pv_pattern = ws.scores[pending_slot];
-      run_stage(pv, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws.transposed_keys, threads);
-    }
+    run_stage(stage, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws.transposed_keys, threads);
+    stage.pv.clear();
     fire_z_before(config_.n_heads);
   }
-
-  /// What one parallel region of the materialised path computes: z = pattern v of head `pv_head` (-1: none) from
-  /// `pv_pattern`, and the scores of head `scores_head` (-1: none) into `scores_out`, softmaxed in place unless a
-  /// hook wants them first. Two heads share a region so that the hooks of one head (on the calling thread) are
-  /// one fork/join apart from the next head's, not two.
-  struct materialise_stage {
-    index pv_head = -1, scores_head = -1;
-    const Scalar* pv_pattern = nullptr;
-    Scalar* scores_out = nullptr;
-    bool softmax = true;
-  };
 
   /// Runs one `materialise_stage`: z = pattern v in fixed blocks of `detail::product_row_chunk` rows (the cut of
   /// `detail::partitioned_product`), scores in blocks of `stream_query_tile` rows with their masks and softmax
@@ -701,28 +718,35 @@ class multi_head_attention {
     const Scalar scale = Scalar(config_.logit_scale());
     const Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
     const bool has_padding = options.key_padding.size() != 0;
-    const index pv_units = stage.pv_head >= 0 ? (t_q + detail::product_row_chunk - 1) / detail::product_row_chunk : 0;
-    const index score_units = stage.scores_head >= 0 ? (t_q + stream_query_tile - 1) / stream_query_tile : 0;
-    detail::parallel_for(pv_units + score_units, threads, [&](index unit, int) {
+    const index pv_blocks = (t_q + detail::product_row_chunk - 1) / detail::product_row_chunk;
+    const index score_blocks = (t_q + stream_query_tile - 1) / stream_query_tile;
+    const index pv_units = index(stage.pv.size()) * pv_blocks;
+    const index units = pv_units + index(stage.scores.size()) * score_blocks;
+    if (units == 0) return;
+    detail::parallel_for(units, threads, [&](index unit, int) {
       if (unit < pv_units) {  // the larger units first, so that the small ones balance the threads at the end
-        const index h = stage.pv_head, g = h / config_.group_size();
-        const index r0 = unit * detail::product_row_chunk, rows = std::min(detail::product_row_chunk, t_q - r0);
+        const head_stage& hs = stage.pv[std::size_t(unit / pv_blocks)];
+        const index h = hs.head, g = h / config_.group_size();
+        const index r0 = (unit % pv_blocks) * detail::product_row_chunk;
+        const index rows = std::min(detail::product_row_chunk, t_q - r0);
         Scalar* z_rows = z + r0 * q_width_ + h * head_dim_;
         if (kt != nullptr) {  // `tile_product`: the rows' z stay in registers over all t_k keys
-          detail::tile_product<false>(stage.pv_pattern + r0 * t_k, t_k, v + g * head_dim_, kv_stride, z_rows, q_width_,
-                                      rows, head_dim_, t_k);
+          detail::tile_product<false>(hs.buffer + r0 * t_k, t_k, v + g * head_dim_, kv_stride, z_rows, q_width_, rows,
+                                      head_dim_, t_k);
           return;
         }
-        const_view p(stage.pv_pattern + r0 * t_k, rows, t_k, Eigen::OuterStride<>(t_k));
+        const_view p(hs.buffer + r0 * t_k, rows, t_k, Eigen::OuterStride<>(t_k));
         const_view v_g(v + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
         view(z_rows, rows, head_dim_, Eigen::OuterStride<>(q_width_)).noalias() = p * v_g;
         return;
       }
-      const index h = stage.scores_head, g = h / config_.group_size();
-      const index r0 = (unit - pv_units) * stream_query_tile, rows = std::min(stream_query_tile, t_q - r0);
+      const head_stage& hs = stage.scores[std::size_t((unit - pv_units) / score_blocks)];
+      const index h = hs.head, g = h / config_.group_size();
+      const index r0 = ((unit - pv_units) % score_blocks) * stream_query_tile;
+      const index rows = std::min(stream_query_tile, t_q - r0);
       const_view q_h(q + r0 * q_stride + h * head_dim_, rows, head_dim_, Eigen::OuterStride<>(q_stride));
       const_view k_g(k + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
-      plain_map s(stage.scores_out + r0 * t_k, rows, t_k);
+      plain_map s(hs.buffer + r0 * t_k, rows, t_k);
       if (kt != nullptr) {
         // `tile_product` over whole batches of keys, the last t_k % width keys as dot products; then the scale.
         const index stride = transposed_key_stride(t_k);
@@ -746,7 +770,7 @@ class multi_head_attention {
           if (first_hidden < t_k) s.row(i).tail(t_k - first_hidden).setConstant(minus_infinity);
         }
       }
-      if (stage.softmax) detail::softmax_rows(s.data(), rows, t_k, t_k);
+      if (hs.softmax) detail::softmax_rows(s.data(), rows, t_k, t_k);
     });
   }
 
