@@ -15,10 +15,11 @@
 /// Two paths compute the same thing (float within 1e-5, see tests/test_attention.cpp). The *materialised* path
 /// forms s_h and p_h per head, for heads whose `scores` or `pattern` a hook wants. The *streaming* path (online
 /// softmax over key tiles, FlashAttention's recurrence) never forms a [T_q x T_k] matrix: per query tile of
-/// `stream_query_tile` rows (`stream_long_query_tile` for long inputs) it walks key tiles of `stream_key_tile` keys, keeping a running maximum, sum and output
-/// per row, and skips the key tiles a causal query cannot see. `forward_options::path` chooses; by default each
-/// head of each sequence takes the streaming path unless a hook wants its scores or pattern. Work is threaded over
-/// heads and query tiles (kernels/parallel.hpp) with results bit-identical whatever the thread count.
+/// `stream_query_tile` rows (`stream_long_query_tile` for long inputs) it walks key tiles of `stream_key_tile`
+/// keys, keeping a running maximum, sum and output per row, and skips the key tiles a causal query cannot see.
+/// `forward_options::path` chooses; by default each head of each sequence takes the streaming path unless a hook
+/// wants its scores or pattern. Work is threaded over heads and query tiles (kernels/parallel.hpp) with results
+/// bit-identical whatever the thread count.
 ///
 /// Non-finite input: NaN or infinity in x, the memory or the weights propagates to NaN in every output it reaches
 /// (a softmax row that meets a NaN is all NaN); nothing is dropped silently. One difference between the paths: on
@@ -646,7 +647,9 @@ class multi_head_attention {
     // fire on this thread in data-flow order. Heads go in groups: one parallel region computes a group's scores
     // and the previous group's z. When some materialised head's z is hooked, a group is one head (its z must
     // exist before the next head's scores are handed out); otherwise as many heads as the score buffers hold.
-    const auto head_context = [&](index h) { return context(b, int(h), int(h / config_.group_size()), past, past + t_q); };
+    const auto head_context = [&](index h) {
+      return context(b, int(h), int(h / config_.group_size()), past, past + t_q);
+    };
     index next_z = 0;  // heads before this one have fired z
     const auto fire_z_before = [&](index end) {
       for (; next_z < end; ++next_z) {
@@ -779,7 +782,8 @@ class multi_head_attention {
   /// its workspace, its rows of z and of the statistics, and its row of `partials`.
   void stream_unit(stream_workspace& ws, index b, index h, index i0, const Scalar* q, index q_stride, const Scalar* k,
                    const Scalar* v, index kv_stride, index t_q, index t_k, index past,
-                   const forward_options<Scalar>& options, Scalar* z, Scalar* partials, const Scalar* kt) const noexcept {
+                   const forward_options<Scalar>& options, Scalar* z, Scalar* partials,
+                   const Scalar* kt) const noexcept {
     using map = Eigen::Map<matrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
     using const_view = const_matrix_view<Scalar>;
     constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();

@@ -129,9 +129,9 @@ inline constexpr index projection_tile_cols = 64;
 /// count is a multiple of the SIMD width (every d_model and head layout of real models), `tile_product` over the
 /// fixed blocks of `partitioned_product`, 64 columns at a time (one core: 217-236 GFLOP/s where Eigen 3.4's GEMM
 /// reaches 91-160 on the shapes of a BERT-base layer); else `partitioned_product`. Either way each element is
-/// computed by one thread in a fixed order, so results do not depend on the thread count. Only the projections go to the BLAS: the attention tiles are small
-/// products issued from headlens's own threads, where a threaded BLAS would oversubscribe the cores (which is
-/// why headlens does not define EIGEN_USE_BLAS).
+/// computed by one thread in a fixed order, so results do not depend on the thread count. Only the projections go
+/// to the BLAS: the attention tiles are small products issued from headlens's own threads, where a threaded BLAS
+/// would oversubscribe the cores (which is why headlens does not define EIGEN_USE_BLAS).
 template <class Scalar>
 void projection_product(row_major_ref<Scalar> dst, const const_row_major_ref<Scalar>& lhs,
                         const const_row_major_ref<Scalar>& rhs, int threads) {
