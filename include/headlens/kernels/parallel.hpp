@@ -59,17 +59,24 @@ void parallel_for(index units, int threads, Body&& body) {
 inline constexpr index product_row_chunk = 256;
 inline constexpr index product_col_chunk = 384;
 
+/// Calls `block(r0, c0, nr, nc)` for every block of the fixed cut of a `rows` x `cols` result, in parallel: the
+/// one definition of that cut, which every projection path shares so that results never depend on the thread count.
+template <class Block>
+void for_each_product_block(index rows, index cols, int threads, Block&& block) {
+  const index row_blocks = (rows + product_row_chunk - 1) / product_row_chunk;
+  const index col_blocks = (cols + product_col_chunk - 1) / product_col_chunk;
+  parallel_for(row_blocks * col_blocks, threads, [&](index unit, int) {
+    const index r0 = (unit / col_blocks) * product_row_chunk, c0 = (unit % col_blocks) * product_col_chunk;
+    block(r0, c0, std::min(product_row_chunk, rows - r0), std::min(product_col_chunk, cols - c0));
+  });
+}
+
 /// dst = (alpha lhs) rhs, cut into fixed blocks computed in parallel. `dst` is a writable Eigen expression (a
 /// matrix or a map); `lhs` and `rhs` are Eigen expressions supporting middleRows / middleCols. Eigen folds alpha
 /// into its GEMM kernel.
 template <class Dst, class Lhs, class Rhs, class Alpha = typename std::decay_t<Dst>::Scalar>
 void partitioned_product(Dst&& dst, const Lhs& lhs, const Rhs& rhs, int threads, Alpha alpha = Alpha(1)) {
-  const index rows = dst.rows(), cols = dst.cols();
-  const index row_blocks = (rows + product_row_chunk - 1) / product_row_chunk;
-  const index col_blocks = (cols + product_col_chunk - 1) / product_col_chunk;
-  parallel_for(row_blocks * col_blocks, threads, [&](index unit, int) {
-    const index r0 = (unit / col_blocks) * product_row_chunk, c0 = (unit % col_blocks) * product_col_chunk;
-    const index nr = std::min(product_row_chunk, rows - r0), nc = std::min(product_col_chunk, cols - c0);
+  for_each_product_block(dst.rows(), dst.cols(), threads, [&](index r0, index c0, index nr, index nc) {
     dst.block(r0, c0, nr, nc).noalias() = (alpha * lhs.middleRows(r0, nr)) * rhs.middleCols(c0, nc);
   });
 }
@@ -141,12 +148,7 @@ void projection_product(row_major_ref<Scalar> dst, const const_row_major_ref<Sca
       blas_gemm<Scalar>(dst, lhs, rhs);
       return;
     }
-    const index rows = dst.rows(), cols = dst.cols();
-    const index row_blocks = (rows + product_row_chunk - 1) / product_row_chunk;
-    const index col_blocks = (cols + product_col_chunk - 1) / product_col_chunk;
-    parallel_for(row_blocks * col_blocks, threads, [&](index unit, int) {
-      const index r0 = (unit / col_blocks) * product_row_chunk, c0 = (unit % col_blocks) * product_col_chunk;
-      const index nr = std::min(product_row_chunk, rows - r0), nc = std::min(product_col_chunk, cols - c0);
+    for_each_product_block(dst.rows(), dst.cols(), threads, [&](index r0, index c0, index nr, index nc) {
       blas_gemm<Scalar>(dst.block(r0, c0, nr, nc), lhs.middleRows(r0, nr), rhs.middleCols(c0, nc));
     });
     return;
@@ -154,11 +156,8 @@ void projection_product(row_major_ref<Scalar> dst, const const_row_major_ref<Sca
 #endif
   const index rows = dst.rows(), cols = dst.cols(), depth = lhs.cols();
   if (cols % tile_batch<Scalar> == 0 && depth > 0) {
-    const index row_blocks = (rows + product_row_chunk - 1) / product_row_chunk;
-    const index col_blocks = (cols + product_col_chunk - 1) / product_col_chunk;
-    parallel_for(row_blocks * col_blocks, threads, [&](index unit, int) {
-      const index r0 = (unit / col_blocks) * product_row_chunk, c0 = (unit % col_blocks) * product_col_chunk;
-      const index nr = std::min(product_row_chunk, rows - r0), c1 = std::min(cols, c0 + product_col_chunk);
+    for_each_product_block(rows, cols, threads, [&](index r0, index c0, index nr, index nc) {
+      const index c1 = c0 + nc;
       for (index c = c0; c < c1; c += projection_tile_cols) {
         tile_product<false>(lhs.data() + r0 * lhs.outerStride(), lhs.outerStride(), rhs.data() + c,
                             rhs.outerStride(), dst.data() + r0 * dst.outerStride() + c, dst.outerStride(), nr,
