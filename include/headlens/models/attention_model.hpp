@@ -86,6 +86,14 @@ struct attention_model_options {
 
 namespace detail {
 
+/// The check every `attention_model::attention` makes before running: 1 <= tokens <= max_tokens.
+inline void check_sequence_length(std::size_t tokens, index max_tokens) {
+  if (tokens == 0) detail::fail<argument_error>("ids is empty, expected at least one token");
+  if (static_cast<index>(tokens) > max_tokens) {
+    detail::fail<argument_error>("ids has ", tokens, " tokens, expected at most the model's max_tokens = ", max_tokens);
+  }
+}
+
 /// USE-lite through its own tokenizer and forward pass.
 class use_lite_attention_model final : public attention_model {
  public:
@@ -103,20 +111,12 @@ class use_lite_attention_model final : public attention_model {
   }
   std::string token_text(std::int32_t id) const override { return model_.tokenizer().piece(id); }
   tensor<float> attention(const std::vector<std::int32_t>& ids) const override {
-    check_length(ids.size(), max_tokens());
+    check_sequence_length(ids.size(), max_tokens());
     return model_.attention(ids);
   }
   void set_threads(index threads) override { model_.set_threads(threads); }
 
   const use_lite_model& model() const noexcept { return model_; }
-
-  static void check_length(std::size_t tokens, index max_tokens) {
-    if (tokens == 0) detail::fail<argument_error>("ids is empty, expected at least one token");
-    if (static_cast<index>(tokens) > max_tokens) {
-      detail::fail<argument_error>("ids has ", tokens, " tokens, expected at most the model's max_tokens = ",
-                                   max_tokens);
-    }
-  }
 
  private:
   use_lite_model model_;
@@ -167,7 +167,7 @@ class transformer_attention_model final : public attention_model {
     return k < tokenizer_.words.size() && !tokenizer_.words[k].empty() ? tokenizer_.words[k] : "#" + std::to_string(id);
   }
   tensor<float> attention(const std::vector<std::int32_t>& ids) const override {
-    use_lite_attention_model::check_length(ids.size(), max_tokens_);
+    check_sequence_length(ids.size(), max_tokens_);
     const index L = layers(), H = heads(), T = static_cast<index>(ids.size());
     tensor<float> maps;
     maps.shape = {L, H, T, T};
@@ -251,8 +251,8 @@ inline std::unique_ptr<attention_model> load_attention_model(const std::string& 
                            "); expected a Hugging Face model directory or the unpacked USE-lite package");
   }
   if (detail::is_file(dir / "config.json")) {
-    const model_family family = detect_model_family(path);
     const detail::hf_config config = detail::hf_config::read((dir / "config.json").string());
+    const model_family family = detect_model_family(config);
     transformer<float> model =
         family == model_family::gpt2 ? load_gpt2<float>(path) : load_llama<float>(path);
     auto tokenizer = detail::read_tokenizer(options.tokenizer.empty() ? dir : fs::path(options.tokenizer),

@@ -36,16 +36,20 @@ struct pretrained_model {
   std::optional<byte_level_bpe> tokenizer;  ///< when the directory has vocab.json and merges.txt
 };
 
-/// The family `directory`/config.json declares in `model_type` ("gpt2"; "llama", or "mistral" without sliding
-/// windows, which has Llama's layout). Throws `io_error`, `format_error`, and `argument_error` naming the value when
-/// `model_type` is missing or not supported.
-inline model_family detect_model_family(const std::string& directory) {
-  const detail::hf_config c = detail::hf_config::read(directory + "/config.json");
+/// The family a parsed config.json declares in `model_type` ("gpt2"; "llama", or "mistral" without sliding windows,
+/// which has Llama's layout). Throws `argument_error` naming the value when `model_type` is missing or not supported.
+inline model_family detect_model_family(const detail::hf_config& c) {
   const std::string type = c.string_or("model_type", "");
   if (type == "gpt2") return model_family::gpt2;
   if (type == "llama") return model_family::llama;
   if (type == "mistral" && !c.has("sliding_window")) return model_family::llama;
   c.bad("model_type", "is \"" + type + "\", expected \"gpt2\" or \"llama\" (the families headlens can load)");
+}
+
+/// The family `directory`/config.json declares (see the overload above). Throws also `io_error` and `format_error`
+/// when config.json cannot be read or is not a JSON object.
+inline model_family detect_model_family(const std::string& directory) {
+  return detect_model_family(detail::hf_config::read(directory + "/config.json"));
 }
 
 /// Loads the model in `directory` (config.json + model.safetensors or its shards) and its BPE tokenizer when
