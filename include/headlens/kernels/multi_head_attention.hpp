@@ -40,6 +40,7 @@
 #include "headlens/kernels/rotary.hpp"
 #include "headlens/kernels/scratch.hpp"
 #include "headlens/kernels/softmax.hpp"
+#include "headlens/kernels/pattern_rows.hpp"
 #include "headlens/kernels/streaming_statistics.hpp"
 #include "headlens/kernels/tile_product.hpp"
 #include "headlens/types.hpp"
@@ -107,6 +108,10 @@ struct forward_options {
   /// When set, receives per-head statistics computed inside the tile loop (see kernels/streaming_statistics.hpp),
   /// without forming any [T_q x T_k] map on the streaming path. Must outlive the call.
   attention_statistics<Scalar>* statistics = nullptr;
+  /// When set, called once per sequence after the streaming pass with exact pattern rows of the streamed heads,
+  /// computed on demand (kernels/pattern_rows.hpp): features of any rows at any length without a [T_q x T_k] map.
+  /// Must outlive the call.
+  pattern_row_observer<Scalar>* row_observer = nullptr;
 };
 
 /// Keys and values of earlier tokens, for incremental decoding with `multi_head_attention::forward_step`. Holds
@@ -491,6 +496,8 @@ class multi_head_attention {
     Scalar* transposed_keys = nullptr;       ///< see `transposed_keys_size` (scratch)
     std::vector<index> streaming_heads;     ///< capacity n_heads
     matrix<Scalar> unit_offsets;            ///< [n_heads * query tiles x 2 max_offset + 2]: statistics partials
+    std::vector<Scalar> lse;                ///< [n_heads x T_q]: rows' log-sum-exp, for `row_observer`
+    std::vector<unsigned char> streamed;    ///< [n_heads]: which heads streamed, for `row_observer`
   };
 
   /// Bytes of [T_q x T_k] score buffers a call may hold at once beyond the first two (which every call that
@@ -548,6 +555,10 @@ class multi_head_attention {
     const index transposed = transposed_keys_size(plan, t_q, t_k);
     if (transposed > 0) ws.transposed_keys = scratch.take(transposed);
     ws.streaming_heads.reserve(std::size_t(config_.n_heads));
+    if (options.row_observer != nullptr) {
+      ws.lse.assign(std::size_t(config_.n_heads * t_q), Scalar(0));
+      ws.streamed.assign(std::size_t(config_.n_heads), 0);
+    }
     return ws;
   }
 
@@ -624,8 +635,9 @@ class multi_head_attention {
       detail::parallel_for(units, threads, [&](index unit, int thread) {
         const index h = ws.streaming_heads[std::size_t(unit / tiles)], tile = unit % tiles;
         Scalar* partials = options.statistics != nullptr ? &ws.unit_offsets(h * tiles + tile, 0) : nullptr;
+        Scalar* lse = options.row_observer != nullptr ? ws.lse.data() + h * t_q : nullptr;
         stream_unit(ws.threads[std::size_t(thread)], b, h, tile * unit_rows(t_q), q, q_stride, k, v, kv_stride,
-                    t_q, t_k, past, options, z, partials, ws.transposed_keys);
+                    t_q, t_k, past, options, z, partials, ws.transposed_keys, lse);
       });
 #ifdef EIGEN_RUNTIME_NO_MALLOC
       Eigen::internal::set_is_malloc_allowed(malloc_was_allowed);
@@ -642,6 +654,29 @@ class multi_head_attention {
           }
         }
       }
+    }
+    if (options.row_observer != nullptr) {
+      for (index h = 0; h < config_.n_heads; ++h) ws.streamed[std::size_t(h)] = row_plan[h] == head_plan::stream;
+      typename pattern_rows<Scalar>::source src;
+      src.layer = layer_;
+      src.batch_row = b;
+      src.heads = config_.n_heads;
+      src.group_size = config_.group_size();
+      src.head_dim = head_dim_;
+      src.t_q = t_q;
+      src.t_k = t_k;
+      src.past = past;
+      src.causal = config_.causal;
+      src.scale = Scalar(config_.logit_scale());
+      src.q = q;
+      src.q_stride = q_stride;
+      src.k = k;
+      src.kv_stride = kv_stride;
+      src.lse = ws.lse.data();
+      src.available = ws.streamed.data();
+      src.attn_mask = &options.attn_mask;
+      src.key_padding = &options.key_padding;
+      (*options.row_observer)(pattern_rows<Scalar>(src));
     }
     // Materialised heads, in head order: scores (hook), softmax, pattern (hook), statistics, z = pattern v. Hooks
     // fire on this thread in data-flow order. Heads go in groups: one parallel region computes a group's scores
@@ -783,7 +818,7 @@ class multi_head_attention {
   void stream_unit(stream_workspace& ws, index b, index h, index i0, const Scalar* q, index q_stride, const Scalar* k,
                    const Scalar* v, index kv_stride, index t_q, index t_k, index past,
                    const forward_options<Scalar>& options, Scalar* z, Scalar* partials,
-                   const Scalar* kt) const noexcept {
+                   const Scalar* kt, Scalar* lse) const noexcept {
     using map = Eigen::Map<matrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
     using const_view = const_matrix_view<Scalar>;
     constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
@@ -877,6 +912,11 @@ class multi_head_attention {
       } else {
         const Scalar inverse = Scalar(1) / sum;
         for (index c = 0; c < head_dim_; ++c) z_row[c] = o(r, c) * inverse;
+      }
+      if (lse != nullptr) {
+        lse[i0 + r] = nan || std::isnan(sum) ? std::numeric_limits<Scalar>::quiet_NaN()
+                      : sum == Scalar(0)      ? -std::numeric_limits<Scalar>::infinity()
+                                              : ws.max[std::size_t(r)] + std::log(sum);
       }
       if (stats != nullptr) {
         head_statistics<Scalar>& hs = stats->mutable_head(b, h);

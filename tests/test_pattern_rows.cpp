@@ -1,0 +1,132 @@
+// kernels/pattern_rows.hpp: the exact pattern rows a `pattern_row_observer` reads after the streaming pass equal
+// the long-double reference's pattern (tests/support/reference_attention.hpp) for self-attention, causal and not,
+// GQA, rotary, key padding, an additive mask, lengths around the tile sizes, float and double; the output of the
+// call is unchanged by observing; heads masked off are unavailable; fully masked rows read as 0; bad requests
+// are refused.
+
+#include <catch2/catch.hpp>
+
+#include <random>
+#include <vector>
+
+#include "headlens/kernels/multi_head_attention.hpp"
+#include "support/random_layer.hpp"
+
+namespace {
+
+using testing_support::layer_shape;
+
+/// Reads every row of every available head, in blocks of `block` rows, into [head][T_q x T_k].
+template <class Scalar>
+struct row_reader final : headlens::pattern_row_observer<Scalar> {
+  headlens::index block = 7;
+  std::vector<headlens::matrix<Scalar>> heads;
+  std::vector<bool> available;
+  int calls = 0;
+  void operator()(const headlens::pattern_rows<Scalar>& rows) override {
+    ++calls;
+    heads.assign(std::size_t(rows.heads()), headlens::matrix<Scalar>());
+    available.assign(std::size_t(rows.heads()), false);
+    for (headlens::index h = 0; h < rows.heads(); ++h) {
+      if (!rows.available(h)) continue;
+      available[std::size_t(h)] = true;
+      headlens::matrix<Scalar>& m = heads[std::size_t(h)];
+      m.resize(rows.queries(), rows.keys());
+      for (headlens::index r0 = 0; r0 < rows.queries(); r0 += block) {
+        rows.rows(h, r0, std::min(block, rows.queries() - r0), m.data() + r0 * rows.keys(), rows.keys());
+      }
+    }
+  }
+};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("pattern_rows equal the reference pattern", "", float, double) {
+  using Scalar = TestType;
+  const int t = GENERATE(1, 5, 64, 97, 300);
+  const bool causal = GENERATE(false, true);
+  const int kv = GENERATE(4, 2);
+  const bool rotary = GENERATE(false, true);
+  INFO("T " << t << " causal " << causal << " kv heads " << kv << " rotary " << rotary);
+  const layer_shape shape{32, 4, kv, 16, causal, true, rotary};
+  const reference::layer L = testing_support::random_reference_layer(shape, 11u + unsigned(t));
+  const auto module = testing_support::module_of<Scalar>(shape, L);
+  std::mt19937 rng(5);
+  const reference::mat x = testing_support::random_mat(rng, t, 32);
+  const auto expected = reference::attend(L, x, x, reference::iota(t), reference::iota(t));
+
+  row_reader<Scalar> reader;
+  headlens::forward_options<Scalar> options;
+  options.row_observer = &reader;
+  const headlens::matrix<Scalar> out = module.forward(testing_support::to_matrix<Scalar>(x), options);
+  REQUIRE(reader.calls == 1);
+  for (int h = 0; h < 4; ++h) {
+    INFO("head " << h);
+    REQUIRE(reader.available[std::size_t(h)]);
+    CHECK(testing_support::scaled_error(reader.heads[std::size_t(h)], expected.patterns[std::size_t(h)]) <
+          testing_support::tolerance<Scalar>());
+  }
+  // Observing changes nothing in the output.
+  CHECK(out == module.forward(testing_support::to_matrix<Scalar>(x)));
+}
+
+TEST_CASE("pattern_rows with key padding, an additive mask, a batch and masked-off heads") {
+  const layer_shape shape{32, 4, 4, 8, false, true, false};
+  const reference::layer L = testing_support::random_reference_layer(shape, 3u);
+  const auto module = testing_support::module_of<double>(shape, L);
+  std::mt19937 rng(9);
+  const int t = 40;
+  const reference::mat x0 = testing_support::random_mat(rng, t, 32), x1 = testing_support::random_mat(rng, t, 32);
+  headlens::matrix<double> x(2 * t, 32);
+  x << x0.cast<double>(), x1.cast<double>();
+  headlens::forward_options<double> options;
+  options.batch = 2;
+  options.key_padding = headlens::bool_matrix::Constant(2, t, false);
+  options.key_padding.row(1).tail(9).setConstant(true);
+  const reference::mat mask = testing_support::random_mat(rng, t, t);
+  options.attn_mask = mask.cast<double>();
+  options.head_mask = {true, false, true, true};
+
+  struct per_sequence final : headlens::pattern_row_observer<double> {
+    std::vector<row_reader<double>> readers{2};
+    void operator()(const headlens::pattern_rows<double>& rows) override {
+      readers[std::size_t(rows.batch_row())](rows);
+      CHECK(!rows.available(1));
+      CHECK_THROWS_WITH(rows.rows(1, 0, 1, nullptr, rows.keys()), Catch::Contains("head 1 is not available"));
+      std::vector<double> buffer(std::size_t(rows.keys()));
+      CHECK_THROWS_WITH(rows.rows(0, rows.queries() - 1, 2, buffer.data(), rows.keys()),
+                        Catch::Contains("are outside the 40 queries"));
+      CHECK_THROWS_WITH(rows.rows(0, 0, 1, buffer.data(), rows.keys() - 1), Catch::Contains("out_stride is 39"));
+    }
+  } observer;
+  options.row_observer = &observer;
+  module.forward(x, options);
+  for (int b = 0; b < 2; ++b) {
+    std::vector<bool> padding(std::size_t(t), false);
+    if (b == 1)
+      for (int j = t - 9; j < t; ++j) padding[std::size_t(j)] = true;
+    const auto expected =
+        reference::attend(L, b == 0 ? x0 : x1, b == 0 ? x0 : x1, reference::iota(t), reference::iota(t), padding, mask);
+    for (int h : {0, 2, 3}) {
+      INFO("sequence " << b << " head " << h);
+      CHECK(testing_support::scaled_error(observer.readers[std::size_t(b)].heads[std::size_t(h)],
+                                          expected.patterns[std::size_t(h)]) < 1e-12);
+    }
+  }
+}
+
+TEST_CASE("pattern_rows of a fully masked row are 0") {
+  const layer_shape shape{16, 2, 2, 8, false, false, false};
+  const reference::layer L = testing_support::random_reference_layer(shape, 4u);
+  const auto module = testing_support::module_of<float>(shape, L);
+  std::mt19937 rng(2);
+  const headlens::matrix<float> x = testing_support::to_matrix<float>(testing_support::random_mat(rng, 6, 16));
+  headlens::forward_options<float> options;
+  options.attn_mask = headlens::matrix<float>::Zero(6, 6);
+  options.attn_mask.row(2).setConstant(-std::numeric_limits<float>::infinity());
+  row_reader<float> reader;
+  options.row_observer = &reader;
+  module.forward(x, options);
+  CHECK(reader.heads[0].row(2).isZero());
+  CHECK(reader.heads[1].row(3).sum() == Approx(1.0f).epsilon(1e-6));
+}
