@@ -28,6 +28,7 @@
 #include <headlens/analysis/alignment.hpp>
 #include <headlens/analysis/conllu.hpp>
 #include <headlens/analysis/features.hpp>
+#include <headlens/analysis/head_analysis.hpp>
 #include <headlens/analysis/policies.hpp>
 #include <headlens/analysis/report.hpp>
 #include <headlens/analysis/report_html.hpp>
@@ -44,9 +45,10 @@ using headlens_cli::fail;
 
 struct classify_args {
   std::string model, tokenizer, conllu, text, policy, format = "table", out, evidence;
-  headlens::index window = 64;
+  headlens::index window = 0;  // 0: 64, or the model's context when shorter
   headlens::index stride = 0;  // 0: window / 2
   bool quiet = false;
+  bool materialise = false;
 };
 
 // ---- input -------------------------------------------------------------------------------------------------------
@@ -61,7 +63,9 @@ headlens::document document_from_text(const std::string& text, const std::string
   doc.id = name;
   std::size_t i = 0;
   const std::size_t n = text.size();
-  auto is_space = [](unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  auto is_space = [](unsigned char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+  };
   while (i < n) {
     const auto c = static_cast<unsigned char>(text[i]);
     if (is_space(c)) {
@@ -115,7 +119,8 @@ class progress_bar {
     last_ = now;
     constexpr int width = 40;
     const int filled = static_cast<int>(width * done / total_);
-    std::fprintf(stderr, "\rclassify [%s%s] %zu/%zu windows", std::string(static_cast<std::size_t>(filled), '=').c_str(),
+    std::fprintf(stderr, "\rclassify [%s%s] %zu/%zu windows",
+                 std::string(static_cast<std::size_t>(filled), '=').c_str(),
                  std::string(static_cast<std::size_t>(width - filled), ' ').c_str(), done, total_);
     std::fflush(stderr);
   }
@@ -129,75 +134,15 @@ class progress_bar {
   std::chrono::steady_clock::time_point last_{};
 };
 
-// ---- the run -------------------------------------------------------------------------------------------------------
-
-struct run_stats {
-  std::size_t documents = 0, words = 0, windows = 0, refitted_windows = 0, clipped_windows = 0, tokens = 0;
-  std::size_t words_without_tokens = 0;
-  double dropped_mass_sum = 0;  // per window: mean mass on tokens of no word (a bare ▁, a BOS token)
-};
-
-/// The model run over the words [begin, end) of a document alone, as word-level maps.
-struct span_run {
-  headlens::tensor<float> word_maps;  ///< [layers, heads, n, n]; all 0 when the words make no token
-  headlens::token_alignment alignment;
-  std::size_t tokens = 0;  ///< tokens the model saw
-  bool clipped = false;    ///< the words made more than max_tokens tokens: the model saw the first max_tokens
-  double dropped = 0;      ///< mean over heads of the mean mass word rows put on tokens of no word
-};
-
-/// The text of words [begin, end) and each word's bytes in it.
-std::string span_text(const headlens::document_text& surface, headlens::index begin, headlens::index end,
-                      std::vector<headlens::char_span>* spans = nullptr) {
-  const auto first = static_cast<std::size_t>(begin), last = static_cast<std::size_t>(end - 1);
-  const std::size_t base = surface.words[first].begin;
-  if (spans != nullptr) {
-    for (std::size_t w = first; w <= last; ++w) spans->push_back({surface.words[w].begin - base, surface.words[w].end - base});
-  }
-  return surface.text.substr(base, surface.words[last].end - base);
-}
-
-/// Whether words [begin, end) fit in the model's context.
-bool span_fits(const headlens::attention_model& model, const headlens::document_text& surface, headlens::index begin,
-               headlens::index end) {
-  return static_cast<headlens::index>(model.tokenize(span_text(surface, begin, end)).size()) <= model.max_tokens();
-}
-
-span_run run_span(const headlens::attention_model& model, const headlens::document_text& surface,
-                  headlens::index begin, headlens::index end) {
-  std::vector<headlens::char_span> spans;
-  const std::string text = span_text(surface, begin, end, &spans);
-  std::vector<headlens::model_token> tokens = model.tokenize(text);
-  span_run run;
-  if (static_cast<headlens::index>(tokens.size()) > model.max_tokens()) {
-    tokens.resize(static_cast<std::size_t>(model.max_tokens()));
-    run.clipped = true;
-  }
-  run.tokens = tokens.size();
-  run.alignment = headlens::align_tokens(tokens, spans);
-  const headlens::index n = end - begin, L = model.layers(), H = model.heads();
-  run.word_maps.shape = {L, H, n, n};
-  run.word_maps.data.assign(static_cast<std::size_t>(L * H * n * n), 0.0f);
-  if (tokens.empty()) return run;
-  const headlens::tensor<float> maps = model.attention(headlens::token_ids(tokens));
-  const headlens::index T = maps.shape[2];
-  headlens::word_attention<float> word_map;
-  for (headlens::index lh = 0; lh < L * H; ++lh) {
-    const Eigen::Map<const headlens::matrix<float>> token_map(maps.data.data() + lh * T * T, T, T);
-    headlens::token_to_word_map(token_map, run.alignment, word_map);
-    Eigen::Map<headlens::matrix<float>>(run.word_maps.data.data() + lh * n * n, n, n) = word_map.map;
-    run.dropped += word_map.mean_dropped_mass;
-  }
-  run.dropped /= static_cast<double>(L * H);
-  return run;
-}
+// ---- HTML examples -------------------------------------------------------------------------------------------
 
 /// Up to `count` example sentences of 5 to 40 words (that fit the model's context) for the HTML report, spread over
-/// the documents.
+/// the documents: the model run on each sentence alone, as word-level maps (materialised: these are for showing).
 headlens::html_maps html_examples(const headlens::attention_model& model, const std::vector<headlens::document>& docs,
                                   std::size_t count) {
   headlens::html_maps html;
   const std::size_t per_doc = docs.empty() ? 0 : (count + docs.size() - 1) / docs.size();
+  const headlens::index L = model.layers(), H = model.heads();
   for (const headlens::document& doc : docs) {
     if (doc.words.empty()) continue;
     const headlens::document_text surface = headlens::document_surface_text(doc);
@@ -205,8 +150,24 @@ headlens::html_maps html_examples(const headlens::attention_model& model, const 
     for (std::size_t s = 0; s < doc.sentences.size() && taken < per_doc && html.examples.size() < count; ++s) {
       const headlens::sentence& sent = doc.sentences[s];
       if (sent.size() < 5 || sent.size() > 40) continue;
-      span_run run = run_span(model, surface, sent.begin, sent.end);
-      if (run.clipped || run.tokens == 0) continue;
+      const std::size_t base = surface.words[static_cast<std::size_t>(sent.begin)].begin;
+      std::vector<headlens::char_span> spans;
+      for (headlens::index w = sent.begin; w < sent.end; ++w) {
+        const headlens::char_span& span = surface.words[static_cast<std::size_t>(w)];
+        spans.push_back({span.begin - base, span.end - base});
+      }
+      const std::vector<headlens::model_token> tokens = model.tokenize(surface.text.substr(base, spans.back().end));
+      if (tokens.empty() || static_cast<headlens::index>(tokens.size()) > model.max_tokens()) continue;
+      const headlens::token_alignment alignment = headlens::align_tokens(tokens, spans);
+      const headlens::tensor<float> maps = model.attention(headlens::token_ids(tokens));
+      const headlens::index n = sent.size(), T = maps.shape[2];
+      std::vector<float> word_maps(static_cast<std::size_t>(L * H * n * n));
+      headlens::word_attention<float> word_map;
+      for (headlens::index lh = 0; lh < L * H; ++lh) {
+        const Eigen::Map<const headlens::matrix<float>> token_map(maps.data.data() + lh * T * T, T, T);
+        headlens::token_to_word_map(token_map, alignment, word_map);
+        Eigen::Map<headlens::matrix<float>>(word_maps.data() + lh * n * n, n, n) = word_map.map;
+      }
       std::vector<std::string> words;
       std::string text;
       for (headlens::index w = sent.begin; w < sent.end; ++w) {
@@ -215,28 +176,14 @@ headlens::html_maps html_examples(const headlens::attention_model& model, const 
       }
       if (text.size() > 60) text = text.substr(0, 57) + "...";
       html.add((doc.id.empty() ? std::string("text") : doc.id) + ", sentence " + std::to_string(s + 1) + ": " + text,
-               std::move(words), run.word_maps.data.data(), model.layers(), model.heads(),
-               model.description() + " run on this sentence alone; word-level maps (attention to a word sums over "
-               "its pieces, from a word averages them).");
+               std::move(words), word_maps.data(), L, H,
+               model.description() +
+                   " run on this sentence alone; word-level maps (attention to a word sums over "
+                   "its pieces, from a word averages them).");
       ++taken;
     }
   }
   return html;
-}
-
-/// Runs the model over one window of a document and adds the word-level maps of every head.
-void add_window(const headlens::attention_model& model, const headlens::document_text& surface,
-                const headlens::prepared_document& prepared, const headlens::word_window& win,
-                headlens::model_feature_accumulator& acc, run_stats& stats) {
-  const span_run run = run_span(model, surface, win.begin, win.end);
-  acc.add(run.word_maps, prepared, win);
-  ++stats.windows;
-  stats.tokens += run.tokens;
-  if (run.clipped) ++stats.clipped_windows;
-  for (headlens::index w = win.own_begin; w < win.own_end; ++w) {
-    if (run.alignment.tokens_per_word[static_cast<std::size_t>(w - win.begin)] == 0) ++stats.words_without_tokens;
-  }
-  stats.dropped_mass_sum += run.dropped;
 }
 
 /// Every measured figure of every head (what the policy judged), as JSON.
@@ -277,7 +224,9 @@ nlohmann::json evidence_json(const std::vector<headlens::head_evidence>& evidenc
          {"coreference",
           {{"accuracy", {{"pronoun", c.accuracy[0]}, {"proper", c.accuracy[1]}, {"nominal", c.accuracy[2]}}},
            {"baseline_accuracy",
-            {{"pronoun", c.baseline_accuracy[0]}, {"proper", c.baseline_accuracy[1]}, {"nominal", c.baseline_accuracy[2]}}},
+            {{"pronoun", c.baseline_accuracy[0]},
+             {"proper", c.baseline_accuracy[1]},
+             {"nominal", c.baseline_accuracy[2]}}},
            {"count", {{"pronoun", c.count[0]}, {"proper", c.count[1]}, {"nominal", c.count[2]}}},
            {"overall_accuracy", c.overall_accuracy},
            {"overall_baseline_accuracy", c.overall_baseline_accuracy},
@@ -301,20 +250,8 @@ nlohmann::json evidence_json(const std::vector<headlens::head_evidence>& evidenc
   return heads;
 }
 
-std::string with_commas(std::size_t value) {
-  std::string digits = std::to_string(value), out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
 void run_classify(classify_args args) {
   if (!args.conllu.empty() && !args.text.empty()) fail("give --conllu or --text, not both");
-  if (args.window < 2) fail("--window is ", args.window, ", expected at least 2 words");
-  const headlens::index stride = args.stride > 0 ? args.stride : std::max<headlens::index>(1, args.window / 2);
-  if (stride > args.window) fail("--stride is ", stride, ", expected at most --window = ", args.window);
 
   // Input documents.
   std::string source;
@@ -331,50 +268,28 @@ void run_classify(classify_args args) {
 
   const std::unique_ptr<headlens::attention_model> loaded = headlens_cli::load_model(args.model, args.tokenizer);
   const headlens::attention_model& model = *loaded;
+  if (args.window == 0) args.window = std::min<headlens::index>(64, model.max_tokens());
+  if (args.window < 2) fail("--window is ", args.window, ", expected at least 2 words");
+  const headlens::index stride = args.stride > 0 ? args.stride : std::max<headlens::index>(1, args.window / 2);
+  if (stride > args.window) fail("--stride is ", stride, ", expected at most --window = ", args.window);
 
-  // Windows of every document, prepared once per document.
-  struct prepared_input {
-    headlens::document_text surface;
-    std::unique_ptr<headlens::prepared_document> prepared;
-    std::vector<headlens::word_window> windows;
+  if (std::all_of(documents.begin(), documents.end(), [](const headlens::document& d) { return d.words.empty(); })) {
+    fail("no words in ", source);
+  }
+  headlens::analysis_options options;
+  options.window = args.window;
+  options.stride = stride;
+  options.materialise = args.materialise;
+  std::unique_ptr<progress_bar> bar;
+  options.progress = [&](std::size_t done, std::size_t total) {
+    if (!bar) bar = std::make_unique<progress_bar>(total, !args.quiet);
+    bar->update(done);
   };
-  std::vector<prepared_input> inputs;
-  std::size_t total_windows = 0;
-  run_stats stats;
-  for (const headlens::document& doc : documents) {
-    if (doc.words.empty()) continue;
-    prepared_input in;
-    in.surface = headlens::document_surface_text(doc);
-    in.prepared = std::make_unique<headlens::prepared_document>(doc);
-    const std::vector<headlens::word_window> planned = headlens::make_windows(
-        static_cast<headlens::index>(doc.words.size()), args.window, std::min(stride, args.window));
-    // Windows that make more tokens than the model sees give up context (and, if need be, split) instead of
-    // leaving their last words unseen.
-    const headlens::document_text& surface = in.surface;
-    in.windows = headlens::fit_windows(
-        planned, [&](headlens::index b, headlens::index e) { return span_fits(model, surface, b, e); });
-    for (const headlens::word_window& w : in.windows) {
-      if (std::find(planned.begin(), planned.end(), w) == planned.end()) ++stats.refitted_windows;
-    }
-    total_windows += in.windows.size();
-    stats.words += doc.words.size();
-    ++stats.documents;
-    inputs.push_back(std::move(in));
-  }
-  if (inputs.empty()) fail("no words in ", source);
+  const headlens::head_analysis analysis(model, documents, options);
+  const headlens::head_measurements measured = analysis.measure();
+  if (bar) bar->finish();
 
-  headlens::model_feature_accumulator acc(model.layers(), model.heads());
-  progress_bar bar(total_windows, !args.quiet);
-  std::size_t done = 0;
-  for (const prepared_input& in : inputs) {
-    for (const headlens::word_window& win : in.windows) {
-      add_window(model, in.surface, *in.prepared, win, acc, stats);
-      bar.update(++done);
-    }
-  }
-  bar.finish();
-
-  const std::vector<headlens::head_evidence> evidence = acc.evidence();
+  const std::vector<headlens::head_evidence> evidence = measured.features.evidence();
   if (!args.evidence.empty()) {
     std::ofstream file(args.evidence, std::ios::binary);
     if (!file) fail("cannot open --evidence ", args.evidence, " for writing");
@@ -390,25 +305,7 @@ void run_classify(classify_args args) {
   const headlens::head_report report = headlens::make_report(std::move(verdicts), policy);
 
   std::ostringstream summary;
-  summary << model.description() << " on " << source << "\n" << stats.documents
-          << (stats.documents == 1 ? " document, " : " documents, ") << with_commas(stats.words) << " words, "
-          << stats.windows << " windows of up to " << args.window << " words (stride " << stride << "), "
-          << with_commas(stats.tokens) << " tokens";
-  if (stats.refitted_windows > 0) {
-    summary << "; " << stats.refitted_windows << " windows narrowed to fit the model's " << model.max_tokens()
-            << " tokens";
-  }
-  if (stats.clipped_windows > 0) {
-    summary << "; " << stats.clipped_windows << " single words longer than " << model.max_tokens()
-            << " tokens cut";
-  }
-  if (stats.words_without_tokens > 0) {
-    summary << "; " << with_commas(stats.words_without_tokens)
-            << " words without a token of their own (a token shared with a neighbour counts for the word it overlaps "
-               "most), so not measured";
-  }
-  summary << "; attention on tokens of no word (dropped from word maps) "
-          << std::fixed << std::setprecision(3) << (stats.windows ? stats.dropped_mass_sum / double(stats.windows) : 0.0);
+  summary << headlens::describe_run(analysis, measured.counts, source);
 
   std::ofstream file;
   if (!args.out.empty()) {
@@ -465,20 +362,27 @@ void setup_classify(CLI::App& app) {
                   "annotated (needs --conllu annotations; default with --conllu) or heuristic (default with --text)")
       ->check(CLI::IsMember({"annotated", "heuristic"}));
   sub->add_option("--window", args->window,
-                  "words per window (default 64). A window that makes more tokens than the model sees (USE-lite: "
-                  "128) is narrowed, or split, to fit; the report's first line counts them");
+                  "words per window (default 64, or the model's context when shorter), at most the tokens the model "
+                  "sees (USE-lite: 128). A window that "
+                  "makes more tokens than that is narrowed, or split, to fit; the report's first line counts them");
   sub->add_option("--stride", args->stride, "words between window starts (default: half the window)")
       ->check(CLI::PositiveNumber);
-  sub->add_option("--format", args->format, "table (default), json, csv, md, or html (one self-contained page with each head's attention over a few "
-                  "example sentences)")
+  sub->add_option(
+         "--format", args->format,
+         "table (default), json, csv, md, or html (one self-contained page with each head's attention over a few "
+         "example sentences)")
       ->check(CLI::IsMember({"table", "json", "csv", "md", "html"}));
   sub->add_option("--out", args->out, "write the report to this file instead of stdout");
   sub->add_option("--evidence", args->evidence,
                   "also write every measured figure of every head (positional histogram, each relation's accuracy and "
                   "baseline, coreference, discourse, entropy, sinks) to this JSON file");
+  sub->add_flag("--materialise", args->materialise,
+                "measure from materialised [T x T] maps instead of inside the streaming kernel (the reference path: "
+                "same features within float rounding, memory quadratic in the window's tokens)");
   sub->add_flag("--quiet", args->quiet, "no progress bar and no summary line on stderr");
-  sub->footer("A progress bar is drawn on stderr when it is a terminal. Errors print one line, `headlens classify: "
-              "<message>`, and exit with status 1 (2 for a malformed command line).");
+  sub->footer(
+      "A progress bar is drawn on stderr when it is a terminal. Errors print one line, `headlens classify: "
+      "<message>`, and exit with status 1 (2 for a malformed command line).");
   sub->callback([args] { run_classify(*args); });
 }
 

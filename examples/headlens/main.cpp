@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <exception>
 #include <iostream>
+#include <new>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -54,6 +55,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::cerr << prefix(app) << ": " << one_line(e.what()) << " (run with --help for usage)\n";
     return e.get_exit_code() != 0 ? 2 : 0;
+  } catch (const std::bad_alloc&) {
+    // Where the library knows what it was allocating it says so (budget_error); this is the rest.
+    std::cerr << prefix(app) << ": out of memory; expected less input at once (a shorter --window, fewer tokens, "
+              << "a smaller model)\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << prefix(app) << ": " << one_line(e.what()) << "\n";
     return 1;

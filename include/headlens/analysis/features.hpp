@@ -175,6 +175,7 @@ inline constexpr int feature_offset_slots = 2 * evidence_max_offset + 1;
 
 class head_feature_accumulator;
 class model_feature_accumulator;
+class streaming_word_features;
 namespace detail {
 struct feature_workspace;
 struct window_measure;
@@ -844,27 +845,49 @@ inline void feature_workspace::prepare(const prepared_document& doc, const word_
   }
 }
 
-/// Measures rows of one head's map over a prepared window into `out`. Throws `argument_error` for a bad row.
+/// Measures rows of one head's map over a prepared window into `out`: `begin`, then `rows` over the rows
+/// `first_row(win)` .. `end_row(ws)` in order (in one call or in consecutive blocks, so a streaming kernel can hand
+/// them over a block at a time), then `finish`; `run` does all three over a whole map. Throws `argument_error` for
+/// a bad row.
 struct window_measure {
   template <class Scalar>
   static void run(const Scalar* data, index row_stride, const prepared_document& doc, const word_window& win,
                   feature_workspace& ws, const feature_options& options, feature_window_totals& out) {
+    begin(ws);
+    const index first = first_row(win);
+    rows(data + first * row_stride, row_stride, first, end_row(ws), doc, win, ws, options, out);
+    finish(doc, win, ws, out);
+  }
+
+  /// The first and one past the last row (window-local) that `rows` reads: the owned rows, and the rows of
+  /// discourse units that begin among them.
+  static index first_row(const word_window& win) noexcept { return std::max<index>(win.own_begin - win.begin, 0); }
+  static index end_row(const feature_workspace& ws) noexcept { return ws.row_end; }
+
+  static void begin(feature_workspace& ws) {
+    std::fill(ws.unit_mass.begin(), ws.unit_mass.end(), 0.0);
+    std::fill(ws.unit_rows.begin(), ws.unit_rows.end(), 0);
+  }
+
+  /// Measures window-local rows li0 .. li1 - 1; row li is at data + (li - li0) * row_stride.
+  template <class Scalar>
+  static void rows(const Scalar* data, index row_stride, index li0, index li1, const prepared_document& doc,
+                   const word_window& win, feature_workspace& ws, const feature_options& options,
+                   feature_window_totals& out) {
     const index b = win.begin, n = win.size();
-    const index own_begin = win.own_begin - b, own_end = win.own_end - b;
+    const index own_end = win.own_end - b;
     const double tol = options.row_sum_tolerance;
     const Scalar* pm = ws.template punct<Scalar>();
     const Scalar* sm = ws.template sep<Scalar>();
     std::vector<xsimd::batch<Scalar>>& acc = ws.template accumulators<Scalar>();
-    std::fill(ws.unit_mass.begin(), ws.unit_mass.end(), 0.0);
-    std::fill(ws.unit_rows.begin(), ws.unit_rows.end(), 0);
     const std::size_t seg_count = ws.segments.size();
-    for (index li = std::max<index>(own_begin, 0); li < ws.row_end; ++li) {
+    for (index li = li0; li < li1; ++li) {
       const index w = b + li;
       const bool owned = li < own_end;
       const doc_index row_unit = doc.unit_of(w);
       const index row_local_unit = row_unit < 0 ? -1 : row_unit - ws.first_unit;
       if (!owned && (row_local_unit < 0 || !ws.tracked[static_cast<std::size_t>(row_local_unit)])) continue;
-      const Scalar* p = data + li * row_stride;
+      const Scalar* p = data + (li - li0) * row_stride;
       const feature_row_stats st =
           feature_sweep_row(p, n, li, ws.segments.data(), seg_count, pm, sm, acc, ws.segment_mass.data());
       const double sum = st.sum;
@@ -980,6 +1003,11 @@ struct window_measure {
         if (right) ++out.coreference_correct[type];
       }
     }
+  }
+
+  /// The per-window measures that need every row: related discourse units.
+  static void finish(const prepared_document& doc, const word_window& win, const feature_workspace& ws,
+                     feature_window_totals& out) {
     // Related units.
     for (index k = 0; k < ws.unit_count; ++k) {
       if (!ws.tracked[static_cast<std::size_t>(k)] || ws.unit_rows[static_cast<std::size_t>(k)] == 0) continue;
@@ -1084,6 +1112,7 @@ class head_feature_accumulator {
 
  private:
   friend class model_feature_accumulator;
+  friend class streaming_word_features;
 
   template <class Scalar>
   void add_impl(const Scalar* data, index stride, index rows, index cols, const prepared_document& doc,

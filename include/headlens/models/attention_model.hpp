@@ -70,6 +70,10 @@ class attention_model {
   /// on token j; rows sum to 1. Throws `argument_error` when `ids` is empty, longer than `max_tokens`, or holds an
   /// id outside the vocabulary.
   virtual tensor<float> attention(const std::vector<std::int32_t>& ids) const = 0;
+  /// Runs the model over `ids` with every head on the streaming path, handing each layer's exact pattern rows to
+  /// `observer` as it goes (kernels/pattern_rows.hpp): no [T x T] map is formed. Throws as `attention`, and what
+  /// the observer throws.
+  virtual void observe_attention(const std::vector<std::int32_t>& ids, pattern_row_observer<float>& observer) const = 0;
   /// Threads the kernels may use (0: OpenMP's default). Results do not depend on it.
   virtual void set_threads(index threads) = 0;
 };
@@ -113,6 +117,10 @@ class use_lite_attention_model final : public attention_model {
   tensor<float> attention(const std::vector<std::int32_t>& ids) const override {
     check_sequence_length(ids.size(), max_tokens());
     return model_.attention(ids);
+  }
+  void observe_attention(const std::vector<std::int32_t>& ids, pattern_row_observer<float>& observer) const override {
+    check_sequence_length(ids.size(), max_tokens());
+    model_.forward_batch({ids}, no_hooks{}, &observer);
   }
   void set_threads(index threads) override { model_.set_threads(threads); }
 
@@ -176,6 +184,14 @@ class transformer_attention_model final : public attention_model {
     options.threads = threads_;
     model_.hidden_states(ids, options, pattern_writer{&maps});
     return maps;
+  }
+  void observe_attention(const std::vector<std::int32_t>& ids, pattern_row_observer<float>& observer) const override {
+    check_sequence_length(ids.size(), max_tokens_);
+    forward_options<float> options;
+    options.threads = threads_;
+    options.path = attention_path::streaming;
+    options.row_observer = &observer;
+    model_.hidden_states(ids, options);
   }
   void set_threads(index threads) override { threads_ = threads; }
 

@@ -242,8 +242,10 @@ class use_lite_model {
   /// sequence as `batch_row`; maps handed to `scores` and `pattern` are [T x T] with padded keys at 0 weight (and
   /// rows for padded queries that mean nothing). Throws `argument_error` for an empty batch, an empty sequence or
   /// an id outside the embedding table.
+  /// `row_observer`, when set, receives every layer's exact pattern rows (kernels/pattern_rows.hpp).
   template <class Hooks = no_hooks>
-  use_lite_output forward_batch(const std::vector<std::vector<std::int32_t>>& ids, Hooks&& hooks = Hooks{}) const {
+  use_lite_output forward_batch(const std::vector<std::vector<std::int32_t>>& ids, Hooks&& hooks = Hooks{},
+                                pattern_row_observer<float>* row_observer = nullptr) const {
     use_lite_output result;
     if (ids.empty()) detail::fail<argument_error>("use_lite_model: the batch is empty, expected at least one sequence");
     result.batch = static_cast<index>(ids.size());
@@ -268,6 +270,7 @@ class use_lite_model {
     forward_options<float> options;
     options.batch = batch;
     options.threads = threads_;
+    options.row_observer = row_observer;
     bool padded = false;
     for (index n : result.lengths) padded = padded || n != T;
     if (padded) {

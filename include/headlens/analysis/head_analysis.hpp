@@ -1,0 +1,325 @@
+#pragma once
+/// \file
+/// The main job as a library call: what each attention head of a model does, measured on a corpus.
+///
+///   documents (CoNLL-U, or plain text through `document_from_text`)
+///    -> windows of words, each fitted to the model's context (`fit_windows`), tokenised once
+///    -> the model's attention over each window, turned into word-level rows (to a word: the sum over its tokens;
+///       from a word: the mean of its tokens' rows)
+///    -> per-head features (`model_feature_accumulator`, exact fixed-point totals, mergeable across threads,
+///       processes or MPI ranks) -> evidence -> a policy's verdicts -> a report.
+///
+/// ```
+/// auto model = headlens::load_attention_model("path/to/model");
+/// const headlens::head_analysis analysis(*model, headlens::read_conllu("corpus.conllu"));
+/// const headlens::head_measurements measured = analysis.measure();
+/// const auto verdicts = headlens::classify_heads(headlens::annotated_policy(), measured.features.evidence());
+/// headlens::write_table(std::cout, headlens::make_report(verdicts, "annotated"));
+/// ```
+/// `measure(shard, shards)` measures every `shards`-th window only, so a corpus can be split across processes;
+/// `head_measurements::merge` then adds the parts exactly (bit for bit whatever the split). Needs nlohmann_json
+/// (through models/attention_model.hpp).
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <iomanip>
+#include <map>
+#include <memory>
+#include <new>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "headlens/analysis/alignment.hpp"
+#include "headlens/analysis/document.hpp"
+#include "headlens/analysis/features.hpp"
+#include "headlens/analysis/streaming_features.hpp"
+#include "headlens/error.hpp"
+#include "headlens/models/attention_model.hpp"
+
+namespace headlens {
+
+/// How `head_analysis` cuts documents into windows.
+struct analysis_options {
+  /// Words per window; a window whose words make more tokens than the model sees is narrowed, or split, to fit.
+  index window = 64;
+  /// Words between window starts; 0: half the window.
+  index stride = 0;
+  /// Measure from materialised [T x T] maps (`attention_model::attention`) instead of inside the streaming kernel
+  /// (`observe_attention`, the default): the reference the streaming path is tested against.
+  bool materialise = false;
+  /// Called after each measured window with (windows done, windows to do in this shard).
+  std::function<void(std::size_t, std::size_t)> progress;
+};
+
+/// What the plan of a corpus holds (the same in every shard).
+struct corpus_plan_counts {
+  std::size_t documents = 0;         ///< documents with at least one word
+  std::size_t words = 0;             ///< words of those documents
+  std::size_t windows = 0;           ///< windows after fitting
+  std::size_t refitted_windows = 0;  ///< windows narrowed or split to fit the model's context
+};
+
+/// What the measured windows add up to; exact under `merge` in any order (the dropped mass is fixed point).
+struct window_counts {
+  std::size_t windows = 0;               ///< windows measured
+  std::size_t tokens = 0;                ///< tokens the model saw
+  std::size_t clipped_windows = 0;       ///< windows of one word longer than the model's context, cut
+  std::size_t words_without_tokens = 0;  ///< owned words with no token of their own (not measured)
+  /// Per window, the mean over heads and owned words with tokens of the mass their rows put on tokens of no word
+  /// (`word_attention::dropped_mass`), 2^-32 fixed point, summed over windows.
+  std::int64_t dropped_mass = 0;
+
+  /// The mean over windows of the dropped mass (0 without windows).
+  double mean_dropped_mass() const noexcept {
+    return windows == 0 ? 0.0 : static_cast<double>(dropped_mass) / detail::feature_mass_scale / double(windows);
+  }
+  void merge(const window_counts& o) noexcept {
+    windows += o.windows;
+    tokens += o.tokens;
+    clipped_windows += o.clipped_windows;
+    words_without_tokens += o.words_without_tokens;
+    dropped_mass += o.dropped_mass;
+  }
+  bool operator==(const window_counts& o) const noexcept {
+    return windows == o.windows && tokens == o.tokens && clipped_windows == o.clipped_windows &&
+           words_without_tokens == o.words_without_tokens && dropped_mass == o.dropped_mass;
+  }
+};
+
+/// The features of every head and the counts of the windows they came from.
+struct head_measurements {
+  model_feature_accumulator features;
+  window_counts counts;
+
+  /// Adds another shard's measurements (exact). Throws `argument_error` when the models' shapes differ.
+  void merge(const head_measurements& o) {
+    features.merge(o.features);
+    counts.merge(o.counts);
+  }
+};
+
+/// One document of a corpus, prepared once: its text, its analysis layout and its fitted windows, each window's
+/// tokens computed once.
+struct planned_document {
+  const document* source = nullptr;
+  document_text surface;
+  std::unique_ptr<prepared_document> prepared;
+  std::vector<word_window> windows;
+  std::vector<std::vector<model_token>> tokens;  ///< per window, not clipped
+};
+
+/// The whole job over a corpus for one model: plans the windows at construction (tokenising each once), measures
+/// them on demand. The model and the documents must outlive it.
+class head_analysis {
+ public:
+  /// Throws `argument_error` for a window below 2 words or a stride above the window, and when no document has a
+  /// word; the tokenizer's errors (text that is not UTF-8, an unknown word of a word vocabulary).
+  head_analysis(const attention_model& model, const std::vector<document>& documents, analysis_options options = {})
+      : model_(model), options_(std::move(options)) {
+    if (options_.window < 2) detail::fail<argument_error>("window is ", options_.window, ", expected at least 2 words");
+    stride_ = options_.stride > 0 ? options_.stride : std::max<index>(1, options_.window / 2);
+    if (stride_ > options_.window) {
+      detail::fail<argument_error>("stride is ", stride_, ", expected at most the window = ", options_.window);
+    }
+    if (options_.window > model_.max_tokens()) {
+      detail::fail<argument_error>("window is ", options_.window, " words, but ", model_.description(),
+                                   " sees at most ", model_.max_tokens(), " tokens; expected a window of at most ",
+                                   model_.max_tokens(), " words");
+    }
+    for (const document& doc : documents) {
+      if (doc.words.empty()) continue;
+      plan(doc);
+    }
+    if (documents_.empty()) detail::fail<argument_error>("no document has a word, expected at least one word");
+  }
+
+  const attention_model& model() const noexcept { return model_; }
+  index window() const noexcept { return options_.window; }
+  index stride() const noexcept { return stride_; }
+  const corpus_plan_counts& plan_counts() const noexcept { return plan_counts_; }
+  const std::vector<planned_document>& documents() const noexcept { return documents_; }
+
+  /// The features of every head over windows k = shard, shard + shards, ... (in corpus order), with their counts.
+  /// Throws `argument_error` unless shard < shards; the model's errors.
+  head_measurements measure(std::size_t shard = 0, std::size_t shards = 1) const {
+    if (shards < 1 || shard >= shards) {
+      detail::fail<argument_error>("shard is ", shard, " of ", shards, ", expected shard < shards");
+    }
+    feature_options features;
+    features.causal = model_.causal();
+    head_measurements out{model_feature_accumulator(int(model_.layers()), int(model_.heads()), features), {}};
+    const std::size_t total = (plan_counts_.windows + shards - 1 - shard) / shards;
+    std::size_t k = 0, done = 0;
+    for (const planned_document& doc : documents_) {
+      for (std::size_t w = 0; w < doc.windows.size(); ++w, ++k) {
+        if (k % shards != shard) continue;
+        try {
+          measure_window(doc, w, out);
+        } catch (const std::bad_alloc&) {
+          out_of_memory(doc, w);
+        }
+        if (options_.progress) options_.progress(++done, total);
+      }
+    }
+    return out;
+  }
+
+ private:
+  void plan(const document& doc) {
+    planned_document p;
+    p.source = &doc;
+    p.surface = document_surface_text(doc);
+    p.prepared = std::make_unique<prepared_document>(doc);
+    const std::vector<word_window> planned =
+        make_windows(static_cast<index>(doc.words.size()), options_.window, std::min(stride_, options_.window));
+    // Fitting asks about several candidate spans; each answer's tokens are kept, so a window that fits is
+    // tokenised once.
+    std::map<std::pair<index, index>, std::vector<model_token>> seen;
+    const auto tokens_of = [&](index b, index e) -> const std::vector<model_token>& {
+      auto it = seen.find({b, e});
+      if (it == seen.end()) it = seen.emplace(std::make_pair(b, e), model_.tokenize(span_text(p.surface, b, e))).first;
+      return it->second;
+    };
+    p.windows = fit_windows(
+        planned, [&](index b, index e) { return static_cast<index>(tokens_of(b, e).size()) <= model_.max_tokens(); });
+    for (const word_window& w : p.windows) {
+      if (std::find(planned.begin(), planned.end(), w) == planned.end()) ++plan_counts_.refitted_windows;
+      p.tokens.push_back(tokens_of(w.begin, w.end));
+    }
+    plan_counts_.windows += p.windows.size();
+    plan_counts_.words += doc.words.size();
+    ++plan_counts_.documents;
+    documents_.push_back(std::move(p));
+  }
+
+  [[noreturn]] void out_of_memory(const planned_document& doc, std::size_t w) const {
+    const index T = std::min<index>(static_cast<index>(doc.tokens[w].size()), model_.max_tokens());
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    std::ostringstream what;
+    what << std::setprecision(3);
+    if (options_.materialise) {
+      what << "maps of " << model_.layers() << " layers x " << model_.heads() << " heads x " << T << " x " << T
+           << " tokens (" << double(model_.layers() * model_.heads()) * double(T) * double(T) * 4.0 / gib
+           << " GiB of float)";
+    } else {
+      what << "the model's activations over " << T << " tokens";
+    }
+    detail::fail<budget_error>("out of memory measuring window ", w + 1, " of document '", doc.source->id, "' (words ",
+                               doc.windows[w].begin, "..", doc.windows[w].end - 1, ", ", T,
+                               " tokens) while allocating ", what.str(),
+                               "; expected a shorter window (a smaller --window)",
+                               options_.materialise ? " or the streaming path (no --materialise)" : "");
+  }
+
+  void measure_window(const planned_document& doc, std::size_t w, head_measurements& out) const {
+    const word_window& win = doc.windows[w];
+    std::vector<char_span> spans;
+    span_text(doc.surface, win.begin, win.end, &spans);
+    std::vector<model_token> tokens = doc.tokens[w];
+    if (static_cast<index>(tokens.size()) > model_.max_tokens()) {
+      tokens.resize(static_cast<std::size_t>(model_.max_tokens()));
+      ++out.counts.clipped_windows;
+    }
+    ++out.counts.windows;
+    out.counts.tokens += tokens.size();
+    const token_alignment alignment = align_tokens(tokens, spans);
+    for (index v = win.own_begin; v < win.own_end; ++v) {
+      if (alignment.tokens_per_word[static_cast<std::size_t>(v - win.begin)] == 0) ++out.counts.words_without_tokens;
+    }
+    const index n = win.size(), L = model_.layers(), H = model_.heads();
+    if (tokens.empty()) {  // nothing to attend with: every word row is masked
+      const matrix<float> zero = matrix<float>::Zero(n, n);
+      for (int l = 0; l < L; ++l) {
+        for (int h = 0; h < H; ++h) out.features.head(l, h).add(zero, *doc.prepared, win);
+      }
+      return;
+    }
+    if (!options_.materialise) {
+      streaming_word_features measure(out.features, *doc.prepared, win, alignment);
+      model_.observe_attention(token_ids(tokens), measure);
+      measure.commit();
+      out.counts.dropped_mass += detail::feature_to_fixed(measure.mean_dropped_mass(), detail::feature_mass_scale);
+      return;
+    }
+    const tensor<float> maps = model_.attention(token_ids(tokens));
+    const index T = maps.shape[2];
+    word_attention<float> word_map;
+    double dropped = 0;
+    index owned_with_tokens = 0;
+    for (index v = win.own_begin; v < win.own_end; ++v) {
+      if (alignment.tokens_per_word[static_cast<std::size_t>(v - win.begin)] > 0) ++owned_with_tokens;
+    }
+    for (index lh = 0; lh < L * H; ++lh) {
+      const Eigen::Map<const matrix<float>> token_map(maps.data.data() + lh * T * T, T, T);
+      token_to_word_map(token_map, alignment, word_map);
+      out.features.head(int(lh / H), int(lh % H)).add(word_map.map, *doc.prepared, win);
+      for (index v = win.own_begin; v < win.own_end; ++v) dropped += word_map.dropped_mass[v - win.begin];
+    }
+    // The mean over heads and owned words with tokens (each word counted once, in the window that owns it).
+    if (owned_with_tokens > 0) dropped /= static_cast<double>(owned_with_tokens * L * H);
+    out.counts.dropped_mass += detail::feature_to_fixed(dropped, detail::feature_mass_scale);
+  }
+
+  /// The text of words [begin, end) of a document and, when asked, each word's bytes in it.
+  static std::string span_text(const document_text& surface, index begin, index end,
+                               std::vector<char_span>* spans = nullptr) {
+    const auto first = static_cast<std::size_t>(begin), last = static_cast<std::size_t>(end - 1);
+    const std::size_t base = surface.words[first].begin;
+    if (spans != nullptr) {
+      for (std::size_t v = first; v <= last; ++v) {
+        spans->push_back({surface.words[v].begin - base, surface.words[v].end - base});
+      }
+    }
+    return surface.text.substr(base, surface.words[last].end - base);
+  }
+
+  const attention_model& model_;
+  analysis_options options_;
+  index stride_ = 1;
+  corpus_plan_counts plan_counts_;
+  std::vector<planned_document> documents_;
+};
+
+namespace detail {
+inline std::string with_commas(std::size_t value) {
+  const std::string digits = std::to_string(value);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+}  // namespace detail
+
+/// The report's first line: what was run on what, and what the windows lost, e.g. "USE-lite (2 layers x 4 heads) on
+/// corpus.conllu\n2 documents, 1,289 words, 39 windows of up to 64 words (stride 32), 3,104 tokens; ...".
+inline std::string describe_run(const head_analysis& analysis, const window_counts& counts, const std::string& source) {
+  const corpus_plan_counts& plan = analysis.plan_counts();
+  const index max_tokens = analysis.model().max_tokens();
+  std::ostringstream s;
+  s << analysis.model().description() << " on " << source << "\n"
+    << plan.documents << (plan.documents == 1 ? " document, " : " documents, ") << detail::with_commas(plan.words)
+    << " words, " << counts.windows << " windows of up to " << analysis.window() << " words (stride "
+    << analysis.stride() << "), " << detail::with_commas(counts.tokens) << " tokens";
+  if (plan.refitted_windows > 0) {
+    s << "; " << plan.refitted_windows << " windows narrowed to fit the model's " << max_tokens << " tokens";
+  }
+  if (counts.clipped_windows > 0) {
+    s << "; " << counts.clipped_windows << " single words longer than " << max_tokens << " tokens cut";
+  }
+  if (counts.words_without_tokens > 0) {
+    s << "; " << detail::with_commas(counts.words_without_tokens)
+      << " words without a token of their own (a token shared with a neighbour counts for the word it overlaps "
+         "most), so not measured";
+  }
+  s << "; attention on tokens of no word (dropped from word maps) " << std::fixed << std::setprecision(3)
+    << counts.mean_dropped_mass();
+  return s.str();
+}
+
+}  // namespace headlens

@@ -1,0 +1,259 @@
+#pragma once
+/// \file
+/// `streaming_word_features`: the word-level features of every head of a window, measured inside the attention
+/// kernel's streaming path (a `pattern_row_observer`, kernels/pattern_rows.hpp), so no [T x T] map, token-level or
+/// word-level, exists at any time: memory per layer is O(heads x T) plus, per thread, one block of token rows
+/// [block x T] and its word rows.
+///
+/// For each layer the kernel hands over, every head (in parallel over heads) walks the window's measured words
+/// (`window_measure::first_row .. end_row`) in blocks of whole words of at most `block_tokens` tokens: the exact
+/// pattern rows of the block's tokens are computed, turned into word rows exactly as `token_to_word_map` does
+/// (attention to a word sums its tokens, from a word averages its tokens' rows, mass on tokens of no word is
+/// dropped and the row renormalised, in double), and fed to the same `window_measure` the materialised path uses.
+/// So the features equal the materialised path's within float rounding of the pattern.
+///
+/// Use (attention_model does this for `head_analysis`):
+/// ```
+/// streaming_word_features measure(accumulator, prepared, window, alignment);
+/// model.observe_attention(ids, measure);   // every layer's heads measured as the forward runs
+/// measure.commit();                        // adds the window to every head, or nothing if a row was bad
+/// ```
+
+#include <algorithm>
+#include <exception>
+#include <vector>
+
+#include "headlens/analysis/alignment.hpp"
+#include "headlens/analysis/features.hpp"
+#include "headlens/error.hpp"
+#include "headlens/kernels/parallel.hpp"
+#include "headlens/kernels/pattern_rows.hpp"
+
+namespace headlens {
+
+/// Measures one window's word-level features of every head of a model from the kernel's exact pattern rows (see
+/// the file comment). The accumulator, document, window and alignment must outlive it.
+class streaming_word_features final : public pattern_row_observer<float> {
+ public:
+  /// Token rows per block (at least one whole word).
+  static constexpr index block_tokens = 64;
+
+  /// `alignment` maps the window's tokens to its words (`alignment.words() == window.size()`). `threads`: 0 for
+  /// OpenMP's default. Throws `argument_error` when the alignment does not fit the window.
+  streaming_word_features(model_feature_accumulator& accumulator, const prepared_document& doc,
+                          const word_window& window, const token_alignment& alignment, index threads = 0)
+      : acc_(accumulator), doc_(doc), win_(window), alignment_(alignment), threads_(detail::thread_count(threads)) {
+    if (alignment.words() != window.size()) {
+      detail::fail<argument_error>("alignment has ", alignment.words(), " words, expected the window's ",
+                                   window.size());
+    }
+    detail::check_feature_window(doc, window, window.size(), window.size());
+    const std::size_t heads = std::size_t(acc_.layers()) * std::size_t(acc_.heads());
+    totals_.resize(heads);
+    for (auto& t : totals_) t.reset(doc.relation_names().size());
+    done_.assign(heads, 0);
+    dropped_.assign(heads, 0.0);
+    plan_blocks();
+  }
+
+  /// Called by the kernel for each layer (see kernels/pattern_rows.hpp).
+  void operator()(const pattern_rows<float>& rows) override {
+    const int layer = rows.layer();
+    if (layer < 0 || layer >= acc_.layers() || rows.heads() != acc_.heads()) {
+      detail::fail<shape_error>("streaming_word_features: the kernel's layer ", layer, " with ", rows.heads(),
+                                " heads does not fit the accumulator's ", acc_.layers(), " x ", acc_.heads());
+    }
+    if (rows.batch_row() != 0 || rows.queries() != alignment_.tokens() || rows.keys() != alignment_.tokens()) {
+      detail::fail<shape_error>("streaming_word_features: the kernel ran ", rows.queries(), " queries x ", rows.keys(),
+                                " keys (batch row ", rows.batch_row(),
+                                "), expected self-attention over "
+                                "the window's ",
+                                alignment_.tokens(), " tokens");
+    }
+    for (index h = 0; h < rows.heads(); ++h) {
+      if (!rows.available(h)) {
+        detail::fail<argument_error>("streaming_word_features: head ", h, " of layer ", layer,
+                                     " did not stream "
+                                     "(a hook wants its map, or it is masked); expected every head to stream");
+      }
+    }
+    const index T = alignment_.tokens(), n = win_.size();
+    const int used = int(std::min<index>(threads_, rows.heads()));
+    if (static_cast<int>(workspaces_.size()) < used) workspaces_.resize(std::size_t(used));
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(used));
+    detail::parallel_for(rows.heads(), used, [&](index h, int thread) {
+      thread_workspace& tw = workspaces_[std::size_t(thread)];
+      if (errors[std::size_t(thread)]) return;
+      try {
+        if (!tw.prepared) {
+          tw.features.prepare(doc_, win_);
+          tw.prepared = true;
+        }
+        tw.tokens.resize(std::size_t(block_tokens_max_ * T));
+        tw.word_rows.resize(std::size_t(block_words_max_ * n));
+        tw.row.resize(std::size_t(n));
+        measure_head(rows, h, std::size_t(layer) * std::size_t(acc_.heads()) + std::size_t(h), tw);
+      } catch (...) {
+        errors[std::size_t(thread)] = std::current_exception();
+      }
+    });
+    for (const std::exception_ptr& e : errors) {
+      if (e) std::rethrow_exception(e);
+    }
+  }
+
+  /// Adds the window to every head's accumulator. Throws `argument_error` unless every layer was measured (then
+  /// nothing is added).
+  void commit() {
+    for (std::size_t k = 0; k < done_.size(); ++k) {
+      if (!done_[k]) {
+        detail::fail<argument_error>("streaming_word_features: layer ", k / std::size_t(acc_.heads()), " head ",
+                                     k % std::size_t(acc_.heads()),
+                                     " was not measured; expected the model to run "
+                                     "every layer with this observer");
+      }
+    }
+    for (std::size_t k = 0; k < totals_.size(); ++k) {
+      acc_.head(int(k / std::size_t(acc_.heads())), int(k % std::size_t(acc_.heads()))).commit(totals_[k], doc_);
+    }
+  }
+
+  /// Mean over heads and measured words with tokens of the mass their rows put on tokens of no word (before
+  /// renormalising), as `word_attention::dropped_mass` defines it per word.
+  double mean_dropped_mass() const noexcept {
+    double sum = 0;
+    for (double d : dropped_) sum += d;
+    return owned_words_with_tokens_ == 0 || dropped_.empty()
+               ? 0.0
+               : sum / double(owned_words_with_tokens_) / double(dropped_.size());
+  }
+
+ private:
+  struct block {
+    index first_word, end_word;    ///< window-local words [first_word, end_word)
+    index first_token, end_token;  ///< their tokens [first_token, end_token)
+  };
+  struct thread_workspace {
+    detail::feature_workspace features;
+    bool prepared = false;
+    std::vector<float> tokens;     ///< [block tokens x T] pattern rows
+    std::vector<float> word_rows;  ///< [block words x n]
+    std::vector<double> row;       ///< [n] one word row, summed in double
+  };
+
+  /// Cuts the measured words into blocks of whole words. When some word's tokens are not contiguous (tokenizers
+  /// that reorder or share bytes), one block holds every token.
+  void plan_blocks() {
+    const index n = win_.size(), T = alignment_.tokens();
+    std::vector<index> first(std::size_t(n), T), last(std::size_t(n), -1);
+    for (index t = 0; t < T; ++t) {
+      const doc_index w = alignment_.word_of_token[std::size_t(t)];
+      if (w < 0) continue;
+      first[std::size_t(w)] = std::min(first[std::size_t(w)], t);
+      last[std::size_t(w)] = std::max(last[std::size_t(w)], t);
+    }
+    // Whole-word blocks need each word's tokens in one run: the words of the tokens, those of no word left out,
+    // never go back.
+    bool contiguous = true;
+    for (index t = 0, latest = -1; t < T && contiguous; ++t) {
+      const doc_index w = alignment_.word_of_token[std::size_t(t)];
+      if (w < 0) continue;
+      contiguous = w >= latest;
+      latest = w;
+    }
+    // Owned words with tokens (the dropped mass's denominator), and which rows window_measure reads.
+    detail::feature_workspace ws;
+    ws.prepare(doc_, win_);
+    const index li0 = detail::window_measure::first_row(win_), li1 = detail::window_measure::end_row(ws);
+    for (index li = li0; li < std::min(li1, win_.own_end - win_.begin); ++li) {
+      if (alignment_.tokens_per_word[std::size_t(li)] > 0) ++owned_words_with_tokens_;
+    }
+    blocks_.clear();
+    if (li0 >= li1) return;
+    if (!contiguous) {
+      blocks_.push_back({li0, li1, 0, T});
+    } else {
+      index li = li0;
+      while (li < li1) {
+        block b{li, li, T, 0};
+        while (b.end_word < li1) {
+          const index v = b.end_word;
+          const index ft = last[std::size_t(v)] < 0 ? b.first_token : std::min(b.first_token, first[std::size_t(v)]);
+          const index et = last[std::size_t(v)] < 0 ? b.end_token : std::max(b.end_token, last[std::size_t(v)] + 1);
+          if (b.end_word > b.first_word && et > ft && et - ft > block_tokens) break;
+          b.first_token = ft;
+          b.end_token = et;
+          ++b.end_word;
+        }
+        if (b.end_token < b.first_token) b.first_token = b.end_token = 0;  // words without tokens only
+        blocks_.push_back(b);
+        li = b.end_word;
+      }
+    }
+    for (const block& b : blocks_) {
+      block_tokens_max_ = std::max(block_tokens_max_, b.end_token - b.first_token);
+      block_words_max_ = std::max(block_words_max_, b.end_word - b.first_word);
+    }
+  }
+
+  void measure_head(const pattern_rows<float>& rows, index h, std::size_t slot, thread_workspace& tw) {
+    const index T = alignment_.tokens(), n = win_.size();
+    const index own_end = win_.own_end - win_.begin;
+    detail::feature_window_totals& out = totals_[slot];
+    out.reset(doc_.relation_names().size());
+    detail::window_measure::begin(tw.features);
+    double dropped_sum = 0;
+    const std::vector<doc_index>& word_of = alignment_.word_of_token;
+    for (const block& b : blocks_) {
+      const index count = b.end_token - b.first_token;
+      if (count > 0) rows.rows(h, b.first_token, count, tw.tokens.data(), T);
+      for (index v = b.first_word; v < b.end_word; ++v) {
+        std::fill(tw.row.begin(), tw.row.end(), 0.0);
+        double dropped = 0;
+        for (index t = b.first_token; t < b.end_token; ++t) {
+          if (word_of[std::size_t(t)] != v) continue;
+          const float* p = tw.tokens.data() + (t - b.first_token) * T;
+          const index seen = rows.causal() ? std::min(T, rows.past() + t + 1) : T;
+          for (index u = 0; u < seen; ++u) {
+            const doc_index w = word_of[std::size_t(u)];
+            if (w < 0) {
+              dropped += double(p[u]);
+            } else {
+              tw.row[std::size_t(w)] += double(p[u]);
+            }
+          }
+        }
+        const index tokens = alignment_.tokens_per_word[std::size_t(v)];
+        float* out_row = tw.word_rows.data() + (v - b.first_word) * n;
+        if (tokens > 0) {
+          double sum = 0;
+          for (double& x : tw.row) sum += (x /= double(tokens));
+          if (v < own_end) dropped_sum += dropped / double(tokens);
+          const double scale = sum > 0 ? 1.0 / sum : 1.0;
+          for (index j = 0; j < n; ++j) out_row[j] = static_cast<float>(tw.row[std::size_t(j)] * scale);
+        } else {
+          std::fill(out_row, out_row + n, 0.0f);
+        }
+      }
+      detail::window_measure::rows(tw.word_rows.data(), n, b.first_word, b.end_word, doc_, win_, tw.features,
+                                   acc_.options(), out);
+    }
+    detail::window_measure::finish(doc_, win_, tw.features, out);
+    dropped_[slot] = dropped_sum;
+    done_[slot] = 1;
+  }
+
+  model_feature_accumulator& acc_;
+  const prepared_document& doc_;
+  const word_window& win_;
+  const token_alignment& alignment_;
+  int threads_ = 1;
+  std::vector<block> blocks_;
+  index block_tokens_max_ = 0, block_words_max_ = 0, owned_words_with_tokens_ = 0;
+  std::vector<thread_workspace> workspaces_;
+  std::vector<detail::feature_window_totals> totals_;
+  std::vector<unsigned char> done_;
+  std::vector<double> dropped_;
+};
+
+}  // namespace headlens

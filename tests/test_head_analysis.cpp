@@ -1,0 +1,248 @@
+// analysis/head_analysis.hpp, the main job as a library call, on the tiny GPT-2 and Llama checkpoints of
+// tests/data/models over the bundled GUM sample: the features it accumulates equal the ones a scalar reference in
+// this file computes from the model's own token maps (word rows built here, entropy normalised here), the causal
+// normaliser log(i + 1) is used for decoder models (the bug `classify` had: it normalised by log n), shards merge to
+// the unsharded result bit for bit, and bad options are refused.
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "headlens/analysis/conllu.hpp"
+#include "headlens/analysis/head_analysis.hpp"
+#include "headlens/analysis/policies.hpp"
+#include "headlens/models/attention_model.hpp"
+
+namespace {
+
+const std::string models_dir = std::string(HEADLENS_TEST_DATA_DIR) + "/models";
+const std::string gum_sample = std::string(HEADLENS_TEST_DATA_DIR) + "/gum/gum_cc_by_sample.conllu";
+
+/// Word rows of one head, written from the definition: row a is the mean over a's tokens of their rows, column b
+/// the sum over b's tokens; mass on tokens of no word is dropped and the row renormalised.
+std::vector<std::vector<double>> reference_word_rows(const headlens::tensor<float>& maps, headlens::index layer,
+                                                     headlens::index head, const headlens::token_alignment& al,
+                                                     headlens::index words) {
+  const headlens::index H = maps.shape[1], T = maps.shape[2];
+  const float* m = maps.data.data() + (layer * H + head) * T * T;
+  std::vector<std::vector<double>> rows(static_cast<std::size_t>(words), std::vector<double>(std::size_t(words), 0.0));
+  std::vector<int> count(static_cast<std::size_t>(words), 0);
+  for (headlens::index i = 0; i < T; ++i) {
+    const auto a = al.word_of_token[std::size_t(i)];
+    if (a < 0) continue;
+    ++count[std::size_t(a)];
+    for (headlens::index j = 0; j < T; ++j) {
+      const auto b = al.word_of_token[std::size_t(j)];
+      if (b >= 0) rows[std::size_t(a)][std::size_t(b)] += m[i * T + j];
+    }
+  }
+  for (auto& row : rows) {
+    double sum = 0;
+    for (double v : row) sum += v;
+    if (sum > 0)
+      for (double& v : row) v /= sum;
+  }
+  return rows;
+}
+
+struct reference_entropy {
+  double causal = 0, bidirectional = 0;  ///< sums of normalised entropies
+  std::int64_t causal_rows = 0, bidirectional_rows = 0;
+};
+
+/// Mean normalised entropy of every owned word row, with both normalisers.
+reference_entropy entropy_of_head(const headlens::head_analysis& analysis, headlens::index layer,
+                                  headlens::index head) {
+  const headlens::attention_model& model = analysis.model();
+  reference_entropy out;
+  for (const headlens::planned_document& doc : analysis.documents()) {
+    for (std::size_t w = 0; w < doc.windows.size(); ++w) {
+      const headlens::word_window& win = doc.windows[w];
+      std::vector<headlens::char_span> spans;
+      const std::size_t base = doc.surface.words[std::size_t(win.begin)].begin;
+      for (headlens::index v = win.begin; v < win.end; ++v) {
+        spans.push_back({doc.surface.words[std::size_t(v)].begin - base, doc.surface.words[std::size_t(v)].end - base});
+      }
+      const headlens::token_alignment al = headlens::align_tokens(doc.tokens[w], spans);
+      const headlens::tensor<float> maps = model.attention(headlens::token_ids(doc.tokens[w]));
+      const auto rows = reference_word_rows(maps, layer, head, al, win.size());
+      for (headlens::index li = win.own_begin - win.begin; li < win.own_end - win.begin; ++li) {
+        double plogp = 0, sum = 0;
+        for (double v : rows[std::size_t(li)]) {
+          sum += v;
+          if (v > 0) plogp += v * std::log(v);
+        }
+        if (sum == 0) continue;
+        const double n = double(win.size()), causal_n = double(li + 1);
+        if (causal_n >= 2) out.causal += -plogp / std::log(causal_n), ++out.causal_rows;
+        if (n >= 2) out.bidirectional += -plogp / std::log(n), ++out.bidirectional_rows;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("head_analysis normalises a decoder's entropy by the keys each word row sees") {
+  const std::string dir = GENERATE(as<std::string>{}, "gpt2", "llama");
+  INFO(dir);
+  headlens::attention_model_options options;
+  if (dir == "llama") options.tokenizer = models_dir + "/words/vocab.json";  // the fixture has no tokenizer
+  const auto model = headlens::load_attention_model(models_dir + "/" + dir, options);
+  REQUIRE(model->causal());
+  const std::vector<headlens::document> docs = headlens::read_conllu(gum_sample);
+  headlens::analysis_options opts;
+  opts.window = 12;
+  const headlens::head_analysis analysis(*model, docs, opts);
+  const headlens::head_measurements measured = analysis.measure();
+  CHECK(measured.features.options().causal);
+  const std::vector<headlens::head_evidence> evidence = measured.features.evidence();
+  for (headlens::index l = 0; l < model->layers(); ++l) {
+    for (headlens::index h : {headlens::index(0), model->heads() - 1}) {
+      INFO("layer " << l << " head " << h);
+      const reference_entropy ref = entropy_of_head(analysis, l, h);
+      const headlens::head_evidence& e = evidence[std::size_t(l * model->heads() + h)];
+      REQUIRE(ref.causal_rows > 0);
+      // A window's first row sees one key under a causal mask, so it has no entropy to normalise.
+      const double causal = ref.causal / double(ref.causal_rows);
+      const double bidirectional = ref.bidirectional / double(ref.bidirectional_rows);
+      CHECK(e.general.entropy == Approx(causal).epsilon(1e-5));
+      // The two normalisers differ by far more than rounding here, so a run that forgot the causal flag fails.
+      CHECK(std::abs(causal - bidirectional) > 0.02);
+    }
+  }
+}
+
+TEST_CASE("head_analysis shards merge to the whole run exactly") {
+  const auto model = headlens::load_attention_model(models_dir + "/gpt2");
+  const std::vector<headlens::document> docs = headlens::read_conllu(gum_sample);
+  headlens::analysis_options opts;
+  opts.window = 16;
+  const headlens::head_analysis analysis(*model, docs, opts);
+  const headlens::head_measurements whole = analysis.measure();
+  CHECK(whole.counts.windows == analysis.plan_counts().windows);
+  for (std::size_t shards : {2u, 3u}) {
+    headlens::head_measurements merged = analysis.measure(0, shards);
+    for (std::size_t s = 1; s < shards; ++s) merged.merge(analysis.measure(s, shards));
+    CHECK(merged.features == whole.features);
+    CHECK(merged.counts == whole.counts);
+  }
+}
+
+TEST_CASE("head_analysis refuses bad options") {
+  const auto model = headlens::load_attention_model(models_dir + "/gpt2");
+  const std::vector<headlens::document> docs = headlens::read_conllu(gum_sample);
+  headlens::analysis_options opts;
+  opts.window = 1;
+  CHECK_THROWS_WITH(headlens::head_analysis(*model, docs, opts), Catch::Contains("window is 1, expected at least 2"));
+  opts.window = 8;
+  opts.stride = 9;
+  CHECK_THROWS_WITH(headlens::head_analysis(*model, docs, opts), Catch::Contains("stride is 9, expected at most"));
+  opts.stride = 0;
+  opts.window = 49;
+  CHECK_THROWS_WITH(
+      headlens::head_analysis(*model, docs, opts),
+      Catch::Contains("window is 49 words, but GPT-2 (2 layers x 4 heads, byte-level BPE) sees at most 48 "
+                      "tokens; expected a window of at most 48 words"));
+  opts.window = 16;
+  CHECK_THROWS_WITH(headlens::head_analysis(*model, std::vector<headlens::document>(1), opts),
+                    Catch::Contains("no document has a word"));
+  const headlens::head_analysis analysis(*model, docs, opts);
+  CHECK_THROWS_WITH(analysis.measure(2, 2), Catch::Contains("shard is 2 of 2, expected shard < shards"));
+}
+
+namespace {
+
+/// Compares two heads' totals: every count equal, every fixed-point sum within `relative` of the larger total
+/// (at least one unit of mass or distance).
+void check_totals_close(const headlens::head_feature_totals& a, const headlens::head_feature_totals& b,
+                        double relative = 1e-5) {
+  const auto close = [&](std::int64_t x, std::int64_t y, double scale, const char* what) {
+    INFO(what << ": " << double(x) / scale << " vs " << double(y) / scale);
+    const double tolerance = relative * std::max(1.0, std::max(std::abs(double(x)), std::abs(double(y))) / scale);
+    CHECK(std::abs(double(x - y)) / scale <= tolerance);
+  };
+  const double mass = headlens::detail::feature_mass_scale, dist = headlens::detail::feature_distance_scale;
+  CHECK(a.windows == b.windows);
+  CHECK(a.rows == b.rows);
+  CHECK(a.offset_rows == b.offset_rows);
+  CHECK(a.argmax_at_offset == b.argmax_at_offset);
+  for (std::size_t d = 0; d < a.offset_mass.size(); ++d) close(a.offset_mass[d], b.offset_mass[d], mass, "offset");
+  close(a.entropy, b.entropy, mass, "entropy");
+  CHECK(a.entropy_rows == b.entropy_rows);
+  close(a.distance, b.distance, dist, "distance");
+  close(a.first_token_mass, b.first_token_mass, mass, "first token");
+  close(a.separator_mass, b.separator_mass, mass, "separator");
+  close(a.punctuation_mass, b.punctuation_mass, mass, "punctuation");
+  close(a.cross_sentence_mass, b.cross_sentence_mass, mass, "cross sentence");
+  close(a.cross_paragraph_mass, b.cross_paragraph_mass, mass, "cross paragraph");
+  close(a.cross_unit_mass, b.cross_unit_mass, mass, "cross unit");
+  CHECK(a.unit_rows == b.unit_rows);
+  CHECK(a.units == b.units);
+  CHECK(a.units_related_correct == b.units_related_correct);
+  CHECK(a.coreference_count == b.coreference_count);
+  CHECK(a.coreference_correct == b.coreference_correct);
+  CHECK(a.relations == b.relations);
+}
+
+void check_streaming_equals_materialised(const headlens::attention_model& model,
+                                         const std::vector<headlens::document>& docs, headlens::index window) {
+  headlens::analysis_options streaming, materialised;
+  streaming.window = materialised.window = window;
+  materialised.materialise = true;
+  const headlens::head_measurements s = headlens::head_analysis(model, docs, streaming).measure();
+  const headlens::head_measurements m = headlens::head_analysis(model, docs, materialised).measure();
+  CHECK(s.counts.windows == m.counts.windows);
+  CHECK(s.counts.tokens == m.counts.tokens);
+  CHECK(std::abs(s.counts.mean_dropped_mass() - m.counts.mean_dropped_mass()) < 1e-6);
+  for (std::size_t k = 0; k < s.features.accumulators().size(); ++k) {
+    INFO("layer " << k / std::size_t(model.heads()) << " head " << k % std::size_t(model.heads()));
+    check_totals_close(s.features.accumulators()[k].totals(), m.features.accumulators()[k].totals());
+  }
+  const auto labels = [](const headlens::head_measurements& run) {
+    std::vector<std::string> out;
+    for (const auto& v : headlens::classify_heads(headlens::annotated_policy(), run.features.evidence()))
+      out.push_back(std::string(headlens::to_string(v.label)));
+    return out;
+  };
+  CHECK(labels(s) == labels(m));
+}
+
+std::string use_lite_dir() {
+  for (const char* env : {"HEADLENS_USE_LITE_DIR"}) {
+    if (const char* dir = std::getenv(env); dir != nullptr && *dir != '\0') return dir;
+  }
+  const std::string cached =
+      std::string(HEADLENS_TEST_DATA_DIR) + "/../../build/models/model-embeddings-en-0.2.0/package";
+  return std::ifstream(cached + "/dist/model.json") ? cached : std::string();
+}
+
+}  // namespace
+
+TEST_CASE("head_analysis streams features equal to the materialised path's") {
+  const std::vector<headlens::document> docs = headlens::read_conllu(gum_sample);
+  SECTION("GPT-2") {
+    const auto model = headlens::load_attention_model(models_dir + "/gpt2");
+    check_streaming_equals_materialised(*model, docs, 16);
+  }
+  SECTION("Llama") {
+    headlens::attention_model_options options;
+    options.tokenizer = models_dir + "/words/vocab.json";
+    const auto model = headlens::load_attention_model(models_dir + "/llama", options);
+    check_streaming_equals_materialised(*model, docs, 24);
+  }
+  SECTION("USE-lite") {
+    const std::string dir = use_lite_dir();
+    if (dir.empty()) {
+      WARN("skipped: no USE-lite package; run make models");
+      return;
+    }
+    const auto model = headlens::load_attention_model(dir);
+    check_streaming_equals_materialised(*model, docs, 64);
+  }
+}
