@@ -246,3 +246,24 @@ TEST_CASE("head_analysis streams features equal to the materialised path's") {
     check_streaming_equals_materialised(*model, docs, 64);
   }
 }
+
+TEST_CASE("head_analysis gives the same measurements on any number of threads") {
+  const auto model = headlens::load_attention_model(models_dir + "/gpt2");
+  const std::vector<headlens::document> docs = headlens::read_conllu(gum_sample);
+  headlens::analysis_options one, two;
+  one.window = two.window = 16;
+  one.threads = 1;
+  two.threads = 2;
+  std::size_t calls = 0, last = 0;
+  two.progress = [&](std::size_t done, std::size_t total) {
+    ++calls;
+    CHECK(done == last + 1);
+    CHECK(total == 166);  // the GUM sample in windows of 16 words, narrowed to the 48 positions
+    last = done;
+  };
+  const headlens::head_measurements a = headlens::head_analysis(*model, docs, one).measure();
+  const headlens::head_measurements b = headlens::head_analysis(*model, docs, two).measure();
+  CHECK(a.features == b.features);
+  CHECK(a.counts == b.counts);
+  CHECK(calls == 166);
+}

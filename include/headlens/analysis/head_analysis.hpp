@@ -23,10 +23,12 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <iomanip>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <sstream>
 #include <string>
@@ -38,6 +40,7 @@
 #include "headlens/analysis/features.hpp"
 #include "headlens/analysis/streaming_features.hpp"
 #include "headlens/error.hpp"
+#include "headlens/kernels/parallel.hpp"
 #include "headlens/models/attention_model.hpp"
 
 namespace headlens {
@@ -51,7 +54,10 @@ struct analysis_options {
   /// Measure from materialised [T x T] maps (`attention_model::attention`) instead of inside the streaming kernel
   /// (`observe_attention`, the default): the reference the streaming path is tested against.
   bool materialise = false;
-  /// Called after each measured window with (windows done, windows to do in this shard).
+  /// Threads (0: OpenMP's default): over windows when they are short and many, else inside the kernels.
+  index threads = 0;
+  /// Called after each measured window (from any thread, one call at a time) with (windows done, windows to do in this
+  /// shard).
   std::function<void(std::size_t, std::size_t)> progress;
 };
 
@@ -144,31 +150,62 @@ class head_analysis {
   const std::vector<planned_document>& documents() const noexcept { return documents_; }
 
   /// The features of every head over windows k = shard, shard + shards, ... (in corpus order), with their counts.
-  /// Throws `argument_error` unless shard < shards; the model's errors.
+  /// Short windows are measured several at once, one per thread (each merged exactly, so the result does not depend
+  /// on the threads); long ones one at a time with every thread inside the kernels. Throws `argument_error` unless
+  /// shard < shards; the model's errors (those of the earliest failing window).
   head_measurements measure(std::size_t shard = 0, std::size_t shards = 1) const {
     if (shards < 1 || shard >= shards) {
       detail::fail<argument_error>("shard is ", shard, " of ", shards, ", expected shard < shards");
     }
-    feature_options features;
-    features.causal = model_.causal();
-    head_measurements out{model_feature_accumulator(int(model_.layers()), int(model_.heads()), features), {}};
-    const std::size_t total = (plan_counts_.windows + shards - 1 - shard) / shards;
-    std::size_t k = 0, done = 0;
+    std::vector<std::pair<const planned_document*, std::size_t>> todo;
+    std::size_t k = 0, longest = 0;
     for (const planned_document& doc : documents_) {
       for (std::size_t w = 0; w < doc.windows.size(); ++w, ++k) {
         if (k % shards != shard) continue;
-        try {
-          measure_window(doc, w, out);
-        } catch (const std::bad_alloc&) {
-          out_of_memory(doc, w);
-        }
-        if (options_.progress) options_.progress(++done, total);
+        todo.emplace_back(&doc, w);
+        longest = std::max(longest, doc.tokens[w].size());
       }
     }
+    const int threads = detail::thread_count(options_.threads);
+    const bool by_window =
+        threads > 1 && todo.size() >= 2 * std::size_t(threads) && longest <= std::size_t(window_parallel_tokens);
+    const int workers = by_window ? threads : 1;
+    std::vector<head_measurements> parts(std::size_t(workers), empty_measurements());
+    std::vector<std::exception_ptr> errors(todo.size());
+    std::mutex progress_lock;
+    std::size_t done = 0;
+    detail::parallel_for(index(todo.size()), workers, [&](index unit, int worker) {
+#ifdef _OPENMP
+      if (workers > 1) omp_set_num_threads(1);  // this thread's window runs its kernels on this thread alone
+#endif
+      try {
+        measure_window(*todo[std::size_t(unit)].first, todo[std::size_t(unit)].second, parts[std::size_t(worker)]);
+      } catch (...) {
+        errors[std::size_t(unit)] = std::current_exception();
+      }
+      if (options_.progress) {
+        const std::lock_guard<std::mutex> lock(progress_lock);
+        options_.progress(++done, todo.size());
+      }
+    });
+    for (const std::exception_ptr& e : errors) {
+      if (e) std::rethrow_exception(e);
+    }
+    head_measurements out = empty_measurements();
+    for (const head_measurements& part : parts) out.merge(part);
     return out;
   }
 
+  /// Windows of at most this many tokens are measured several at once when there are enough of them.
+  static constexpr index window_parallel_tokens = 2048;
+
  private:
+  head_measurements empty_measurements() const {
+    feature_options features;
+    features.causal = model_.causal();
+    return {model_feature_accumulator(int(model_.layers()), int(model_.heads()), features), {}};
+  }
+
   void plan(const document& doc) {
     planned_document p;
     p.source = &doc;
@@ -216,6 +253,14 @@ class head_analysis {
   }
 
   void measure_window(const planned_document& doc, std::size_t w, head_measurements& out) const {
+    try {
+      measure_window_unchecked(doc, w, out);
+    } catch (const std::bad_alloc&) {
+      out_of_memory(doc, w);
+    }
+  }
+
+  void measure_window_unchecked(const planned_document& doc, std::size_t w, head_measurements& out) const {
     const word_window& win = doc.windows[w];
     std::vector<char_span> spans;
     span_text(doc.surface, win.begin, win.end, &spans);
