@@ -1,0 +1,49 @@
+// word_maps MODEL_DIR DOC.conllu PREFIX [TOKENIZER]
+//
+// Writes, for document k of DOC.conllu, the word-level attention maps [layers, heads, W, W] of the model run over
+// the whole document as PREFIX_k.npy (float32): the model's materialised token maps
+// (`attention_model::attention`) turned into word maps by `token_to_word_map`. That is the input `headlens
+// classify-maps` takes, computed apart from `headlens classify`'s streaming path, so tests can check the two agree.
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include <headlens/analysis/alignment.hpp>
+#include <headlens/analysis/conllu.hpp>
+#include <headlens/io/npy.hpp>
+#include <headlens/models/attention_model.hpp>
+
+int main(int argc, char** argv) {
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: word_maps MODEL_DIR DOC.conllu PREFIX [TOKENIZER]\n");
+    return 2;
+  }
+  try {
+    headlens::attention_model_options options;
+    if (argc == 5) options.tokenizer = argv[4];
+    const auto model = headlens::load_attention_model(argv[1], options);
+    const std::vector<headlens::document> docs = headlens::read_conllu(argv[2]);
+    for (std::size_t k = 0; k < docs.size(); ++k) {
+      const headlens::document_text surface = headlens::document_surface_text(docs[k]);
+      const std::vector<headlens::model_token> tokens = model->tokenize(surface.text);
+      const headlens::token_alignment alignment = headlens::align_tokens(tokens, surface.words);
+      const headlens::tensor<float> maps = model->attention(headlens::token_ids(tokens));
+      const headlens::index L = maps.shape[0], H = maps.shape[1], T = maps.shape[2], W = alignment.words();
+      headlens::tensor<float> words;
+      words.shape = {L, H, W, W};
+      words.data.resize(static_cast<std::size_t>(L * H * W * W));
+      for (headlens::index lh = 0; lh < L * H; ++lh) {
+        const Eigen::Map<const headlens::matrix<float>> token_map(maps.data.data() + lh * T * T, T, T);
+        Eigen::Map<headlens::matrix<float>>(words.data.data() + lh * W * W, W, W) =
+            headlens::token_to_word_map(token_map, alignment).map;
+      }
+      headlens::write_npy(std::string(argv[3]) + "_" + std::to_string(k) + ".npy", words);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "word_maps: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
