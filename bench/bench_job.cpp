@@ -33,7 +33,7 @@
 
 namespace {
 
-using headlens::index;
+using headlens::Index;
 
 std::string repo_root() {
   std::string file = __FILE__;
@@ -56,14 +56,14 @@ std::string gpt2_small_dir() {
   static const temporary_directory dir{[] {
     const fs::path d = fs::temp_directory_path() / ("headlens-bench-gpt2-small-" + std::to_string(::getpid()));
     fs::create_directories(d);
-    const index V = 300, P = 1024, D = 768, F = 3072, L = 12;
+    const Index V = 300, P = 1024, D = 768, F = 3072, L = 12;
     std::mt19937 rng(7);
     std::normal_distribution<float> normal(0.0f, 0.02f);
     std::map<std::string, headlens::tensor<float>> t;
-    const auto add = [&](const std::string& name, std::vector<index> shape, float constant = -1) {
+    const auto add = [&](const std::string& name, std::vector<Index> shape, float constant = -1) {
       headlens::tensor<float> x;
       std::size_t n = 1;
-      for (index s : shape) n *= std::size_t(s);
+      for (Index s : shape) n *= std::size_t(s);
       x.shape = std::move(shape);
       x.data.resize(n);
       for (float& v : x.data) v = constant >= 0 ? constant : normal(rng);
@@ -73,7 +73,7 @@ std::string gpt2_small_dir() {
     add("wpe.weight", {P, D});
     add("ln_f.weight", {D}, 1.0f);
     add("ln_f.bias", {D}, 0.0f);
-    for (index i = 0; i < L; ++i) {
+    for (Index i = 0; i < L; ++i) {
       const std::string h = "h." + std::to_string(i) + ".";
       add(h + "ln_1.weight", {D}, 1.0f);
       add(h + "ln_1.bias", {D}, 0.0f);
@@ -125,13 +125,13 @@ setup& shared() {
 }
 
 /// Whole documents from the start of the corpus until at least `words` words.
-std::vector<headlens::document> corpus_prefix(index words) {
+std::vector<headlens::document> corpus_prefix(Index words) {
   std::vector<headlens::document> out;
-  index taken = 0;
+  Index taken = 0;
   for (const headlens::document& d : shared().all) {
     if (taken >= words) break;
     out.push_back(d);
-    taken += index(d.words.size());
+    taken += Index(d.words.size());
   }
   return out;
 }
@@ -178,7 +178,7 @@ void BM_forward(benchmark::State& state) {
                          longest <= std::size_t(headlens::head_analysis::window_parallel_tokens);
   const int workers = by_window ? threads : 1;
   for (auto _ : state) {
-    headlens::detail::parallel_for(index(windows.size()), workers, [&](index w, int) {
+    headlens::detail::parallel_for(Index(windows.size()), workers, [&](Index w, int) {
 #ifdef _OPENMP
       if (workers > 1) omp_set_num_threads(1);
 #endif

@@ -24,18 +24,18 @@ const std::string gum_sample = std::string(HEADLENS_TEST_DATA_DIR) + "/gum/gum_c
 
 /// Word rows of one head, written from the definition: row a is the mean over a's tokens of their rows, column b
 /// the sum over b's tokens; mass on tokens of no word is dropped and the row renormalised.
-std::vector<std::vector<double>> reference_word_rows(const headlens::tensor<float>& maps, headlens::index layer,
-                                                     headlens::index head, const headlens::token_alignment& al,
-                                                     headlens::index words) {
-  const headlens::index H = maps.shape[1], T = maps.shape[2];
+std::vector<std::vector<double>> reference_word_rows(const headlens::tensor<float>& maps, headlens::Index layer,
+                                                     headlens::Index head, const headlens::token_alignment& al,
+                                                     headlens::Index words) {
+  const headlens::Index H = maps.shape[1], T = maps.shape[2];
   const float* m = maps.data.data() + (layer * H + head) * T * T;
   std::vector<std::vector<double>> rows(static_cast<std::size_t>(words), std::vector<double>(std::size_t(words), 0.0));
   std::vector<int> count(static_cast<std::size_t>(words), 0);
-  for (headlens::index i = 0; i < T; ++i) {
+  for (headlens::Index i = 0; i < T; ++i) {
     const auto a = al.word_of_token[std::size_t(i)];
     if (a < 0) continue;
     ++count[std::size_t(a)];
-    for (headlens::index j = 0; j < T; ++j) {
+    for (headlens::Index j = 0; j < T; ++j) {
       const auto b = al.word_of_token[std::size_t(j)];
       if (b >= 0) rows[std::size_t(a)][std::size_t(b)] += m[i * T + j];
     }
@@ -55,8 +55,8 @@ struct reference_entropy {
 };
 
 /// Mean normalised entropy of every owned word row, with both normalisers.
-reference_entropy entropy_of_head(const headlens::head_analysis& analysis, headlens::index layer,
-                                  headlens::index head) {
+reference_entropy entropy_of_head(const headlens::head_analysis& analysis, headlens::Index layer,
+                                  headlens::Index head) {
   const headlens::attention_model& model = analysis.model();
   reference_entropy out;
   for (const headlens::planned_document& doc : analysis.documents()) {
@@ -64,13 +64,13 @@ reference_entropy entropy_of_head(const headlens::head_analysis& analysis, headl
       const headlens::word_window& win = doc.windows[w];
       std::vector<headlens::char_span> spans;
       const std::size_t base = doc.surface.words[std::size_t(win.begin)].begin;
-      for (headlens::index v = win.begin; v < win.end; ++v) {
+      for (headlens::Index v = win.begin; v < win.end; ++v) {
         spans.push_back({doc.surface.words[std::size_t(v)].begin - base, doc.surface.words[std::size_t(v)].end - base});
       }
       const headlens::token_alignment al = headlens::align_tokens(doc.tokens[w], spans);
       const headlens::tensor<float> maps = model.attention(headlens::token_ids(doc.tokens[w]));
       const auto rows = reference_word_rows(maps, layer, head, al, win.size());
-      for (headlens::index li = win.own_begin - win.begin; li < win.own_end - win.begin; ++li) {
+      for (headlens::Index li = win.own_begin - win.begin; li < win.own_end - win.begin; ++li) {
         double plogp = 0, sum = 0;
         for (double v : rows[std::size_t(li)]) {
           sum += v;
@@ -102,8 +102,8 @@ TEST_CASE("head_analysis normalises a decoder's entropy by the keys each word ro
   const headlens::head_measurements measured = analysis.measure();
   CHECK(measured.features.options().causal);
   const std::vector<headlens::head_evidence> evidence = measured.features.evidence();
-  for (headlens::index l = 0; l < model->layers(); ++l) {
-    for (headlens::index h : {headlens::index(0), model->heads() - 1}) {
+  for (headlens::Index l = 0; l < model->layers(); ++l) {
+    for (headlens::Index h : {headlens::Index(0), model->heads() - 1}) {
       INFO("layer " << l << " head " << h);
       const reference_entropy ref = entropy_of_head(analysis, l, h);
       const headlens::head_evidence& e = evidence[std::size_t(l * model->heads() + h)];
@@ -191,7 +191,7 @@ void check_totals_close(const headlens::head_feature_totals& a, const headlens::
 }
 
 void check_streaming_equals_materialised(const headlens::attention_model& model,
-                                         const std::vector<headlens::document>& docs, headlens::index window) {
+                                         const std::vector<headlens::document>& docs, headlens::Index window) {
   headlens::analysis_options streaming, materialised;
   streaming.window = materialised.window = window;
   materialised.materialise = true;

@@ -19,7 +19,7 @@ using testing_support::layer_shape;
 /// Reads every row of every available head, in blocks of `block` rows, into [head][T_q x T_k].
 template <class Scalar>
 struct row_reader final : headlens::pattern_row_observer<Scalar> {
-  headlens::index block = 7;
+  headlens::Index block = 7;
   std::vector<headlens::matrix<Scalar>> heads;
   std::vector<bool> available;
   int calls = 0;
@@ -27,12 +27,12 @@ struct row_reader final : headlens::pattern_row_observer<Scalar> {
     ++calls;
     heads.assign(std::size_t(rows.heads()), headlens::matrix<Scalar>());
     available.assign(std::size_t(rows.heads()), false);
-    for (headlens::index h = 0; h < rows.heads(); ++h) {
+    for (headlens::Index h = 0; h < rows.heads(); ++h) {
       if (!rows.available(h)) continue;
       available[std::size_t(h)] = true;
       headlens::matrix<Scalar>& m = heads[std::size_t(h)];
       m.resize(rows.queries(), rows.keys());
-      for (headlens::index r0 = 0; r0 < rows.queries(); r0 += block) {
+      for (headlens::Index r0 = 0; r0 < rows.queries(); r0 += block) {
         rows.rows(h, r0, std::min(block, rows.queries() - r0), m.data() + r0 * rows.keys(), rows.keys());
       }
     }

@@ -45,8 +45,8 @@ using headlens_cli::fail;
 
 struct classify_args {
   std::string model, tokenizer, conllu, text, policy, format = "table", out, evidence;
-  headlens::index window = 0;  // 0: 64, or the model's context when shorter
-  headlens::index stride = 0;  // 0: window / 2
+  headlens::Index window = 0;  // 0: 64, or the model's context when shorter
+  headlens::Index stride = 0;  // 0: window / 2
   bool quiet = false;
   bool materialise = false;
 };
@@ -142,7 +142,7 @@ headlens::html_maps html_examples(const headlens::attention_model& model, const 
                                   std::size_t count) {
   headlens::html_maps html;
   const std::size_t per_doc = docs.empty() ? 0 : (count + docs.size() - 1) / docs.size();
-  const headlens::index L = model.layers(), H = model.heads();
+  const headlens::Index L = model.layers(), H = model.heads();
   for (const headlens::document& doc : docs) {
     if (doc.words.empty()) continue;
     const headlens::document_text surface = headlens::document_surface_text(doc);
@@ -152,25 +152,25 @@ headlens::html_maps html_examples(const headlens::attention_model& model, const 
       if (sent.size() < 5 || sent.size() > 40) continue;
       const std::size_t base = surface.words[static_cast<std::size_t>(sent.begin)].begin;
       std::vector<headlens::char_span> spans;
-      for (headlens::index w = sent.begin; w < sent.end; ++w) {
+      for (headlens::Index w = sent.begin; w < sent.end; ++w) {
         const headlens::char_span& span = surface.words[static_cast<std::size_t>(w)];
         spans.push_back({span.begin - base, span.end - base});
       }
       const std::vector<headlens::model_token> tokens = model.tokenize(surface.text.substr(base, spans.back().end));
-      if (tokens.empty() || static_cast<headlens::index>(tokens.size()) > model.max_tokens()) continue;
+      if (tokens.empty() || static_cast<headlens::Index>(tokens.size()) > model.max_tokens()) continue;
       const headlens::token_alignment alignment = headlens::align_tokens(tokens, spans);
       const headlens::tensor<float> maps = model.attention(headlens::token_ids(tokens));
-      const headlens::index n = sent.size(), T = maps.shape[2];
+      const headlens::Index n = sent.size(), T = maps.shape[2];
       std::vector<float> word_maps(static_cast<std::size_t>(L * H * n * n));
       headlens::word_attention<float> word_map;
-      for (headlens::index lh = 0; lh < L * H; ++lh) {
+      for (headlens::Index lh = 0; lh < L * H; ++lh) {
         const Eigen::Map<const headlens::matrix<float>> token_map(maps.data.data() + lh * T * T, T, T);
         headlens::token_to_word_map(token_map, alignment, word_map);
         Eigen::Map<headlens::matrix<float>>(word_maps.data() + lh * n * n, n, n) = word_map.map;
       }
       std::vector<std::string> words;
       std::string text;
-      for (headlens::index w = sent.begin; w < sent.end; ++w) {
+      for (headlens::Index w = sent.begin; w < sent.end; ++w) {
         words.push_back(doc.words[static_cast<std::size_t>(w)].form);
         text += (text.empty() ? "" : " ") + words.back();
       }
@@ -268,9 +268,9 @@ void run_classify(classify_args args) {
 
   const std::unique_ptr<headlens::attention_model> loaded = headlens_cli::load_model(args.model, args.tokenizer);
   const headlens::attention_model& model = *loaded;
-  if (args.window == 0) args.window = std::min<headlens::index>(64, model.max_tokens());
+  if (args.window == 0) args.window = std::min<headlens::Index>(64, model.max_tokens());
   if (args.window < 2) fail("--window is ", args.window, ", expected at least 2 words");
-  const headlens::index stride = args.stride > 0 ? args.stride : std::max<headlens::index>(1, args.window / 2);
+  const headlens::Index stride = args.stride > 0 ? args.stride : std::max<headlens::Index>(1, args.window / 2);
   if (stride > args.window) fail("--stride is ", stride, ", expected at most --window = ", args.window);
 
   if (std::all_of(documents.begin(), documents.end(), [](const headlens::document& d) { return d.words.empty(); })) {

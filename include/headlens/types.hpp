@@ -7,8 +7,9 @@
 
 namespace headlens {
 
-/// Index type for sizes and positions (Eigen's).
-using index = Eigen::Index;
+/// Index type for sizes and positions: Eigen's own, so `using namespace headlens;` beside `using namespace Eigen;`
+/// names one type, and neither collides with POSIX `index()` from <strings.h>.
+using Eigen::Index;
 
 /// A dense row-major matrix; rows are tokens.
 template <class Scalar>

@@ -30,11 +30,11 @@ int main(int argc, char** argv) {
       const std::vector<headlens::model_token> tokens = model->tokenize(surface.text);
       const headlens::token_alignment alignment = headlens::align_tokens(tokens, surface.words);
       const headlens::tensor<float> maps = model->attention(headlens::token_ids(tokens));
-      const headlens::index L = maps.shape[0], H = maps.shape[1], T = maps.shape[2], W = alignment.words();
+      const headlens::Index L = maps.shape[0], H = maps.shape[1], T = maps.shape[2], W = alignment.words();
       headlens::tensor<float> words;
       words.shape = {L, H, W, W};
       words.data.resize(static_cast<std::size_t>(L * H * W * W));
-      for (headlens::index lh = 0; lh < L * H; ++lh) {
+      for (headlens::Index lh = 0; lh < L * H; ++lh) {
         const Eigen::Map<const headlens::matrix<float>> token_map(maps.data.data() + lh * T * T, T, T);
         Eigen::Map<headlens::matrix<float>>(words.data.data() + lh * W * W, W, W) =
             headlens::token_to_word_map(token_map, alignment).map;

@@ -1,11 +1,19 @@
 // The program both packaging consumers build: it must compile and run against headlens however it was obtained.
 #include <headlens/headlens.hpp>
+#include <strings.h>  // POSIX index(): a user's `using namespace headlens;` must not make `Index` ambiguous
 
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <type_traits>
+
+// What a user's first program writes.
+using namespace headlens;
+using namespace Eigen;
 
 int main() {
+  const Index tokens = 3;  // headlens::Index is Eigen::Index: one type, whichever namespace names it
+  static_assert(std::is_same<headlens::Index, Eigen::Index>::value, "headlens::Index is Eigen's");
   // The error hierarchy: a shape_error is caught as a headlens::error, with the message format of the library.
   try {
     headlens::detail::fail<headlens::shape_error>("x.cols() is ", 700, ", expected d_model = ", 768);
@@ -28,7 +36,7 @@ int main() {
   w.w_v = w.w_o = headlens::matrix<double>::Identity(4, 4);
   const headlens::multi_head_attention<double> layer(config, w);
 
-  headlens::matrix<double> x(3, 4);
+  headlens::matrix<double> x(tokens, 4);
   x << 1, 2, 3, 4,  //
       5, 6, 7, 8,   //
       -3, 1, 0, 2;

@@ -48,14 +48,14 @@ namespace headlens {
 /// How `head_analysis` cuts documents into windows.
 struct analysis_options {
   /// Words per window; a window whose words make more tokens than the model sees is narrowed, or split, to fit.
-  index window = 64;
+  Index window = 64;
   /// Words between window starts; 0: half the window.
-  index stride = 0;
+  Index stride = 0;
   /// Measure from materialised [T x T] maps (`attention_model::attention`) instead of inside the streaming kernel
   /// (`observe_attention`, the default): the reference the streaming path is tested against.
   bool materialise = false;
   /// Threads (0: OpenMP's default): over windows when they are short and many, else inside the kernels.
-  index threads = 0;
+  Index threads = 0;
   /// Called after each measured window (from any thread, one call at a time) with (windows done, windows to do in this
   /// shard).
   std::function<void(std::size_t, std::size_t)> progress;
@@ -127,7 +127,7 @@ class head_analysis {
   head_analysis(const attention_model& model, const std::vector<document>& documents, analysis_options options = {})
       : model_(model), options_(std::move(options)) {
     if (options_.window < 2) detail::fail<argument_error>("window is ", options_.window, ", expected at least 2 words");
-    stride_ = options_.stride > 0 ? options_.stride : std::max<index>(1, options_.window / 2);
+    stride_ = options_.stride > 0 ? options_.stride : std::max<Index>(1, options_.window / 2);
     if (stride_ > options_.window) {
       detail::fail<argument_error>("stride is ", stride_, ", expected at most the window = ", options_.window);
     }
@@ -144,8 +144,8 @@ class head_analysis {
   }
 
   const attention_model& model() const noexcept { return model_; }
-  index window() const noexcept { return options_.window; }
-  index stride() const noexcept { return stride_; }
+  Index window() const noexcept { return options_.window; }
+  Index stride() const noexcept { return stride_; }
   const corpus_plan_counts& plan_counts() const noexcept { return plan_counts_; }
   const std::vector<planned_document>& documents() const noexcept { return documents_; }
 
@@ -174,7 +174,7 @@ class head_analysis {
     std::vector<std::exception_ptr> errors(todo.size());
     std::mutex progress_lock;
     std::size_t done = 0;
-    detail::parallel_for(index(todo.size()), workers, [&](index unit, int worker) {
+    detail::parallel_for(Index(todo.size()), workers, [&](Index unit, int worker) {
 #ifdef _OPENMP
       if (workers > 1) omp_set_num_threads(1);  // this thread's window runs its kernels on this thread alone
 #endif
@@ -197,7 +197,7 @@ class head_analysis {
   }
 
   /// Windows of at most this many tokens are measured several at once when there are enough of them.
-  static constexpr index window_parallel_tokens = 2048;
+  static constexpr Index window_parallel_tokens = 2048;
 
  private:
   head_measurements empty_measurements() const {
@@ -212,17 +212,17 @@ class head_analysis {
     p.surface = document_surface_text(doc);
     p.prepared = std::make_unique<prepared_document>(doc);
     const std::vector<word_window> planned =
-        make_windows(static_cast<index>(doc.words.size()), options_.window, std::min(stride_, options_.window));
+        make_windows(static_cast<Index>(doc.words.size()), options_.window, std::min(stride_, options_.window));
     // Fitting asks about several candidate spans; each answer's tokens are kept, so a window that fits is
     // tokenised once.
-    std::map<std::pair<index, index>, std::vector<model_token>> seen;
-    const auto tokens_of = [&](index b, index e) -> const std::vector<model_token>& {
+    std::map<std::pair<Index, Index>, std::vector<model_token>> seen;
+    const auto tokens_of = [&](Index b, Index e) -> const std::vector<model_token>& {
       auto it = seen.find({b, e});
       if (it == seen.end()) it = seen.emplace(std::make_pair(b, e), model_.tokenize(span_text(p.surface, b, e))).first;
       return it->second;
     };
     p.windows = fit_windows(
-        planned, [&](index b, index e) { return static_cast<index>(tokens_of(b, e).size()) <= model_.max_tokens(); });
+        planned, [&](Index b, Index e) { return static_cast<Index>(tokens_of(b, e).size()) <= model_.max_tokens(); });
     for (const word_window& w : p.windows) {
       if (std::find(planned.begin(), planned.end(), w) == planned.end()) ++plan_counts_.refitted_windows;
       p.tokens.push_back(tokens_of(w.begin, w.end));
@@ -234,7 +234,7 @@ class head_analysis {
   }
 
   [[noreturn]] void out_of_memory(const planned_document& doc, std::size_t w) const {
-    const index T = std::min<index>(static_cast<index>(doc.tokens[w].size()), model_.max_tokens());
+    const Index T = std::min<Index>(static_cast<Index>(doc.tokens[w].size()), model_.max_tokens());
     const double gib = 1024.0 * 1024.0 * 1024.0;
     std::ostringstream what;
     what << std::setprecision(3);
@@ -265,17 +265,17 @@ class head_analysis {
     std::vector<char_span> spans;
     span_text(doc.surface, win.begin, win.end, &spans);
     std::vector<model_token> tokens = doc.tokens[w];
-    if (static_cast<index>(tokens.size()) > model_.max_tokens()) {
+    if (static_cast<Index>(tokens.size()) > model_.max_tokens()) {
       tokens.resize(static_cast<std::size_t>(model_.max_tokens()));
       ++out.counts.clipped_windows;
     }
     ++out.counts.windows;
     out.counts.tokens += tokens.size();
     const token_alignment alignment = align_tokens(tokens, spans);
-    for (index v = win.own_begin; v < win.own_end; ++v) {
+    for (Index v = win.own_begin; v < win.own_end; ++v) {
       if (alignment.tokens_per_word[static_cast<std::size_t>(v - win.begin)] == 0) ++out.counts.words_without_tokens;
     }
-    const index n = win.size(), L = model_.layers(), H = model_.heads();
+    const Index n = win.size(), L = model_.layers(), H = model_.heads();
     if (tokens.empty()) {  // nothing to attend with: every word row is masked
       const matrix<float> zero = matrix<float>::Zero(n, n);
       for (int l = 0; l < L; ++l) {
@@ -291,18 +291,18 @@ class head_analysis {
       return;
     }
     const tensor<float> maps = model_.attention(token_ids(tokens));
-    const index T = maps.shape[2];
+    const Index T = maps.shape[2];
     word_attention<float> word_map;
     double dropped = 0;
-    index owned_with_tokens = 0;
-    for (index v = win.own_begin; v < win.own_end; ++v) {
+    Index owned_with_tokens = 0;
+    for (Index v = win.own_begin; v < win.own_end; ++v) {
       if (alignment.tokens_per_word[static_cast<std::size_t>(v - win.begin)] > 0) ++owned_with_tokens;
     }
-    for (index lh = 0; lh < L * H; ++lh) {
+    for (Index lh = 0; lh < L * H; ++lh) {
       const Eigen::Map<const matrix<float>> token_map(maps.data.data() + lh * T * T, T, T);
       token_to_word_map(token_map, alignment, word_map);
       out.features.head(int(lh / H), int(lh % H)).add(word_map.map, *doc.prepared, win);
-      for (index v = win.own_begin; v < win.own_end; ++v) dropped += word_map.dropped_mass[v - win.begin];
+      for (Index v = win.own_begin; v < win.own_end; ++v) dropped += word_map.dropped_mass[v - win.begin];
     }
     // The mean over heads and owned words with tokens (each word counted once, in the window that owns it).
     if (owned_with_tokens > 0) dropped /= static_cast<double>(owned_with_tokens * L * H);
@@ -310,7 +310,7 @@ class head_analysis {
   }
 
   /// The text of words [begin, end) of a document and, when asked, each word's bytes in it.
-  static std::string span_text(const document_text& surface, index begin, index end,
+  static std::string span_text(const document_text& surface, Index begin, Index end,
                                std::vector<char_span>* spans = nullptr) {
     const auto first = static_cast<std::size_t>(begin), last = static_cast<std::size_t>(end - 1);
     const std::size_t base = surface.words[first].begin;
@@ -324,7 +324,7 @@ class head_analysis {
 
   const attention_model& model_;
   analysis_options options_;
-  index stride_ = 1;
+  Index stride_ = 1;
   corpus_plan_counts plan_counts_;
   std::vector<planned_document> documents_;
 };
@@ -345,7 +345,7 @@ inline std::string with_commas(std::size_t value) {
 /// corpus.conllu\n2 documents, 1,289 words, 39 windows of up to 64 words (stride 32), 3,104 tokens; ...".
 inline std::string describe_run(const head_analysis& analysis, const window_counts& counts, const std::string& source) {
   const corpus_plan_counts& plan = analysis.plan_counts();
-  const index max_tokens = analysis.model().max_tokens();
+  const Index max_tokens = analysis.model().max_tokens();
   std::ostringstream s;
   s << analysis.model().description() << " on " << source << "\n"
     << plan.documents << (plan.documents == 1 ? " document, " : " documents, ") << detail::with_commas(plan.words)

@@ -36,12 +36,12 @@ namespace headlens {
 class streaming_word_features final : public pattern_row_observer<float> {
  public:
   /// Token rows per block (at least one whole word).
-  static constexpr index block_tokens = 64;
+  static constexpr Index block_tokens = 64;
 
   /// `alignment` maps the window's tokens to its words (`alignment.words() == window.size()`). `threads`: 0 for
   /// OpenMP's default. Throws `argument_error` when the alignment does not fit the window.
   streaming_word_features(model_feature_accumulator& accumulator, const prepared_document& doc,
-                          const word_window& window, const token_alignment& alignment, index threads = 0)
+                          const word_window& window, const token_alignment& alignment, Index threads = 0)
       : acc_(accumulator), doc_(doc), win_(window), alignment_(alignment), threads_(detail::thread_count(threads)) {
     if (alignment.words() != window.size()) {
       detail::fail<argument_error>("alignment has ", alignment.words(), " words, expected the window's ",
@@ -70,18 +70,18 @@ class streaming_word_features final : public pattern_row_observer<float> {
                                 "the window's ",
                                 alignment_.tokens(), " tokens");
     }
-    for (index h = 0; h < rows.heads(); ++h) {
+    for (Index h = 0; h < rows.heads(); ++h) {
       if (!rows.available(h)) {
         detail::fail<argument_error>("streaming_word_features: head ", h, " of layer ", layer,
                                      " did not stream "
                                      "(a hook wants its map, or it is masked); expected every head to stream");
       }
     }
-    const index T = alignment_.tokens(), n = win_.size();
-    const int used = int(std::min<index>(threads_, rows.heads()));
+    const Index T = alignment_.tokens(), n = win_.size();
+    const int used = int(std::min<Index>(threads_, rows.heads()));
     if (static_cast<int>(workspaces_.size()) < used) workspaces_.resize(std::size_t(used));
     std::vector<std::exception_ptr> errors(static_cast<std::size_t>(used));
-    detail::parallel_for(rows.heads(), used, [&](index h, int thread) {
+    detail::parallel_for(rows.heads(), used, [&](Index h, int thread) {
       thread_workspace& tw = workspaces_[std::size_t(thread)];
       if (errors[std::size_t(thread)]) return;
       try {
@@ -130,8 +130,8 @@ class streaming_word_features final : public pattern_row_observer<float> {
 
  private:
   struct block {
-    index first_word, end_word;    ///< window-local words [first_word, end_word)
-    index first_token, end_token;  ///< their tokens [first_token, end_token)
+    Index first_word, end_word;    ///< window-local words [first_word, end_word)
+    Index first_token, end_token;  ///< their tokens [first_token, end_token)
   };
   struct thread_workspace {
     detail::feature_workspace features;
@@ -144,9 +144,9 @@ class streaming_word_features final : public pattern_row_observer<float> {
   /// Cuts the measured words into blocks of whole words. When some word's tokens are not contiguous (tokenizers
   /// that reorder or share bytes), one block holds every token.
   void plan_blocks() {
-    const index n = win_.size(), T = alignment_.tokens();
-    std::vector<index> first(std::size_t(n), T), last(std::size_t(n), -1);
-    for (index t = 0; t < T; ++t) {
+    const Index n = win_.size(), T = alignment_.tokens();
+    std::vector<Index> first(std::size_t(n), T), last(std::size_t(n), -1);
+    for (Index t = 0; t < T; ++t) {
       const doc_index w = alignment_.word_of_token[std::size_t(t)];
       if (w < 0) continue;
       first[std::size_t(w)] = std::min(first[std::size_t(w)], t);
@@ -155,7 +155,7 @@ class streaming_word_features final : public pattern_row_observer<float> {
     // Whole-word blocks need each word's tokens in one run: the words of the tokens, those of no word left out,
     // never go back.
     bool contiguous = true;
-    for (index t = 0, latest = -1; t < T && contiguous; ++t) {
+    for (Index t = 0, latest = -1; t < T && contiguous; ++t) {
       const doc_index w = alignment_.word_of_token[std::size_t(t)];
       if (w < 0) continue;
       contiguous = w >= latest;
@@ -164,8 +164,8 @@ class streaming_word_features final : public pattern_row_observer<float> {
     // Owned words with tokens (the dropped mass's denominator), and which rows window_measure reads.
     detail::feature_workspace ws;
     ws.prepare(doc_, win_);
-    const index li0 = detail::window_measure::first_row(win_), li1 = detail::window_measure::end_row(ws);
-    for (index li = li0; li < std::min(li1, win_.own_end - win_.begin); ++li) {
+    const Index li0 = detail::window_measure::first_row(win_), li1 = detail::window_measure::end_row(ws);
+    for (Index li = li0; li < std::min(li1, win_.own_end - win_.begin); ++li) {
       if (alignment_.tokens_per_word[std::size_t(li)] > 0) ++owned_words_with_tokens_;
     }
     blocks_.clear();
@@ -173,13 +173,13 @@ class streaming_word_features final : public pattern_row_observer<float> {
     if (!contiguous) {
       blocks_.push_back({li0, li1, 0, T});
     } else {
-      index li = li0;
+      Index li = li0;
       while (li < li1) {
         block b{li, li, T, 0};
         while (b.end_word < li1) {
-          const index v = b.end_word;
-          const index ft = last[std::size_t(v)] < 0 ? b.first_token : std::min(b.first_token, first[std::size_t(v)]);
-          const index et = last[std::size_t(v)] < 0 ? b.end_token : std::max(b.end_token, last[std::size_t(v)] + 1);
+          const Index v = b.end_word;
+          const Index ft = last[std::size_t(v)] < 0 ? b.first_token : std::min(b.first_token, first[std::size_t(v)]);
+          const Index et = last[std::size_t(v)] < 0 ? b.end_token : std::max(b.end_token, last[std::size_t(v)] + 1);
           if (b.end_word > b.first_word && et > ft && et - ft > block_tokens) break;
           b.first_token = ft;
           b.end_token = et;
@@ -196,25 +196,25 @@ class streaming_word_features final : public pattern_row_observer<float> {
     }
   }
 
-  void measure_head(const pattern_rows<float>& rows, index h, std::size_t slot, thread_workspace& tw) {
-    const index T = alignment_.tokens(), n = win_.size();
-    const index own_end = win_.own_end - win_.begin;
+  void measure_head(const pattern_rows<float>& rows, Index h, std::size_t slot, thread_workspace& tw) {
+    const Index T = alignment_.tokens(), n = win_.size();
+    const Index own_end = win_.own_end - win_.begin;
     detail::feature_window_totals& out = totals_[slot];
     out.reset(doc_.relation_names().size());
     detail::window_measure::begin(tw.features);
     double dropped_sum = 0;
     const std::vector<doc_index>& word_of = alignment_.word_of_token;
     for (const block& b : blocks_) {
-      const index count = b.end_token - b.first_token;
+      const Index count = b.end_token - b.first_token;
       if (count > 0) rows.rows(h, b.first_token, count, tw.tokens.data(), T);
-      for (index v = b.first_word; v < b.end_word; ++v) {
+      for (Index v = b.first_word; v < b.end_word; ++v) {
         std::fill(tw.row.begin(), tw.row.end(), 0.0);
         double dropped = 0;
-        for (index t = b.first_token; t < b.end_token; ++t) {
+        for (Index t = b.first_token; t < b.end_token; ++t) {
           if (word_of[std::size_t(t)] != v) continue;
           const float* p = tw.tokens.data() + (t - b.first_token) * T;
-          const index seen = rows.causal() ? std::min(T, rows.past() + t + 1) : T;
-          for (index u = 0; u < seen; ++u) {
+          const Index seen = rows.causal() ? std::min(T, rows.past() + t + 1) : T;
+          for (Index u = 0; u < seen; ++u) {
             const doc_index w = word_of[std::size_t(u)];
             if (w < 0) {
               dropped += double(p[u]);
@@ -223,14 +223,14 @@ class streaming_word_features final : public pattern_row_observer<float> {
             }
           }
         }
-        const index tokens = alignment_.tokens_per_word[std::size_t(v)];
+        const Index tokens = alignment_.tokens_per_word[std::size_t(v)];
         float* out_row = tw.word_rows.data() + (v - b.first_word) * n;
         if (tokens > 0) {
           double sum = 0;
           for (double& x : tw.row) sum += (x /= double(tokens));
           if (v < own_end) dropped_sum += dropped / double(tokens);
           const double scale = sum > 0 ? 1.0 / sum : 1.0;
-          for (index j = 0; j < n; ++j) out_row[j] = static_cast<float>(tw.row[std::size_t(j)] * scale);
+          for (Index j = 0; j < n; ++j) out_row[j] = static_cast<float>(tw.row[std::size_t(j)] * scale);
         } else {
           std::fill(out_row, out_row + n, 0.0f);
         }
@@ -249,7 +249,7 @@ class streaming_word_features final : public pattern_row_observer<float> {
   const token_alignment& alignment_;
   int threads_ = 1;
   std::vector<block> blocks_;
-  index block_tokens_max_ = 0, block_words_max_ = 0, owned_words_with_tokens_ = 0;
+  Index block_tokens_max_ = 0, block_words_max_ = 0, owned_words_with_tokens_ = 0;
   std::vector<thread_workspace> workspaces_;
   std::vector<detail::feature_window_totals> totals_;
   std::vector<unsigned char> done_;

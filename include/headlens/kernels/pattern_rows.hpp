@@ -28,13 +28,13 @@ namespace headlens {
 namespace detail {
 /// row[j] = exp(row[j] - shift) for j < n (exp(-inf) = 0). SIMD body, scalar tail.
 template <class Scalar>
-void exp_minus(Scalar* row, index n, Scalar shift) noexcept {
+void exp_minus(Scalar* row, Index n, Scalar shift) noexcept {
   using batch = xsimd::batch<Scalar>;
-  constexpr index width = static_cast<index>(batch::size);
-  const index body = n - n % width;
+  constexpr Index width = static_cast<Index>(batch::size);
+  const Index body = n - n % width;
   const batch b_shift(shift);
-  for (index j = 0; j < body; j += width) xsimd::exp(batch::load_unaligned(row + j) - b_shift).store_unaligned(row + j);
-  for (index j = body; j < n; ++j) row[j] = std::exp(row[j] - shift);
+  for (Index j = 0; j < body; j += width) xsimd::exp(batch::load_unaligned(row + j) - b_shift).store_unaligned(row + j);
+  for (Index j = body; j < n; ++j) row[j] = std::exp(row[j] - shift);
 }
 }  // namespace detail
 
@@ -46,15 +46,15 @@ class pattern_rows {
   /// Everything the view reads, owned by the kernel for the duration of the observer's call.
   struct source {
     int layer = 0;
-    index batch_row = 0;
-    index heads = 0, group_size = 1, head_dim = 0;
-    index t_q = 0, t_k = 0, past = 0;  ///< query i is at position past + i
+    Index batch_row = 0;
+    Index heads = 0, group_size = 1, head_dim = 0;
+    Index t_q = 0, t_k = 0, past = 0;  ///< query i is at position past + i
     bool causal = false;
     Scalar scale = 1;
     const Scalar* q = nullptr;  ///< [t_q x heads*head_dim], row stride q_stride, after rotary, not scaled
-    index q_stride = 0;
+    Index q_stride = 0;
     const Scalar* k = nullptr;  ///< [t_k x kv_heads*head_dim], row stride kv_stride, after rotary
-    index kv_stride = 0;
+    Index kv_stride = 0;
     const Scalar* lse = nullptr;  ///< [heads x t_q]: each row's log-sum-exp of the scaled, masked logits
     const unsigned char* available =
         nullptr;  ///< [heads], non-zero where the head streamed (not skipped, not materialised)
@@ -65,20 +65,20 @@ class pattern_rows {
   explicit pattern_rows(const source& s) : s_(s) {}
 
   int layer() const noexcept { return s_.layer; }
-  index batch_row() const noexcept { return s_.batch_row; }
-  index heads() const noexcept { return s_.heads; }
-  index queries() const noexcept { return s_.t_q; }
-  index keys() const noexcept { return s_.t_k; }
+  Index batch_row() const noexcept { return s_.batch_row; }
+  Index heads() const noexcept { return s_.heads; }
+  Index queries() const noexcept { return s_.t_q; }
+  Index keys() const noexcept { return s_.t_k; }
   /// Position of query 0 (the cache length in `forward_step`).
-  index past() const noexcept { return s_.past; }
+  Index past() const noexcept { return s_.past; }
   bool causal() const noexcept { return s_.causal; }
   /// Whether head h's rows can be read: it streamed in this call (heads skipped by `head_mask` or materialised
   /// because a hook wants their maps cannot).
-  bool available(index h) const noexcept { return h >= 0 && h < s_.heads && s_.available[h] != 0; }
+  bool available(Index h) const noexcept { return h >= 0 && h < s_.heads && s_.available[h] != 0; }
 
   /// Writes rows r0 .. r0 + count - 1 of head h's pattern to `out` (count rows of `keys()` values, `out_stride`
   /// apart). Throws `argument_error` for a head that is not available or rows outside 0..queries().
-  void rows(index h, index r0, index count, Scalar* out, index out_stride) const {
+  void rows(Index h, Index r0, Index count, Scalar* out, Index out_stride) const {
     if (!available(h)) {
       detail::fail<argument_error>("pattern_rows: head ", h, " is not available (",
                                    h < 0 || h >= s_.heads ? "out of range" : "skipped or materialised",
@@ -94,25 +94,25 @@ class pattern_rows {
     using const_view = const_matrix_view<Scalar>;
     using view = matrix_view<Scalar>;
     constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
-    const index g = h / s_.group_size, t_k = s_.t_k;
+    const Index g = h / s_.group_size, t_k = s_.t_k;
     // A causal query at position p sees keys 0..p: columns past the block's last row are 0 without a product.
-    const index visible = s_.causal ? std::min(t_k, s_.past + r0 + count) : t_k;
+    const Index visible = s_.causal ? std::min(t_k, s_.past + r0 + count) : t_k;
     const_view q_h(s_.q + r0 * s_.q_stride + h * s_.head_dim, count, s_.head_dim, Eigen::OuterStride<>(s_.q_stride));
     const_view k_g(s_.k + g * s_.head_dim, visible, s_.head_dim, Eigen::OuterStride<>(s_.kv_stride));
     view s(out, count, visible, Eigen::OuterStride<>(out_stride));
     s.noalias() = (s_.scale * q_h) * k_g.transpose();
     const bool mask = s_.attn_mask != nullptr && s_.attn_mask->size() != 0;
     const bool padding = s_.key_padding != nullptr && s_.key_padding->size() != 0;
-    for (index r = 0; r < count; ++r) {
+    for (Index r = 0; r < count; ++r) {
       Scalar* row = out + r * out_stride;
-      const index i = r0 + r;
+      const Index i = r0 + r;
       const Scalar lse = s_.lse[h * s_.t_q + i];
-      const index seen = s_.causal ? std::min(t_k, s_.past + i + 1) : t_k;
+      const Index seen = s_.causal ? std::min(t_k, s_.past + i + 1) : t_k;
       if (mask) {
-        for (index j = 0; j < seen; ++j) row[j] += (*s_.attn_mask)(i, j);
+        for (Index j = 0; j < seen; ++j) row[j] += (*s_.attn_mask)(i, j);
       }
       if (padding) {
-        for (index j = 0; j < seen; ++j) {
+        for (Index j = 0; j < seen; ++j) {
           if ((*s_.key_padding)(s_.batch_row, j)) row[j] = minus_infinity;
         }
       }
