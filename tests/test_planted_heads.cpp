@@ -2,7 +2,7 @@
 // when ../shared/data/gum/ is there) in which every head implements a known function (tests/support/
 // planted_heads.hpp). The features and the annotated policy must recover the planted labels.
 //
-// The hidden test "[.sweep]" prints the macro-F1-versus-noise table of docs/planted-heads.md:
+// The hidden tests "[.sweep]" print the macro-F1 tables (versus noise, versus sink share) of docs/planted-heads.md:
 //   build/tests/test_planted_heads "[sweep]"
 #include <catch2/catch.hpp>
 
@@ -326,6 +326,31 @@ TEST_CASE("planted heads: macro-F1 versus noise", "[.sweep]") {
     }
     std::printf("| %.2f | %.3f | %.3f | %s |\n", noise, a.f1, headlens_test::macro_f1(htruth, h.predicted),
                 wrong_text.empty() ? "none" : wrong_text.c_str());
+    std::fflush(stdout);
+  }
+}
+
+TEST_CASE("planted heads: macro-F1 versus sink share", "[.sweep]") {
+  const bool dev = exists(dev_path);
+  const auto docs = headlens::read_conllu(dev ? dev_path : fixture_path);
+  std::printf("documents: %s (%zu)\n\n", dev ? "GUM dev" : "GUM fixture", docs.size());
+  std::printf("| noise | annotated macro-F1 | annotated: wrong heads (of 55) | heuristic: wrong heads |\n");
+  std::printf("|---:|---:|---|---|\n");
+  for (double noise : {0.0, 0.3, 0.5}) {
+    const auto heads = sink_model(noise);
+    const outcome a = score(headlens::annotated_policy(), docs, heads, 200, sink_layers);
+    const outcome h = score(headlens::heuristic_policy(), docs, heads, 200, sink_layers);
+    auto wrong = [&](const outcome& o, bool heuristic) {
+      std::string text;
+      for (std::size_t k = 0; k < heads.size(); ++k) {
+        const head_label truth = heuristic ? heuristic_truth(heads[k].kind) : o.truth[k];
+        if (truth == o.predicted[k]) continue;
+        text += (text.empty() ? "" : ", ") + std::string(headlens_test::kind_name(heads[k].kind)) + " " +
+                std::to_string(static_cast<int>(heads[k].sink * 100 + 0.5)) + "%";
+      }
+      return text.empty() ? std::string("none") : text;
+    };
+    std::printf("| %.2f | %.3f | %s | %s |\n", noise, a.f1, wrong(a, false).c_str(), wrong(h, true).c_str());
     std::fflush(stdout);
   }
 }
