@@ -26,6 +26,7 @@ head_evidence quiet_head(int layer = 0, int head = 0) {
   e.general.mean_distance = 3.0;
   e.general.first_token_mass = 0.05;
   e.general.separator_mass = 0.02;
+  e.general.sink_mass = 0.07;
   e.positional.rows = 1000;
   e.positional.top_offset = -1;
   e.positional.top_offset_share = 0.30;
@@ -222,23 +223,35 @@ TEST_CASE("annotated: two categories with the same excess are tied") {
 TEST_CASE("annotated: sink, broad and empty heads are unassigned with the reason") {
   head_evidence e = quiet_head();
   SECTION("sink") {
-    e.general.first_token_mass = 0.6;
-    e.general.separator_mass = 0.1;
+    e.general.sink_mass = 0.7;
     const head_verdict v = annotated_policy().classify(e);
     REQUIRE(v.label == head_label::unassigned);
     REQUIRE(v.reason == "sink");
     REQUIRE(v.confidence == Approx(0.7));
     REQUIRE(v.evidence[0].value == Approx(0.7));
   }
-  SECTION("a sink is a sink even when its mass passes the cross-sentence route") {
-    e.general.first_token_mass = 0.7;
-    e.discourse.cross_sentence_mass = 0.8;  // the sink word lies in another sentence for most rows
+  SECTION("a sink is a sink even when its free attention passes the cross-sentence route") {
+    e.general.sink_mass = 0.7;
+    e.discourse.cross_sentence_mass = 0.8;  // what the sink leaves over is diffuse, mostly in other sentences
     e.general.entropy = 0.2;
     e.general.mean_distance = 40;
     const head_verdict v = annotated_policy().classify(e);
     REQUIRE(v.reason == "sink");
     REQUIRE(v.score(head_label::discourse) == Approx(0.3));  // still scored
     REQUIRE(heuristic_policy().classify(e).reason == "sink");
+  }
+  SECTION("a sink whose free attention passes an argmax test gets that category, the sink mass in its evidence") {
+    e.general.sink_mass = 0.6;
+    e.syntactic.relations = {relation("nsubj", true, 0.80, 0.40, 100)};
+    const head_verdict v = annotated_policy().classify(e);
+    REQUIRE(v.label == head_label::syntactic);
+    bool reported = false;
+    for (const auto& item : v.evidence) reported = reported || (item.name.find("sink mass") != std::string::npos);
+    REQUIRE(reported);
+    e.syntactic.relations.clear();
+    e.positional.top_offset_share = 0.95;  // Voita's rule on the free argmax lifts a sink too
+    REQUIRE(annotated_policy().classify(e).label == head_label::positional);
+    REQUIRE(heuristic_policy().classify(e).label == head_label::positional);
   }
   SECTION("broad") {
     e.general.entropy = 0.95;
@@ -288,7 +301,7 @@ TEST_CASE("heuristic: positional, discourse, sink, broad; syntactic needs annota
   e.general.entropy = 0.9;
   REQUIRE(policy.classify(e).reason == "broad");
   e.general.entropy = 0.2;
-  e.general.first_token_mass = 0.55;
+  e.general.sink_mass = 0.55;
   e.discourse.cross_sentence_mass = 0.3;
   REQUIRE(policy.classify(e).reason == "sink");
 }

@@ -242,6 +242,7 @@ nlohmann::json evidence_json(const std::vector<headlens::head_evidence>& evidenc
          {"general",
           {{"entropy", g.entropy},
            {"mean_distance", g.mean_distance},
+           {"sink_mass", g.sink_mass},
            {"first_token_mass", g.first_token_mass},
            {"separator_mass", g.separator_mass},
            {"punctuation_mass", g.punctuation_mass},

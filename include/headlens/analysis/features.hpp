@@ -26,23 +26,49 @@
 ///   word has no previous word, so it does not count towards `previous_mass`, and a head that always attends to
 ///   the previous word has `previous_mass` 1. Likewise the share of rows whose argmax is at `top_offset` is taken
 ///   over the rows where that offset exists (Voita et al. 2019 count "cases" where the position is possible).
-/// - The argmax of a row is its first maximal entry (lowest key index on ties). Nothing is excluded from it:
-///   self-attention and attention to the first word (the sink) stay candidates, as in Clark et al. (2019), who
-///   report these effects rather than mask them; an argmax on the word itself simply counts as wrong for the
-///   syntactic, coreference and discourse tests (the right answer is never the word itself).
 /// - `first_token_mass` excludes the window's first row: its attention to itself is self-attention, not a sink
 ///   (and under a causal mask it is 1 by construction).
-/// - Entropy is normalised by `log(row length)`, the row length being the window size (with
-///   `feature_options::causal`, row i has i + 1 keys); rows of length 1 carry no entropy and are left out of it.
+///
+/// ## Sinks: heads are judged on the attention they do not park
+/// Real models put much of their attention on a sink, a position the model uses as a no-op when the head's
+/// function does not apply: [CLS] and [SEP] in BERT (Clark et al. 2019, section 3), the first token in decoders
+/// (Xiao et al. 2023, "attention sinks"). Judged on every column, a head that follows dependency arcs with 55% of
+/// its mass and parks 45% on the window's first word has its argmax on the sink for the rows whose arc is spread
+/// out, and its "cross-sentence" mass is the sink's. So (with `feature_options::sinks_apart`, the default):
+/// - The sink positions of a window are its first word (what the model saw first) and the separators
+///   (sentence-final punctuation, the word-level stand-in for [SEP]). Tokens the model adds (BOS, [CLS], [SEP])
+///   are not words: `token_to_word_map` (analysis/alignment.hpp) drops their mass and renormalises each word row,
+///   which is the same conditioning applied here; it reports that mass as `dropped_mass`.
+/// - The other columns are *free*; a row's *free mass* is its mass on them. `sink_mass` (evidence: the mean over
+///   rows) is reported apart, beside the first-word, separator and punctuation masses, which stay over all columns.
+/// - Argmax tests use the row's *free argmax*: its first largest entry among the free columns, none when no free
+///   entry is positive (then every argmax test of the row is wrong). Clark et al. read attention to [SEP] as a
+///   no-op of heads whose function does not apply (section 3.2), so the function is in the rest. An instance whose
+///   answer is a sink (an arc to the window's first word or to a separator, an offset landing on a sink) is not judged,
+///   for the head nor for its baseline: an argmax that cannot land there cannot be right or wrong there. Coreference
+///   instances are all judged; an antecedent made only of sink words (a one-word mention opening the window) cannot be
+///   found.
+/// - Masses and shapes describe the free attention q = p / free: entropy (normalised by log of the row's free
+///   keys), mean distance and cross-sentence / paragraph / unit masses are free-mass-weighted means, i.e. ratios of
+///   sums over rows (free x H(q) / log keys over free; the free mass on other sentences over the free mass), so a
+///   row that parks everything on a sink weighs nothing instead of dividing by a tiny free mass. Related units sum
+///   free mass. Offset masses (`offset_mass`, previous / self / next) stay over all columns: they say where mass
+///   goes, sink or not, and no rule reads them.
+/// - `sinks_apart = false` measures every column alike (no sink; free = whole row), the figures as they were
+///   before sinks were set apart.
+/// - The argmax otherwise excludes nothing: self-attention stays a candidate, as in Clark et al. (2019); an argmax
+///   on the word itself simply counts as wrong for the syntactic, coreference and discourse tests.
+/// - Entropy is normalised by `log(free keys)`, the free columns of the row's keys (the window; with
+///   `feature_options::causal`, row i has keys 0..i); rows with fewer than 2 free keys carry no entropy.
 ///
 /// ## Syntactic (Clark et al. 2019, section 4.2)
 /// Per base UD relation (`nsubj` for `nsubj:pass`) and direction: for every arc dependent -> head with both words
-/// in the window, the dependent's row is right when its argmax is the head (dependent_to_head), and the head's row
-/// is right when its argmax is that dependent (head_to_dependent; a head with several dependents of one relation
-/// is one instance per arc, so at most one of them can be right, as in Clark et al.). Roots have no arc. The
-/// baseline is the best fixed offset: for each offset d in -8..+8 the share of instances whose target lies at
-/// `i + d`; the best d (ties: smaller |d|, then negative) is the baseline. Arcs longer than 8 words count as
-/// instances no offset gets right.
+/// in the window (and the target free), the dependent's row is right when its free argmax is the head
+/// (dependent_to_head), and the head's row is right when its argmax is that dependent (head_to_dependent; a head with
+/// several dependents of one relation is one instance per arc, so at most one of them can be right, as in Clark et
+/// al.). Roots have no arc. The baseline is the best fixed offset: for each offset d in -8..+8 the share of instances
+/// whose target lies at `i + d`; the best d (ties: smaller |d|, then negative) is the baseline. Arcs longer than 8
+/// words count as instances no offset gets right.
 ///
 /// ## Coreference (Clark et al. 2019, section 4.3)
 /// An instance is a mention with a head word (`mention::head`, else `syntactic_head`) and at least one earlier
@@ -53,9 +79,9 @@
 /// PROPN proper, anything else nominal.
 ///
 /// ## Discourse (Huber & Carenini 2022)
-/// Cross-sentence, cross-paragraph and cross-unit mass: the row mass on words of other sentences, paragraphs and
-/// discourse units (cross-unit over the rows of words inside a unit). Related unit: a unit is judged in the
-/// window that owns its first word, from all its rows in that window; its attention to each other unit is the sum
+/// Cross-sentence, cross-paragraph and cross-unit mass: the share of the free mass on words of other sentences,
+/// paragraphs and discourse units (cross-unit over the rows of words inside a unit). Related unit: a unit is judged in
+/// the window that owns its first word, from all its rows in that window; its attention to each other unit is the sum
 /// over its rows of their mass on that unit's words; it is right when the most attended other unit (ties: the
 /// earlier one; no mass outside itself is wrong) is its parent. Units whose parent has no word in the window are
 /// not judged. The chain baseline is right when the parent is the previous unit.
@@ -75,8 +101,9 @@
 /// holds about 2^31 rows of mass per head (about 8 million 256-word windows) before overflowing.
 ///
 /// ## Speed
-/// Each measured row is read once, in order, with xsimd batches (sum, entropy, distance, punctuation and
-/// separator mass, maximum and argmax, and the mass per sentence / paragraph / unit segment in the same sweep);
+/// Each measured row is read once, in order, with xsimd batches (sum, free and sink mass, entropy, distance,
+/// punctuation and separator mass, free maximum and argmax, and the free mass per sentence / paragraph / unit
+/// segment in the same sweep; the free mask is one more load per vector);
 /// only the 17 entries around the diagonal are read again. Nothing is allocated per row; per window a workspace
 /// sized once is reused.
 
@@ -106,6 +133,9 @@ struct feature_options {
   double row_sum_tolerance = 1e-3;
   /// The maps come from a causal (decoder) model: row i has i + 1 keys, which sets the entropy normaliser.
   bool causal = false;
+  /// Judge heads on the attention off the sink positions (the window's first word and the separators; see the file
+  /// comment). `false` treats every column alike: no sinks, every figure over the whole row.
+  bool sinks_apart = true;
 };
 
 namespace detail {
@@ -475,21 +505,26 @@ struct head_feature_totals {
   // positional
   std::array<std::int64_t, detail::feature_offset_slots> offset_mass{};  ///< fixed point, summed over rows
   std::array<std::int64_t, detail::feature_offset_slots> offset_rows{};  ///< rows where the offset exists in the window
-  std::array<std::int64_t, detail::feature_offset_slots> argmax_at_offset{};  ///< rows whose argmax is at the offset
-  // general
-  std::int64_t entropy = 0;  ///< fixed point, sum of normalised row entropies
-  std::int64_t entropy_rows = 0;
-  std::int64_t distance = 0;  ///< distance fixed point (2^-20 words)
+  std::array<std::int64_t, detail::feature_offset_slots> argmax_at_offset{};  ///< rows whose free argmax is there
+  std::array<std::int64_t, detail::feature_offset_slots> argmax_rows{};  ///< rows where the offset is a free column
+  // sinks
+  std::int64_t sink_mass = 0;  ///< fixed point, mass on sink columns summed over rows
+  std::int64_t free_mass = 0;  ///< fixed point, mass on free columns summed over rows
+  // general (over the free mass)
+  std::int64_t entropy = 0;       ///< fixed point, sum of free mass x normalised entropy of the free attention
+  std::int64_t entropy_mass = 0;  ///< fixed point, free mass of the rows with at least two free keys
+  std::int64_t distance = 0;      ///< distance fixed point (2^-20 words), free mass x distance
   std::int64_t first_token_mass = 0;
   std::int64_t first_token_rows = 0;
   std::int64_t separator_mass = 0;
   std::int64_t punctuation_mass = 0;
-  // discourse
+  // discourse (free mass on words of other sentences, paragraphs, units)
   std::int64_t cross_sentence_mass = 0;
   std::int64_t cross_paragraph_mass = 0;
   std::int64_t cross_unit_mass = 0;
-  std::int64_t unit_rows = 0;  ///< rows of words inside a discourse unit
-  std::int64_t units = 0;      ///< units judged
+  std::int64_t unit_free_mass = 0;  ///< fixed point, free mass of the rows of words inside a discourse unit
+  std::int64_t unit_rows = 0;       ///< rows of words inside a discourse unit
+  std::int64_t units = 0;           ///< units judged
   std::int64_t units_related_correct = 0;
   std::int64_t units_chain_correct = 0;
   // coreference
@@ -502,13 +537,15 @@ struct head_feature_totals {
   bool operator==(const head_feature_totals& o) const {
     return layer == o.layer && head == o.head && windows == o.windows && annotated_windows == o.annotated_windows &&
            rows == o.rows && offset_mass == o.offset_mass && offset_rows == o.offset_rows &&
-           argmax_at_offset == o.argmax_at_offset && entropy == o.entropy && entropy_rows == o.entropy_rows &&
+           argmax_at_offset == o.argmax_at_offset && argmax_rows == o.argmax_rows && sink_mass == o.sink_mass &&
+           free_mass == o.free_mass && entropy == o.entropy && entropy_mass == o.entropy_mass &&
            distance == o.distance && first_token_mass == o.first_token_mass && first_token_rows == o.first_token_rows &&
            separator_mass == o.separator_mass && punctuation_mass == o.punctuation_mass &&
            cross_sentence_mass == o.cross_sentence_mass && cross_paragraph_mass == o.cross_paragraph_mass &&
-           cross_unit_mass == o.cross_unit_mass && unit_rows == o.unit_rows && units == o.units &&
-           units_related_correct == o.units_related_correct && units_chain_correct == o.units_chain_correct &&
-           coreference_count == o.coreference_count && coreference_correct == o.coreference_correct &&
+           cross_unit_mass == o.cross_unit_mass && unit_free_mass == o.unit_free_mass && unit_rows == o.unit_rows &&
+           units == o.units && units_related_correct == o.units_related_correct &&
+           units_chain_correct == o.units_chain_correct && coreference_count == o.coreference_count &&
+           coreference_correct == o.coreference_correct &&
            coreference_baseline_correct == o.coreference_baseline_correct && relations == o.relations;
   }
   bool operator!=(const head_feature_totals& o) const { return !(*this == o); }
@@ -523,13 +560,14 @@ struct feature_window_totals {
   std::array<double, feature_offset_slots> offset_mass{};
   std::array<std::int64_t, feature_offset_slots> offset_rows{};
   std::array<std::int64_t, feature_offset_slots> argmax_at_offset{};
-  double entropy = 0;
-  std::int64_t entropy_rows = 0;
+  std::array<std::int64_t, feature_offset_slots> argmax_rows{};
+  double sink_mass = 0, free_mass = 0;
+  double entropy = 0, entropy_mass = 0;
   double distance = 0;
   double first_token_mass = 0;
   std::int64_t first_token_rows = 0;
   double separator_mass = 0, punctuation_mass = 0;
-  double cross_sentence_mass = 0, cross_paragraph_mass = 0, cross_unit_mass = 0;
+  double cross_sentence_mass = 0, cross_paragraph_mass = 0, cross_unit_mass = 0, unit_free_mass = 0;
   std::int64_t unit_rows = 0, units = 0, units_related_correct = 0, units_chain_correct = 0;
   std::array<std::int64_t, coreference_evidence::type_count> coreference_count{}, coreference_correct{},
       coreference_baseline_correct{};
@@ -555,12 +593,19 @@ struct feature_segment {
   Index local_unit = -1;  ///< unit - first unit of the window, -1 for none
 };
 
+/// Whether column `j` of `win` is a sink position: the window's first word (what the model saw first) or a separator
+/// (sentence-final punctuation, the word-level stand-in for [SEP]).
+inline bool is_sink_column(const prepared_document& doc, const word_window& win, Index j) {
+  return j == 0 || doc.is_separator(win.begin + j);
+}
+
 /// Per-window scratch shared by all heads of a window; sized once and reused.
 struct feature_workspace {
   std::vector<feature_segment> segments;
   std::vector<double> segment_mass;
-  std::vector<float> punct_f, sep_f;
-  std::vector<double> punct_d, sep_d;
+  std::vector<float> punct_f, sep_f, free_f;  // 0/1 masks per window column; free: not a sink
+  std::vector<double> punct_d, sep_d, free_d;
+  std::vector<Index> free_before;  // free columns in [0, j), j = 0..n
   doc_index first_unit = 0;
   Index unit_count = 0;
   std::vector<double> unit_mass;        // unit_count x unit_count
@@ -577,8 +622,10 @@ struct feature_workspace {
   const Scalar* punct() const;
   template <class Scalar>
   const Scalar* sep() const;
+  template <class Scalar>
+  const Scalar* free() const;
 
-  void prepare(const prepared_document& doc, const word_window& win);
+  void prepare(const prepared_document& doc, const word_window& win, bool sinks_apart);
 };
 
 template <>
@@ -596,6 +643,14 @@ inline const float* feature_workspace::sep<float>() const {
 template <>
 inline const double* feature_workspace::sep<double>() const {
   return sep_d.data();
+}
+template <>
+inline const float* feature_workspace::free<float>() const {
+  return free_f.data();
+}
+template <>
+inline const double* feature_workspace::free<double>() const {
+  return free_d.data();
 }
 
 /// Bit layout of the IEEE formats, for `entropy_log`.
@@ -647,64 +702,70 @@ xsimd::batch<Scalar> entropy_log(const xsimd::batch<Scalar>& x) {
   return xsimd::fma(e, batch(Scalar(0.6931471805599453)), batch(Scalar(2)) * t * series);
 }
 
-/// What one sweep over a row measures.
+/// What one sweep over a row measures. "Free" columns are those that are not sinks (see the file comment).
 struct feature_row_stats {
   double sum = 0;       ///< row mass
-  double plogp = 0;     ///< sum of p log p (p > 0)
-  double distance = 0;  ///< sum of p |i - j|
+  double free = 0;      ///< mass on free columns
+  double sink = 0;      ///< mass on sink columns
+  double plogp = 0;     ///< sum of p log p over free columns (p > 0)
+  double distance = 0;  ///< sum of p |i - j| over free columns
   double punct = 0;     ///< mass on punctuation
   double sep = 0;       ///< mass on separators
-  double max = 0;       ///< largest entry
+  double max = 0;       ///< largest free entry (0 when none is positive)
   double min = 0;       ///< smallest entry
-  Index arg = -1;       ///< first column holding the largest entry
+  Index arg = -1;       ///< first free column holding the largest free entry; -1 when no free entry is positive
 };
 
-/// One pass over row `p` of `n` entries (query column `li`) computing `feature_row_stats` and the mass of every segment
-/// into `seg_mass`. Full SIMD vectors; each vector adds into the accumulators of the (usually one to three)
-/// segments it overlaps; the last partial vector is loaded ending at the row's end with the lanes already seen
-/// masked off; rows shorter than one vector go through a scalar loop. `acc` holds (at least) one batch per
-/// segment.
+/// One pass over row `p` of `n` entries (query column `li`) computing `feature_row_stats` and the free mass of every
+/// segment into `seg_mass`. `pm`, `sm` and `fm` are 0/1 masks of punctuation, separators and free columns. Full SIMD
+/// vectors; each vector adds into the accumulators of the (usually one to three) segments it overlaps; the last
+/// partial vector is loaded ending at the row's end with the lanes already seen masked off; rows shorter than one
+/// vector go through a scalar loop. `acc` holds (at least) one batch per segment.
 template <class Scalar>
 feature_row_stats feature_sweep_row(const Scalar* p, Index n, Index li, const feature_segment* segs,
-                                    std::size_t seg_count, const Scalar* pm, const Scalar* sm,
+                                    std::size_t seg_count, const Scalar* pm, const Scalar* sm, const Scalar* fm,
                                     std::vector<xsimd::batch<Scalar>>& acc, double* seg_mass) {
   using batch = xsimd::batch<Scalar>;
   constexpr Index lanes = static_cast<Index>(batch::size);
   constexpr Scalar inf = std::numeric_limits<Scalar>::infinity();
   feature_row_stats out;
   if (n < lanes) {
-    Scalar sum = 0, plogp = 0, dist = 0, punct = 0, sep = 0, mx = -inf, mn = inf;
+    Scalar sum = 0, free = 0, sink = 0, plogp = 0, dist = 0, punct = 0, sep = 0, mx = 0, mn = inf;
     std::size_t s = 0;
     Scalar seg_sum = 0;
     for (Index j = 0; j < n; ++j) {
       const Scalar v = p[j];
+      const Scalar vf = v * fm[j];
       sum += v;
-      if (v > 0) plogp += v * std::log(v);
-      dist += v * static_cast<Scalar>(j > li ? j - li : li - j);
+      free += vf;
+      sink += v - vf;
+      if (vf > 0) plogp += vf * std::log(vf);
+      dist += vf * static_cast<Scalar>(j > li ? j - li : li - j);
       punct += v * pm[j];
       sep += v * sm[j];
-      if (v > mx) {
-        mx = v;
+      if (vf > mx) {
+        mx = vf;
         out.arg = j;
       }
       mn = std::min(mn, v);
-      seg_sum += v;
+      seg_sum += vf;
       if (j + 1 == segs[s].end) {
         seg_mass[s++] = static_cast<double>(seg_sum);
         seg_sum = 0;
       }
     }
-    out.sum = sum, out.plogp = plogp, out.distance = dist, out.punct = punct, out.sep = sep;
-    out.max = mx, out.min = mn;
+    out.sum = sum, out.free = free, out.sink = sink, out.plogp = plogp, out.distance = dist;
+    out.punct = punct, out.sep = sep, out.max = mx, out.min = mn;
     return out;
   }
-  const batch zero(Scalar(0)), tiny(std::numeric_limits<Scalar>::min()), ninf(-inf), pinf(inf);
+  const batch zero(Scalar(0)), tiny(std::numeric_limits<Scalar>::min()), pinf(inf);
   alignas(64) Scalar lane_index[batch::size];
   for (std::size_t k = 0; k < batch::size; ++k) lane_index[k] = static_cast<Scalar>(k);
   const batch lane = batch::load_aligned(lane_index);
   const batch query(static_cast<Scalar>(li));
-  batch vsum = zero, vplogp = zero, vdist = zero, vpunct = zero, vsep = zero, vmax = ninf, vidx(Scalar(-1)),
-        vmin = pinf;
+  // The free maximum starts at 0 and only a strictly larger entry takes it, so a row without free mass has no argmax.
+  batch vsum = zero, vfree = zero, vsink = zero, vplogp = zero, vdist = zero, vpunct = zero, vsep = zero, vmax = zero,
+        vidx(Scalar(-1)), vmin = pinf;
   for (std::size_t k = 0; k < seg_count; ++k) acc[k] = zero;
   std::size_t s = 0;
   // Adds v (lanes outside the segment masked off) to the accumulators of the segments overlapping [q, q + lanes).
@@ -728,17 +789,20 @@ feature_row_stats feature_sweep_row(const Scalar* p, Index n, Index li, const fe
   Index j = 0;
   for (; j + lanes <= n; j += lanes) {
     const batch v = batch::load_unaligned(p + j);
+    const batch vf = v * batch::load_unaligned(fm + j);
     const batch idx = lane + batch(static_cast<Scalar>(j));
     vsum += v;
-    vplogp += xsimd::select(v > zero, v * entropy_log(xsimd::max(v, tiny)), zero);
-    vdist += v * xsimd::abs(idx - query);
+    vfree += vf;
+    vsink += v - vf;
+    vplogp += xsimd::select(vf > zero, vf * entropy_log(xsimd::max(vf, tiny)), zero);
+    vdist += vf * xsimd::abs(idx - query);
     vpunct += v * batch::load_unaligned(pm + j);
     vsep += v * batch::load_unaligned(sm + j);
-    const auto gt = v > vmax;
-    vmax = xsimd::select(gt, v, vmax);
+    const auto gt = vf > vmax;
+    vmax = xsimd::select(gt, vf, vmax);
     vidx = xsimd::select(gt, idx, vidx);
     vmin = xsimd::min(vmin, v);
-    to_segments(v, idx, j);
+    to_segments(vf, idx, j);
   }
   if (j < n) {
     // The rest as one vector ending at the row's end, the lanes before j (already counted) masked off.
@@ -747,19 +811,23 @@ feature_row_stats feature_sweep_row(const Scalar* p, Index n, Index li, const fe
     const auto valid = idx >= batch(static_cast<Scalar>(j));
     const batch raw = batch::load_unaligned(p + q);
     const batch v = xsimd::select(valid, raw, zero);
+    const batch vf = v * batch::load_unaligned(fm + q);
     vsum += v;
-    vplogp += xsimd::select(v > zero, v * entropy_log(xsimd::max(v, tiny)), zero);
-    vdist += v * xsimd::abs(idx - query);
+    vfree += vf;
+    vsink += v - vf;
+    vplogp += xsimd::select(vf > zero, vf * entropy_log(xsimd::max(vf, tiny)), zero);
+    vdist += vf * xsimd::abs(idx - query);
     vpunct += v * batch::load_unaligned(pm + q);
     vsep += v * batch::load_unaligned(sm + q);
-    const batch vm = xsimd::select(valid, raw, ninf);
-    const auto gt = vm > vmax;
-    vmax = xsimd::select(gt, vm, vmax);
+    const auto gt = vf > vmax;  // lanes already seen are 0 here, so they never win
+    vmax = xsimd::select(gt, vf, vmax);
     vidx = xsimd::select(gt, idx, vidx);
     vmin = xsimd::min(vmin, xsimd::select(valid, raw, pinf));
-    to_segments(v, idx, q);
+    to_segments(vf, idx, q);
   }
   out.sum = static_cast<double>(xsimd::hadd(vsum));
+  out.free = static_cast<double>(xsimd::hadd(vfree));
+  out.sink = static_cast<double>(xsimd::hadd(vsink));
   out.plogp = static_cast<double>(xsimd::hadd(vplogp));
   out.distance = static_cast<double>(xsimd::hadd(vdist));
   out.punct = static_cast<double>(xsimd::hadd(vpunct));
@@ -770,10 +838,10 @@ feature_row_stats feature_sweep_row(const Scalar* p, Index n, Index li, const fe
   vmax.store_aligned(mx);
   vidx.store_aligned(ix);
   vmin.store_aligned(mn);
-  Scalar best = -inf, low = inf;
+  Scalar best = 0, low = inf;
   for (std::size_t k = 0; k < batch::size; ++k) {
     const Index i = static_cast<Index>(ix[k]);
-    if (i >= 0 && (mx[k] > best || (mx[k] == best && i < out.arg))) {
+    if (i >= 0 && (out.arg < 0 || mx[k] > best || (mx[k] == best && i < out.arg))) {
       best = mx[k];
       out.arg = i;
     }
@@ -796,7 +864,7 @@ inline std::vector<xsimd::batch<double>>& feature_workspace::accumulators<double
   return acc_d;
 }
 
-inline void feature_workspace::prepare(const prepared_document& doc, const word_window& win) {
+inline void feature_workspace::prepare(const prepared_document& doc, const word_window& win, bool sinks_apart) {
   const Index b = win.begin, e = win.end, n = e - b;
   segments.clear();
   for (Index j = 0; j < n; ++j) {
@@ -816,11 +884,18 @@ inline void feature_workspace::prepare(const prepared_document& doc, const word_
   sep_f.resize(static_cast<std::size_t>(n));
   punct_d.resize(static_cast<std::size_t>(n));
   sep_d.resize(static_cast<std::size_t>(n));
+  free_f.resize(static_cast<std::size_t>(n));
+  free_d.resize(static_cast<std::size_t>(n));
+  free_before.assign(static_cast<std::size_t>(n) + 1, 0);
   for (Index j = 0; j < n; ++j) {
-    punct_f[static_cast<std::size_t>(j)] = doc.is_punctuation(b + j) ? 1.0f : 0.0f;
-    sep_f[static_cast<std::size_t>(j)] = doc.is_separator(b + j) ? 1.0f : 0.0f;
-    punct_d[static_cast<std::size_t>(j)] = punct_f[static_cast<std::size_t>(j)];
-    sep_d[static_cast<std::size_t>(j)] = sep_f[static_cast<std::size_t>(j)];
+    const auto k = static_cast<std::size_t>(j);
+    punct_f[k] = doc.is_punctuation(b + j) ? 1.0f : 0.0f;
+    sep_f[k] = doc.is_separator(b + j) ? 1.0f : 0.0f;
+    free_f[k] = sinks_apart && is_sink_column(doc, win, j) ? 0.0f : 1.0f;
+    punct_d[k] = punct_f[k];
+    sep_d[k] = sep_f[k];
+    free_d[k] = free_f[k];
+    free_before[k + 1] = free_before[k] + (free_f[k] != 0.0f ? 1 : 0);
   }
   // Units of the window: a contiguous range of unit ids.
   first_unit = -1;
@@ -879,6 +954,7 @@ struct window_measure {
     const double tol = options.row_sum_tolerance;
     const Scalar* pm = ws.template punct<Scalar>();
     const Scalar* sm = ws.template sep<Scalar>();
+    const Scalar* fm = ws.template free<Scalar>();
     std::vector<xsimd::batch<Scalar>>& acc = ws.template accumulators<Scalar>();
     const std::size_t seg_count = ws.segments.size();
     for (Index li = li0; li < li1; ++li) {
@@ -889,9 +965,9 @@ struct window_measure {
       if (!owned && (row_local_unit < 0 || !ws.tracked[static_cast<std::size_t>(row_local_unit)])) continue;
       const Scalar* p = data + (li - li0) * row_stride;
       const feature_row_stats st =
-          feature_sweep_row(p, n, li, ws.segments.data(), seg_count, pm, sm, acc, ws.segment_mass.data());
+          feature_sweep_row(p, n, li, ws.segments.data(), seg_count, pm, sm, fm, acc, ws.segment_mass.data());
       const double sum = st.sum;
-      const Index arg = st.arg;
+      const Index arg = st.arg;  // free argmax, -1 for none
       const double plogp = st.plogp;
       if (!std::isfinite(sum) || !std::isfinite(plogp) || !std::isfinite(st.max) || st.min < -tol) {
         for (Index j = 0; j < n; ++j) {
@@ -922,21 +998,28 @@ struct window_measure {
       if (!owned) continue;
 
       ++out.rows;
-      // Positional.
+      // Sinks (the file comment says why the rest is judged on the free mass).
+      const double free = st.free;
+      out.sink_mass += st.sink;
+      out.free_mass += free;
+      // Positional: masses as they are; the argmax share only where the offset is a free column.
       for (int d = -evidence_max_offset; d <= evidence_max_offset; ++d) {
         const Index j = li + d;
         if (j < 0 || j >= n) continue;
-        out.offset_mass[static_cast<std::size_t>(d + evidence_max_offset)] += static_cast<double>(p[j]);
-        ++out.offset_rows[static_cast<std::size_t>(d + evidence_max_offset)];
+        const auto slot = static_cast<std::size_t>(d + evidence_max_offset);
+        out.offset_mass[slot] += static_cast<double>(p[j]);
+        ++out.offset_rows[slot];
+        if (fm[j] != Scalar(0)) ++out.argmax_rows[slot];
       }
       const Index top = arg - li;
-      if (top >= -evidence_max_offset && top <= evidence_max_offset)
+      if (arg >= 0 && top >= -evidence_max_offset && top <= evidence_max_offset)
         ++out.argmax_at_offset[static_cast<std::size_t>(top + evidence_max_offset)];
-      // General.
-      const Index row_length = options.causal ? li + 1 : n;
-      if (row_length >= 2) {
-        out.entropy += -plogp / std::log(static_cast<double>(row_length));
-        ++out.entropy_rows;
+      // General. Entropy of the free attention q = p / free over the free keys, weighted by the free mass:
+      // free H(q) = -sum p log p + free log free (>= 0; rounding can take it just below).
+      const Index free_keys = ws.free_before[static_cast<std::size_t>(options.causal ? li + 1 : n)];
+      if (free_keys >= 2 && free > 0) {
+        out.entropy += std::max(0.0, -plogp + free * std::log(free)) / std::log(static_cast<double>(free_keys));
+        out.entropy_mass += free;
       }
       out.distance += st.distance;
       if (li > 0) {
@@ -954,16 +1037,17 @@ struct window_measure {
         if (sg.paragraph == row_paragraph) same_paragraph += ws.segment_mass[k];
         if (row_unit >= 0 && sg.unit == row_unit) same_unit += ws.segment_mass[k];
       }
-      out.cross_sentence_mass += sum - same_sentence;
-      out.cross_paragraph_mass += sum - same_paragraph;
+      out.cross_sentence_mass += free - same_sentence;
+      out.cross_paragraph_mass += free - same_paragraph;
       if (row_unit >= 0) {
-        out.cross_unit_mass += sum - same_unit;
+        out.cross_unit_mass += free - same_unit;
+        out.unit_free_mass += free;
         ++out.unit_rows;
       }
-      // Syntactic.
+      // Syntactic: an arc whose target is a sink is not judged (nor counted for the baseline).
       const Index e = win.end;
       const doc_index h = doc.head_[static_cast<std::size_t>(w)];
-      if (h >= b && h < e) {
+      if (h >= b && h < e && fm[h - b] != Scalar(0)) {
         auto& t = out.relations[static_cast<std::size_t>(doc.relation_[static_cast<std::size_t>(w)])][0];
         ++t.count;
         if (b + arg == h) ++t.correct;
@@ -974,7 +1058,7 @@ struct window_measure {
       for (Index c = doc.child_start_[static_cast<std::size_t>(w)];
            c < doc.child_start_[static_cast<std::size_t>(w) + 1]; ++c) {
         const doc_index dep = doc.children_[static_cast<std::size_t>(c)];
-        if (dep < b || dep >= e) continue;
+        if (dep < b || dep >= e || fm[dep - b] == Scalar(0)) continue;
         auto& t = out.relations[static_cast<std::size_t>(doc.relation_[static_cast<std::size_t>(dep)])][1];
         ++t.count;
         if (b + arg == dep) ++t.correct;
@@ -990,6 +1074,7 @@ struct window_measure {
         const auto type = static_cast<std::size_t>(inst.type);
         ++out.coreference_count[type];
         if (inst.baseline_correct) ++out.coreference_baseline_correct[type];
+        if (arg < 0) continue;
         const Index a = b + arg;
         bool right = false;
         for (Index m = doc.member_start_[static_cast<std::size_t>(a)];
@@ -1102,7 +1187,16 @@ class head_feature_accumulator {
   }
 
   /// Adds another accumulator's totals (exact). Throws `argument_error` when it is for another (layer, head).
-  void merge(const head_feature_accumulator& other) { merge_totals(other.totals_); }
+  /// Throws `argument_error` too when the two were measured with different `causal` or `sinks_apart` options.
+  void merge(const head_feature_accumulator& other) {
+    if (other.options_.causal != options_.causal || other.options_.sinks_apart != options_.sinks_apart) {
+      detail::fail<argument_error>("cannot merge features measured with causal = ", other.options_.causal,
+                                   ", sinks_apart = ", other.options_.sinks_apart,
+                                   " into ones with causal = ", options_.causal,
+                                   ", sinks_apart = ", options_.sinks_apart);
+    }
+    merge_totals(other.totals_);
+  }
 
   /// The evidence so far.
   head_evidence evidence() const;
@@ -1118,7 +1212,7 @@ class head_feature_accumulator {
   void add_impl(const Scalar* data, Index stride, Index rows, Index cols, const prepared_document& doc,
                 const word_window& window) {
     detail::check_feature_window(doc, window, rows, cols);
-    workspace_.prepare(doc, window);
+    workspace_.prepare(doc, window, options_.sinks_apart);
     scratch_.reset(doc.relation_names().size());
     detail::window_measure::run(data, stride, doc, window, workspace_, options_, scratch_);
     commit(scratch_, doc);
@@ -1145,9 +1239,12 @@ inline void head_feature_accumulator::commit(const detail::feature_window_totals
     t.offset_mass[d] += feature_to_fixed(w.offset_mass[d], feature_mass_scale);
     t.offset_rows[d] += w.offset_rows[d];
     t.argmax_at_offset[d] += w.argmax_at_offset[d];
+    t.argmax_rows[d] += w.argmax_rows[d];
   }
+  t.sink_mass += feature_to_fixed(w.sink_mass, feature_mass_scale);
+  t.free_mass += feature_to_fixed(w.free_mass, feature_mass_scale);
   t.entropy += feature_to_fixed(w.entropy, feature_mass_scale);
-  t.entropy_rows += w.entropy_rows;
+  t.entropy_mass += feature_to_fixed(w.entropy_mass, feature_mass_scale);
   t.distance += feature_to_fixed(w.distance, feature_distance_scale);
   t.first_token_mass += feature_to_fixed(w.first_token_mass, feature_mass_scale);
   t.first_token_rows += w.first_token_rows;
@@ -1156,6 +1253,7 @@ inline void head_feature_accumulator::commit(const detail::feature_window_totals
   t.cross_sentence_mass += feature_to_fixed(w.cross_sentence_mass, feature_mass_scale);
   t.cross_paragraph_mass += feature_to_fixed(w.cross_paragraph_mass, feature_mass_scale);
   t.cross_unit_mass += feature_to_fixed(w.cross_unit_mass, feature_mass_scale);
+  t.unit_free_mass += feature_to_fixed(w.unit_free_mass, feature_mass_scale);
   t.unit_rows += w.unit_rows;
   t.units += w.units;
   t.units_related_correct += w.units_related_correct;
@@ -1194,9 +1292,12 @@ inline void head_feature_accumulator::merge_totals(const head_feature_totals& o)
     t.offset_mass[d] += o.offset_mass[d];
     t.offset_rows[d] += o.offset_rows[d];
     t.argmax_at_offset[d] += o.argmax_at_offset[d];
+    t.argmax_rows[d] += o.argmax_rows[d];
   }
+  t.sink_mass += o.sink_mass;
+  t.free_mass += o.free_mass;
   t.entropy += o.entropy;
-  t.entropy_rows += o.entropy_rows;
+  t.entropy_mass += o.entropy_mass;
   t.distance += o.distance;
   t.first_token_mass += o.first_token_mass;
   t.first_token_rows += o.first_token_rows;
@@ -1205,6 +1306,7 @@ inline void head_feature_accumulator::merge_totals(const head_feature_totals& o)
   t.cross_sentence_mass += o.cross_sentence_mass;
   t.cross_paragraph_mass += o.cross_paragraph_mass;
   t.cross_unit_mass += o.cross_unit_mass;
+  t.unit_free_mass += o.unit_free_mass;
   t.unit_rows += o.unit_rows;
   t.units += o.units;
   t.units_related_correct += o.units_related_correct;
@@ -1273,7 +1375,7 @@ inline head_evidence head_feature_accumulator::evidence() const {
   pos.next_mass = pos.offset_mass[evidence_max_offset + 1];
   pos.top_offset = detail::best_fixed_offset(t.argmax_at_offset);
   const auto top = static_cast<std::size_t>(pos.top_offset + evidence_max_offset);
-  pos.top_offset_share = feature_ratio(t.argmax_at_offset[top], t.offset_rows[top]);
+  pos.top_offset_share = feature_ratio(t.argmax_at_offset[top], t.argmax_rows[top]);
   pos.rows = t.rows;
 
   for (const relation_totals& rel : t.relations) {
@@ -1314,17 +1416,21 @@ inline head_evidence head_feature_accumulator::evidence() const {
   co.overall_baseline_accuracy = feature_ratio(all_baseline, all);
 
   discourse_evidence& di = ev.discourse;
-  di.cross_sentence_mass = feature_fixed_mean(t.cross_sentence_mass, feature_mass_scale, t.rows);
-  di.cross_paragraph_mass = feature_fixed_mean(t.cross_paragraph_mass, feature_mass_scale, t.rows);
-  di.cross_unit_mass = feature_fixed_mean(t.cross_unit_mass, feature_mass_scale, t.unit_rows);
+  // Shares of the free mass: ratios of two fixed-point sums of the same scale.
+  di.cross_sentence_mass = feature_ratio(t.cross_sentence_mass, t.free_mass);
+  di.cross_paragraph_mass = feature_ratio(t.cross_paragraph_mass, t.free_mass);
+  di.cross_unit_mass = feature_ratio(t.cross_unit_mass, t.unit_free_mass);
   di.related_unit_accuracy = feature_ratio(t.units_related_correct, t.units);
   di.chain_baseline_accuracy = feature_ratio(t.units_chain_correct, t.units);
   di.unit_count = t.units;
   di.rows = t.rows;
 
   general_evidence& ge = ev.general;
-  ge.entropy = feature_fixed_mean(t.entropy, feature_mass_scale, t.entropy_rows);
-  ge.mean_distance = feature_fixed_mean(t.distance, detail::feature_distance_scale, t.rows);
+  ge.entropy = feature_ratio(t.entropy, t.entropy_mass);
+  ge.mean_distance = t.free_mass > 0 ? static_cast<double>(t.distance) / detail::feature_distance_scale /
+                                           (static_cast<double>(t.free_mass) / feature_mass_scale)
+                                     : 0.0;
+  ge.sink_mass = feature_fixed_mean(t.sink_mass, feature_mass_scale, t.rows);
   ge.first_token_mass = feature_fixed_mean(t.first_token_mass, feature_mass_scale, t.first_token_rows);
   ge.separator_mass = feature_fixed_mean(t.separator_mass, feature_mass_scale, t.rows);
   ge.punctuation_mass = feature_fixed_mean(t.punctuation_mass, feature_mass_scale, t.rows);
@@ -1371,7 +1477,7 @@ class model_feature_accumulator {
       detail::fail<shape_error>("maps have ", layers, " layers x ", heads, " heads, expected ", layers_, " x ", heads_);
     }
     detail::check_feature_window(doc, window, n, n);
-    workspace_.prepare(doc, window);
+    workspace_.prepare(doc, window, options_.sinks_apart);
     const Index per_head = n * n;
     for (std::size_t k = 0; k < heads_acc_.size(); ++k) {
       scratch_[k].reset(doc.relation_names().size());

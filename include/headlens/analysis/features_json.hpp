@@ -5,10 +5,11 @@
 /// The JSON holds the exact integer totals (`head_feature_totals`), so save -> load -> merge gives the same
 /// result, bit for bit, as one process doing all the work.
 ///
-/// Schema (`"format": "headlens.features"`, `"version": 1`):
+/// Schema (`"format": "headlens.features"`, `"version": 2`; version 2 added the sink totals and measures entropy,
+/// distance and cross-boundary masses on the free mass, so version 1 files are refused rather than misread):
 /// ```
-/// { "format": "headlens.features", "version": 1, "layers": L, "heads": H,
-///   "options": { "row_sum_tolerance": 0.001, "causal": false },
+/// { "format": "headlens.features", "version": 2, "layers": L, "heads": H,
+///   "options": { "row_sum_tolerance": 0.001, "causal": false, "sinks_apart": true },
 ///   "mass_scale": 4294967296, "distance_scale": 1048576,
 ///   "accumulators": [ { "layer": 0, "head": 0, "windows": ..., "rows": ..., "offset_mass": [17 integers], ...,
 ///                       "relations": [ { "relation": "nsubj",
@@ -26,6 +27,9 @@
 #include <string>
 
 namespace headlens {
+
+/// The version of the features JSON this build writes and reads.
+inline constexpr int features_json_version = 2;
 
 inline void to_json(nlohmann::json& j, const relation_direction_totals& t) {
   j = nlohmann::json{{"count", t.count}, {"correct", t.correct}, {"at_offset", t.at_offset}};
@@ -55,8 +59,11 @@ inline void to_json(nlohmann::json& j, const head_feature_totals& t) {
                      {"offset_mass", t.offset_mass},
                      {"offset_rows", t.offset_rows},
                      {"argmax_at_offset", t.argmax_at_offset},
+                     {"argmax_rows", t.argmax_rows},
+                     {"sink_mass", t.sink_mass},
+                     {"free_mass", t.free_mass},
                      {"entropy", t.entropy},
-                     {"entropy_rows", t.entropy_rows},
+                     {"entropy_mass", t.entropy_mass},
                      {"distance", t.distance},
                      {"first_token_mass", t.first_token_mass},
                      {"first_token_rows", t.first_token_rows},
@@ -65,6 +72,7 @@ inline void to_json(nlohmann::json& j, const head_feature_totals& t) {
                      {"cross_sentence_mass", t.cross_sentence_mass},
                      {"cross_paragraph_mass", t.cross_paragraph_mass},
                      {"cross_unit_mass", t.cross_unit_mass},
+                     {"unit_free_mass", t.unit_free_mass},
                      {"unit_rows", t.unit_rows},
                      {"units", t.units},
                      {"units_related_correct", t.units_related_correct},
@@ -83,8 +91,11 @@ inline void from_json(const nlohmann::json& j, head_feature_totals& t) {
   j.at("offset_mass").get_to(t.offset_mass);
   j.at("offset_rows").get_to(t.offset_rows);
   j.at("argmax_at_offset").get_to(t.argmax_at_offset);
+  j.at("argmax_rows").get_to(t.argmax_rows);
+  j.at("sink_mass").get_to(t.sink_mass);
+  j.at("free_mass").get_to(t.free_mass);
   j.at("entropy").get_to(t.entropy);
-  j.at("entropy_rows").get_to(t.entropy_rows);
+  j.at("entropy_mass").get_to(t.entropy_mass);
   j.at("distance").get_to(t.distance);
   j.at("first_token_mass").get_to(t.first_token_mass);
   j.at("first_token_rows").get_to(t.first_token_rows);
@@ -93,6 +104,7 @@ inline void from_json(const nlohmann::json& j, head_feature_totals& t) {
   j.at("cross_sentence_mass").get_to(t.cross_sentence_mass);
   j.at("cross_paragraph_mass").get_to(t.cross_paragraph_mass);
   j.at("cross_unit_mass").get_to(t.cross_unit_mass);
+  j.at("unit_free_mass").get_to(t.unit_free_mass);
   j.at("unit_rows").get_to(t.unit_rows);
   j.at("units").get_to(t.units);
   j.at("units_related_correct").get_to(t.units_related_correct);
@@ -106,11 +118,12 @@ inline void from_json(const nlohmann::json& j, head_feature_totals& t) {
 }
 
 inline void to_json(nlohmann::json& j, const feature_options& o) {
-  j = nlohmann::json{{"row_sum_tolerance", o.row_sum_tolerance}, {"causal", o.causal}};
+  j = nlohmann::json{{"row_sum_tolerance", o.row_sum_tolerance}, {"causal", o.causal}, {"sinks_apart", o.sinks_apart}};
 }
 inline void from_json(const nlohmann::json& j, feature_options& o) {
   j.at("row_sum_tolerance").get_to(o.row_sum_tolerance);
   j.at("causal").get_to(o.causal);
+  j.at("sinks_apart").get_to(o.sinks_apart);
 }
 
 /// The JSON form of a model's accumulators (see the schema in the file comment).
@@ -118,7 +131,7 @@ inline nlohmann::json features_to_json(const model_feature_accumulator& acc) {
   nlohmann::json heads = nlohmann::json::array();
   for (const head_feature_accumulator& h : acc.accumulators()) heads.push_back(h.totals());
   return nlohmann::json{{"format", "headlens.features"},
-                        {"version", 1},
+                        {"version", features_json_version},
                         {"layers", acc.layers()},
                         {"heads", acc.heads()},
                         {"options", acc.options()},
@@ -137,7 +150,9 @@ inline model_feature_accumulator features_from_json(const nlohmann::json& j, con
       throw bad("not a headlens features file (expected \"format\": \"headlens.features\")");
     }
     const int version = j.at("version").get<int>();
-    if (version != 1) throw bad("features version " + std::to_string(version) + ", expected 1");
+    if (version != features_json_version) {
+      throw bad("features version " + std::to_string(version) + ", expected " + std::to_string(features_json_version));
+    }
     if (j.at("mass_scale").get<double>() != detail::feature_mass_scale ||
         j.at("distance_scale").get<double>() != detail::feature_distance_scale) {
       throw bad("fixed-point scales differ from this build's");

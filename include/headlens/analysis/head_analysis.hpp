@@ -51,6 +51,8 @@ struct analysis_options {
   Index window = 64;
   /// Words between window starts; 0: half the window.
   Index stride = 0;
+  /// How features are measured (sinks apart or not, the row tolerance); `causal` is always the model's own.
+  feature_options features;
   /// Measure from materialised [T x T] maps (`attention_model::attention`) instead of inside the streaming kernel
   /// (`observe_attention`, the default): the reference the streaming path is tested against.
   bool materialise = false;
@@ -201,7 +203,7 @@ class head_analysis {
 
  private:
   head_measurements empty_measurements() const {
-    feature_options features;
+    feature_options features = options_.features;
     features.causal = model_.causal();
     return {model_feature_accumulator(int(model_.layers()), int(model_.heads()), features), {}};
   }

@@ -25,8 +25,9 @@ struct positional_evidence {
   double self_mass = 0;      ///< mean mass on the word itself
   double previous_mass = 0;  ///< mean mass on the word before
   double next_mass = 0;      ///< mean mass on the word after
-  int top_offset = 0;        ///< the most common offset of the row argmax (within ±evidence_max_offset)
-  /// Share of rows whose argmax is at `top_offset` (Voita et al.: >= 0.9 at ±1 makes a positional head).
+  int top_offset = 0;        ///< the most common offset of the row's free argmax (within ±evidence_max_offset)
+  /// Share of rows whose free argmax is at `top_offset`, over the rows where that offset is a free column (Voita et
+  /// al.: >= 0.9 at ±1 makes a positional head).
   double top_offset_share = 0;
   std::int64_t rows = 0;  ///< rows measured
 };
@@ -60,22 +61,24 @@ struct coreference_evidence {
 };
 
 /// Discourse: attention across sentence, paragraph and discourse-unit boundaries, and whether a unit attends to
-/// the unit it is related to.
+/// the unit it is related to. Masses are shares of the free attention (off the sinks).
 struct discourse_evidence {
-  double cross_sentence_mass = 0;      ///< mean mass on words of other sentences
-  double cross_paragraph_mass = 0;     ///< mean mass on words of other paragraphs
-  double cross_unit_mass = 0;          ///< mean mass on words of other discourse units
+  double cross_sentence_mass = 0;      ///< share of the free mass on words of other sentences
+  double cross_paragraph_mass = 0;     ///< share of the free mass on words of other paragraphs
+  double cross_unit_mass = 0;          ///< share of the free mass (rows inside a unit) on words of other units
   double related_unit_accuracy = 0;    ///< share of units whose most-attended other unit is their parent
   double chain_baseline_accuracy = 0;  ///< share of units whose parent is the previous unit
   std::int64_t unit_count = 0;         ///< units with a parent that were measured
   std::int64_t rows = 0;
 };
 
-/// General shape of the attention.
+/// General shape of the attention. Entropy and distance describe the free attention (off the sinks, see
+/// analysis/features.hpp); the sink, first-word, separator and punctuation masses are means over all rows.
 struct general_evidence {
-  double entropy = 0;           ///< mean row entropy divided by log(row length): 0 = one key, 1 = uniform
-  double mean_distance = 0;     ///< mean attended distance in words, sum_j p_ij |i - j|
-  double first_token_mass = 0;  ///< mean mass on the first word of the window (attention sink)
+  double entropy = 0;  ///< entropy of the free attention over log(free keys), free-mass weighted: 0 one key, 1 uniform
+  double mean_distance = 0;     ///< mean attended distance in words of the free attention, sum_j p_ij |i - j| / free
+  double sink_mass = 0;         ///< mean mass on sink positions: the window's first word and the separators
+  double first_token_mass = 0;  ///< mean mass on the first word of the window (rows after the first)
   double separator_mass = 0;    ///< mean mass on sentence-final punctuation (separators at word level)
   double punctuation_mass = 0;  ///< mean mass on punctuation (UPOS PUNCT)
   std::int64_t rows = 0;

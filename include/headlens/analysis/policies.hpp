@@ -88,7 +88,11 @@ struct category_judgement {
   bool passed = false;                                                  ///< the rule for this category is met
   double normalised_excess = -std::numeric_limits<double>::infinity();  ///< for ranking; > 0 iff passed
   std::int64_t count = 0;                                               ///< instances behind the score
-  std::string failure;                                                  ///< why it did not pass, when it had evidence
+  /// The rule checks the free attention against the annotations or a position (an argmax test), so passing it
+  /// shows a function even in a head that parks most of its mass on sinks. The annotation-free cross-sentence rule
+  /// does not: what a sink leaves over is diffuse, and diffuse attention is long-range and cross-sentence by chance.
+  bool lifts_sink = true;
+  std::string failure;  ///< why it did not pass, when it had evidence
   std::vector<evidence_item> evidence;
 };
 
@@ -128,6 +132,7 @@ inline category_judgement judge_cross_sentence(const discourse_evidence& d, cons
   category_judgement j;
   j.category = head_label::discourse;
   j.count = d.rows;
+  j.lifts_sink = false;
   if (d.rows <= 0) return j;
   j.score = d.cross_sentence_mass - min_mass;
   j.evidence.push_back({"cross-sentence mass", d.cross_sentence_mass, min_mass});
@@ -153,10 +158,9 @@ inline category_judgement judge_cross_sentence(const discourse_evidence& d, cons
 inline std::string sink_or_broad(const general_evidence& g, double sink_mass, double broad_entropy, double& strength,
                                  std::vector<evidence_item>& evidence) {
   if (g.rows <= 0) return {};
-  const double sink = g.first_token_mass + g.separator_mass;
-  if (sink >= sink_mass) {
-    strength = policy_clamp01(sink);
-    evidence.push_back({"first-word + separator mass", sink, sink_mass});
+  if (g.sink_mass >= sink_mass) {
+    strength = policy_clamp01(g.sink_mass);
+    evidence.push_back({"sink mass (first word, separators)", g.sink_mass, sink_mass});
     return "sink";
   }
   if (g.entropy >= broad_entropy) {
@@ -167,11 +171,11 @@ inline std::string sink_or_broad(const general_evidence& g, double sink_mass, do
   return {};
 }
 
-/// Picks the verdict from the judgements of the four categories. A sink (`shape_reason == "sink"`) is unassigned
-/// whatever the categories say; otherwise the passing category with the largest normalised excess wins, unless the
-/// runner-up is within `tie_margin` (then unassigned, "tied"). Heads that pass nothing are unassigned: "broad" when
-/// `shape_reason` says so, else "weak evidence" naming the closest category, or `no_evidence_reason` when no
-/// category had evidence.
+/// Picks the verdict from the judgements of the four categories. In a sink (`shape_reason == "sink"`) only the
+/// categories that `lifts_sink` count; the passing category with the largest normalised excess wins, unless the
+/// runner-up is within `tie_margin` (then unassigned, "tied"). Heads that pass nothing are unassigned: "sink" or
+/// "broad" when `shape_reason` says so, else "weak evidence" naming the closest category, or `no_evidence_reason`
+/// when no category had evidence.
 inline head_verdict decide_verdict(const head_evidence& e, std::vector<category_judgement> judgements,
                                    double tie_margin, const std::string& shape_reason, double shape_strength,
                                    std::vector<evidence_item> shape_evidence, const std::string& no_evidence_reason) {
@@ -179,6 +183,15 @@ inline head_verdict decide_verdict(const head_evidence& e, std::vector<category_
   v.layer = e.layer;
   v.head = e.head;
   for (const category_judgement& j : judgements) v.set_score(j.category, j.score);
+  const bool sink = shape_reason == "sink";
+  if (sink) {
+    for (category_judgement& j : judgements) {
+      if (!j.passed || j.lifts_sink) continue;
+      j.passed = false;
+      j.normalised_excess = std::min(j.normalised_excess, -1e-9);
+      j.failure = "the head is a sink, and its attention off the sinks is not shown to follow the annotations";
+    }
+  }
 
   std::stable_sort(judgements.begin(), judgements.end(), [](const category_judgement& a, const category_judgement& b) {
     if (a.passed != b.passed) return a.passed;
@@ -191,9 +204,11 @@ inline head_verdict decide_verdict(const head_evidence& e, std::vector<category_
     }
   };
 
-  // A sink overrides every category: a head whose mass sits on the first word (or separators) has nothing to say
-  // about the words it would otherwise be credited with, and its mass counts as "cross-sentence" by accident.
-  if (shape_reason == "sink") {
+  const category_judgement* best = judgements.empty() ? nullptr : &judgements[0];
+  // A sink is unassigned unless its free attention passes an argmax test: Clark et al. (2019) read attention to
+  // [SEP] as a no-op of heads whose function does not apply, so a head that parks most of its mass there can still
+  // be a syntactic or coreference head on the rest.
+  if (sink && (best == nullptr || !best->passed)) {
     v.label = head_label::unassigned;
     v.reason = shape_reason;
     v.confidence = shape_strength;
@@ -201,7 +216,6 @@ inline head_verdict decide_verdict(const head_evidence& e, std::vector<category_
     append_all(judgements.size());
     return v;
   }
-  const category_judgement* best = judgements.empty() ? nullptr : &judgements[0];
   const category_judgement* second = judgements.size() > 1 ? &judgements[1] : nullptr;
   if (best != nullptr && best->passed) {
     if (second != nullptr && second->passed && best->normalised_excess - second->normalised_excess < tie_margin) {
@@ -217,6 +231,7 @@ inline head_verdict decide_verdict(const head_evidence& e, std::vector<category_
     v.confidence = policy_clamp01(0.5 + 0.5 * policy_clamp01(best->normalised_excess - runner)) *
                    policy_reliability(best->count, 10.0);
     v.evidence = best->evidence;
+    if (sink) v.evidence.insert(v.evidence.end(), shape_evidence.begin(), shape_evidence.end());
     append_all(0);
     return v;
   }
@@ -416,7 +431,7 @@ class annotated_policy {
     if (std::isnan(sentences.score)) return units;
     detail::category_judgement& chosen = (sentences.passed && !units.passed) ? sentences : units;
     detail::category_judgement& other = (&chosen == &units) ? sentences : units;
-    chosen.score = std::max(units.score, sentences.score);
+    chosen.score = std::max(units.score, sentences.score);  // lifts_sink stays the chosen route's
     chosen.evidence.insert(chosen.evidence.end(), other.evidence.begin(), other.evidence.end());
     return chosen;
   }

@@ -86,7 +86,7 @@ class streaming_word_features final : public pattern_row_observer<float> {
       if (errors[std::size_t(thread)]) return;
       try {
         if (!tw.prepared) {
-          tw.features.prepare(doc_, win_);
+          tw.features.prepare(doc_, win_, acc_.options().sinks_apart);
           tw.prepared = true;
         }
         tw.tokens.resize(std::size_t(block_tokens_max_ * T));
@@ -163,7 +163,7 @@ class streaming_word_features final : public pattern_row_observer<float> {
     }
     // Owned words with tokens (the dropped mass's denominator), and which rows window_measure reads.
     detail::feature_workspace ws;
-    ws.prepare(doc_, win_);
+    ws.prepare(doc_, win_, acc_.options().sinks_apart);
     const Index li0 = detail::window_measure::first_row(win_), li1 = detail::window_measure::end_row(ws);
     for (Index li = li0; li < std::min(li1, win_.own_end - win_.begin); ++li) {
       if (alignment_.tokens_per_word[std::size_t(li)] > 0) ++owned_words_with_tokens_;
