@@ -8,7 +8,7 @@
 ///
 /// Determinism: work is cut into units whose boundaries never depend on the thread count, and every unit is
 /// computed by one thread in a fixed order, so results are bit-identical whatever the number of threads. That is
-/// also why headlens cuts its big products itself (`partitioned_product`) instead of letting Eigen thread them:
+/// also why headlens cuts its big products itself (`for_each_product_block`) instead of letting Eigen thread them:
 /// Eigen's own GEMM threading splits the work by thread count. The CMake target defines EIGEN_DONT_PARALLELIZE
 /// when it links OpenMP, so an Eigen product called from inside a unit never spawns threads of its own.
 
@@ -59,16 +59,30 @@ void parallel_for(Index units, int threads, Body&& body) {
 inline constexpr Index product_row_chunk = 256;
 inline constexpr Index product_col_chunk = 384;
 
-/// Calls `block(r0, c0, nr, nc)` for every block of the fixed cut of a `rows` x `cols` result, in parallel: the
-/// one definition of that cut, which every projection path shares so that results never depend on the thread count.
+/// Calls `block(r0, c0, nr, nc)` (or `block(r0, c0, nr, nc, thread)`, thread naming the caller's workspace) for
+/// every block of the fixed cut of a `rows` x `cols` result, in parallel: the one definition of that cut, which every
+/// projection path shares so that results never depend on the thread count.
 template <class Block>
 void for_each_product_block(Index rows, Index cols, int threads, Block&& block) {
   const Index row_blocks = (rows + product_row_chunk - 1) / product_row_chunk;
   const Index col_blocks = (cols + product_col_chunk - 1) / product_col_chunk;
-  parallel_for(row_blocks * col_blocks, threads, [&](Index unit, int) {
+  parallel_for(row_blocks * col_blocks, threads, [&](Index unit, int thread) {
     const Index r0 = (unit / col_blocks) * product_row_chunk, c0 = (unit % col_blocks) * product_col_chunk;
-    block(r0, c0, std::min(product_row_chunk, rows - r0), std::min(product_col_chunk, cols - c0));
+    const Index nr = std::min(product_row_chunk, rows - r0), nc = std::min(product_col_chunk, cols - c0);
+    if constexpr (std::is_invocable<Block&, Index, Index, Index, Index, int>::value) {
+      block(r0, c0, nr, nc, thread);
+    } else {
+      (void)thread;
+      block(r0, c0, nr, nc);
+    }
   });
+}
+
+/// Threads a product of `rows` x `cols` can keep busy: one per block of the fixed cut, at most `threads`.
+inline int product_threads(Index rows, Index cols, int threads) noexcept {
+  const Index blocks =
+      ((rows + product_row_chunk - 1) / product_row_chunk) * ((cols + product_col_chunk - 1) / product_col_chunk);
+  return int(std::max<Index>(1, std::min<Index>(threads, blocks)));
 }
 
 /// dst = (alpha lhs) rhs, cut into fixed blocks computed in parallel. `dst` is a writable Eigen expression (a
@@ -131,25 +145,39 @@ using const_row_major_ref = Eigen::Ref<const matrix<Scalar>, 0, Eigen::OuterStri
 /// depth (768 x 64 floats = 192 KiB for d_model 768) stay in L2 while every row of the block passes over them.
 inline constexpr Index projection_tile_cols = 64;
 
-/// dst = lhs * rhs for the projections (x W_qkv, z W_o). With HEADLENS_USE_BLAS (CMake option of that name) the
-/// BLAS's sgemm/dgemm computes it (see `blas_threads_itself` for how it is threaded); otherwise, when the column
-/// count is a multiple of the SIMD width (every d_model and head layout of real models), `tile_product` over the
-/// fixed blocks of `partitioned_product`, 64 columns at a time (one core: 217-236 GFLOP/s where Eigen 3.4's GEMM
-/// reaches 91-160 on the shapes of a BERT-base layer); else `partitioned_product`. Either way each element is
-/// computed by one thread in a fixed order, so results do not depend on the thread count. Only the projections go
-/// to the BLAS: the attention tiles are small products issued from headlens's own threads, where a threaded BLAS
-/// would oversubscribe the cores (which is why headlens does not define EIGEN_USE_BLAS).
-template <class Scalar>
+/// What a projection does to each block after computing it: nothing (see `projection_product`).
+struct no_epilogue {
+  void operator()(Index, Index, Index, Index) const noexcept {}
+};
+
+/// dst = lhs * rhs for the projections (x W_qkv, z W_o, the MLP, the LM head). With HEADLENS_USE_BLAS (CMake option
+/// of that name) the BLAS's sgemm/dgemm computes it (see `blas_threads_itself` for how it is threaded); otherwise,
+/// when the column count is a multiple of the SIMD width (every d_model and head layout of real models),
+/// `tile_product` over the fixed blocks of `for_each_product_block`, 64 columns at a time (one core: 217-236
+/// GFLOP/s where Eigen 3.4's GEMM reaches 91-160 on the shapes of a BERT-base layer); else Eigen's product per
+/// block. Either way each element is computed by one thread in a fixed order, so results do not depend on the
+/// thread count. Only the projections go to the BLAS: the attention tiles are small products issued from
+/// headlens's own threads, where a threaded BLAS would oversubscribe the cores (which is why headlens does not
+/// define EIGEN_USE_BLAS).
+///
+/// `epilogue(r0, c0, nr, nc)` runs on each block of dst right after the block is computed, by the thread that
+/// computed it, while it is in cache (a bias, an activation); it must be element-wise (or at least confined to its
+/// block) and must not throw.
+template <class Scalar, class Epilogue = no_epilogue>
 void projection_product(row_major_ref<Scalar> dst, const const_row_major_ref<Scalar>& lhs,
-                        const const_row_major_ref<Scalar>& rhs, int threads) {
+                        const const_row_major_ref<Scalar>& rhs, int threads, Epilogue&& epilogue = Epilogue{}) {
 #ifdef HEADLENS_USE_BLAS
   if constexpr (std::is_same<Scalar, float>::value || std::is_same<Scalar, double>::value) {
     if (blas_threads_itself()) {
       blas_gemm<Scalar>(dst, lhs, rhs);
+      if constexpr (!std::is_same<std::decay_t<Epilogue>, no_epilogue>::value) {
+        for_each_product_block(dst.rows(), dst.cols(), threads, epilogue);
+      }
       return;
     }
     for_each_product_block(dst.rows(), dst.cols(), threads, [&](Index r0, Index c0, Index nr, Index nc) {
       blas_gemm<Scalar>(dst.block(r0, c0, nr, nc), lhs.middleRows(r0, nr), rhs.middleCols(c0, nc));
+      epilogue(r0, c0, nr, nc);
     });
     return;
   }
@@ -159,14 +187,53 @@ void projection_product(row_major_ref<Scalar> dst, const const_row_major_ref<Sca
     for_each_product_block(rows, cols, threads, [&](Index r0, Index c0, Index nr, Index nc) {
       const Index c1 = c0 + nc;
       for (Index c = c0; c < c1; c += projection_tile_cols) {
-        tile_product<false>(lhs.data() + r0 * lhs.outerStride(), lhs.outerStride(), rhs.data() + c,
-                            rhs.outerStride(), dst.data() + r0 * dst.outerStride() + c, dst.outerStride(), nr,
+        tile_product<false>(lhs.data() + r0 * lhs.outerStride(), lhs.outerStride(), rhs.data() + c, rhs.outerStride(),
+                            dst.data() + r0 * dst.outerStride() + c, dst.outerStride(), nr,
                             std::min(projection_tile_cols, c1 - c), depth);
       }
+      epilogue(r0, c0, nr, nc);
     });
     return;
   }
-  partitioned_product(dst, lhs, rhs, threads);
+  for_each_product_block(rows, cols, threads, [&](Index r0, Index c0, Index nr, Index nc) {
+    dst.block(r0, c0, nr, nc).noalias() = lhs.middleRows(r0, nr) * rhs.middleCols(c0, nc);
+    epilogue(r0, c0, nr, nc);
+  });
+}
+
+/// dst = lhs * rhs_t^T with rhs_t [cols x depth] row-major: the LM head tied to the token embedding (logits =
+/// h E^T, E [vocab x d]) without a transposed copy of E. Each fixed block of dst is computed transposed, as
+/// E_block h_block^T by `tile_product` (E's rows broadcast, h^T in SIMD batches), into a per-thread buffer, then
+/// written back transposed while it is in cache. `scratch` is [threads x block] + [depth x padded rows] elements,
+/// `projection_transposed_scratch`. Deterministic: each element is the sum over the depth in order.
+template <class Scalar>
+Index projection_transposed_scratch(Index rows, Index depth, int threads) noexcept {
+  const Index padded = (rows + tile_batch<Scalar> - 1) / tile_batch<Scalar> * tile_batch<Scalar>;
+  return Index(threads) * product_col_chunk * std::min(padded, product_row_chunk) + depth * padded;
+}
+template <class Scalar>
+void projection_product_transposed(row_major_ref<Scalar> dst, const const_row_major_ref<Scalar>& lhs,
+                                   const const_row_major_ref<Scalar>& rhs_t, int threads, Scalar* scratch) {
+  const Index rows = dst.rows(), depth = lhs.cols();
+  const Index padded = (rows + tile_batch<Scalar> - 1) / tile_batch<Scalar> * tile_batch<Scalar>;
+  const Index buffer = product_col_chunk * std::min(padded, product_row_chunk);
+  // lhs^T [depth x padded], zero in the padding columns, so every block's product is whole batches wide.
+  Scalar* lhs_t = scratch + Index(threads) * buffer;
+  Eigen::Map<matrix<Scalar>> lhs_t_map(lhs_t, depth, padded);
+  lhs_t_map.leftCols(rows) = lhs.transpose();
+  lhs_t_map.rightCols(padded - rows).setZero();
+  for_each_product_block(rows, dst.cols(), threads, [&](Index r0, Index c0, Index nr, Index nc, int thread) {
+    const Index nr_padded =
+        std::min(padded - r0, (nr + tile_batch<Scalar> - 1) / tile_batch<Scalar> * tile_batch<Scalar>);
+    Scalar* out_t = scratch + Index(thread) * buffer;  // [nc x nr_padded]
+    for (Index c = 0; c < nr_padded; c += projection_tile_cols) {
+      tile_product<false>(rhs_t.data() + c0 * rhs_t.outerStride(), rhs_t.outerStride(), lhs_t + r0 + c, padded,
+                          out_t + c, nr_padded, nc, std::min(projection_tile_cols, nr_padded - c), depth);
+    }
+    dst.block(r0, c0, nr, nc) =
+        Eigen::Map<const matrix<Scalar>, 0, Eigen::OuterStride<>>(out_t, nc, nr, Eigen::OuterStride<>(nr_padded))
+            .transpose();
+  });
 }
 
 }  // namespace detail

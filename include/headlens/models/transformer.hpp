@@ -17,6 +17,7 @@
 ///
 /// Loaders for Hugging Face checkpoints are in models/gpt2.hpp and models/llama.hpp.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -25,8 +26,11 @@
 
 #include "headlens/error.hpp"
 #include "headlens/hooks/hook_point.hpp"
+#include "headlens/kernels/activation.hpp"
 #include "headlens/kernels/attention_config.hpp"
 #include "headlens/kernels/multi_head_attention.hpp"
+#include "headlens/kernels/parallel.hpp"
+#include "headlens/kernels/scratch.hpp"
 #include "headlens/types.hpp"
 
 namespace headlens {
@@ -70,83 +74,66 @@ struct normalization {
     if (!(std::isfinite(eps) && eps >= 0)) detail::fail<argument_error>(name, ".eps is ", eps, ", expected >= 0");
   }
 
-  /// The normalised rows of `x` [T x d]. Throws `shape_error` when x.cols() != d.
-  matrix<Scalar> operator()(const Eigen::Ref<const matrix<Scalar>>& x) const {
+  /// The normalised rows of `x` [T x d], on up to `threads` threads (0: OpenMP's default; the result does not
+  /// depend on it). Throws `shape_error` when x.cols() != d.
+  matrix<Scalar> operator()(const Eigen::Ref<const matrix<Scalar>>& x, Index threads = 0) const {
+    matrix<Scalar> out(x.rows(), x.cols());
+    apply(x, out, threads);
+    return out;
+  }
+
+  /// As `operator()`, into `out` [T x d] (which may be x itself).
+  template <class Out>
+  void apply(const Eigen::Ref<const matrix<Scalar>>& x, Out&& out, Index threads = 0) const {
     if (x.cols() != weight.size()) {
       detail::fail<shape_error>("x.cols() is ", x.cols(), ", expected the norm's width ", weight.size());
     }
-    matrix<Scalar> out(x.rows(), x.cols());
-    const Index d = x.cols();
-    for (Index r = 0; r < x.rows(); ++r) {
-      const auto row = x.row(r);
-      double scale, shift = 0;
-      if (kind == norm_kind::layer_norm) {
-        double mean = 0;
-        for (Index j = 0; j < d; ++j) mean += double(row(j));
-        mean /= double(d);
-        double var = 0;
-        for (Index j = 0; j < d; ++j) {
-          const double c = double(row(j)) - mean;
-          var += c * c;
-        }
-        var /= double(d);
-        scale = 1.0 / std::sqrt(var + eps);
-        shift = mean;
-      } else {
-        double ms = 0;
-        for (Index j = 0; j < d; ++j) ms += double(row(j)) * double(row(j));
-        ms /= double(d);
-        scale = 1.0 / std::sqrt(ms + eps);
-      }
-      for (Index j = 0; j < d; ++j) {
-        Scalar v = Scalar((double(row(j)) - shift) * scale) * weight(j);
-        if (bias.size() != 0) v += bias(j);
-        out(r, j) = v;
-      }
+    if (out.rows() != x.rows() || out.cols() != x.cols()) {
+      detail::fail<shape_error>("out is [", out.rows(), " x ", out.cols(), "], expected [", x.rows(), " x ", x.cols(),
+                                "] like x");
     }
-    return out;
+    const Index rows_per_unit = 16;  // rows are independent: any cut gives the same bits
+    const Index units = (x.rows() + rows_per_unit - 1) / rows_per_unit;
+    detail::parallel_for(units, detail::thread_count(threads), [&](Index unit, int) {
+      const Index r1 = std::min(x.rows(), (unit + 1) * rows_per_unit);
+      for (Index r = unit * rows_per_unit; r < r1; ++r) normalize_row(x.row(r), out.row(r));
+    });
+  }
+
+ private:
+  template <class Row, class OutRow>
+  void normalize_row(const Row& row, OutRow&& out) const noexcept {
+    const Index d = row.size();
+    double scale, shift = 0;
+    if (kind == norm_kind::layer_norm) {
+      double mean = 0;
+      for (Index j = 0; j < d; ++j) mean += double(row(j));
+      mean /= double(d);
+      double var = 0;
+      for (Index j = 0; j < d; ++j) {
+        const double c = double(row(j)) - mean;
+        var += c * c;
+      }
+      var /= double(d);
+      scale = 1.0 / std::sqrt(var + eps);
+      shift = mean;
+    } else {
+      double ms = 0;
+      for (Index j = 0; j < d; ++j) ms += double(row(j)) * double(row(j));
+      ms /= double(d);
+      scale = 1.0 / std::sqrt(ms + eps);
+    }
+    for (Index j = 0; j < d; ++j) {
+      Scalar v = Scalar((double(row(j)) - shift) * scale) * weight(j);
+      if (bias.size() != 0) v += bias(j);
+      out(j) = v;
+    }
   }
 };
 
 /// A LayerNorm (weight, bias, eps), for models that need nothing else from this header.
 template <class Scalar>
 using layer_norm = normalization<Scalar>;
-
-/// GELU, tanh approximation (GPT-2's `gelu_new`, PyTorch's `gelu(approximate='tanh')`).
-template <class Scalar>
-Scalar gelu_tanh(Scalar x) noexcept {
-  const Scalar k = Scalar(0.7978845608028654);  // sqrt(2 / pi)
-  return Scalar(0.5) * x * (Scalar(1) + std::tanh(k * (x + Scalar(0.044715) * x * x * x)));
-}
-
-/// GELU, exact: x * Phi(x) (PyTorch's default `gelu`).
-template <class Scalar>
-Scalar gelu_erf(Scalar x) noexcept {
-  return Scalar(0.5) * x * (Scalar(1) + std::erf(x * Scalar(0.7071067811865476)));
-}
-
-/// SiLU (swish): x * sigmoid(x).
-template <class Scalar>
-Scalar silu(Scalar x) noexcept {
-  return x / (Scalar(1) + std::exp(-x));
-}
-
-/// The activation inside an MLP.
-enum class activation_kind {
-  gelu_tanh,  ///< GPT-2's `gelu_new` / `gelu_pytorch_tanh`
-  gelu_erf,   ///< exact GELU (`gelu`)
-  silu,       ///< SiLU, Llama's `silu`
-};
-
-/// Applies `kind` to every element of `x` in place.
-template <class Scalar, class Derived>
-void apply_activation(activation_kind kind, Eigen::MatrixBase<Derived>& x) {
-  switch (kind) {
-    case activation_kind::gelu_tanh: x = x.unaryExpr([](Scalar v) { return gelu_tanh(v); }); break;
-    case activation_kind::gelu_erf: x = x.unaryExpr([](Scalar v) { return gelu_erf(v); }); break;
-    case activation_kind::silu: x = x.unaryExpr([](Scalar v) { return silu(v); }); break;
-  }
-}
 
 /// Which MLP a block uses.
 enum class mlp_kind {
@@ -194,21 +181,75 @@ struct mlp {
     check_bias("b_out", b_out.size(), d);
   }
 
-  /// The MLP applied to the rows of `x` [T x d]; returns [T x d].
-  matrix<Scalar> operator()(const Eigen::Ref<const matrix<Scalar>>& x) const {
-    matrix<Scalar> hidden = x * w_in;
-    if (b_in.size() != 0) hidden.rowwise() += b_in.transpose();
-    if (kind == mlp_kind::gated) {
-      matrix<Scalar> gate = x * w_gate;
-      if (b_gate.size() != 0) gate.rowwise() += b_gate.transpose();
-      apply_activation<Scalar>(activation, gate);
-      hidden.array() *= gate.array();
-    } else {
-      apply_activation<Scalar>(activation, hidden);
-    }
-    matrix<Scalar> out = hidden * w_out;
-    if (b_out.size() != 0) out.rowwise() += b_out.transpose();
+  /// The MLP applied to the rows of `x` [T x d]; returns [T x d]. Runs on up to `threads` threads (0: OpenMP's
+  /// default); the result does not depend on the count.
+  matrix<Scalar> operator()(const Eigen::Ref<const matrix<Scalar>>& x, Index threads = 0) const {
+    matrix<Scalar> out(x.rows(), w_out.cols());
+    run(x, threads, [&](Index r0, Index c0, Index nr, Index nc, const Scalar* block, Index stride) {
+      auto dst = out.block(r0, c0, nr, nc);
+      dst = const_matrix_view<Scalar>(block, nr, nc, Eigen::OuterStride<>(stride));
+      if (b_out.size() != 0) dst.rowwise() += b_out.segment(c0, nc).transpose();
+    });
     return out;
+  }
+
+  /// residual += mlp(x), without a [T x d] temporary: the block's residual add. residual is [T x d].
+  void add_to(const Eigen::Ref<const matrix<Scalar>>& x, Eigen::Ref<matrix<Scalar>> residual, Index threads = 0) const {
+    if (residual.rows() != x.rows() || residual.cols() != w_out.cols()) {
+      detail::fail<shape_error>("residual is [", residual.rows(), " x ", residual.cols(), "], expected [", x.rows(),
+                                " x ", w_out.cols(), "]");
+    }
+    run(x, threads, [&](Index r0, Index c0, Index nr, Index nc, const Scalar* block, Index stride) {
+      auto dst = residual.block(r0, c0, nr, nc);
+      if (b_out.size() != 0) {
+        dst += (const_matrix_view<Scalar>(block, nr, nc, Eigen::OuterStride<>(stride)).rowwise() +
+                b_out.segment(c0, nc).transpose());
+      } else {
+        dst += const_matrix_view<Scalar>(block, nr, nc, Eigen::OuterStride<>(stride));
+      }
+    });
+  }
+
+ private:
+  // The three products on the threaded projection kernel, the bias and activation applied to each block of the
+  // hidden layer by the thread that computed it; `finish(r0, c0, nr, nc, block, stride)` gets each block of
+  // hidden W_out (no b_out) the same way. Intermediates come from the thread's scratch pool.
+  template <class Finish>
+  void run(const Eigen::Ref<const matrix<Scalar>>& x, Index threads_requested, Finish&& finish) const {
+    if (x.cols() != w_in.rows()) {
+      detail::fail<shape_error>("x.cols() is ", x.cols(), ", expected the MLP's input width ", w_in.rows());
+    }
+    using lease = detail::scratch_lease<Scalar>;
+    const Index t = x.rows(), ff = w_in.cols(), d = w_out.cols();
+    const int threads = detail::thread_count(threads_requested);
+    const bool gated = kind == mlp_kind::gated;
+    lease scratch(lease::piece(t * ff) * (gated ? 2 : 1) + lease::piece(t * d));
+    Eigen::Map<matrix<Scalar>> hidden(scratch.take(t * ff), t, ff);
+    Eigen::Map<matrix<Scalar>> gate(gated ? scratch.take(t * ff) : nullptr, gated ? t : 0, gated ? ff : 0);
+    Eigen::Map<matrix<Scalar>> out(scratch.take(t * d), t, d);
+    auto add_bias = [](Scalar* rows, Index stride, Index nr, const vector<Scalar>& bias, Index c0, Index nc) {
+      if (bias.size() == 0) return;
+      matrix_view<Scalar>(rows, nr, nc, Eigen::OuterStride<>(stride)).rowwise() += bias.segment(c0, nc).transpose();
+    };
+    if (gated) {
+      detail::projection_product<Scalar>(hidden, x, w_in, threads, [&](Index r0, Index c0, Index nr, Index nc) {
+        add_bias(hidden.data() + r0 * ff + c0, ff, nr, b_in, c0, nc);
+      });
+      detail::projection_product<Scalar>(gate, x, w_gate, threads, [&](Index r0, Index c0, Index nr, Index nc) {
+        add_bias(gate.data() + r0 * ff + c0, ff, nr, b_gate, c0, nc);
+        for (Index r = r0; r < r0 + nr; ++r) {
+          apply_gated_activation(activation, gate.data() + r * ff + c0, hidden.data() + r * ff + c0, nc);
+        }
+      });
+    } else {
+      detail::projection_product<Scalar>(hidden, x, w_in, threads, [&](Index r0, Index c0, Index nr, Index nc) {
+        add_bias(hidden.data() + r0 * ff + c0, ff, nr, b_in, c0, nc);
+        for (Index r = r0; r < r0 + nr; ++r) apply_activation(activation, hidden.data() + r * ff + c0, nc);
+      });
+    }
+    detail::projection_product<Scalar>(out, hidden, w_out, threads, [&](Index r0, Index c0, Index nr, Index nc) {
+      finish(r0, c0, nr, nc, out.data() + r0 * d + c0, d);
+    });
   }
 };
 
@@ -273,8 +314,9 @@ class decoder_block {
   template <class Hooks = no_hooks>
   matrix<Scalar> forward(const Eigen::Ref<const matrix<Scalar>>& x, const forward_options<Scalar>& options = {},
                          Hooks&& hooks = Hooks{}) const {
-    matrix<Scalar> h = x + attention_.forward(attention_norm_(x), options, hooks);
-    h += mlp_(mlp_norm_(h));
+    matrix<Scalar> h = attention_.forward(attention_norm_(x, options.threads), options, hooks);
+    h += x;
+    mlp_.add_to(mlp_norm_(h, options.threads), h, options.threads);
     return h;
   }
 
@@ -283,8 +325,9 @@ class decoder_block {
   template <class Hooks = no_hooks>
   matrix<Scalar> forward_step(const Eigen::Ref<const matrix<Scalar>>& x, kv_cache<Scalar>& cache,
                               const forward_options<Scalar>& options = {}, Hooks&& hooks = Hooks{}) const {
-    matrix<Scalar> h = x + attention_.forward_step(attention_norm_(x), cache, options, hooks);
-    h += mlp_(mlp_norm_(h));
+    matrix<Scalar> h = attention_.forward_step(attention_norm_(x, options.threads), cache, options, hooks);
+    h += x;
+    mlp_.add_to(mlp_norm_(h, options.threads), h, options.threads);
     return h;
   }
 
@@ -396,17 +439,17 @@ class transformer {
   matrix<Scalar> hidden_states(const std::vector<std::int32_t>& ids, const forward_options<Scalar>& options = {},
                                Hooks&& hooks = Hooks{}) const {
     check_ids(ids, options);
-    matrix<Scalar> x = embed_tokens<Scalar>(token_embedding_, ids);
-    if (position_embedding_.size() != 0) x += position_embedding_.topRows(x.rows());
+    matrix<Scalar> x = embed(ids, 0, options.threads);
     for (const decoder_block<Scalar>& block : blocks_) x = block.forward(x, options, hooks);
-    return final_norm_(x);
+    final_norm_.apply(x, x, options.threads);
+    return x;
   }
 
   /// Logits [T x vocab] for token `ids` (see `hidden_states` for options and errors).
   template <class Hooks = no_hooks>
   matrix<Scalar> forward(const std::vector<std::int32_t>& ids, const forward_options<Scalar>& options = {},
                          Hooks&& hooks = Hooks{}) const {
-    return logits(hidden_states(ids, options, hooks));
+    return logits(hidden_states(ids, options, hooks), options.threads);
   }
 
   /// Incremental decoding: logits [n x vocab] for the next n >= 1 tokens `ids` of a sequence whose earlier tokens
@@ -429,27 +472,54 @@ class transformer {
       }
       cache.layers_.assign(blocks_.size(), kv_cache<Scalar>());
     }
-    matrix<Scalar> x = embed_tokens<Scalar>(token_embedding_, ids);
-    if (position_embedding_.size() != 0) x += position_embedding_.middleRows(cache.length_, x.rows());
+    matrix<Scalar> x = embed(ids, cache.length_, options.threads);
     for (std::size_t i = 0; i < blocks_.size(); ++i) {
       x = blocks_[i].forward_step(x, cache.layers_[i], options, hooks);
     }
     cache.length_ += x.rows();
-    return logits(final_norm_(x));
+    final_norm_.apply(x, x, options.threads);
+    return logits(x, options.threads);
   }
 
-  /// Logits for the rows of `hidden` [T x d_model] (already through the final norm).
-  matrix<Scalar> logits(const Eigen::Ref<const matrix<Scalar>>& hidden) const {
+  /// Logits for the rows of `hidden` [T x d_model] (already through the final norm), on up to `threads` threads
+  /// (0: OpenMP's default; the result does not depend on it). A tied head multiplies by the token embedding
+  /// transposed without copying it (`detail::projection_product_transposed`).
+  matrix<Scalar> logits(const Eigen::Ref<const matrix<Scalar>>& hidden, Index threads_requested = 0) const {
     if (hidden.cols() != d_model()) {
       detail::fail<shape_error>("hidden.cols() is ", hidden.cols(), ", expected d_model = ", d_model());
     }
-    matrix<Scalar> out = lm_head_.size() != 0 ? matrix<Scalar>(hidden * lm_head_)
-                                              : matrix<Scalar>(hidden * token_embedding_.transpose());
+    const Index t = hidden.rows(), vocab = vocab_size();
+    matrix<Scalar> out(t, vocab);
+    const int threads = detail::product_threads(t, vocab, detail::thread_count(threads_requested));
+    if (lm_head_.size() != 0) {
+      detail::projection_product<Scalar>(out, hidden, lm_head_, threads, [&](Index r0, Index c0, Index nr, Index nc) {
+        if (lm_head_bias_.size() != 0) out.block(r0, c0, nr, nc).rowwise() += lm_head_bias_.segment(c0, nc).transpose();
+      });
+      return out;
+    }
+    detail::scratch_lease<Scalar> scratch(detail::projection_transposed_scratch<Scalar>(t, d_model(), threads));
+    detail::projection_product_transposed<Scalar>(
+        out, hidden, token_embedding_, threads,
+        scratch.take(detail::projection_transposed_scratch<Scalar>(t, d_model(), threads)));
     if (lm_head_bias_.size() != 0) out.rowwise() += lm_head_bias_.transpose();
     return out;
   }
 
  private:
+  // Token embeddings (+ learned positions from `first_position`) of already checked ids, rows in parallel.
+  matrix<Scalar> embed(const std::vector<std::int32_t>& ids, Index first_position, Index threads) const {
+    const Index t = Index(ids.size());
+    matrix<Scalar> x(t, d_model());
+    const Index rows_per_unit = 32;
+    detail::parallel_for((t + rows_per_unit - 1) / rows_per_unit, detail::thread_count(threads), [&](Index unit, int) {
+      for (Index r = unit * rows_per_unit; r < std::min(t, (unit + 1) * rows_per_unit); ++r) {
+        x.row(r) = token_embedding_.row(ids[std::size_t(r)]);
+        if (position_embedding_.size() != 0) x.row(r) += position_embedding_.row(first_position + r);
+      }
+    });
+    return x;
+  }
+
   void check_ids(const std::vector<std::int32_t>& ids, const forward_options<Scalar>& options, Index past = 0) const {
     if (ids.empty()) detail::fail<argument_error>("ids is empty, expected at least one token");
     if (options.batch != 1) {

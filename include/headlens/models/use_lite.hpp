@@ -42,6 +42,7 @@
 #include "headlens/io/tfjs.hpp"
 #include "headlens/kernels/attention_config.hpp"
 #include "headlens/kernels/multi_head_attention.hpp"
+#include "headlens/kernels/parallel.hpp"
 #include "headlens/models/transformer.hpp"
 #include "headlens/text/sentencepiece.hpp"
 #include "headlens/types.hpp"
@@ -194,14 +195,16 @@ class use_lite_model {
           w.float_vector(lw + "FFN/layer_prepostprocess/layer_norm/layer_norm_bias" + concat), eps_);
       expect("LN2 scale", L.ln2.weight, width);
       expect("LN2 bias", L.ln2.bias, width);
-      L.ffn1_kernel = w.float_matrix(fw + "conv1/Tensordot/Reshape_1");
-      L.ffn1_bias = w.float_vector(lw + "FFN/conv1/bias" + concat);
-      L.ffn2_kernel = w.float_matrix(fw + "conv2/Tensordot/Reshape_1");
-      L.ffn2_bias = w.float_vector(lw + "FFN/conv2/bias" + concat);
-      expect("FFN conv1 kernel", L.ffn1_kernel, width, -1);
-      expect("FFN conv1 bias", L.ffn1_bias, L.ffn1_kernel.cols());
-      expect("FFN conv2 kernel", L.ffn2_kernel, L.ffn1_kernel.cols(), width);
-      expect("FFN conv2 bias", L.ffn2_bias, width);
+      L.ffn.kind = mlp_kind::plain;
+      L.ffn.activation = activation_kind::relu;
+      L.ffn.w_in = w.float_matrix(fw + "conv1/Tensordot/Reshape_1");
+      L.ffn.b_in = w.float_vector(lw + "FFN/conv1/bias" + concat);
+      L.ffn.w_out = w.float_matrix(fw + "conv2/Tensordot/Reshape_1");
+      L.ffn.b_out = w.float_vector(lw + "FFN/conv2/bias" + concat);
+      expect("FFN conv1 kernel", L.ffn.w_in, width, -1);
+      expect("FFN conv1 bias", L.ffn.b_in, L.ffn.w_in.cols());
+      expect("FFN conv2 kernel", L.ffn.w_out, L.ffn.w_in.cols(), width);
+      expect("FFN conv2 bias", L.ffn.b_out, width);
     }
 
     tanh_kernel_ = w.float_matrix("module/Encoder_en/hidden_layers/tanh_layer_0/weights");
@@ -298,7 +301,7 @@ class use_lite_model {
     for (int l = 0; l < n_layers; ++l) {
       const layer_weights& L = layers_[static_cast<std::size_t>(l)];
       const multi_head_attention<float>& mha = L.attention.front();
-      const matrix<float> h = L.ln1(x);
+      const matrix<float> h = L.ln1(x, threads_);
       matrix<float> x1;
       if (L.adjust_kernel.size() == 0) {
         x1 = mha.forward(h, options, hooks);
@@ -306,17 +309,17 @@ class use_lite_model {
       } else {
         detail::pre_projection_hooks<std::remove_reference_t<Hooks>> inner{hooks};
         const matrix<float> z = mha.forward(h, options, inner);
-        x1 = project_wide(hooks, l, L, z, batch, T);
-        x1.noalias() += x * L.adjust_kernel;
-        x1.rowwise() += L.adjust_bias.transpose();
+        x1 = project_wide(hooks, l, L, z, batch, T, threads_);
+        matrix<float> adjusted(x.rows(), width);  // x1 += x W_adjust + b_adjust, each block while it is in cache
+        detail::projection_product<float>(adjusted, x, L.adjust_kernel, detail::thread_count(threads_),
+                                          [&](Index r0, Index c0, Index nr, Index nc) {
+                                            auto dst = x1.block(r0, c0, nr, nc);
+                                            dst += adjusted.block(r0, c0, nr, nc);
+                                            dst.rowwise() += L.adjust_bias.segment(c0, nc).transpose();
+                                          });
       }
-      const matrix<float> f = L.ln2(x1);
-      matrix<float> g = f * L.ffn1_kernel;
-      g.rowwise() += L.ffn1_bias.transpose();
-      g = g.cwiseMax(0.0f);
-      x = x1;
-      x.noalias() += g * L.ffn2_kernel;
-      x.rowwise() += L.ffn2_bias.transpose();
+      x = std::move(x1);
+      L.ffn.add_to(L.ln2(x, threads_), x, threads_);
     }
 
     result.embeddings.resize(batch, width);
@@ -365,8 +368,7 @@ class use_lite_model {
     vector<float> out_bias;
     matrix<float> adjust_kernel;  ///< [256 x 512] in layer 0, empty in layer 1
     vector<float> adjust_bias;
-    matrix<float> ffn1_kernel, ffn2_kernel;
-    vector<float> ffn1_bias, ffn2_bias;
+    mlp<float> ffn;  ///< relu(x W_1 + b_1) W_2 + b_2, on the threaded projection kernel
     std::vector<multi_head_attention<float>> attention;  ///< one module (a vector: it has no default constructor)
   };
 
@@ -399,7 +401,7 @@ class use_lite_model {
   /// would (the split per head is formed only when some hook wants a `head_out`).
   template <class Hooks>
   static matrix<float> project_wide(Hooks& hooks, int l, const layer_weights& L, const matrix<float>& z, Index batch,
-                                    Index T) {
+                                    Index T, Index threads) {
     const Index head_dim = L.out_kernel.rows() / n_heads;
     const auto context = [&](Index b, int head, hook_point point) {
       hook_context ctx;
@@ -422,7 +424,7 @@ class use_lite_model {
       }
     }
     if (!split) {
-      out.noalias() = z * L.out_kernel;
+      detail::projection_product<float>(out, z, L.out_kernel, detail::thread_count(threads));
     } else {
       matrix<float> head_out(T, width);
       for (Index b = 0; b < batch; ++b) {
