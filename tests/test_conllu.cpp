@@ -2,8 +2,8 @@
 // documents written below, or counted with grep on the GUM files, never taken from the reader's own output.
 #include <catch2/catch.hpp>
 #include <fstream>
-#include <iomanip>  // before the reader on purpose: std::quoted must not capture its unqualified helper calls
 #include <headlens/analysis/conllu.hpp>
+#include <iomanip>  // before the reader on purpose: std::quoted must not capture its unqualified helper calls
 #include <sstream>
 #include <string>
 #include <vector>
@@ -84,10 +84,17 @@ const std::vector<std::string> small_doc = {
     "",
 };
 
-// A document that must fail; returns the exception so tests can look at file() and line().
+// Strict reading: links that leave the document are errors (the default drops and counts them).
+headlens::conllu_options strict() {
+  headlens::conllu_options options;
+  options.strict = true;
+  return options;
+}
+
+// A document that must fail when read strictly; returns the exception so tests can look at file() and line().
 format_error failure(const std::string& text) {
   try {
-    parse_conllu(text, "bad.conllu");
+    parse_conllu(text, "bad.conllu", strict());
   } catch (const format_error& e) {
     return e;
   }
@@ -445,8 +452,8 @@ TEST_CASE("conllu: malformed input throws format_error naming file, line and the
   for (const bad_case& c : cases) {
     const std::string text = conllu(c.rows);
     INFO(text);
-    CHECK_THROWS_AS(parse_conllu(text, "bad.conllu"), format_error);
-    CHECK_THROWS_WITH(parse_conllu(text, "bad.conllu"), Catch::Contains(c.message));
+    CHECK_THROWS_AS(parse_conllu(text, "bad.conllu", strict()), format_error);
+    CHECK_THROWS_WITH(parse_conllu(text, "bad.conllu", strict()), Catch::Contains(c.message));
     const format_error e = failure(text);
     CHECK(e.file() == "bad.conllu");
     CHECK(e.line() == c.line);
@@ -454,7 +461,7 @@ TEST_CASE("conllu: malformed input throws format_error naming file, line and the
   }
 
   SECTION("a mention open at the end of the document, when mentions may cross sentences") {
-    headlens::conllu_options options;
+    headlens::conllu_options options = strict();
     options.mentions_cross_sentences = true;
     const std::string text = conllu({ok1, "", w("1", "b", "X", "0", "root", "Entity=(e1-x"), ""});
     CHECK_THROWS_WITH(parse_conllu(text, "bad.conllu", options),
@@ -466,6 +473,108 @@ TEST_CASE("conllu: malformed input throws format_error naming file, line and the
     CHECK_THROWS_WITH(headlens::read_conllu("/nonexistent/file.conllu"),
                       Catch::Contains("cannot open CoNLL-U file '/nonexistent/file.conllu'"));
   }
+}
+
+TEST_CASE("conllu: excerpts drop the links that leave them and count them; strict reading rejects them",
+          "[conllu][excerpt]") {
+  // Unit 5 opens the excerpt and points to unit 2 (cut away); unit 6 has a secondary relation to unit 9 (cut away)
+  // and one to unit 5; unit 7 points to unit 1 (cut away).
+  // Coreference: e1 was opened before the excerpt ("e1)" on word 1); e2 is whole; with mentions crossing
+  // sentences, e3 is still open when the excerpt ends.
+  const std::vector<std::string> rows = {
+      "# newdoc id = cut",
+      "# sent_id = s7",
+      w("1", "it", "PRON", "2", "nsubj", "Discourse=elaboration:5->2:0|Entity=e1)"),
+      w("2", "rained", "VERB", "0", "root", "Discourse=joint_m:6->5:0;cause:6->9:1;result:6->5:1"),
+      w("3", "hard", "ADV", "2", "advmod", "Entity=(e2-abstract-1)"),
+      "",
+      "# sent_id = s8",
+      w("1", "we", "PRON", "2", "nsubj", "Discourse=background:7->1:0|Entity=(e3-person-1"),
+      w("2", "stayed", "VERB", "0", "root"),
+      "",
+  };
+  headlens::conllu_options cross;
+  cross.mentions_cross_sentences = true;
+  const document doc = parse_conllu(conllu(rows), "cut.conllu", cross).at(0);
+  CHECK(doc.dangling.discourse == 3);    // 5->2, 6->9 (secondary), 7->1
+  CHECK(doc.dangling.coreference == 2);  // e1 closed without its opening, e3 opened without its closing
+  CHECK(doc.dangling.total() == 5);
+  REQUIRE(doc.discourse_units.size() == 3);
+  const auto& u = doc.discourse_units;
+  CHECK(u[0].parent == -1);
+  CHECK(u[0].relation == "elaboration");  // the label stays; only the link is gone
+  CHECK(u[1].parent == 0);
+  REQUIRE(u[1].secondary.size() == 1);  // the secondary relation to unit 9 is dropped, the one to unit 5 kept
+  CHECK(u[1].secondary[0].label == "result");
+  CHECK(u[1].secondary[0].target == 0);
+  CHECK(u[2].parent == -1);
+  CHECK(u[2].begin == 3);
+  CHECK(u[2].end == 5);
+  REQUIRE(doc.mentions.size() == 1);  // only e2, on word 2
+  CHECK(doc.mentions[0].begin == 2);
+  CHECK(doc.mentions[0].end == 3);
+  REQUIRE(doc.clusters.size() == 1);  // e1 and e3 leave no cluster behind
+  CHECK(doc.clusters[0].id == "e2");
+  CHECK(doc.clusters[0].mentions == std::vector<doc_index>{0});
+
+  SECTION("a complete document has nothing dangling") {
+    const document whole = parse_conllu(conllu(small_doc)).at(0);
+    CHECK(whole.dangling.total() == 0);
+  }
+  SECTION("the count is per document: the next document starts from zero") {
+    std::vector<std::string> two = rows;
+    two.insert(two.end(), small_doc.begin(), small_doc.end());
+    const auto docs = parse_conllu(conllu(two), "cut.conllu", cross);
+    REQUIRE(docs.size() == 2);
+    CHECK(docs[0].dangling.total() == 5);
+    CHECK(docs[1].dangling.total() == 0);
+  }
+  SECTION("strict reading keeps the errors, at the first dangling link it meets") {
+    headlens::conllu_options strict_cross = strict();
+    strict_cross.mentions_cross_sentences = true;
+    CHECK_THROWS_WITH(parse_conllu(conllu(rows), "cut.conllu", strict_cross),
+                      "headlens: cut.conllu:3: Entity closing bracket 'e1)' has no open mention with id 'e1'");
+    std::vector<std::string> no_entities = rows;
+    for (std::string& row : no_entities) row = row.substr(0, row.find("|Entity="));
+    CHECK_THROWS_WITH(parse_conllu(conllu(no_entities), "cut.conllu", strict()),
+                      "headlens: cut.conllu:3: Discourse unit 5 points to unit 2, which its document does not have");
+  }
+  SECTION("without mentions across sentences, a mention open at the end of its sentence is still an error") {
+    CHECK_THROWS_WITH(parse_conllu(conllu(rows), "cut.conllu"),
+                      Catch::Contains("cut.conllu:8: Entity mention '(e3' opened here is still open at the end of its "
+                                      "sentence"));
+  }
+}
+
+TEST_CASE("conllu: an excerpt cut from GUM dev (GUM_bio_byron, sentences 9-12, CC BY) reads", "[conllu][excerpt]") {
+  // tests/data/gum/gum_cc_by_excerpt.conllu: four sentences cut from the middle of a document. Counted with a
+  // script over the file's Discourse= values: units 27..47, of which 28 points to unit 21 and 35 to unit 2 (both
+  // cut away); the one secondary relation (29 -> 28) stays. GUM's mentions stay inside sentences, so every
+  // Entity bracket balances.
+  const auto docs = headlens::read_conllu(HEADLENS_TEST_DATA_DIR "/gum/gum_cc_by_excerpt.conllu");
+  REQUIRE(docs.size() == 1);
+  const document& doc = docs[0];
+  CHECK(doc.id == "GUM_bio_byron");
+  CHECK(doc.sentences.size() == 4);
+  CHECK(doc.words.size() == 166);
+  CHECK(doc.dangling.discourse == 2);
+  CHECK(doc.dangling.coreference == 0);
+  REQUIRE(doc.discourse_units.size() == 21);
+  CHECK(doc.discourse_units[0].id == 27);
+  CHECK(doc.discourse_units[1].id == 28);
+  CHECK(doc.discourse_units[1].parent == -1);  // 28 -> 21, cut away
+  CHECK(doc.discourse_units[0].parent == 1);   // 27 -> 28
+  CHECK(doc.discourse_units[8].id == 35);
+  CHECK(doc.discourse_units[8].parent == -1);  // 35 -> 2, cut away
+  std::size_t secondary = 0, roots = 0;
+  for (const auto& unit : doc.discourse_units) {
+    secondary += unit.secondary.size();
+    roots += unit.parent == -1;
+  }
+  CHECK(secondary == 1);
+  CHECK(roots == 2);
+  CHECK_THROWS_WITH(headlens::read_conllu(HEADLENS_TEST_DATA_DIR "/gum/gum_cc_by_excerpt.conllu", strict()),
+                    Catch::Contains("Discourse unit 28 points to unit 21, which its document does not have"));
 }
 
 TEST_CASE("conllu: the CC BY GUM fixture (always available)", "[conllu][gum]") {

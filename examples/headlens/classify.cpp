@@ -49,6 +49,7 @@ struct classify_args {
   headlens::Index stride = 0;  // 0: window / 2
   bool quiet = false;
   bool materialise = false;
+  bool strict = false;
 };
 
 // ---- input -------------------------------------------------------------------------------------------------------
@@ -262,7 +263,9 @@ void run_classify(classify_args args) {
     documents.push_back(document_from_text(read_file(args.text, "--text"), args.text));
   } else {
     source = args.conllu.empty() ? headlens_cli::default_gum_sample() : args.conllu;
-    documents = headlens::read_conllu(source);
+    headlens::conllu_options reading;
+    reading.strict = args.strict;
+    documents = headlens::read_conllu(source, reading);
   }
   std::string policy = args.policy;
   if (policy.empty()) policy = args.text.empty() ? "annotated" : "heuristic";
@@ -377,6 +380,9 @@ void setup_classify(CLI::App& app) {
   sub->add_option("--evidence", args->evidence,
                   "also write every measured figure of every head (positional histogram, each relation's accuracy and "
                   "baseline, coreference, discourse, entropy, sinks) to this JSON file");
+  sub->add_flag("--strict", args->strict,
+                "reject a --conllu whose discourse or coreference links leave their document (by default an "
+                "excerpt's dangling links are dropped and counted on the report's first line)");
   sub->add_flag("--materialise", args->materialise,
                 "measure from materialised [T x T] maps instead of inside the streaming kernel (the reference path: "
                 "same features within float rounding, memory quadratic in the window's tokens)");

@@ -47,6 +47,15 @@ if(out MATCHES "cut \\(")
   message(FATAL_ERROR "no GUM word makes 48 tokens on its own, yet words were cut:\n${out}")
 endif()
 
+# An excerpt cut from GUM (tests/data/gum/gum_cc_by_excerpt.conllu) whose links leave it: read, the dangling links
+# dropped and counted on the first line; --strict keeps the old refusal.
+get_filename_component(gum_dir "${SAMPLE}" DIRECTORY)
+run(0 out classify --model "${gpt2}" --conllu "${gum_dir}/gum_cc_by_excerpt.conllu" --quiet --window 32)
+expect_match("${out}" "; [0-9]+ discourse and [0-9]+ coreference links leaving their document \\(an excerpt\\) dropped"
+             "classify summary of an excerpt")
+run(1 out classify --model "${gpt2}" --conllu "${gum_dir}/gum_cc_by_excerpt.conllu" --quiet --strict)
+expect_match("${out}" "^headlens classify: .*gum_cc_by_excerpt.conllu" "classify --strict on an excerpt")
+
 # classify on Llama with GPT-2's BPE, as JSON; and on plain text with the HTML report.
 run(0 out classify --model "${llama}" --tokenizer "${gpt2}" --conllu "${SAMPLE}" --quiet --format json
     --out "${WORK}/llama.json")

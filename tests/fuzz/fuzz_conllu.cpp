@@ -89,9 +89,10 @@ void check_document(const headlens::document& doc) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  for (bool cross : {false, true}) {
+  for (int mode = 0; mode < 4; ++mode) {
     headlens::conllu_options options;
-    options.mentions_cross_sentences = cross;
+    options.mentions_cross_sentences = (mode & 1) != 0;
+    options.strict = (mode & 2) != 0;
     try {
       for (const auto& doc : headlens::parse_conllu(text, "<fuzz>", options)) check_document(doc);
     } catch (const headlens::format_error&) {

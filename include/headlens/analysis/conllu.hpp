@@ -29,11 +29,15 @@
 ///   Fields after the target (in GUM, numbers and the signals of the relation) are not read. A unit runs until the next
 ///   unit's first word.
 ///
+/// Excerpts: links that leave the document (a discourse relation to a unit that was cut away, a mention whose
+/// other bracket was) are dropped and counted in `document::dangling`, unless `conllu_options::strict`. A unit
+/// whose parent is dropped keeps its relation label and gets `parent = -1`.
+///
 /// Malformed input throws `format_error` with the file name, the 1-based line and what was wrong, quoting the bad
 /// value: wrong column count; an ID that is not an integer, a range or an empty node; IDs out of sequence; a HEAD
 /// that is not an integer or points outside its sentence or to its own word; heads that form a cycle (a sentence
 /// may have several roots, but every word must reach one); unbalanced `Entity=` brackets; bad
-/// `Discourse=` syntax or a target unit the document lacks; a comment line inside a sentence.
+/// `Discourse=` syntax; a comment line inside a sentence; and, when strict, a link that leaves the document.
 
 #include <headlens/analysis/detail/conllu_text.hpp>
 #include <headlens/analysis/detail/corefud_entities.hpp>
@@ -61,6 +65,11 @@ struct conllu_options {
   /// never does it). When false, a mention still open at the end of a sentence is a `format_error`. A mention
   /// open at the end of a document is always one.
   bool mentions_cross_sentences = false;
+  /// Reject links that leave the document, as a `format_error`: a `Discourse=` relation to a unit the document
+  /// lacks, an `Entity=` closing bracket with no open mention, a mention still open at the end of the document.
+  /// When false (the default), such links are what a file cut from a larger one (an excerpt) has: each is
+  /// dropped and counted in `document::dangling`, and the rest of the document is read as usual.
+  bool strict = false;
 };
 
 /// Reads a CoNLL-U file one document at a time; at most one document's words are held in memory, so files of any
@@ -73,11 +82,14 @@ class conllu_reader {
  public:
   /// Reads from `in`, which must outlive the reader; `name` names the source in error messages.
   explicit conllu_reader(std::istream& in, std::string name = "<stream>", conllu_options options = {})
-      : in_(&in), name_(std::move(name)), options_(options) {}
+      : in_(&in), name_(std::move(name)), options_(options), entities_(options.strict) {}
 
   /// Opens the file at `path`. Throws `io_error` when it cannot be opened.
   explicit conllu_reader(const std::string& path, conllu_options options = {})
-      : owned_(std::make_unique<std::ifstream>(path, std::ios::binary)), name_(path), options_(options) {
+      : owned_(std::make_unique<std::ifstream>(path, std::ios::binary)),
+        name_(path),
+        options_(options),
+        entities_(options.strict) {
     if (!*owned_) detail::fail<io_error>("cannot open CoNLL-U file '", path, "'");
     in_ = owned_.get();
   }
@@ -449,15 +461,22 @@ class conllu_reader {
       unit.end = u + 1 < units_.size() ? units_[u + 1].begin : total;
       unit.id = p.id;
       unit.relation = std::move(p.label);
-      unit.parent = p.root ? -1 : resolve_unit(p, p.target);
-      for (auto& s : p.secondary)
-        unit.secondary.push_back(discourse_relation{std::move(s.first), resolve_unit(p, s.second)});
+      unit.parent = p.root ? -1 : resolve_unit(p, p.target, doc);
+      for (auto& s : p.secondary) {
+        const doc_index target = resolve_unit(p, s.second, doc);
+        if (target >= 0) unit.secondary.push_back(discourse_relation{std::move(s.first), target});
+      }
       doc.discourse_units.push_back(std::move(unit));
     }
   }
 
-  doc_index resolve_unit(const pending_unit& from, long long target) const {
+  // The index of unit `target`; -1, counted as dangling, when the document lacks it and the reading is lenient.
+  doc_index resolve_unit(const pending_unit& from, long long target, document& doc) const {
     const auto found = unit_ids_.find(target);
+    if (found == unit_ids_.end() && !options_.strict) {
+      ++doc.dangling.discourse;
+      return -1;
+    }
     if (found == unit_ids_.end()) {
       fail(from.line, "Discourse unit " + std::to_string(from.id) + " points to unit " + std::to_string(target) +
                           ", which its document does not have");

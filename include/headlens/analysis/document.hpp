@@ -119,7 +119,9 @@ struct discourse_unit {
   /// The label of the relation to `parent` as written, e.g. `elaboration-attribute` or `joint-list_m` (the
   /// `_m` suffix marks a multinuclear relation); `ROOT` for the root of the discourse tree.
   std::string relation;
-  doc_index parent = -1;                      ///< index of the unit it attaches to, -1 for the root
+  /// Index of the unit it attaches to; -1 for the root, and for a unit of an excerpt whose parent was left out
+  /// (its `relation` keeps the label; the link is counted in `document::dangling`).
+  doc_index parent = -1;
   std::vector<discourse_relation> secondary;  ///< further relations after `;`, in file order
 
   doc_index size() const noexcept { return end - begin; }
@@ -134,6 +136,15 @@ struct discourse_unit {
   }
 };
 
+/// Links of a source that pointed outside the document read from it, dropped while reading (a file cut from a
+/// larger one, such as an excerpt of GUM). Zero for a complete document; see `conllu_options::strict`.
+struct dangling_links {
+  std::size_t discourse = 0;    ///< discourse relations (primary or secondary) to a unit the document lacks
+  std::size_t coreference = 0;  ///< `Entity=` mentions whose opening or closing bracket the document lacks
+
+  std::size_t total() const noexcept { return discourse + coreference; }
+};
+
 /// One annotated document. Layers the file does not have are empty (coreference, discourse); every document has
 /// at least one paragraph when it has sentences.
 struct document {
@@ -145,6 +156,7 @@ struct document {
   std::vector<mention> mentions;  ///< sorted by begin, then longer first (an enclosing mention before its parts)
   std::vector<cluster> clusters;  ///< in order of first mention
   std::vector<discourse_unit> discourse_units;  ///< in file order
+  dangling_links dangling;                      ///< links the reader dropped because they left the document
 
   /// Empties every layer, keeping capacity (the reader reuses one document).
   void clear() {
@@ -156,6 +168,7 @@ struct document {
     mentions.clear();
     clusters.clear();
     discourse_units.clear();
+    dangling = {};
   }
   /// Paragraph index of word `w`. Precondition (unchecked): `0 <= w < words.size()`.
   doc_index paragraph_of(doc_index w) const {

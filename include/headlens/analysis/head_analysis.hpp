@@ -69,6 +69,7 @@ struct corpus_plan_counts {
   std::size_t words = 0;             ///< words of those documents
   std::size_t windows = 0;           ///< windows after fitting
   std::size_t refitted_windows = 0;  ///< windows narrowed or split to fit the model's context
+  dangling_links dangling;           ///< links the reader dropped as leaving their document (excerpts)
 };
 
 /// What the measured windows add up to; exact under `merge` in any order (the dropped mass is fixed point).
@@ -231,6 +232,8 @@ class head_analysis {
     }
     plan_counts_.windows += p.windows.size();
     plan_counts_.words += doc.words.size();
+    plan_counts_.dangling.discourse += doc.dangling.discourse;
+    plan_counts_.dangling.coreference += doc.dangling.coreference;
     ++plan_counts_.documents;
     documents_.push_back(std::move(p));
   }
@@ -353,6 +356,11 @@ inline std::string describe_run(const head_analysis& analysis, const window_coun
     << plan.documents << (plan.documents == 1 ? " document, " : " documents, ") << detail::with_commas(plan.words)
     << " words, " << counts.windows << " windows of up to " << analysis.window() << " words (stride "
     << analysis.stride() << "), " << detail::with_commas(counts.tokens) << " tokens";
+  if (plan.dangling.total() > 0) {
+    s << "; " << detail::with_commas(plan.dangling.discourse) << " discourse and "
+      << detail::with_commas(plan.dangling.coreference)
+      << " coreference links leaving their document (an excerpt) dropped";
+  }
   if (plan.refitted_windows > 0) {
     s << "; " << plan.refitted_windows << " windows narrowed to fit the model's " << max_tokens << " tokens";
   }

@@ -23,6 +23,10 @@ namespace detail {
 /// Every error is a `format_error` at the file and line given to the call that found it.
 class corefud_entities {
  public:
+  /// When `strict`, a bracket whose other half is missing is a `format_error`; otherwise (the default, for
+  /// excerpts) its mention is dropped and counted in `document::dangling`.
+  explicit corefud_entities(bool strict = false) : strict_(strict) {}
+
   /// Reads a `# global.Entity = ...` layout: the positions of the `etype`, `head` and `minspan` attributes (the
   /// first attribute is always the entity id). Until one is read, CorefUD's default `eid-etype-head-other`.
   void set_layout(std::string_view layout) {
@@ -72,10 +76,15 @@ class corefud_entities {
         const std::string_view key = value.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i);
         if (j == std::string_view::npos || key.empty() || key.find('(') != std::string_view::npos) {
           throw format_error::at_line(file, line,
-                                      "Entity value " + detail::quoted(value) + " is malformed at " + detail::quoted(value.substr(i)) +
-                                          ": expected '(id-...' or 'id)'");
+                                      "Entity value " + detail::quoted(value) + " is malformed at " +
+                                          detail::quoted(value.substr(i)) + ": expected '(id-...' or 'id)'");
         }
         auto it = std::find_if(open_.rbegin(), open_.rend(), [&](const open_mention& m) { return m.key == key; });
+        if (it == open_.rend() && !strict_) {  // opened before the excerpt began
+          ++doc.dangling.coreference;
+          i = j + 1;
+          continue;
+        }
         if (it == open_.rend()) {
           throw format_error::at_line(file, line,
                                       "Entity closing bracket " + detail::quoted(std::string(key) + ")") +
@@ -94,13 +103,19 @@ class corefud_entities {
     if (allow_open || open_.empty()) return;
     const open_mention& m = open_.back();
     throw format_error::at_line(file, m.line,
-                                "Entity mention " + detail::quoted("(" + m.key) + " opened here is still open at the end of " +
-                                    "its sentence (line " + std::to_string(line) + ")");
+                                "Entity mention " + detail::quoted("(" + m.key) +
+                                    " opened here is still open at the end of " + "its sentence (line " +
+                                    std::to_string(line) + ")");
   }
 
-  /// At the end of a document: checks that every mention was closed, sorts the mentions (by begin, the longer
+  /// At the end of a document: checks that every mention was closed (when not strict, drops and counts the open
+  /// ones: the excerpt ended before their closing brackets), sorts the mentions (by begin, the longer
   /// first), lists each cluster's mentions and drops clusters left without any (those only on empty nodes).
   void finish_document(const std::string& file, document& doc) {
+    if (!strict_) {
+      doc.dangling.coreference += open_.size();
+      open_.clear();
+    }
     if (!open_.empty()) {
       const open_mention& m = open_.back();
       throw format_error::at_line(
@@ -148,9 +163,9 @@ class corefud_entities {
       const std::string_view item = rest.substr(0, dash);
       if (field == 0) {
         if (item.empty()) {
-          throw format_error::at_line(
-              file, line,
-              "Entity mention " + detail::quoted("(" + std::string(body)) + " in " + detail::quoted(value) + " has an empty id");
+          throw format_error::at_line(file, line,
+                                      "Entity mention " + detail::quoted("(" + std::string(body)) + " in " +
+                                          detail::quoted(value) + " has an empty id");
         }
         m.key.assign(item);
       } else if (field == etype_field_) {
@@ -213,6 +228,7 @@ class corefud_entities {
     doc.mentions.push_back(std::move(m));
   }
 
+  bool strict_ = false;
   // Attribute positions (CorefUD's default `eid-etype-head-other` until `set_layout`).
   int etype_field_ = 1;
   int head_field_ = 2;
