@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "headlens/text/word_tokenizer.hpp"
@@ -76,3 +77,7 @@ TEST_CASE("word tokenizer: pre-tokenized words and ids", "[words]") {
   REQUIRE_THROWS_WITH(headlens::parse_token_ids(" , ", 300), Contains("no token ids"));
   REQUIRE_THROWS_WITH(headlens::parse_token_ids("99999999999", 300), Contains("expected a decimal integer"));
 }
+
+// Every tokenizer returns the one token struct, so any tokenizer's output aligns and feeds any model.
+static_assert(std::is_same<headlens::word_token, headlens::text_token>::value, "one token struct");
+static_assert(std::is_same<headlens::bpe_token, headlens::text_token>::value, "one token struct");

@@ -29,6 +29,7 @@
 // Text.
 #include "headlens/text/bpe.hpp"
 #include "headlens/text/sentencepiece.hpp"
+#include "headlens/text/token.hpp"
 #include "headlens/text/word_tokenizer.hpp"
 
 // Reference transformer blocks.

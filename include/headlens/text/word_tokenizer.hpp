@@ -21,6 +21,7 @@
 
 #include "headlens/error.hpp"
 #include "headlens/text/bpe.hpp"
+#include "headlens/text/token.hpp"
 #include "headlens/text/unicode.hpp"
 #include "headlens/types.hpp"
 
@@ -50,12 +51,8 @@ inline std::vector<byte_span> split_words(std::string_view text) {
   return out;
 }
 
-/// One token of a word-level tokenizer: its id and the bytes `[begin, end)` of the text it covers.
-struct word_token {
-  std::int32_t id = 0;
-  std::size_t begin = 0;
-  std::size_t end = 0;
-};
+/// A token of the word-level tokenizer, the one `text_token` of headlens/text/token.hpp: one word of `split_words`.
+using word_token = text_token;
 
 /// How `word_tokenizer` looks words up.
 struct word_tokenizer_options {
@@ -176,8 +173,8 @@ inline std::vector<std::int32_t> parse_token_ids(std::string_view text, index vo
       detail::fail<argument_error>("token id ", ids.size(), " is '", item, "', expected a decimal integer");
     }
     if (value >= vocab_size) {
-      detail::fail<argument_error>("token id ", ids.size(), " is ", value, ", expected 0 <= id < vocab_size = ",
-                                   vocab_size);
+      detail::fail<argument_error>("token id ", ids.size(), " is ", value,
+                                   ", expected 0 <= id < vocab_size = ", vocab_size);
     }
     ids.push_back(std::int32_t(value));
     pos = end;
