@@ -98,7 +98,7 @@ TEST_CASE("document_from_text: words, spaces, sentences and one paragraph", "[wo
   bare.paragraphs.clear();
   const headlens::prepared_document from_rule(bare);
   CHECK(from_rule.sentences_from_punctuation());
-  for (headlens::index k = 0; k < 9; ++k) CHECK(prepared.sentence_of(k) == from_rule.sentence_of(k));
+  for (headlens::Index k = 0; k < 9; ++k) CHECK(prepared.sentence_of(k) == from_rule.sentence_of(k));
 }
 
 TEST_CASE("document_from_text: empty text, whitespace only, bad UTF-8", "[words]") {

@@ -27,7 +27,7 @@ namespace detail {
 
 /// Threads a kernel will use: `requested` when positive, else OpenMP's default (OMP_NUM_THREADS or the core
 /// count); always 1 without OpenMP.
-inline int thread_count(index requested) noexcept {
+inline int thread_count(Index requested) noexcept {
 #ifdef _OPENMP
   return requested > 0 ? int(requested) : std::max(1, omp_get_max_threads());
 #else
@@ -40,33 +40,33 @@ inline int thread_count(index requested) noexcept {
 /// caller's workspace). Units are handed out dynamically, so uneven units (causal tiles) balance. `body` must
 /// not throw.
 template <class Body>
-void parallel_for(index units, int threads, Body&& body) {
+void parallel_for(Index units, int threads, Body&& body) {
 #ifdef _OPENMP
   if (threads > 1 && units > 1) {
-    const int used = int(std::min<index>(threads, units));
+    const int used = int(std::min<Index>(threads, units));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(used)
-    for (index u = 0; u < units; ++u) body(u, omp_get_thread_num());
+    for (Index u = 0; u < units; ++u) body(u, omp_get_thread_num());
     return;
   }
 #endif
   (void)threads;
-  for (index u = 0; u < units; ++u) body(u, 0);
+  for (Index u = 0; u < units; ++u) body(u, 0);
 }
 
 /// Fixed cut of a product into blocks: rows in chunks of `product_row_chunk`, columns in chunks of
 /// `product_col_chunk` (both independent of the thread count; large enough that Eigen's kernel runs at full
 /// speed inside each block, small enough that T = 128 still gives every thread work).
-inline constexpr index product_row_chunk = 256;
-inline constexpr index product_col_chunk = 384;
+inline constexpr Index product_row_chunk = 256;
+inline constexpr Index product_col_chunk = 384;
 
 /// Calls `block(r0, c0, nr, nc)` for every block of the fixed cut of a `rows` x `cols` result, in parallel: the
 /// one definition of that cut, which every projection path shares so that results never depend on the thread count.
 template <class Block>
-void for_each_product_block(index rows, index cols, int threads, Block&& block) {
-  const index row_blocks = (rows + product_row_chunk - 1) / product_row_chunk;
-  const index col_blocks = (cols + product_col_chunk - 1) / product_col_chunk;
-  parallel_for(row_blocks * col_blocks, threads, [&](index unit, int) {
-    const index r0 = (unit / col_blocks) * product_row_chunk, c0 = (unit % col_blocks) * product_col_chunk;
+void for_each_product_block(Index rows, Index cols, int threads, Block&& block) {
+  const Index row_blocks = (rows + product_row_chunk - 1) / product_row_chunk;
+  const Index col_blocks = (cols + product_col_chunk - 1) / product_col_chunk;
+  parallel_for(row_blocks * col_blocks, threads, [&](Index unit, int) {
+    const Index r0 = (unit / col_blocks) * product_row_chunk, c0 = (unit % col_blocks) * product_col_chunk;
     block(r0, c0, std::min(product_row_chunk, rows - r0), std::min(product_col_chunk, cols - c0));
   });
 }
@@ -76,7 +76,7 @@ void for_each_product_block(index rows, index cols, int threads, Block&& block) 
 /// into its GEMM kernel.
 template <class Dst, class Lhs, class Rhs, class Alpha = typename std::decay_t<Dst>::Scalar>
 void partitioned_product(Dst&& dst, const Lhs& lhs, const Rhs& rhs, int threads, Alpha alpha = Alpha(1)) {
-  for_each_product_block(dst.rows(), dst.cols(), threads, [&](index r0, index c0, index nr, index nc) {
+  for_each_product_block(dst.rows(), dst.cols(), threads, [&](Index r0, Index c0, Index nr, Index nc) {
     dst.block(r0, c0, nr, nc).noalias() = (alpha * lhs.middleRows(r0, nr)) * rhs.middleCols(c0, nc);
   });
 }
@@ -129,7 +129,7 @@ using const_row_major_ref = Eigen::Ref<const matrix<Scalar>, 0, Eigen::OuterStri
 
 /// Columns per `tile_product` call inside a projection block: 64 columns of the right-hand side over the whole
 /// depth (768 x 64 floats = 192 KiB for d_model 768) stay in L2 while every row of the block passes over them.
-inline constexpr index projection_tile_cols = 64;
+inline constexpr Index projection_tile_cols = 64;
 
 /// dst = lhs * rhs for the projections (x W_qkv, z W_o). With HEADLENS_USE_BLAS (CMake option of that name) the
 /// BLAS's sgemm/dgemm computes it (see `blas_threads_itself` for how it is threaded); otherwise, when the column
@@ -148,17 +148,17 @@ void projection_product(row_major_ref<Scalar> dst, const const_row_major_ref<Sca
       blas_gemm<Scalar>(dst, lhs, rhs);
       return;
     }
-    for_each_product_block(dst.rows(), dst.cols(), threads, [&](index r0, index c0, index nr, index nc) {
+    for_each_product_block(dst.rows(), dst.cols(), threads, [&](Index r0, Index c0, Index nr, Index nc) {
       blas_gemm<Scalar>(dst.block(r0, c0, nr, nc), lhs.middleRows(r0, nr), rhs.middleCols(c0, nc));
     });
     return;
   }
 #endif
-  const index rows = dst.rows(), cols = dst.cols(), depth = lhs.cols();
+  const Index rows = dst.rows(), cols = dst.cols(), depth = lhs.cols();
   if (cols % tile_batch<Scalar> == 0 && depth > 0) {
-    for_each_product_block(rows, cols, threads, [&](index r0, index c0, index nr, index nc) {
-      const index c1 = c0 + nc;
-      for (index c = c0; c < c1; c += projection_tile_cols) {
+    for_each_product_block(rows, cols, threads, [&](Index r0, Index c0, Index nr, Index nc) {
+      const Index c1 = c0 + nc;
+      for (Index c = c0; c < c1; c += projection_tile_cols) {
         tile_product<false>(lhs.data() + r0 * lhs.outerStride(), lhs.outerStride(), rhs.data() + c,
                             rhs.outerStride(), dst.data() + r0 * dst.outerStride() + c, dst.outerStride(), nr,
                             std::min(projection_tile_cols, c1 - c), depth);

@@ -55,7 +55,7 @@ struct normalization {
   }
 
   /// Width the norm expects.
-  index size() const noexcept { return weight.size(); }
+  Index size() const noexcept { return weight.size(); }
 
   /// Throws `shape_error` / `argument_error` naming `name` when the parameters do not fit together.
   void validate(const std::string& name) const {
@@ -76,16 +76,16 @@ struct normalization {
       detail::fail<shape_error>("x.cols() is ", x.cols(), ", expected the norm's width ", weight.size());
     }
     matrix<Scalar> out(x.rows(), x.cols());
-    const index d = x.cols();
-    for (index r = 0; r < x.rows(); ++r) {
+    const Index d = x.cols();
+    for (Index r = 0; r < x.rows(); ++r) {
       const auto row = x.row(r);
       double scale, shift = 0;
       if (kind == norm_kind::layer_norm) {
         double mean = 0;
-        for (index j = 0; j < d; ++j) mean += double(row(j));
+        for (Index j = 0; j < d; ++j) mean += double(row(j));
         mean /= double(d);
         double var = 0;
-        for (index j = 0; j < d; ++j) {
+        for (Index j = 0; j < d; ++j) {
           const double c = double(row(j)) - mean;
           var += c * c;
         }
@@ -94,11 +94,11 @@ struct normalization {
         shift = mean;
       } else {
         double ms = 0;
-        for (index j = 0; j < d; ++j) ms += double(row(j)) * double(row(j));
+        for (Index j = 0; j < d; ++j) ms += double(row(j)) * double(row(j));
         ms /= double(d);
         scale = 1.0 / std::sqrt(ms + eps);
       }
-      for (index j = 0; j < d; ++j) {
+      for (Index j = 0; j < d; ++j) {
         Scalar v = Scalar((double(row(j)) - shift) * scale) * weight(j);
         if (bias.size() != 0) v += bias(j);
         out(r, j) = v;
@@ -167,15 +167,15 @@ struct mlp {
   vector<Scalar> b_out;   ///< [d] or empty
 
   /// Throws `shape_error` naming `name` and the first parameter whose shape does not fit d_model `d`.
-  void validate(const std::string& name, index d) const {
-    const index ff = w_in.cols();
-    auto check = [&](const char* what, index rows, index cols, index want_rows, index want_cols) {
+  void validate(const std::string& name, Index d) const {
+    const Index ff = w_in.cols();
+    auto check = [&](const char* what, Index rows, Index cols, Index want_rows, Index want_cols) {
       if (rows != want_rows || cols != want_cols) {
         detail::fail<shape_error>(name, ".", what, " is [", rows, " x ", cols, "], expected [", want_rows, " x ",
                                   want_cols, "]");
       }
     };
-    auto check_bias = [&](const char* what, index size, index want) {
+    auto check_bias = [&](const char* what, Index size, Index want) {
       if (size != 0 && size != want) {
         detail::fail<shape_error>(name, ".", what, " has ", size, " entries, expected ", want, " or none");
       }
@@ -216,13 +216,13 @@ struct mlp {
 /// id outside [0, vocab).
 template <class Scalar>
 matrix<Scalar> embed_tokens(const Eigen::Ref<const matrix<Scalar>>& table, const std::vector<std::int32_t>& ids) {
-  matrix<Scalar> out(index(ids.size()), table.cols());
+  matrix<Scalar> out(Index(ids.size()), table.cols());
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] < 0 || index(ids[i]) >= table.rows()) {
+    if (ids[i] < 0 || Index(ids[i]) >= table.rows()) {
       detail::fail<argument_error>("token id ", ids[i], " at position ", i,
                                    " is out of range, expected 0 <= id < vocab_size = ", table.rows());
     }
-    out.row(index(i)) = table.row(ids[i]);
+    out.row(Index(i)) = table.row(ids[i]);
   }
   return out;
 }
@@ -259,7 +259,7 @@ class decoder_block {
         mlp_norm_(w.mlp_norm),
         mlp_(w.feed_forward) {
     const std::string name = "blocks[" + std::to_string(layer) + "]";
-    const index d = w.attention.d_model;
+    const Index d = w.attention.d_model;
     attention_norm_.validate(name + ".attention_norm");
     mlp_norm_.validate(name + ".mlp_norm");
     if (attention_norm_.size() != d || mlp_norm_.size() != d) {
@@ -313,7 +313,7 @@ template <class Scalar>
 class transformer_cache {
  public:
   /// Tokens seen so far.
-  index length() const noexcept { return length_; }
+  Index length() const noexcept { return length_; }
   /// Forgets every token.
   void clear() noexcept {
     for (kv_cache<Scalar>& c : layers_) c.clear();
@@ -329,7 +329,7 @@ class transformer_cache {
  private:
   friend class transformer<Scalar>;
   std::vector<kv_cache<Scalar>> layers_;
-  index length_ = 0;
+  Index length_ = 0;
 };
 
 /// A decoder-only language model: token ids in, logits out, with hooks at every head of every layer.
@@ -347,7 +347,7 @@ class transformer {
         final_norm_(std::move(w.final_norm)),
         lm_head_(std::move(w.lm_head)),
         lm_head_bias_(std::move(w.lm_head_bias)) {
-    const index d = token_embedding_.cols();
+    const Index d = token_embedding_.cols();
     if (token_embedding_.rows() == 0 || d == 0) {
       detail::fail<shape_error>("token_embedding is [", token_embedding_.rows(), " x ", d,
                                 "], expected [vocab x d_model] with both >= 1");
@@ -378,12 +378,12 @@ class transformer {
     }
   }
 
-  index d_model() const noexcept { return token_embedding_.cols(); }
+  Index d_model() const noexcept { return token_embedding_.cols(); }
   /// Logits per position: the LM head's width.
-  index vocab_size() const noexcept { return lm_head_.size() != 0 ? lm_head_.cols() : token_embedding_.rows(); }
-  index layer_count() const noexcept { return index(blocks_.size()); }
+  Index vocab_size() const noexcept { return lm_head_.size() != 0 ? lm_head_.cols() : token_embedding_.rows(); }
+  Index layer_count() const noexcept { return Index(blocks_.size()); }
   /// Longest sequence `forward` accepts (learned positions); 0 means no limit.
-  index max_positions() const noexcept { return position_embedding_.rows(); }
+  Index max_positions() const noexcept { return position_embedding_.rows(); }
   const std::vector<decoder_block<Scalar>>& blocks() const noexcept { return blocks_; }
   const normalization<Scalar>& final_norm() const noexcept { return final_norm_; }
   const matrix<Scalar>& token_embedding() const noexcept { return token_embedding_; }
@@ -450,12 +450,12 @@ class transformer {
   }
 
  private:
-  void check_ids(const std::vector<std::int32_t>& ids, const forward_options<Scalar>& options, index past = 0) const {
+  void check_ids(const std::vector<std::int32_t>& ids, const forward_options<Scalar>& options, Index past = 0) const {
     if (ids.empty()) detail::fail<argument_error>("ids is empty, expected at least one token");
     if (options.batch != 1) {
       detail::fail<argument_error>("options.batch is ", options.batch, ", expected 1 (one sequence per call)");
     }
-    if (position_embedding_.size() != 0 && past + index(ids.size()) > position_embedding_.rows()) {
+    if (position_embedding_.size() != 0 && past + Index(ids.size()) > position_embedding_.rows()) {
       if (past == 0) {
         detail::fail<argument_error>("ids has ", ids.size(), " tokens, expected at most max_positions = ",
                                      position_embedding_.rows());
@@ -464,7 +464,7 @@ class transformer {
                                    " cached, expected at most max_positions = ", position_embedding_.rows(), " in all");
     }
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      if (ids[i] < 0 || index(ids[i]) >= token_embedding_.rows()) {
+      if (ids[i] < 0 || Index(ids[i]) >= token_embedding_.rows()) {
         detail::fail<argument_error>("token id ", ids[i], " at position ", i,
                                      " is out of range, expected 0 <= id < vocab_size = ", token_embedding_.rows());
       }
