@@ -3,12 +3,15 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "headlens/analysis/report_html.hpp"
+#include "headlens/analysis/report_json.hpp"
+#include "headlens/analysis/verdict_json.hpp"
 
 using headlens::head_label;
 
@@ -54,14 +57,15 @@ TEST_CASE("report_html: HTML text escaping") {
 }
 
 TEST_CASE("report_html: JSON strings cannot end a script element") {
-  using headlens::detail::html_json_string;
-  REQUIRE(html_json_string("</script>") == "\"\\u003c/script\\u003e\"");
-  REQUIRE(html_json_string("<!--") == "\"\\u003c!--\"");
-  REQUIRE(html_json_string("a\"b\\c") == "\"a\\\"b\\\\c\"");
-  REQUIRE(html_json_string("it's & more") == "\"it\\u0027s \\u0026 more\"");
-  REQUIRE(html_json_string(std::string("tab\tnl\ncr\r\x01", 12)) == "\"tab\\u0009nl\\u000acr\\u000d\\u0001\\u0000\"");
-  REQUIRE(html_json_string("a\xe2\x80\xa8z\xe2\x80\xa9") == "\"a\\u2028z\\u2029\"");  // JS line terminators
-  REQUIRE(html_json_string("\xe2\x82\xac") == "\"\xe2\x82\xac\"");  // other UTF-8 (the euro sign) as is
+  using headlens::detail::json_string_literal;
+  REQUIRE(json_string_literal("</script>") == "\"\\u003c/script\\u003e\"");
+  REQUIRE(json_string_literal("<!--") == "\"\\u003c!--\"");
+  REQUIRE(json_string_literal("a\"b\\c") == "\"a\\\"b\\\\c\"");
+  REQUIRE(json_string_literal("it's & more") == "\"it\\u0027s \\u0026 more\"");
+  REQUIRE(json_string_literal(std::string("tab\tnl\ncr\r\x01", 12)) ==
+          "\"tab\\u0009nl\\u000acr\\u000d\\u0001\\u0000\"");
+  REQUIRE(json_string_literal("a\xe2\x80\xa8z\xe2\x80\xa9") == "\"a\\u2028z\\u2029\"");  // JS line terminators
+  REQUIRE(json_string_literal("\xe2\x82\xac") == "\"\xe2\x82\xac\"");  // other UTF-8 (the euro sign) as is
 }
 
 TEST_CASE("report_html: JSON numbers") {
@@ -70,6 +74,18 @@ TEST_CASE("report_html: JSON numbers") {
   REQUIRE(html_json_number(-1.25e-7) == "-1.25e-07");
   REQUIRE(html_json_number(std::numeric_limits<double>::quiet_NaN()) == "null");
   REQUIRE(html_json_number(std::numeric_limits<double>::infinity()) == "null");
+}
+
+TEST_CASE("verdict_json: numbers are the shortest text that reads back exactly") {
+  using headlens::detail::json_number_exact;
+  REQUIRE(json_number_exact(0.5) == "0.5");
+  REQUIRE(json_number_exact(0.1) == "0.1");
+  REQUIRE(json_number_exact(-2.0) == "-2");
+  REQUIRE(json_number_exact(1.0 / 3) == "0.3333333333333333");
+  REQUIRE(json_number_exact(-1.25e-7) == "-1.25e-07");
+  REQUIRE(std::strtod(json_number_exact(0.123456789012345678).c_str(), nullptr) == 0.123456789012345678);
+  REQUIRE(json_number_exact(std::numeric_limits<double>::quiet_NaN()) == "null");
+  REQUIRE(json_number_exact(-std::numeric_limits<double>::infinity()) == "null");
 }
 
 TEST_CASE("report_html: hostile text stays inside the data element") {
@@ -113,9 +129,15 @@ TEST_CASE("report_html: the data holds every head and the maps rounded to the de
   REQUIRE(data3.find("\"tokens\":[\"a\",\"b\"]") != std::string::npos);
   REQUIRE(data3.find("\"layer_count\":1,\"head_count\":2") != std::string::npos);
   // Heads sorted by make_report; NaN scores as null; the evidence's missing baseline as null.
-  REQUIRE(data3.find("{\"layer\":0,\"head\":0,\"label\":\"positional\",\"confidence\":0.875,"
-                     "\"scores\":[null,null,null,0.25],\"reason\":\"\",\"evidence\":[]}") != std::string::npos);
-  REQUIRE(data3.find("\"evidence\":[[\"mass\",0.5,null]]") != std::string::npos);
+  REQUIRE(data3.find("{\"layer\":0,\"head\":0,\"label\":\"positional\",\"scores\":{\"syntactic\":null,"
+                     "\"coreference\":null,\"discourse\":null,\"positional\":0.25},\"confidence\":0.875,"
+                     "\"reason\":\"\",\"evidence\":[]}") != std::string::npos);
+  REQUIRE(data3.find("\"evidence\":[{\"name\":\"mass\",\"value\":0.5,\"baseline\":null}]") != std::string::npos);
+  // The JSON report's schema, head for head (docs/report-schema.md): one writer for both.
+  const nlohmann::json page = nlohmann::json::parse(data3);
+  const nlohmann::json report = headlens::report_to_json(small_report());
+  REQUIRE(page.at("heads").size() == report.at("heads").size());
+  for (std::size_t h = 0; h < report.at("heads").size(); ++h) CHECK(page.at("heads")[h] == report.at("heads")[h]);
   REQUIRE(data3.find("\"model\":[0,0,0,1,1]") != std::string::npos);  // head_labels order
   // One layer: only the early band has a layer (middle and late are left out).
   REQUIRE(data3.find("\"bands\":[{\"name\":\"early\",\"first\":0,\"last\":0,\"counts\":[0,0,0,1,1]}],") !=

@@ -33,6 +33,7 @@
 #include <headlens/analysis/report.hpp>
 #include <headlens/analysis/report_html.hpp>
 #include <headlens/analysis/report_json.hpp>
+#include <headlens/analysis/text_document.hpp>
 #include <headlens/models/attention_model.hpp>
 #include <nlohmann/json.hpp>
 
@@ -53,50 +54,6 @@ struct classify_args {
 };
 
 // ---- input -------------------------------------------------------------------------------------------------------
-
-bool is_ascii_punct(unsigned char c) { return c < 128 && std::ispunct(c) != 0; }
-
-/// Words from plain text: whitespace separates words, and each ASCII punctuation character is a word of its own
-/// (so sentence-final punctuation ends sentences, as the feature accumulators expect of a document without
-/// sentences), except an apostrophe or hyphen between letters ("don't", "well-known"). No annotation layer.
-headlens::document document_from_text(const std::string& text, const std::string& name) {
-  headlens::document doc;
-  doc.id = name;
-  std::size_t i = 0;
-  const std::size_t n = text.size();
-  auto is_space = [](unsigned char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-  };
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (is_space(c)) {
-      ++i;
-      continue;
-    }
-    std::size_t j = i + 1;
-    if (!is_ascii_punct(c)) {
-      while (j < n) {
-        const auto d = static_cast<unsigned char>(text[j]);
-        if (is_space(d)) break;
-        if (is_ascii_punct(d)) {
-          const bool inner = (d == '\'' || d == '-') && j + 1 < n &&
-                             !is_space(static_cast<unsigned char>(text[j + 1])) &&
-                             !is_ascii_punct(static_cast<unsigned char>(text[j + 1]));
-          if (!inner) break;
-        }
-        ++j;
-      }
-    }
-    headlens::word w;
-    w.form = text.substr(i, j - i);
-    w.lemma = w.upos = w.deprel = "_";
-    w.head = headlens::word::no_head;
-    w.space_after = j < n && is_space(static_cast<unsigned char>(text[j]));
-    doc.words.push_back(std::move(w));
-    i = j;
-  }
-  return doc;
-}
 
 std::string read_file(const std::string& path, const char* option) {
   std::ifstream in(path, std::ios::binary);
@@ -260,7 +217,7 @@ void run_classify(classify_args args) {
   std::vector<headlens::document> documents;
   if (!args.text.empty()) {
     source = args.text;
-    documents.push_back(document_from_text(read_file(args.text, "--text"), args.text));
+    documents.push_back(headlens::document_from_text(read_file(args.text, "--text"), args.text));
   } else {
     source = args.conllu.empty() ? headlens_cli::default_gum_sample() : args.conllu;
     headlens::conllu_options reading;
@@ -359,8 +316,8 @@ void setup_classify(CLI::App& app) {
                                  "annotated CoNLL-U file (dependencies, GUM-style coreference and discourse are used "
                                  "by the annotated policy). Default: tests/data/gum/gum_cc_by_sample.conllu");
   auto* text = sub->add_option("--text", args->text,
-                               "plain UTF-8 text file instead (words split at spaces and punctuation; no "
-                               "annotations, so the heuristic policy is the default)");
+                               "plain UTF-8 text file instead (words and sentences by the library's one splitter, "
+                               "analysis/text_document.hpp; no annotations, so the heuristic policy is the default)");
   conllu->excludes(text);
   sub->add_option("--policy", args->policy,
                   "annotated (needs --conllu annotations; default with --conllu) or heuristic (default with --text)")

@@ -29,6 +29,8 @@
 // Text.
 #include "headlens/text/bpe.hpp"
 #include "headlens/text/sentencepiece.hpp"
+#include "headlens/text/token.hpp"
+#include "headlens/text/word_splitter.hpp"
 #include "headlens/text/word_tokenizer.hpp"
 
 // Reference transformer blocks.
@@ -41,3 +43,4 @@
 #include "headlens/analysis/policies.hpp"
 #include "headlens/analysis/report.hpp"
 #include "headlens/analysis/report_html.hpp"
+#include "headlens/analysis/text_document.hpp"

@@ -89,10 +89,11 @@
 /// ## Documents without annotations
 /// A document without a dependency layer (every HEAD `_`) gives no syntactic evidence, one without mentions no
 /// coreference evidence, one without discourse units no discourse-unit evidence (counts stay 0). A document with
-/// no sentences at all (words built from plain text) is split into sentences after sentence-final punctuation
-/// (forms made of `.`, `!`, `?`, `…`), closing quotes and brackets following it staying in the sentence; it has
-/// one paragraph. Punctuation without UPOS is recognised from its form. `head_evidence::annotated` is true when
-/// some window came from a document with a dependency, coreference or discourse layer.
+/// no sentences at all (words built by hand; `document_from_text` gives sentences) is split into sentences by the
+/// word splitter's rule (text/word_splitter.hpp): after sentence-final punctuation (forms made of `.`, `!`, `?`,
+/// `…`), closing quotes and brackets following it staying in the sentence; it has one paragraph. Punctuation without
+/// UPOS is recognised from its form. `head_evidence::annotated` is true when some window came from a document with a
+/// dependency, coreference or discourse layer.
 ///
 /// ## Exact merging
 /// Counts are integers, and masses are summed per window in double, then rounded to fixed point (2^-32 of a unit
@@ -116,6 +117,7 @@
 #include <headlens/analysis/head_evidence.hpp>
 #include <headlens/error.hpp>
 #include <headlens/io/dtype.hpp>
+#include <headlens/text/word_splitter.hpp>
 #include <headlens/types.hpp>
 #include <limits>
 #include <string>
@@ -166,29 +168,6 @@ inline bool is_punctuation_form(std::string_view form) {
     if (!matched) return false;
   }
   return true;
-}
-
-/// True for a sentence-final form: made of `.`, `!`, `?` and `…` only.
-inline bool is_sentence_final_form(std::string_view form) {
-  if (form.empty()) return false;
-  std::size_t i = 0;
-  while (i < form.size()) {
-    const char c = form[i];
-    if (c == '.' || c == '!' || c == '?') {
-      ++i;
-    } else if (form.compare(i, 3, "\u2026") == 0) {
-      i += 3;
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
-
-/// True for closing quotes and brackets, which stay with the sentence they close.
-inline bool is_closing_form(std::string_view form) {
-  return form == "\"" || form == "'" || form == ")" || form == "]" || form == "}" || form == "\u201D" ||
-         form == "\u2019" || form == "\u00BB" || form == "''";
 }
 
 /// Fixed-point scales of the exact totals.
@@ -261,18 +240,12 @@ class prepared_document {
       }
     } else {
       sentences_from_punctuation_ = true;
-      // A sentence ends after sentence-final punctuation and the closing quotes or brackets that follow it.
+      // The word splitter's sentence rule (text/word_splitter.hpp), over the words' forms.
       doc_index s = 0;
-      bool pending = false;
+      sentence_splitter splitter;
       for (Index w = 0; w < n; ++w) {
-        const std::string& form = doc.words[static_cast<std::size_t>(w)].form;
-        const bool final_form = detail::is_sentence_final_form(form);
-        if (pending && !final_form && !detail::is_closing_form(form)) {
-          ++s;
-          pending = false;
-        }
+        if (splitter.starts_sentence(doc.words[static_cast<std::size_t>(w)].form)) ++s;
         sentence_of_[static_cast<std::size_t>(w)] = s;
-        if (final_form) pending = true;
       }
     }
 

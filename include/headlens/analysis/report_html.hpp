@@ -28,6 +28,7 @@
 
 #include "headlens/analysis/report.hpp"
 #include "headlens/analysis/verdict.hpp"
+#include "headlens/analysis/verdict_json.hpp"
 #include "headlens/error.hpp"
 
 namespace headlens {
@@ -110,34 +111,6 @@ inline std::string html_escape(std::string_view text) {
   return out;
 }
 
-/// `text` as a JSON string literal that is also safe inside an HTML `<script>` element: quotes, backslashes and
-/// control characters escaped as JSON requires, and `<`, `>`, `&`, `'`, U+2028, U+2029 as `\uXXXX`, so the text
-/// can neither close the element (`</script>`), open a comment (`<!--`) nor end a JavaScript line.
-inline std::string html_json_string(std::string_view text) {
-  static const char hex[] = "0123456789abcdef";
-  std::string out = "\"";
-  out.reserve(text.size() + 2);
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\\') {
-      out += "\\\\";
-    } else if (c < 0x20 || c == '<' || c == '>' || c == '&' || c == '\'' || c == 0x7f) {
-      out += "\\u00";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else if (c == 0xe2 && i + 2 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0x80 &&
-               (static_cast<unsigned char>(text[i + 2]) == 0xa8 || static_cast<unsigned char>(text[i + 2]) == 0xa9)) {
-      out += static_cast<unsigned char>(text[i + 2]) == 0xa8 ? "\\u2028" : "\\u2029";
-      i += 2;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
 /// A JSON number with 6 significant digits in the classic locale; `null` when not finite.
 inline std::string html_json_number(double value) {
   if (!std::isfinite(value)) return "null";
@@ -216,6 +189,7 @@ inline constexpr std::string_view html_report_js = R"HLJS(
   'use strict';
   var data = JSON.parse(document.getElementById('headlens-data').textContent);
   var LABELS = ['syntactic', 'coreference', 'discourse', 'positional', 'unassigned'];
+  var CATEGORIES = LABELS.slice(0, 4);  // the labels that have a score
   var COLORS = {syntactic: [0, 114, 178], coreference: [213, 94, 0], discourse: [0, 158, 115],
                 positional: [230, 159, 0], unassigned: [140, 140, 140]};
   var state = {head: null, example: 0, row: -1};
@@ -336,10 +310,11 @@ inline constexpr std::string_view html_report_js = R"HLJS(
     reason.style.display = v.reason ? '' : 'none';
     var st = $('scores'); st.textContent = '';
     var best = -1, bestV = -Infinity;
-    v.scores.forEach(function (s, i) { if (s !== null && s > bestV) { bestV = s; best = i; } });
+    var scores = CATEGORIES.map(function (c) { return v.scores[c]; });
+    scores.forEach(function (s, i) { if (s !== null && s > bestV) { bestV = s; best = i; } });
     var hr = el('tr'); hr.appendChild(el('th', null, 'score'));
     var br = el('tr'); br.appendChild(el('td', null, 'margin'));
-    v.scores.forEach(function (s, i) {
+    scores.forEach(function (s, i) {
       hr.appendChild(el('th', null, LABELS[i]));
       var td = el('td', 'num' + (i === best ? ' best' : ''), signed(s)); td.style.color = s !== null && s > 0 ? rgb(LABELS[i]) : '';
       br.appendChild(td);
@@ -352,15 +327,15 @@ inline constexpr std::string_view html_report_js = R"HLJS(
     if (!v.evidence.length) { var r0 = el('tr'); var td0 = el('td', null, 'no evidence'); td0.colSpan = 4; r0.appendChild(td0); et.appendChild(r0); }
     v.evidence.forEach(function (e) {
       var r = el('tr');
-      r.appendChild(el('td', null, e[0]));
-      r.appendChild(el('td', 'num', fmt(e[1], 3)));
-      r.appendChild(el('td', 'num', e[2] === null ? '' : fmt(e[2], 3)));
+      r.appendChild(el('td', null, e.name));
+      r.appendChild(el('td', 'num', fmt(e.value, 3)));
+      r.appendChild(el('td', 'num', e.baseline === null ? '' : fmt(e.baseline, 3)));
       var tdb = el('td');
-      if (e[1] !== null && e[1] >= 0 && e[1] <= 1 && (e[2] === null || (e[2] >= 0 && e[2] <= 1))) {
-        var eb = el('div', 'ebar'); var fill = el('i'); fill.style.width = (100 * e[1]) + '%';
+      if (e.value !== null && e.value >= 0 && e.value <= 1 && (e.baseline === null || (e.baseline >= 0 && e.baseline <= 1))) {
+        var eb = el('div', 'ebar'); var fill = el('i'); fill.style.width = (100 * e.value) + '%';
         fill.style.background = rgb(v.label, 0.8); eb.appendChild(fill);
-        if (e[2] !== null) { var tick = el('b'); tick.style.left = 'calc(' + (100 * e[2]) + '% - 1px)'; eb.appendChild(tick); }
-        eb.title = 'value ' + fmt(e[1], 3) + (e[2] === null ? '' : ', baseline ' + fmt(e[2], 3) + ' (the black tick)');
+        if (e.baseline !== null) { var tick = el('b'); tick.style.left = 'calc(' + (100 * e.baseline) + '% - 1px)'; eb.appendChild(tick); }
+        eb.title = 'value ' + fmt(e.value, 3) + (e.baseline === null ? '' : ', baseline ' + fmt(e.baseline, 3) + ' (the black tick)');
         tdb.appendChild(eb);
       }
       r.appendChild(tdb);
@@ -543,10 +518,10 @@ inline void write_html(std::ostream& out, const head_report& report, const html_
   int head_count = 0;
   for (const head_verdict& v : report.heads) head_count = std::max(head_count, v.head + 1);
 
-  // The data, as JSON safe inside <script> (every string through html_json_string).
+  // The data, as JSON safe inside <script> (every string through json_string_literal).
   std::string json;
   json.reserve(4096);
-  json += "{\"policy\":" + detail::html_json_string(report.policy);
+  json += "{\"policy\":" + detail::json_string_literal(report.policy);
   json += ",\"layer_count\":" + std::to_string(report.layer_count);
   json += ",\"head_count\":" + std::to_string(head_count);
   json += ",\"scale\":" + detail::html_json_number(scale);
@@ -554,21 +529,7 @@ inline void write_html(std::ostream& out, const head_report& report, const html_
   for (std::size_t i = 0; i < report.heads.size(); ++i) {
     const head_verdict& v = report.heads[i];
     if (i) json += ',';
-    json += "{\"layer\":" + std::to_string(v.layer) + ",\"head\":" + std::to_string(v.head);
-    json += ",\"label\":" + detail::html_json_string(to_string(v.label));
-    json += ",\"confidence\":" + detail::html_json_number(v.confidence);
-    json += ",\"scores\":[";
-    for (std::size_t c = 0; c < head_category_count; ++c) {
-      if (c) json += ',';
-      json += detail::html_json_number(v.scores[c]);
-    }
-    json += "],\"reason\":" + detail::html_json_string(v.reason) + ",\"evidence\":[";
-    for (std::size_t e = 0; e < v.evidence.size(); ++e) {
-      if (e) json += ',';
-      json += "[" + detail::html_json_string(v.evidence[e].name) + "," + detail::html_json_number(v.evidence[e].value) +
-              "," + detail::html_json_number(v.evidence[e].baseline) + "]";
-    }
-    json += "]}";
+    append_verdict_json(json, v);  // the schema of the JSON report (analysis/verdict_json.hpp)
   }
   json += "],\"layers\":[";
   for (std::size_t i = 0; i < report.layers.size(); ++i) {
@@ -582,7 +543,7 @@ inline void write_html(std::ostream& out, const head_report& report, const html_
     if (band.last_layer < band.first_layer) continue;  // no layer in this band (a model of 1 or 2 layers)
     if (!first_band) json += ',';
     first_band = false;
-    json += "{\"name\":" + detail::html_json_string(band.name) + ",\"first\":" + std::to_string(band.first_layer) +
+    json += "{\"name\":" + detail::json_string_literal(band.name) + ",\"first\":" + std::to_string(band.first_layer) +
             ",\"last\":" + std::to_string(band.last_layer) + ",\"counts\":" + detail::html_json_counts(band.counts) +
             "}";
   }
@@ -591,13 +552,13 @@ inline void write_html(std::ostream& out, const head_report& report, const html_
   for (std::size_t k = 0; k < maps.examples.size(); ++k) {
     const html_example& e = maps.examples[k];
     if (k) json += ',';
-    json += "{\"title\":" + detail::html_json_string(e.title) + ",\"layers\":" + std::to_string(e.layers) +
+    json += "{\"title\":" + detail::json_string_literal(e.title) + ",\"layers\":" + std::to_string(e.layers) +
             ",\"heads\":" + std::to_string(e.heads) + ",\"tokens\":[";
     for (std::size_t t = 0; t < e.tokens.size(); ++t) {
       if (t) json += ',';
-      json += detail::html_json_string(e.tokens[t]);
+      json += detail::json_string_literal(e.tokens[t]);
     }
-    json += "],\"note\":" + detail::html_json_string(e.note) + ",\"maps\":[";
+    json += "],\"note\":" + detail::json_string_literal(e.note) + ",\"maps\":[";
     for (std::size_t i = 0; i < e.maps.size(); ++i) {
       if (i) json += ',';
       const double value = static_cast<double>(e.maps[i]);

@@ -24,6 +24,7 @@
 
 #include "headlens/analysis/report.hpp"
 #include "headlens/analysis/verdict.hpp"
+#include "headlens/analysis/verdict_json.hpp"
 #include "headlens/error.hpp"
 
 namespace headlens {
@@ -55,26 +56,9 @@ inline nlohmann::json label_counts_to_json(const label_counts& counts) {
 
 }  // namespace detail
 
-/// One verdict as a JSON object (see the file comment).
-inline nlohmann::json verdict_to_json(const head_verdict& v) {
-  nlohmann::json out;
-  out["layer"] = v.layer;
-  out["head"] = v.head;
-  out["label"] = std::string(to_string(v.label));
-  nlohmann::json scores = nlohmann::json::object();
-  for (head_label c : head_categories) scores[std::string(to_string(c))] = detail::report_json_number(v.score(c));
-  out["scores"] = scores;
-  out["confidence"] = detail::report_json_number(v.confidence);
-  out["reason"] = v.reason;
-  nlohmann::json evidence = nlohmann::json::array();
-  for (const evidence_item& e : v.evidence) {
-    evidence.push_back({{"name", e.name},
-                        {"value", detail::report_json_number(e.value)},
-                        {"baseline", detail::report_json_number(e.baseline)}});
-  }
-  out["evidence"] = evidence;
-  return out;
-}
+/// One verdict as a JSON object: the text of `verdict_json` (analysis/verdict_json.hpp, the one writer that the
+/// HTML page uses too), parsed. Its numbers read back exactly.
+inline nlohmann::json verdict_to_json(const head_verdict& v) { return nlohmann::json::parse(verdict_json(v)); }
 
 /// The verdict written by `verdict_to_json`. Only `layer`, `head`, `label` and `scores` are required; throws
 /// `argument_error` naming the field when one is missing or has the wrong type, or the label is unknown.

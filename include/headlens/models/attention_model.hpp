@@ -26,17 +26,14 @@
 #include "headlens/io/dtype.hpp"
 #include "headlens/models/hugging_face.hpp"
 #include "headlens/models/use_lite.hpp"
+#include "headlens/text/token.hpp"
 #include "headlens/text/word_tokenizer.hpp"
 
 namespace headlens {
 
-/// One token of a text: its id and the bytes `[begin, end)` of the text it covers (empty for a token the model adds
+/// A token as a model sees it, the one `text_token` of headlens/text/token.hpp (empty for a token the model adds
 /// itself, such as a beginning-of-sequence token, or a bare SentencePiece `▁`).
-struct model_token {
-  std::int32_t id = 0;
-  std::size_t begin = 0;
-  std::size_t end = 0;
-};
+using model_token = text_token;
 
 /// The ids of `tokens`.
 inline std::vector<std::int32_t> token_ids(const std::vector<model_token>& tokens) {
@@ -159,9 +156,11 @@ class transformer_attention_model final : public attention_model {
   std::vector<model_token> tokenize(std::string_view text) const override {
     std::vector<model_token> out;
     if (bos_) out.push_back({*bos_, 0, 0});
-    std::visit([&](const auto& tok) {
-      for (const auto& t : tok.encode(text)) out.push_back({t.id, t.begin, t.end});
-    }, tokenizer_.tokenizer);
+    std::visit(
+        [&](const auto& tok) {
+          for (const auto& t : tok.encode(text)) out.push_back({t.id, t.begin, t.end});
+        },
+        tokenizer_.tokenizer);
     return out;
   }
   std::string token_text(std::int32_t id) const override {
@@ -237,7 +236,8 @@ inline transformer_attention_model::tokenizer_type read_tokenizer(const std::fil
   if (is_file(path)) return words(path);
   std::error_code ec;
   if (!std::filesystem::is_directory(path, ec)) {
-    detail::fail<io_error>(what, " ", path.string(), " does not exist; expected a directory with vocab.json (and "
+    detail::fail<io_error>(what, " ", path.string(),
+                           " does not exist; expected a directory with vocab.json (and "
                            "merges.txt for a byte-level BPE) or a word-level vocab.json file");
   }
   const auto vocab = path / "vocab.json", merges = path / "merges.txt";
@@ -269,8 +269,7 @@ inline std::unique_ptr<attention_model> load_attention_model(const std::string& 
   if (detail::is_file(dir / "config.json")) {
     const detail::hf_config config = detail::hf_config::read((dir / "config.json").string());
     const model_family family = detect_model_family(config);
-    transformer<float> model =
-        family == model_family::gpt2 ? load_gpt2<float>(path) : load_llama<float>(path);
+    transformer<float> model = family == model_family::gpt2 ? load_gpt2<float>(path) : load_llama<float>(path);
     auto tokenizer = detail::read_tokenizer(options.tokenizer.empty() ? dir : fs::path(options.tokenizer),
                                             options.tokenizer.empty() ? "model directory" : "tokenizer");
     std::optional<std::int32_t> bos;
@@ -278,7 +277,7 @@ inline std::unique_ptr<attention_model> load_attention_model(const std::string& 
       const nlohmann::json id = config.value("bos_token_id");
       if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() >= model.vocab_size()) {
         config.bad("bos_token_id", "is " + id.dump() + ", expected a token id in [0, " +
-                                        std::to_string(model.vocab_size()) + ") to begin each sequence with");
+                                       std::to_string(model.vocab_size()) + ") to begin each sequence with");
       }
       bos = static_cast<std::int32_t>(id.get<std::int64_t>());
     }

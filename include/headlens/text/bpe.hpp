@@ -33,6 +33,7 @@
 #include "headlens/detail/json_subset.hpp"
 #include "headlens/error.hpp"
 #include "headlens/text/detail/bpe_char_classes.hpp"
+#include "headlens/text/token.hpp"
 #include "headlens/text/unicode.hpp"
 
 namespace headlens {
@@ -69,16 +70,9 @@ inline bool is_unicode_mark(char32_t cp) noexcept {
 /// U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000.
 inline bool is_unicode_space(char32_t cp) noexcept {
   if (cp < 0x80) return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20);
-  return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
-         cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+  return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
+         cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
-
-/// A half-open byte range `[begin, end)` of a UTF-8 text.
-struct byte_span {
-  std::size_t begin = 0;
-  std::size_t end = 0;
-  bool operator==(const byte_span& o) const noexcept { return begin == o.begin && end == o.end; }
-};
 
 /// GPT-2's pre-tokenisation (see the file comment): the byte spans of the pieces, which cover `text` exactly, in
 /// order. Throws `argument_error` when `text` is not valid UTF-8.
@@ -152,14 +146,10 @@ inline const std::array<char32_t, 256>& gpt2_byte_to_unicode() {
   return table;
 }
 
-/// One token of a text: its id and the bytes `[begin, end)` of the original UTF-8 text it covers. The spans of a
+/// A byte-level BPE token, the one `text_token` of headlens/text/token.hpp. The spans of a
 /// text's tokens are contiguous and cover it exactly; a token may end inside a multi-byte character (byte-level
 /// BPE), and GPT-2 tokens usually start with the space before a word.
-struct bpe_token {
-  std::int32_t id = 0;
-  std::size_t begin = 0;
-  std::size_t end = 0;
-};
+using bpe_token = text_token;
 
 /// GPT-2's byte-level BPE (see the file comment). Immutable after construction; `encode` may be called from
 /// several threads at once.
@@ -214,8 +204,8 @@ class byte_level_bpe {
       }
       const auto merged = ids_.find(m.first + m.second);
       if (merged == ids_.end()) {
-        detail::fail<argument_error>("merge ", rank, " ('", m.first, "' '", m.second, "') makes '",
-                                     m.first + m.second, "', which is not in the vocabulary");
+        detail::fail<argument_error>("merge ", rank, " ('", m.first, "' '", m.second, "') makes '", m.first + m.second,
+                                     "', which is not in the vocabulary");
       }
       // The first rank wins when a pair is listed twice, as in GPT-2's dict of ranks built from the list.
       ranks_.emplace(pair_key(ids_.at(m.first), ids_.at(m.second)), merge{std::int32_t(rank), merged->second});
@@ -238,11 +228,12 @@ class byte_level_bpe {
 
   /// The entries of vocab.json text; `name` stands for the file in messages. Throws `format_error` (byte offset).
   static std::vector<std::pair<std::string, std::int32_t>> parse_vocab_json(std::string_view text,
-                                                                           const std::string& name = "<vocab.json>") {
+                                                                            const std::string& name = "<vocab.json>") {
     const detail::json_value root = detail::parse_json(text.data(), text.size(), name, 0);
     if (root.type != detail::json_value::kind::object) {
-      throw format_error::at_byte(name, root.offset, std::string("expected an object of token -> id, found ") +
-                                                         detail::json_kind_name(root.type));
+      throw format_error::at_byte(
+          name, root.offset,
+          std::string("expected an object of token -> id, found ") + detail::json_kind_name(root.type));
     }
     std::vector<std::pair<std::string, std::int32_t>> out;
     out.reserve(root.object.size());
@@ -266,7 +257,7 @@ class byte_level_bpe {
   /// The pairs of merges.txt text (an optional `#version` first line, then one `left right` pair per line; blank
   /// lines are skipped); `name` stands for the file in messages. Throws `format_error` (file:line).
   static std::vector<std::pair<std::string, std::string>> parse_merges(std::string_view text,
-                                                                      const std::string& name = "<merges.txt>") {
+                                                                       const std::string& name = "<merges.txt>") {
     std::vector<std::pair<std::string, std::string>> out;
     std::size_t pos = 0, line = 0;
     while (pos < text.size()) {
@@ -280,8 +271,8 @@ class byte_level_bpe {
       const std::size_t space = row.find(' ');
       if (space == 0 || space == std::string_view::npos || space + 1 == row.size() ||
           row.find(' ', space + 1) != std::string_view::npos) {
-        throw format_error::at_line(name, line, "expected two tokens separated by one space, found '" +
-                                                    std::string(row) + "'");
+        throw format_error::at_line(name, line,
+                                    "expected two tokens separated by one space, found '" + std::string(row) + "'");
       }
       out.emplace_back(std::string(row.substr(0, space)), std::string(row.substr(space + 1)));
     }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "headlens/error.hpp"
+#include "headlens/text/token.hpp"
 #include "headlens/text/unicode.hpp"
 
 namespace headlens {
@@ -28,15 +29,11 @@ struct sentencepiece_piece {
   double score = 0.0;
 };
 
-/// One token of a text: its id, and the bytes `[begin, end)` of the original UTF-8 text it covers. The `▁` marker
+/// A SentencePiece token, the one `text_token` of headlens/text/token.hpp. The `▁` marker
 /// covers no bytes (it stands for the space before a word, or for the start of the text), so "▁world" in
 /// "Hello world" covers "world" only and a token that is just `▁` has `begin == end`. Tokens made by NFKC from one
 /// character ("ﬁ" -> "f" "i") may share bytes.
-struct sentencepiece_token {
-  std::int32_t id = 0;
-  std::size_t begin = 0;
-  std::size_t end = 0;
-};
+using sentencepiece_token = text_token;
 
 /// The unigram tokenizer of `@energetic-ai/embeddings` 0.2.0:
 /// - normalisation: NFKC, then (for non-empty text) "▁" + text with every U+0020 replaced by "▁"; no lowercasing;

@@ -3,10 +3,9 @@
 /// The two simplest ways text reaches a model: a word-level tokenizer over a `vocab.json` (word -> id), and
 /// pre-tokenized input, where the caller already has the ids (or the words).
 ///
-/// `split_words` cuts text at whitespace (Python's `str.isspace()` set) into words, each a maximal run of letters,
-/// numbers and combining marks (Unicode categories L, N, M), and punctuation, each one other character on its own:
-///   "Don't stop, 2 cafés!" -> "Don" "'" "t" "stop" "," "2" "cafés" "!"
-/// Every piece keeps its byte span in the original text, so tokens align with annotated words (analysis/alignment).
+/// Words are those of the one word splitter, `split_words` (text/word_splitter.hpp):
+///   "Don't stop, 2 cafés!" -> "Don't" "stop" "," "2" "cafés" "!"
+/// Every token keeps its byte span in the original text, so tokens align with annotated words (analysis/alignment).
 
 #include <algorithm>
 #include <cctype>
@@ -21,41 +20,14 @@
 
 #include "headlens/error.hpp"
 #include "headlens/text/bpe.hpp"
-#include "headlens/text/unicode.hpp"
+#include "headlens/text/token.hpp"
+#include "headlens/text/word_splitter.hpp"
 #include "headlens/types.hpp"
 
 namespace headlens {
 
-/// Words and punctuation of `text` as byte spans, in order (see the file comment). Throws `argument_error` when
-/// `text` is not valid UTF-8.
-inline std::vector<byte_span> split_words(std::string_view text) {
-  const std::vector<source_char> chars = decode_utf8(text);
-  std::vector<byte_span> out;
-  auto word_char = [](char32_t c) { return is_unicode_letter(c) || is_unicode_number(c) || is_unicode_mark(c); };
-  std::size_t i = 0;
-  while (i < chars.size()) {
-    const char32_t c = chars[i].code_point;
-    if (is_unicode_space(c)) {
-      ++i;
-    } else if (word_char(c)) {
-      std::size_t e = i + 1;
-      while (e < chars.size() && word_char(chars[e].code_point)) ++e;
-      out.push_back({chars[i].begin, chars[e - 1].end});
-      i = e;
-    } else {
-      out.push_back({chars[i].begin, chars[i].end});
-      ++i;
-    }
-  }
-  return out;
-}
-
-/// One token of a word-level tokenizer: its id and the bytes `[begin, end)` of the text it covers.
-struct word_token {
-  std::int32_t id = 0;
-  std::size_t begin = 0;
-  std::size_t end = 0;
-};
+/// A token of the word-level tokenizer, the one `text_token` of headlens/text/token.hpp: one word of `split_words`.
+using word_token = text_token;
 
 /// How `word_tokenizer` looks words up.
 struct word_tokenizer_options {
@@ -176,8 +148,8 @@ inline std::vector<std::int32_t> parse_token_ids(std::string_view text, Index vo
       detail::fail<argument_error>("token id ", ids.size(), " is '", item, "', expected a decimal integer");
     }
     if (value >= vocab_size) {
-      detail::fail<argument_error>("token id ", ids.size(), " is ", value, ", expected 0 <= id < vocab_size = ",
-                                   vocab_size);
+      detail::fail<argument_error>("token id ", ids.size(), " is ", value,
+                                   ", expected 0 <= id < vocab_size = ", vocab_size);
     }
     ids.push_back(std::int32_t(value));
     pos = end;
