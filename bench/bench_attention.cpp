@@ -16,7 +16,7 @@
 namespace {
 
 using namespace headlens;
-using headlens::index;
+using headlens::Index;
 
 // Reads each pattern the way a real observer would (its diagonal), so the work cannot be optimised away.
 struct observe_patterns {
@@ -27,7 +27,7 @@ struct observe_patterns {
 
 template <class Run>
 void measure(benchmark::State& state, const char* baseline, Run&& run) {
-  const index t = state.range(0);
+  const Index t = state.range(0);
   for (auto _ : state) {
     auto out = run();
     benchmark::DoNotOptimize(out.data());
@@ -73,11 +73,11 @@ void forward_materialised(benchmark::State& state) {
 
 void forward_streaming_statistics(benchmark::State& state) {
   const auto layer = bench::make_layer();
-  const index t = state.range(0);
+  const Index t = state.range(0);
   const auto x = bench::make_input(t);
   attention_statistics<float> stats;
   stats.segment_ids.resize(std::size_t(t));
-  for (index j = 0; j < t; ++j) stats.segment_ids[std::size_t(j)] = j / 25;
+  for (Index j = 0; j < t; ++j) stats.segment_ids[std::size_t(j)] = j / 25;
   forward_options<float> options;
   options.statistics = &stats;
   measure(state, "forward/no_hooks", [&] { return layer.forward(x, options); });
@@ -86,7 +86,7 @@ void forward_streaming_statistics(benchmark::State& state) {
 // One decode step after `context` cached tokens (the cache is cut back after each step).
 void decode_step(benchmark::State& state) {
   const auto layer = bench::make_layer(/*causal=*/true);
-  const index context = state.range(0);
+  const Index context = state.range(0);
   kv_cache<float> cache;
   layer.forward_step(bench::make_input(context), cache);
   const matrix<float> token = bench::make_input(1);

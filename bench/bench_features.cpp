@@ -26,10 +26,10 @@
 
 namespace {
 
-using headlens::index;
+using headlens::Index;
 
 constexpr int layers = 12, heads = 12;
-constexpr index window_words = 256;
+constexpr Index window_words = 256;
 
 std::string repo_root() {
   std::string file = __FILE__;
@@ -71,12 +71,12 @@ const corpus& gum() {
 }
 
 // Random row-normalised maps [layers, heads, n, n], C order; a small fast generator (xorshift) keeps setup short.
-std::vector<float> random_maps(index n, std::uint64_t seed) {
+std::vector<float> random_maps(Index n, std::uint64_t seed) {
   std::vector<float> maps(static_cast<std::size_t>(layers * heads * n * n));
   std::uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
   for (std::size_t r = 0; r < maps.size(); r += static_cast<std::size_t>(n)) {
     float sum = 0;
-    for (index j = 0; j < n; ++j) {
+    for (Index j = 0; j < n; ++j) {
       s ^= s << 13;
       s ^= s >> 7;
       s ^= s << 17;
@@ -85,21 +85,21 @@ std::vector<float> random_maps(index n, std::uint64_t seed) {
       maps[r + static_cast<std::size_t>(j)] = v;
       sum += v;
     }
-    for (index j = 0; j < n; ++j) maps[r + static_cast<std::size_t>(j)] /= sum;
+    for (Index j = 0; j < n; ++j) maps[r + static_cast<std::size_t>(j)] /= sum;
   }
   return maps;
 }
 
 // The top-left n x n block of every map in `full` (size window_words), rows renormalised.
-void shrink_maps(const std::vector<float>& full, index n, std::vector<float>& out) {
+void shrink_maps(const std::vector<float>& full, Index n, std::vector<float>& out) {
   out.resize(static_cast<std::size_t>(layers * heads * n * n));
-  for (index m = 0; m < layers * heads; ++m) {
-    for (index i = 0; i < n; ++i) {
+  for (Index m = 0; m < layers * heads; ++m) {
+    for (Index i = 0; i < n; ++i) {
       const float* src = full.data() + (m * window_words + i) * window_words;
       float* dst = out.data() + (m * n + i) * n;
       float sum = 0;
-      for (index j = 0; j < n; ++j) sum += src[j];
-      for (index j = 0; j < n; ++j) dst[j] = src[j] / sum;
+      for (Index j = 0; j < n; ++j) sum += src[j];
+      for (Index j = 0; j < n; ++j) dst[j] = src[j] / sum;
     }
   }
 }
@@ -112,13 +112,13 @@ const std::vector<float>& full_maps() {
 // Runs `per_window(maps, n, doc, window)` over every window of the split; short windows get their maps built with
 // the timer paused.
 template <class PerWindow>
-void over_split(benchmark::State& state, index stride, PerWindow&& per_window) {
+void over_split(benchmark::State& state, Index stride, PerWindow&& per_window) {
   const corpus& c = gum();
   std::vector<float> shrunk;
   const std::vector<float>& full = full_maps();
   for (const headlens::prepared_document& doc : c.docs) {
     for (const headlens::word_window& win : headlens::make_windows(doc.words(), window_words, stride)) {
-      const index n = win.size();
+      const Index n = win.size();
       const float* maps = full.data();
       if (n != window_words) {
         state.PauseTiming();
@@ -145,12 +145,12 @@ void set_counters(benchmark::State& state, const char* baseline) {
 void features_gum_dev(benchmark::State& state) {
   gum();
   full_maps();
-  const index stride = state.range(0);
+  const Index stride = state.range(0);
   std::int64_t rows = 0;
   for (auto _ : state) {
     headlens::model_feature_accumulator acc(layers, heads);
     over_split(state, stride,
-               [&](const float* maps, index n, const headlens::prepared_document& doc,
+               [&](const float* maps, Index n, const headlens::prepared_document& doc,
                    const headlens::word_window& win) { acc.add(maps, layers, heads, n, doc, win); });
     rows = acc.head(0, 0).evidence().positional.rows;
     benchmark::DoNotOptimize(rows);
@@ -163,16 +163,16 @@ void features_gum_dev(benchmark::State& state) {
 void read_rows_gum_dev(benchmark::State& state) {
   gum();
   full_maps();
-  const index stride = state.range(0);
+  const Index stride = state.range(0);
   for (auto _ : state) {
     double total = 0;
     over_split(state, stride,
-               [&](const float* maps, index n, const headlens::prepared_document&, const headlens::word_window& win) {
-                 for (index m = 0; m < layers * heads; ++m) {
-                   for (index i = win.own_begin - win.begin; i < win.own_end - win.begin; ++i) {
+               [&](const float* maps, Index n, const headlens::prepared_document&, const headlens::word_window& win) {
+                 for (Index m = 0; m < layers * heads; ++m) {
+                   for (Index i = win.own_begin - win.begin; i < win.own_end - win.begin; ++i) {
                      const float* row = maps + (m * n + i) * n;
                      float s = 0;
-                     for (index j = 0; j < n; ++j) s += row[j];
+                     for (Index j = 0; j < n; ++j) s += row[j];
                      total += s;
                    }
                  }

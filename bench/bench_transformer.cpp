@@ -27,9 +27,9 @@
 namespace {
 
 using namespace headlens;
-using headlens::index;
+using headlens::Index;
 
-constexpr index d_model = 768, n_heads = 12, d_ff = 3072, max_positions = 1024;
+constexpr Index d_model = 768, n_heads = 12, d_ff = 3072, max_positions = 1024;
 
 // Uniform in [-a, a) with std `spread` from a 64-bit LCG: 124M weights in a fraction of a second.
 struct fast_random {
@@ -42,16 +42,16 @@ struct fast_random {
   }
 };
 
-matrix<float> random_matrix(index rows, index cols, std::uint64_t seed, float spread) {
+matrix<float> random_matrix(Index rows, Index cols, std::uint64_t seed, float spread) {
   fast_random rng{seed, spread};
   matrix<float> m(rows, cols);
-  for (index i = 0; i < m.size(); ++i) m.data()[i] = rng();
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = rng();
   return m;
 }
-vector<float> random_vector(index n, std::uint64_t seed, float spread) { return random_matrix(n, 1, seed, spread); }
+vector<float> random_vector(Index n, std::uint64_t seed, float spread) { return random_matrix(n, 1, seed, spread); }
 
-const transformer<float>& gpt2_shaped(index layers, index vocab) {
-  static std::map<std::pair<index, index>, std::unique_ptr<transformer<float>>> models;
+const transformer<float>& gpt2_shaped(Index layers, Index vocab) {
+  static std::map<std::pair<Index, Index>, std::unique_ptr<transformer<float>>> models;
   auto& slot = models[{layers, vocab}];
   if (slot) return *slot;
   transformer_weights<float> w;
@@ -61,7 +61,7 @@ const transformer<float>& gpt2_shaped(index layers, index vocab) {
     return normalization<float>::layer(random_vector(d_model, seed, 0.1f).array() + 1.0f,
                                        random_vector(d_model, seed + 1, 0.02f), 1e-5);
   };
-  for (index l = 0; l < layers; ++l) {
+  for (Index l = 0; l < layers; ++l) {
     const std::uint64_t s = 100 + 20 * std::uint64_t(l);
     block_weights<float> b;
     b.attention_norm = norm(s);
@@ -89,7 +89,7 @@ const transformer<float>& gpt2_shaped(index layers, index vocab) {
   return *slot;
 }
 
-double forward_flops(index t, index layers, index vocab) {
+double forward_flops(Index t, Index layers, Index vocab) {
   const double per_layer = 4.0 * d_model * d_model + 2.0 * d_model * d_ff;
   const double params = per_layer * double(layers) + double(vocab) * d_model;
   return 2.0 * params * double(t) + double(layers) * 4.0 * double(t) * double(t) * d_model / 2.0;
@@ -98,8 +98,8 @@ double forward_flops(index t, index layers, index vocab) {
 double best_peak = 0;  // GFLOP/s, the best the probe saw in this process
 
 template <class Run>
-void measure(benchmark::State& state, index vocab_counted, Run&& run) {
-  const index t = state.range(0), layers = state.range(1);
+void measure(benchmark::State& state, Index vocab_counted, Run&& run) {
+  const Index t = state.range(0), layers = state.range(1);
   const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
     auto out = run();
@@ -115,21 +115,21 @@ void measure(benchmark::State& state, index vocab_counted, Run&& run) {
   state.SetItemsProcessed(state.iterations() * t);
 }
 
-std::vector<std::int32_t> token_ids(index t, index vocab) {
+std::vector<std::int32_t> token_ids(Index t, Index vocab) {
   std::vector<std::int32_t> ids(static_cast<std::size_t>(t));
-  for (index i = 0; i < t; ++i) ids[std::size_t(i)] = std::int32_t((i * 7919 + 13) % vocab);
+  for (Index i = 0; i < t; ++i) ids[std::size_t(i)] = std::int32_t((i * 7919 + 13) % vocab);
   return ids;
 }
 
 void forward_logits(benchmark::State& state) {
-  const index t = state.range(0), vocab = state.range(2);
+  const Index t = state.range(0), vocab = state.range(2);
   const auto& model = gpt2_shaped(state.range(1), vocab);
   const auto ids = token_ids(t, vocab);
   measure(state, vocab, [&] { return model.forward(ids); });
 }
 
 void forward_hidden(benchmark::State& state) {
-  const index t = state.range(0), vocab = state.range(2);
+  const Index t = state.range(0), vocab = state.range(2);
   const auto& model = gpt2_shaped(state.range(1), vocab);
   const auto ids = token_ids(t, vocab);
   measure(state, 0, [&] { return model.hidden_states(ids); });

@@ -68,17 +68,17 @@ int main() {
   doc.paragraphs.push_back({0, 5});
 
   // Three heads over the whole document: previous word (sharp), next word (sharp), previous word (soft, 40%).
-  const headlens::index n = 40;
+  const headlens::Index n = 40;
   headlens::tensor<double> maps;
   maps.shape = {1, 3, n, n};
   maps.data.assign(static_cast<std::size_t>(3 * n * n), 0.0);
-  auto at = [&](headlens::index h, headlens::index r, headlens::index c) -> double& {
+  auto at = [&](headlens::Index h, headlens::Index r, headlens::Index c) -> double& {
     return maps.data[static_cast<std::size_t>((h * n + r) * n + c)];
   };
-  for (headlens::index r = 0; r < n; ++r) {
+  for (headlens::Index r = 0; r < n; ++r) {
     at(0, r, r > 0 ? r - 1 : 0) = 1.0;
     at(1, r, r + 1 < n ? r + 1 : r) = 1.0;
-    for (headlens::index c = 0; c < n; ++c) at(2, r, c) = 0.6 / static_cast<double>(n);
+    for (headlens::Index c = 0; c < n; ++c) at(2, r, c) = 0.6 / static_cast<double>(n);
     at(2, r, r > 0 ? r - 1 : 0) += 0.4;
   }
 

@@ -13,14 +13,14 @@
 
 namespace {
 
-using headlens::index;
+using headlens::Index;
 
 // Per-head statistics of the attention pattern, computed inside the hook: the map itself is never kept.
 struct head_summary {
   double entropy = 0;        // mean over rows, divided by log(row length): 0 = one key, 1 = uniform
   double previous_mass = 0;  // mean weight on the token just before
   double self_mass = 0;      // mean weight on the token itself
-  std::map<index, int> argmax_offsets;
+  std::map<Index, int> argmax_offsets;
 };
 
 struct summarise_patterns {
@@ -29,17 +29,17 @@ struct summarise_patterns {
 
   void operator()(const headlens::hook_context& ctx, headlens::matrix_view<float> pattern) {
     head_summary& s = heads[ctx.head];
-    const index rows = pattern.rows();
-    for (index i = 0; i < rows; ++i) {
+    const Index rows = pattern.rows();
+    for (Index i = 0; i < rows; ++i) {
       double h = 0;
-      for (index j = 0; j <= i; ++j) {
+      for (Index j = 0; j <= i; ++j) {
         const double p = pattern(i, j);
         if (p > 0) h -= p * std::log(p);
       }
       if (i > 0) s.entropy += h / std::log(double(i + 1));
       if (i > 0) s.previous_mass += pattern(i, i - 1);
       s.self_mass += pattern(i, i);
-      index argmax = 0;
+      Index argmax = 0;
       pattern.row(i).maxCoeff(&argmax);
       ++s.argmax_offsets[argmax - i];
     }
@@ -52,7 +52,7 @@ struct summarise_patterns {
 }  // namespace
 
 int main() {
-  using headlens::index;
+  using headlens::Index;
   // A causal layer with rotary positions, GQA (8 query heads sharing 2 kv heads), random weights.
   headlens::attention_config config;
   config.d_model = 64;
@@ -60,13 +60,13 @@ int main() {
   config.n_kv_heads = 2;
   config.causal = true;
   config.rotary = true;
-  const index head_dim = config.head_size(), t = 48;
+  const Index head_dim = config.head_size(), t = 48;
 
   std::mt19937 rng(2026);
   std::normal_distribution<float> normal(0.0f, 1.0f / std::sqrt(float(config.d_model)));
-  const auto random = [&](index rows, index cols) {
+  const auto random = [&](Index rows, Index cols) {
     headlens::matrix<float> m(rows, cols);
-    for (index i = 0; i < m.size(); ++i) m.data()[i] = normal(rng);
+    for (Index i = 0; i < m.size(); ++i) m.data()[i] = normal(rng);
     return m;
   };
   headlens::attention_weights<float> w;

@@ -112,7 +112,7 @@ TEMPLATE_TEST_CASE("activations: SIMD body and scalar tail equal the textbook fo
       GENERATE(activation_kind::gelu_tanh, activation_kind::gelu_erf, activation_kind::silu, activation_kind::relu);
   const std::vector<TestType> xs = inputs<TestType>();
   std::vector<TestType> ys = xs;
-  headlens::apply_activation(kind, ys.data(), headlens::index(ys.size()));
+  headlens::apply_activation(kind, ys.data(), headlens::Index(ys.size()));
   for (std::size_t i = 0; i < xs.size(); ++i) check_close(kind, xs[i], ys[i]);
   for (TestType x : xs) check_close(kind, x, scalar_activation(kind, x));
 }
@@ -126,7 +126,7 @@ TEMPLATE_TEST_CASE("activations: the edges are the documented values", "[activat
     // Through the SIMD body (a full batch of each value) and the scalar tail (one more).
     for (TestType x : {nan, inf, -inf, -limits::max(), TestType(-1e4)}) {
       std::vector<TestType> ys(xsimd::batch<TestType>::size + 1, x);
-      headlens::apply_activation(kind, ys.data(), headlens::index(ys.size()));
+      headlens::apply_activation(kind, ys.data(), headlens::Index(ys.size()));
       for (TestType y : ys) {
         INFO("x = " << x << ", y = " << y);
         if (std::isnan(x)) {
@@ -151,7 +151,7 @@ TEMPLATE_TEST_CASE("activations: the gated form multiplies by act(gate)", "[acti
     up.push_back(TestType(1.5) - TestType(i) * TestType(0.11));
   }
   std::vector<TestType> x = up;
-  headlens::apply_gated_activation(kind, gate.data(), x.data(), headlens::index(x.size()));
+  headlens::apply_gated_activation(kind, gate.data(), x.data(), headlens::Index(x.size()));
   for (std::size_t i = 0; i < x.size(); ++i) {
     const long double ref = reference(kind, gate[i]) * static_cast<long double>(up[i]);
     INFO("gate " << gate[i] << " up " << up[i]);

@@ -112,7 +112,7 @@ TEST_CASE("alignment: tokens to words by character overlap", "[alignment]") {
   const std::vector<char_span> tokens = {{0, 0}, {0, 5}, {5, 6}, {7, 10}, {10, 12}, {12, 13}, {13, 13}};
   const token_alignment a = align_tokens(tokens, words);
   CHECK(a.word_of_token == std::vector<headlens::doc_index>{-1, 0, 1, 2, 2, 3, -1});
-  CHECK(a.tokens_per_word == std::vector<headlens::index>{1, 1, 2, 1});
+  CHECK(a.tokens_per_word == std::vector<headlens::Index>{1, 1, 2, 1});
   CHECK(a.unaligned_tokens == 2);
   CHECK(a.words_without_tokens == 0);
   CHECK(a.tokens() == 7);
@@ -225,15 +225,15 @@ TEST_CASE("alignment: windows and the words each owns", "[alignment][windows]") 
 }
 
 TEST_CASE("alignment: windows partition the words for any size and stride", "[alignment][windows]") {
-  for (headlens::index n : {1, 2, 7, 31, 100, 257}) {
-    for (headlens::index size : {1, 3, 8, 64}) {
-      for (headlens::index stride = 1; stride <= size; stride += (size > 8 ? 13 : 1)) {
+  for (headlens::Index n : {1, 2, 7, 31, 100, 257}) {
+    for (headlens::Index size : {1, 3, 8, 64}) {
+      for (headlens::Index stride = 1; stride <= size; stride += (size > 8 ? 13 : 1)) {
         const std::vector<word_window> win = make_windows(n, size, stride);
         INFO("n " << n << " size " << size << " stride " << stride);
         REQUIRE(!win.empty());
         CHECK(win.front().begin == 0);
         CHECK(win.back().end == n);
-        headlens::index next = 0;
+        headlens::Index next = 0;
         for (const word_window& x : win) {
           CHECK(x.size() <= size);
           CHECK(x.size() >= 1);
@@ -254,10 +254,10 @@ TEST_CASE("alignment: fit_windows shrinks a window by hand", "[alignment][window
   // Tokens per word; a range fits when it makes at most 6 tokens.
   const std::vector<int> tokens = {1, 1, 1, 5, 1, 1, 1, 1, 1, 1};
   int calls = 0;
-  auto fits = [&](headlens::index b, headlens::index e) {
+  auto fits = [&](headlens::Index b, headlens::Index e) {
     ++calls;
     int sum = 0;
-    for (headlens::index i = b; i < e; ++i) sum += tokens[static_cast<std::size_t>(i)];
+    for (headlens::Index i = b; i < e; ++i) sum += tokens[static_cast<std::size_t>(i)];
     return sum <= 6;
   };
   // [0, 4) makes 8 tokens and owns [0, 3): owned alone (3 tokens) fits, context c = 0 on the left is all there
@@ -277,9 +277,9 @@ TEST_CASE("alignment: fit_windows shrinks a window by hand", "[alignment][window
 
   // A single word that cannot fit stays, alone; a window owning nothing that does not fit is dropped.
   const std::vector<int> huge = {1, 9, 1};
-  auto fits_huge = [&](headlens::index b, headlens::index e) {
+  auto fits_huge = [&](headlens::Index b, headlens::Index e) {
     int sum = 0;
-    for (headlens::index i = b; i < e; ++i) sum += huge[static_cast<std::size_t>(i)];
+    for (headlens::Index i = b; i < e; ++i) sum += huge[static_cast<std::size_t>(i)];
     return sum <= 6;
   };
   CHECK(headlens::fit_windows(std::vector<word_window>{{0, 3, 0, 3}}, fits_huge) ==
@@ -298,22 +298,22 @@ TEST_CASE("alignment: fit_windows keeps the partition and the widest context tha
     return state >> 8;
   };
   for (int trial = 0; trial < 200; ++trial) {
-    const headlens::index n = 1 + headlens::index(next() % 120);
+    const headlens::Index n = 1 + headlens::Index(next() % 120);
     std::vector<int> tokens(static_cast<std::size_t>(n));
     for (int& t : tokens) t = 1 + int(next() % (next() % 7 == 0 ? 12 : 3));
     const int limit = 4 + int(next() % 20);
-    auto count = [&](headlens::index b, headlens::index e) {
+    auto count = [&](headlens::Index b, headlens::Index e) {
       int sum = 0;
-      for (headlens::index i = b; i < e; ++i) sum += tokens[static_cast<std::size_t>(i)];
+      for (headlens::Index i = b; i < e; ++i) sum += tokens[static_cast<std::size_t>(i)];
       return sum;
     };
-    auto fits = [&](headlens::index b, headlens::index e) { return count(b, e) <= limit; };
-    const headlens::index size = 1 + headlens::index(next() % 40);
-    const headlens::index stride = 1 + headlens::index(next() % std::uint32_t(size));
+    auto fits = [&](headlens::Index b, headlens::Index e) { return count(b, e) <= limit; };
+    const headlens::Index size = 1 + headlens::Index(next() % 40);
+    const headlens::Index stride = 1 + headlens::Index(next() % std::uint32_t(size));
     const std::vector<word_window> in = make_windows(n, size, stride);
     const std::vector<word_window> out = headlens::fit_windows(in, fits);
     INFO("trial " << trial << " n " << n << " limit " << limit << " size " << size << " stride " << stride);
-    headlens::index owned = 0;
+    headlens::Index owned = 0;
     for (const word_window& x : out) {
       REQUIRE(x.begin <= x.own_begin);
       REQUIRE(x.own_end <= x.end);
@@ -334,9 +334,9 @@ TEST_CASE("alignment: fit_windows keeps the partition and the widest context tha
       CHECK(x.end <= source->end);
       if (*source == x) continue;
       // Shrunk: one more word of context on each side (clamped to the source window) would not fit.
-      const headlens::index c = std::max(x.own_begin - x.begin, x.end - x.own_end);
-      const headlens::index wider_b = std::max(source->begin, x.own_begin - (c + 1));
-      const headlens::index wider_e = std::min(source->end, x.own_end + (c + 1));
+      const headlens::Index c = std::max(x.own_begin - x.begin, x.end - x.own_end);
+      const headlens::Index wider_b = std::max(source->begin, x.own_begin - (c + 1));
+      const headlens::Index wider_e = std::min(source->end, x.own_end + (c + 1));
       if (wider_b != x.begin || wider_e != x.end) CHECK_FALSE(fits(wider_b, wider_e));
     }
     CHECK(owned == n);

@@ -34,8 +34,8 @@ void check_golden_maps(const headlens::attention_model& model, const std::string
     INFO("sequence " << k);
     const auto g = model_fixtures::read_golden<float>(dir, k);
     const headlens::tensor<float> maps = model.attention(g.ids);
-    const auto T = static_cast<headlens::index>(g.ids.size());
-    CHECK(maps.shape == std::vector<headlens::index>{2, 4, T, T});
+    const auto T = static_cast<headlens::Index>(g.ids.size());
+    CHECK(maps.shape == std::vector<headlens::Index>{2, 4, T, T});
     CHECK(model_fixtures::max_abs_diff(maps.data, g.attention.data) < model_fixtures::attention_tolerance<float>());
   }
 }

@@ -139,16 +139,16 @@ const std::vector<std::string> discourse_doc = {
 
 // A map whose row i puts all its mass on column target[i].
 map_f one_hot(const std::vector<int>& target) {
-  const auto n = static_cast<headlens::index>(target.size());
+  const auto n = static_cast<headlens::Index>(target.size());
   map_f m = map_f::Zero(n, n);
-  for (headlens::index i = 0; i < n; ++i) m(i, target[static_cast<std::size_t>(i)]) = 1.0f;
+  for (headlens::Index i = 0; i < n; ++i) m(i, target[static_cast<std::size_t>(i)]) = 1.0f;
   return m;
 }
 
 // The previous-word head: row 0 attends itself, row i attends i - 1.
-map_f previous_word(headlens::index n) {
+map_f previous_word(headlens::Index n) {
   std::vector<int> t;
-  for (headlens::index i = 0; i < n; ++i) t.push_back(i == 0 ? 0 : static_cast<int>(i - 1));
+  for (headlens::Index i = 0; i < n; ++i) t.push_back(i == 0 ? 0 : static_cast<int>(i - 1));
   return one_hot(t);
 }
 
@@ -160,12 +160,12 @@ const headlens::relation_evidence* find_relation(const head_evidence& ev, const 
 }
 
 // Random row-stochastic maps with peaks (so argmaxes vary), some masked rows; deterministic.
-map_f random_map(headlens::index n, std::mt19937& rng) {
+map_f random_map(headlens::Index n, std::mt19937& rng) {
   std::uniform_real_distribution<float> u(0.0f, 1.0f);
   map_f m(n, n);
-  for (headlens::index i = 0; i < n; ++i) {
-    for (headlens::index j = 0; j < n; ++j) m(i, j) = u(rng) * u(rng) * u(rng);
-    m(i, static_cast<headlens::index>(rng() % static_cast<unsigned>(n))) += 2.0f * u(rng);
+  for (headlens::Index i = 0; i < n; ++i) {
+    for (headlens::Index j = 0; j < n; ++j) m(i, j) = u(rng) * u(rng) * u(rng);
+    m(i, static_cast<headlens::Index>(rng() % static_cast<unsigned>(n))) += 2.0f * u(rng);
     if (rng() % 29 == 0) {
       m.row(i).setZero();
     } else {
@@ -452,7 +452,7 @@ TEST_CASE("features: plain text without annotations", "[features]") {
   CHECK_FALSE(prepared.annotated());
   CHECK(prepared.sentences_from_punctuation());
   const std::vector<headlens::doc_index> sentences = {0, 0, 0, 1, 1, 1, 1, 2, 2};
-  for (headlens::index k = 0; k < 9; ++k) CHECK(prepared.sentence_of(k) == sentences[static_cast<std::size_t>(k)]);
+  for (headlens::Index k = 0; k < 9; ++k) CHECK(prepared.sentence_of(k) == sentences[static_cast<std::size_t>(k)]);
   CHECK(prepared.is_punctuation(6));
   CHECK(prepared.is_separator(6));  // the closing quote ends sentence 1
   CHECK_FALSE(prepared.is_separator(5));
@@ -513,7 +513,7 @@ TEST_CASE("features: windows count each word row once", "[features][windows]") {
   REQUIRE(docs.size() == 2);
   for (const document& doc : docs) {
     const prepared_document prepared(doc);
-    const headlens::index n = prepared.words();
+    const headlens::Index n = prepared.words();
     head_feature_accumulator whole, windowed;
     whole.add(previous_word(n), prepared);
     for (const word_window& win : headlens::make_windows(n, 64, 24)) {
@@ -541,7 +541,7 @@ TEST_CASE("features: merged accumulators equal a single pass, exactly; JSON roun
   for (const document& doc : docs) {
     const prepared_document prepared(doc);
     for (const word_window& win : headlens::make_windows(prepared.words(), 96, 40)) {
-      const headlens::index n = win.size();
+      const headlens::Index n = win.size();
       std::vector<float> maps;
       for (int m = 0; m < layers * heads; ++m) {
         const map_f one = random_map(n, rng);
@@ -689,21 +689,21 @@ struct reference_features {
 
   template <class Map>
   void add(const Map& m, const document& doc, const word_window& win) {
-    const headlens::index n = win.size();
-    auto unit_of = [&](headlens::index wd) {
+    const headlens::Index n = win.size();
+    auto unit_of = [&](headlens::Index wd) {
       for (std::size_t u = 0; u < doc.discourse_units.size(); ++u) {
         if (doc.discourse_units[u].begin <= wd && wd < doc.discourse_units[u].end) return static_cast<long>(u);
       }
       return -1L;
     };
-    for (headlens::index i = win.own_begin - win.begin; i < win.own_end - win.begin; ++i) {
-      const headlens::index wi = win.begin + i;
+    for (headlens::Index i = win.own_begin - win.begin; i < win.own_end - win.begin; ++i) {
+      const headlens::Index wi = win.begin + i;
       double total = 0;
-      for (headlens::index j = 0; j < n; ++j) total += static_cast<double>(m(i, j));
+      for (headlens::Index j = 0; j < n; ++j) total += static_cast<double>(m(i, j));
       if (total == 0) continue;
       rows += 1;
-      headlens::index arg = 0;
-      for (headlens::index j = 1; j < n; ++j) {
+      headlens::Index arg = 0;
+      for (headlens::Index j = 1; j < n; ++j) {
         if (m(i, j) > m(i, arg)) arg = j;
       }
       for (int d = -8; d <= 8; ++d) {
@@ -713,9 +713,9 @@ struct reference_features {
         if (arg == i + d) argmax_at[static_cast<std::size_t>(d + 8)] += 1;
       }
       double h = 0;
-      for (headlens::index j = 0; j < n; ++j) {
+      for (headlens::Index j = 0; j < n; ++j) {
         const double p = static_cast<double>(m(i, j));
-        const headlens::index wj = win.begin + j;
+        const headlens::Index wj = win.begin + j;
         if (p > 0) h -= p * std::log(p);
         distance += p * static_cast<double>(std::abs(i - j));
         const auto& wdj = doc.words[static_cast<std::size_t>(wj)];
@@ -741,7 +741,7 @@ struct reference_features {
         nsubj_up += 1;
         if (win.begin + arg == wd.head) nsubj_up_right += 1;
       }
-      for (headlens::index c = win.begin; c < win.end; ++c) {
+      for (headlens::Index c = win.begin; c < win.end; ++c) {
         const auto& dep = doc.words[static_cast<std::size_t>(c)];
         if (dep.head == wi && dep.base_deprel() == "det") {
           det_down += 1;
@@ -753,7 +753,7 @@ struct reference_features {
 };
 
 template <class Scalar>
-void compare_with_reference(headlens::index window, headlens::index stride) {
+void compare_with_reference(headlens::Index window, headlens::Index stride) {
   const std::vector<document> docs = headlens::read_conllu(gum_fixture());
   head_feature_accumulator acc;
   reference_features ref;

@@ -40,7 +40,7 @@ TEMPLATE_TEST_CASE("gpt2: logits and every head's attention equal the PyTorch re
   for (int k = 0; k < sequence_count; ++k) {
     INFO("sequence " << k);
     const auto g = model_fixtures::read_golden<TestType>(gpt2_dir, k);
-    const headlens::index t = headlens::index(g.ids.size());
+    const headlens::Index t = headlens::Index(g.ids.size());
     model_fixtures::pattern_recorder<TestType> recorder(2, 4, t);
     const headlens::matrix<TestType> logits = model.forward(g.ids, {}, recorder.registry);
     CHECK(recorder.calls == 2 * 4);
@@ -174,8 +174,8 @@ TEST_CASE("gpt2: decoding in steps over a cache gives the rows of one forward", 
   const auto g = model_fixtures::read_golden<float>(gpt2_dir, 3);  // all 48 positions
   headlens::transformer_cache<float> cache;
   headlens::matrix<float> logits(g.logits.rows(), g.logits.cols());
-  headlens::index done = 0;
-  for (const headlens::index n : {5, 1, 20, 22}) {
+  headlens::Index done = 0;
+  for (const headlens::Index n : {5, 1, 20, 22}) {
     const std::vector<std::int32_t> step(g.ids.begin() + done, g.ids.begin() + done + n);
     logits.middleRows(done, n) = model.forward_step(step, cache);
     done += n;

@@ -19,7 +19,7 @@ namespace {
 template <class Scalar>
 struct recorder {
   static constexpr point_set points = point_set::all();
-  std::map<std::tuple<hook_point, int, headlens::index>, matrix<Scalar>> seen;  // (point, head, batch row)
+  std::map<std::tuple<hook_point, int, headlens::Index>, matrix<Scalar>> seen;  // (point, head, batch row)
   std::vector<hook_context> contexts;
   void operator()(const hook_context& ctx, matrix_view<Scalar> view) {
     seen[{ctx.point, ctx.head, ctx.batch_row}] = view;
@@ -93,7 +93,7 @@ TEMPLATE_TEST_CASE("every hook point hands over the values of the reference", "[
 template <class Scalar>
 struct q_z_recorder {
   static constexpr point_set points{hook_point::q, hook_point::z};
-  std::map<std::tuple<hook_point, int, headlens::index>, matrix<Scalar>> seen;
+  std::map<std::tuple<hook_point, int, headlens::Index>, matrix<Scalar>> seen;
   void operator()(const hook_context& ctx, matrix_view<Scalar> view) { seen[{ctx.point, ctx.head, ctx.batch_row}] = view; }
 };
 

@@ -43,7 +43,7 @@ TEMPLATE_TEST_CASE("llama: logits and every head's attention equal the PyTorch r
   for (int k = 0; k < sequence_count; ++k) {
     INFO("sequence " << k);
     const auto g = model_fixtures::read_golden<TestType>(llama_dir, k);
-    const headlens::index t = headlens::index(g.ids.size());
+    const headlens::Index t = headlens::Index(g.ids.size());
     model_fixtures::pattern_recorder<TestType> recorder(2, 4, t);
     const headlens::matrix<TestType> logits = model.forward(g.ids, {}, recorder.registry);
     CHECK(recorder.calls == 2 * 4);
@@ -159,7 +159,7 @@ TEST_CASE("llama: decoding in steps over a cache gives the rows of one forward (
   const auto g = model_fixtures::read_golden<double>(llama_dir, 2);  // 40 tokens
   headlens::transformer_cache<double> cache;
   headlens::matrix<double> logits(g.logits.rows(), g.logits.cols());
-  headlens::index done = 0;
+  headlens::Index done = 0;
   int pattern_calls = 0;
   headlens::hook_registry<double> hooks;
   hooks.add({1, 3, {headlens::hook_point::pattern}},
@@ -167,7 +167,7 @@ TEST_CASE("llama: decoding in steps over a cache gives the rows of one forward (
               ++pattern_calls;
               CHECK(p.cols() == ctx.token_end);  // every cached key plus the new ones
             });
-  for (const headlens::index n : {1, 12, 27}) {
+  for (const headlens::Index n : {1, 12, 27}) {
     const std::vector<std::int32_t> step(g.ids.begin() + done, g.ids.begin() + done + n);
     logits.middleRows(done, n) = model.forward_step(step, cache, {}, hooks);
     done += n;

@@ -71,7 +71,7 @@ std::vector<unsigned char> file_bytes(const std::string& path) {
 TEST_CASE("npy: float32 matrix written by numpy", "[npy]") {
   const auto a = headlens::read_npy(fixture("f4_2x3.npy"));
   CHECK(a.type == dtype::float32);
-  CHECK(a.shape == std::vector<headlens::index>{2, 3});
+  CHECK(a.shape == std::vector<headlens::Index>{2, 3});
   CHECK(a.size() == 6);
   CHECK(a.source == fixture("f4_2x3.npy"));
 
@@ -141,7 +141,7 @@ TEST_CASE("npy: 0-d, 4-d and format versions 2.0 and 3.0", "[npy]") {
   REQUIRE_THROWS_WITH(headlens::as_matrix<double>(s), Contains("has shape [], expected [rows, cols]"));
 
   const auto maps = headlens::read_npy(fixture("maps_2x3x4x4.npy"));
-  REQUIRE(maps.shape == std::vector<headlens::index>{2, 3, 4, 4});
+  REQUIRE(maps.shape == std::vector<headlens::Index>{2, 3, 4, 4});
   const auto t = headlens::as_tensor<float>(maps);
   std::size_t k = 0;
   for (int l = 0; l < 2; ++l)
@@ -184,11 +184,11 @@ TEST_CASE("npy: our writer produces numpy's bytes exactly", "[npy]") {
 }
 
 TEMPLATE_TEST_CASE("npy: round trip through a file", "[npy]", float, double) {
-  const headlens::index rows = GENERATE(1, 3, 17);
-  const headlens::index cols = GENERATE(1, 5, 33);
+  const headlens::Index rows = GENERATE(1, 3, 17);
+  const headlens::Index cols = GENERATE(1, 5, 33);
   headlens::matrix<TestType> m(rows, cols);
-  for (headlens::index i = 0; i < rows; ++i)
-    for (headlens::index j = 0; j < cols; ++j) m(i, j) = static_cast<TestType>(i * 1000 + j) / TestType(7);
+  for (headlens::Index i = 0; i < rows; ++i)
+    for (headlens::Index j = 0; j < cols; ++j) m(i, j) = static_cast<TestType>(i * 1000 + j) / TestType(7);
   const std::string path = temp_path("roundtrip.npy");
   headlens::write_npy(path, m);
   const auto a = headlens::read_npy(path);
@@ -204,7 +204,7 @@ TEMPLATE_TEST_CASE("npy: round trip through a file", "[npy]", float, double) {
   const headlens::vector<TestType> v = m.col(0);
   headlens::write_npy(path, v);
   const auto va = headlens::read_npy(path);
-  CHECK(va.shape == std::vector<headlens::index>{rows});
+  CHECK(va.shape == std::vector<headlens::Index>{rows});
   CHECK(headlens::as_vector<TestType>(va) == v);
 
   // N-d from a tensor, including an empty extent.
@@ -212,18 +212,18 @@ TEMPLATE_TEST_CASE("npy: round trip through a file", "[npy]", float, double) {
   t.shape = {2, 0, 3};
   headlens::write_npy(path, t);
   const auto ta = headlens::read_npy(path);
-  CHECK(ta.shape == std::vector<headlens::index>{2, 0, 3});
+  CHECK(ta.shape == std::vector<headlens::Index>{2, 0, 3});
   CHECK(ta.size() == 0);
   CHECK(headlens::as_tensor<TestType>(ta).data.empty());
   std::remove(path.c_str());
 }
 
 TEST_CASE("npy: headers past 64 KiB are written as version 2.0", "[npy]") {
-  const std::vector<headlens::index> shape(10000, 1);  // "1, " x 10000: a 30 KB dict
+  const std::vector<headlens::Index> shape(10000, 1);  // "1, " x 10000: a 30 KB dict
   const float one = 1.0f;
   const auto small = headlens::npy_bytes(&one, shape);
   CHECK(small[6] == 1);
-  const std::vector<headlens::index> long_shape(25000, 1);
+  const std::vector<headlens::Index> long_shape(25000, 1);
   const auto big = headlens::npy_bytes(&one, long_shape);
   CHECK(big[6] == 2);
   CHECK((big.size() - 4) % 64 == 0);
@@ -322,7 +322,7 @@ TEST_CASE("npy: unsupported dtypes and Fortran order", "[npy]") {
   // One-byte types may be written with any byte-order mark.
   CHECK(parse(npy_raw(1, dict("<u1", "False", "(4,)"), 4)).type == dtype::uint8);
   // Python 2 wrote shapes as longs.
-  CHECK(parse(npy_raw(1, dict("<f4", "False", "(2L, 3L)"), 24)).shape == std::vector<headlens::index>{2, 3});
+  CHECK(parse(npy_raw(1, dict("<f4", "False", "(2L, 3L)"), 24)).shape == std::vector<headlens::Index>{2, 3});
 }
 
 TEST_CASE("npy: data size must match the shape", "[npy]") {

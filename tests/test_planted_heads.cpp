@@ -73,8 +73,8 @@ std::vector<planted_head> planted_model(double noise) {
 /// Evidence of every planted head over `docs`, in windows of `window` words every `stride` words.
 std::vector<headlens::head_evidence> planted_evidence(const std::vector<headlens::document>& docs,
                                                       const std::vector<planted_head>& heads, int layers,
-                                                      std::uint64_t seed, headlens::index window = 128,
-                                                      headlens::index stride = 96) {
+                                                      std::uint64_t seed, headlens::Index window = 128,
+                                                      headlens::Index stride = 96) {
   const int per_layer = static_cast<int>(heads.size()) / layers;
   headlens::model_feature_accumulator acc(layers, per_layer);
   std::mt19937_64 rng(seed);
@@ -82,9 +82,9 @@ std::vector<headlens::head_evidence> planted_evidence(const std::vector<headlens
   for (const headlens::document& doc : docs) {
     const headlens::prepared_document prepared(doc);
     const headlens_test::planted_document planted(doc);
-    const auto words = static_cast<headlens::index>(doc.words.size());
+    const auto words = static_cast<headlens::Index>(doc.words.size());
     for (const headlens::word_window& win : headlens::make_windows(words, window, stride)) {
-      const headlens::index n = win.size();
+      const headlens::Index n = win.size();
       maps.assign(heads.size() * static_cast<std::size_t>(n * n), 0.0);
       for (std::size_t k = 0; k < heads.size(); ++k) {
         const headlens_test::planted_map m = planted.make(heads[k], win.begin, n, rng);
@@ -147,7 +147,7 @@ TEST_CASE("planted heads: the generator makes row-stochastic maps that implement
   const headlens::document& doc = docs[0];
   const headlens_test::planted_document planted(doc);
   std::mt19937_64 rng(7);
-  const headlens::index n = 40;
+  const headlens::Index n = 40;
   for (head_kind kind : headlens_test::all_head_kinds) {
     planted_head h;
     h.kind = kind;

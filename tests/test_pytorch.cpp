@@ -20,7 +20,7 @@
 #include "support/reference_attention.hpp"
 
 using namespace headlens;
-using idx = headlens::index;  // plain `index` also names a function of <strings.h>
+using idx = headlens::Index;  // plain `index` also names a function of <strings.h>
 
 namespace {
 

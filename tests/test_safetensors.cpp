@@ -16,7 +16,7 @@
 using Catch::Contains;
 using headlens::dtype;
 using headlens::format_error;
-using extents = std::vector<headlens::index>;
+using extents = std::vector<headlens::Index>;
 
 namespace {
 
@@ -272,11 +272,11 @@ TEST_CASE("safetensors: lookup and conversion errors", "[safetensors]") {
 }
 
 TEMPLATE_TEST_CASE("safetensors: writer round trip", "[safetensors]", float, double) {
-  const headlens::index rows = GENERATE(1, 7);
-  const headlens::index cols = GENERATE(1, 9, 16);
+  const headlens::Index rows = GENERATE(1, 7);
+  const headlens::Index cols = GENERATE(1, 9, 16);
   headlens::matrix<TestType> m(rows, cols);
-  for (headlens::index i = 0; i < rows; ++i)
-    for (headlens::index j = 0; j < cols; ++j) m(i, j) = static_cast<TestType>(i * 100 - j) / TestType(3);
+  for (headlens::Index i = 0; i < rows; ++i)
+    for (headlens::Index j = 0; j < cols; ++j) m(i, j) = static_cast<TestType>(i * 100 - j) / TestType(3);
   const Eigen::Matrix<TestType, Eigen::Dynamic, Eigen::Dynamic> col_major = m;  // written in C order all the same
   const headlens::vector<TestType> v = m.row(0).transpose();
   std::vector<TestType> maps(2 * 3 * 4 * 4);
@@ -312,8 +312,8 @@ TEMPLATE_TEST_CASE("safetensors: writer round trip", "[safetensors]", float, dou
   CHECK(f.info("m_bf16").type == dtype::bfloat16);
   const headlens::matrix<float> as_half = f.read_matrix<float>("m_half");
   const headlens::matrix<float> as_bf16 = f.read_matrix<float>("m_bf16");
-  for (headlens::index i = 0; i < rows; ++i) {
-    for (headlens::index j = 0; j < cols; ++j) {
+  for (headlens::Index i = 0; i < rows; ++i) {
+    for (headlens::Index j = 0; j < cols; ++j) {
       const float x = static_cast<float>(m(i, j));
       CHECK(as_half(i, j) == headlens::half_to_float(headlens::float_to_half(x)));
       CHECK(as_half(i, j) == Approx(x).epsilon(1.0 / 2048));  // half has 11 significant bits

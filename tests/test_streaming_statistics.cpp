@@ -20,7 +20,7 @@ namespace {
 template <class Scalar>
 struct pattern_recorder {
   static constexpr point_set points{hook_point::pattern};
-  std::map<std::pair<int, headlens::index>, matrix<Scalar>> patterns;  // (head, batch row)
+  std::map<std::pair<int, headlens::Index>, matrix<Scalar>> patterns;  // (head, batch row)
   void operator()(const hook_context& ctx, matrix_view<Scalar> view) { patterns[{ctx.head, ctx.batch_row}] = view; }
 };
 
@@ -32,7 +32,7 @@ struct expected_statistics {
 };
 
 template <class Scalar>
-expected_statistics from_pattern(const matrix<Scalar>& p, long past, const std::vector<headlens::index>& segments,
+expected_statistics from_pattern(const matrix<Scalar>& p, long past, const std::vector<headlens::Index>& segments,
                                  const std::vector<bool>& marked, long max_offset) {
   expected_statistics e;
   e.offset_mass.assign(std::size_t(2 * max_offset + 1), 0);
@@ -107,7 +107,7 @@ TEMPLATE_TEST_CASE("streaming statistics equal those of the materialised maps at
 
   attention_statistics<TestType> stats(6);
   std::uniform_int_distribution<int> sentence_length(5, 40);
-  for (headlens::index id = 0; headlens::index(stats.segment_ids.size()) < t; ++id) {
+  for (headlens::Index id = 0; headlens::Index(stats.segment_ids.size()) < t; ++id) {
     stats.segment_ids.insert(stats.segment_ids.end(), std::size_t(sentence_length(rng)), id);
   }
   stats.segment_ids.resize(t);

@@ -14,22 +14,22 @@
 
 namespace {
 
-using headlens::index;
+using headlens::Index;
 template <class S>
 using matrix = headlens::matrix<S>;
 template <class S>
 using vector = headlens::vector<S>;
 
 template <class S>
-matrix<S> random_matrix(index rows, index cols, unsigned seed, double spread) {
+matrix<S> random_matrix(Index rows, Index cols, unsigned seed, double spread) {
   std::mt19937 rng(seed);
   std::normal_distribution<double> normal(0.0, spread);
   matrix<S> m(rows, cols);
-  for (index i = 0; i < m.size(); ++i) m.data()[i] = S(normal(rng));
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = S(normal(rng));
   return m;
 }
 template <class S>
-vector<S> random_vector(index n, unsigned seed, double spread) {
+vector<S> random_vector(Index n, unsigned seed, double spread) {
   return random_matrix<S>(n, 1, seed, spread);
 }
 
@@ -39,7 +39,7 @@ double gelu_tanh_ref(double x) {
 double silu_ref(double x) { return x / (1.0 + std::exp(-x)); }
 
 template <class S>
-headlens::mlp<S> make_mlp(headlens::mlp_kind kind, index d, index ff, unsigned seed) {
+headlens::mlp<S> make_mlp(headlens::mlp_kind kind, Index d, Index ff, unsigned seed) {
   headlens::mlp<S> m;
   m.kind = kind;
   m.activation =
@@ -64,9 +64,9 @@ matrix<double> mlp_reference(const headlens::mlp<S>& m, const matrix<S>& x) {
   if (m.kind == headlens::mlp_kind::gated) {
     matrix<double> gate = xd * m.w_gate.template cast<double>();
     gate.rowwise() += m.b_gate.template cast<double>().transpose();
-    for (index i = 0; i < hidden.size(); ++i) hidden.data()[i] *= silu_ref(gate.data()[i]);
+    for (Index i = 0; i < hidden.size(); ++i) hidden.data()[i] *= silu_ref(gate.data()[i]);
   } else {
-    for (index i = 0; i < hidden.size(); ++i) hidden.data()[i] = gelu_tanh_ref(hidden.data()[i]);
+    for (Index i = 0; i < hidden.size(); ++i) hidden.data()[i] = gelu_tanh_ref(hidden.data()[i]);
   }
   matrix<double> out = hidden * m.w_out.template cast<double>();
   out.rowwise() += m.b_out.template cast<double>().transpose();
@@ -79,8 +79,8 @@ double max_abs_diff(const matrix<S>& a, const matrix<double>& b) {
 }
 
 template <class S>
-headlens::transformer<S> make_model(bool llama_like, index vocab, bool tied) {
-  const index d = 64, ff = 176, max_t = 320;  // ff: 11 SIMD batches, not a multiple of the 64-column tile
+headlens::transformer<S> make_model(bool llama_like, Index vocab, bool tied) {
+  const Index d = 64, ff = 176, max_t = 320;  // ff: 11 SIMD batches, not a multiple of the 64-column tile
   headlens::transformer_weights<S> w;
   w.token_embedding = random_matrix<S>(vocab, d, 11, 0.5);
   if (!llama_like) w.position_embedding = random_matrix<S>(max_t, d, 12, 0.1);
@@ -101,7 +101,7 @@ headlens::transformer<S> make_model(bool llama_like, index vocab, bool tied) {
       b.mlp_norm = headlens::normalization<S>::layer(random_vector<S>(d, s + 2, 0.2).array() + S(1),
                                                      random_vector<S>(d, s + 3, 0.1), 1e-5);
     }
-    const index kv = b.attention.kv_heads() * b.attention.head_size();
+    const Index kv = b.attention.kv_heads() * b.attention.head_size();
     b.attention_projections.w_q = random_matrix<S>(d, d, s + 4, 0.125);
     b.attention_projections.w_k = random_matrix<S>(d, kv, s + 5, 0.125);
     b.attention_projections.w_v = random_matrix<S>(d, kv, s + 6, 0.125);
@@ -124,9 +124,9 @@ headlens::transformer<S> make_model(bool llama_like, index vocab, bool tied) {
   return headlens::transformer<S>(std::move(w));
 }
 
-std::vector<std::int32_t> ids(index t, index vocab) {
+std::vector<std::int32_t> ids(Index t, Index vocab) {
   std::vector<std::int32_t> out;
-  for (index i = 0; i < t; ++i) out.push_back(std::int32_t((i * 37 + 5) % vocab));
+  for (Index i = 0; i < t; ++i) out.push_back(std::int32_t((i * 37 + 5) % vocab));
   return out;
 }
 
@@ -134,8 +134,8 @@ std::vector<std::int32_t> ids(index t, index vocab) {
 
 TEMPLATE_TEST_CASE("mlp: the GELU MLP and SwiGLU equal the published maths", "[transformer]", float, double) {
   const auto kind = GENERATE(headlens::mlp_kind::plain, headlens::mlp_kind::gated);
-  const headlens::index t = GENERATE(1, 7, 300);
-  const headlens::index d = 48, ff = 208;  // 208 = 3 tiles of 64 columns + one of 16
+  const headlens::Index t = GENERATE(1, 7, 300);
+  const headlens::Index d = 48, ff = 208;  // 208 = 3 tiles of 64 columns + one of 16
   const auto m = make_mlp<TestType>(kind, d, ff, 7);
   const matrix<TestType> x = random_matrix<TestType>(t, d, 9, 1.0);
   const matrix<double> ref = mlp_reference(m, x);
@@ -164,9 +164,9 @@ TEMPLATE_TEST_CASE("mlp and norms: bad shapes are shape errors that name the arg
 
 TEMPLATE_TEST_CASE("transformer: the LM head equals hidden W (+ b), tied or not", "[transformer]", float, double) {
   const bool tied = GENERATE(true, false);
-  const headlens::index vocab = GENERATE(83, 96);
+  const headlens::Index vocab = GENERATE(83, 96);
   const auto model = make_model<TestType>(false, vocab, tied);
-  const headlens::index t = GENERATE(5, 300);
+  const headlens::Index t = GENERATE(5, 300);
   const matrix<TestType> hidden = random_matrix<TestType>(t, model.d_model(), 21, 1.0);
   matrix<double> ref = hidden.template cast<double>() * model.token_embedding().template cast<double>().transpose();
   if (!tied) {
@@ -182,14 +182,14 @@ TEMPLATE_TEST_CASE("transformer: the LM head equals hidden W (+ b), tied or not"
 TEMPLATE_TEST_CASE("transformer: forwards are bit-identical on 1, 2 and 3 threads", "[transformer]", float, double) {
   const bool llama_like = GENERATE(false, true);
   const bool tied = GENERATE(true, false);
-  const headlens::index vocab = GENERATE(83, 96);
+  const headlens::Index vocab = GENERATE(83, 96);
   const auto model = make_model<TestType>(llama_like, vocab, tied);
   const auto tokens = ids(300, vocab);
   headlens::forward_options<TestType> options;
   options.threads = 1;
   const matrix<TestType> one = model.forward(tokens, options);
   REQUIRE(one.allFinite());
-  for (headlens::index threads : {2, 3}) {
+  for (headlens::Index threads : {2, 3}) {
     options.threads = threads;
     const matrix<TestType> many = model.forward(tokens, options);
     CHECK((many.array() == one.array()).all());

@@ -43,7 +43,7 @@ TEST_CASE("use_lite fixtures: shapes, layout and normalisation", "[use_lite]") {
   const auto& sentences = f["sentences"];
   REQUIRE(sentences.size() >= 20);
   const auto embeddings = headlens::read_npy_matrix<float>(fixture_dir + f["embeddings"].get<std::string>());
-  REQUIRE(embeddings.rows() == static_cast<headlens::index>(sentences.size()));
+  REQUIRE(embeddings.rows() == static_cast<headlens::Index>(sentences.size()));
   REQUIRE(embeddings.cols() == 512);
   bool saw_clipped = false;
   for (std::size_t n = 0; n < sentences.size(); ++n) {
@@ -54,7 +54,7 @@ TEST_CASE("use_lite fixtures: shapes, layout and normalisation", "[use_lite]") {
     CHECK(T == std::min<int>(static_cast<int>(ids.size()), 128));
     saw_clipped = saw_clipped || ids.size() > 128;
     const auto maps = headlens::as_tensor<float>(headlens::read_npy(fixture_dir + s["attention"].get<std::string>()));
-    REQUIRE(maps.shape == std::vector<headlens::index>{2, 4 * T, T});
+    REQUIRE(maps.shape == std::vector<headlens::Index>{2, 4 * T, T});
     for (int row = 0; row < 2 * 4 * T; ++row) {
       double sum = 0;
       for (int j = 0; j < T; ++j) {
@@ -64,7 +64,7 @@ TEST_CASE("use_lite fixtures: shapes, layout and normalisation", "[use_lite]") {
       }
       CHECK(sum == Approx(1.0).margin(1e-5));
     }
-    CHECK(embeddings.row(static_cast<headlens::index>(n)).norm() == Approx(1.0).margin(1e-5));
+    CHECK(embeddings.row(static_cast<headlens::Index>(n)).norm() == Approx(1.0).margin(1e-5));
   }
   CHECK(saw_clipped);
 }
@@ -92,13 +92,13 @@ TEST_CASE("use_lite fixtures: stages recomputed from the real weights (HEADLENS_
     const auto ids = s["ids"].get<std::vector<int>>();
     const auto& inter = s["intermediates"];
     const auto x0 = headlens::read_npy_matrix<float>(fixture_dir + inter["x0"]["file"].get<std::string>());
-    REQUIRE(x0.rows() == static_cast<headlens::index>(ids.size()));
+    REQUIRE(x0.rows() == static_cast<headlens::Index>(ids.size()));
     for (std::size_t t = 0; t < ids.size(); ++t) {
       for (int c = 0; c < 256; ++c) {
         const double angle = static_cast<double>(t) * inv(0, c % 128);
         const double pe = c < 128 ? std::sin(angle) : std::cos(angle);
         const double expected = 2.0 * table(ids[t], c) + pe;
-        CHECK(x0(static_cast<headlens::index>(t), c) == Approx(expected).margin(1e-5));
+        CHECK(x0(static_cast<headlens::Index>(t), c) == Approx(expected).margin(1e-5));
       }
     }
     // pooled = mean over tokens of the last layer's output; tanh; L2 -> the embedding.
@@ -112,7 +112,7 @@ TEST_CASE("use_lite fixtures: stages recomputed from the real weights (HEADLENS_
             .array()
             .tanh()
             .matrix();
-    const Eigen::VectorXd embedding = embeddings.row(static_cast<headlens::index>(n)).transpose().cast<double>();
+    const Eigen::VectorXd embedding = embeddings.row(static_cast<headlens::Index>(n)).transpose().cast<double>();
     CHECK(y.normalized().dot(embedding) > 0.99999);
   }
   CHECK(checked >= 2);

@@ -65,8 +65,8 @@ double cosine(const Eigen::VectorXd& a, const Eigen::VectorXd& b) { return a.dot
 /// Fixture map of sentence n: layer l, head h, query i, key j.
 struct fixture_maps {
   headlens::tensor<float> t;
-  headlens::index T = 0;
-  float at(int l, int h, headlens::index i, headlens::index j) const {
+  headlens::Index T = 0;
+  float at(int l, int h, headlens::Index i, headlens::Index j) const {
     return t.data[static_cast<std::size_t>(((l * 4 + h) * T + i) * T + j)];
   }
 };
@@ -74,7 +74,7 @@ struct fixture_maps {
 fixture_maps read_maps(const nlohmann::json& sentence) {
   fixture_maps maps;
   maps.t = headlens::as_tensor<float>(headlens::read_npy(fixture_dir + sentence["attention"].get<std::string>()));
-  maps.T = sentence["T"].get<headlens::index>();
+  maps.T = sentence["T"].get<headlens::Index>();
   return maps;
 }
 
@@ -93,17 +93,17 @@ TEST_CASE("use_lite model: ids, maps and embeddings match TF.js, one sentence at
     const auto ids = s["ids"].get<std::vector<std::int32_t>>();
     CHECK(m->tokenizer().encode_ids(text) == ids);
     const std::vector<std::int32_t> clipped = m->encode(text);
-    REQUIRE(static_cast<headlens::index>(clipped.size()) == s["T"].get<headlens::index>());
+    REQUIRE(static_cast<headlens::Index>(clipped.size()) == s["T"].get<headlens::Index>());
     CHECK(std::equal(clipped.begin(), clipped.end(), ids.begin()));
 
     const fixture_maps expected = read_maps(s);
     const headlens::tensor<float> maps = m->attention(clipped);
-    REQUIRE(maps.shape == std::vector<headlens::index>{2, 4, expected.T, expected.T});
+    REQUIRE(maps.shape == std::vector<headlens::Index>{2, 4, expected.T, expected.T});
     double err = 0;
     for (int l = 0; l < 2; ++l) {
       for (int h = 0; h < 4; ++h) {
-        for (headlens::index i = 0; i < expected.T; ++i) {
-          for (headlens::index j = 0; j < expected.T; ++j) {
+        for (headlens::Index i = 0; i < expected.T; ++i) {
+          for (headlens::Index j = 0; j < expected.T; ++j) {
             const float got = maps.data[static_cast<std::size_t>(((l * 4 + h) * expected.T + i) * expected.T + j)];
             err = std::max(err, std::abs(double(got) - double(expected.at(l, h, i, j))));
           }
@@ -115,7 +115,7 @@ TEST_CASE("use_lite model: ids, maps and embeddings match TF.js, one sentence at
 
     const auto out = m->forward(clipped);
     const double c = cosine(out.embeddings.row(0).transpose().cast<double>(),
-                            embeddings.row(static_cast<headlens::index>(n)).transpose().cast<double>());
+                            embeddings.row(static_cast<headlens::Index>(n)).transpose().cast<double>());
     CHECK(c >= 0.9999);
     CHECK(out.embeddings.row(0).norm() == Approx(1.0).margin(1e-5));
     worst_cosine = std::min(worst_cosine, c);
@@ -168,7 +168,7 @@ TEST_CASE("use_lite model: a padded batch gives each sentence what it gets alone
               patterns[static_cast<std::size_t>(ctx.batch_row)][static_cast<std::size_t>(ctx.layer * 4 + ctx.head)] = v;
             });
   const auto out = m->forward_batch(batch, hooks);
-  REQUIRE(out.batch == static_cast<headlens::index>(batch.size()));
+  REQUIRE(out.batch == static_cast<headlens::Index>(batch.size()));
   CHECK(out.length == 128);
   double worst_map = 0, worst_cosine = 1;
   for (std::size_t n = 0; n < batch.size(); ++n) {
@@ -179,16 +179,16 @@ TEST_CASE("use_lite model: a padded batch gives each sentence what it gets alone
       for (int h = 0; h < 4; ++h) {
         const auto& p = patterns[n][static_cast<std::size_t>(l * 4 + h)];
         REQUIRE(p.rows() == out.length);
-        for (headlens::index i = 0; i < expected.T; ++i) {
-          for (headlens::index j = 0; j < out.length; ++j) {
+        for (headlens::Index i = 0; i < expected.T; ++i) {
+          for (headlens::Index j = 0; j < out.length; ++j) {
             const double want = j < expected.T ? double(expected.at(l, h, i, j)) : 0.0;
             worst_map = std::max(worst_map, std::abs(double(p(i, j)) - want));
           }
         }
       }
     }
-    worst_cosine = std::min(worst_cosine, cosine(out.embeddings.row(static_cast<headlens::index>(n)).transpose().cast<double>(),
-                                                 embeddings.row(static_cast<headlens::index>(n)).transpose().cast<double>()));
+    worst_cosine = std::min(worst_cosine, cosine(out.embeddings.row(static_cast<headlens::Index>(n)).transpose().cast<double>(),
+                                                 embeddings.row(static_cast<headlens::Index>(n)).transpose().cast<double>()));
   }
   CHECK(worst_map < 1e-4);
   CHECK(worst_cosine >= 0.9999);
@@ -213,10 +213,10 @@ TEST_CASE("use_lite model: head_out of the widened layer 0 sums to its out, and 
   const auto plain = m->forward(ids);
   const auto observed = m->forward(ids, hooks);
   CHECK((plain.embeddings - observed.embeddings).cwiseAbs().maxCoeff() < 1e-6);
-  REQUIRE(sum.rows() == static_cast<headlens::index>(ids.size()));
+  REQUIRE(sum.rows() == static_cast<headlens::Index>(ids.size()));
   // out = sum of head_out + b_out: the difference is the same bias in every row.
   const headlens::matrix<float> bias = out0 - sum;
-  for (headlens::index r = 1; r < bias.rows(); ++r) CHECK((bias.row(r) - bias.row(0)).cwiseAbs().maxCoeff() < 1e-4);
+  for (headlens::Index r = 1; r < bias.rows(); ++r) CHECK((bias.row(r) - bias.row(0)).cwiseAbs().maxCoeff() < 1e-4);
 
   // Zeroing every head's output of both layers leaves attention no say: the result must change.
   headlens::hook_registry<float> ablate;

@@ -11,13 +11,13 @@
 namespace headlens {
 namespace bench {
 
-inline constexpr index d_model = 768, n_heads = 12;
+inline constexpr Index d_model = 768, n_heads = 12;
 
-inline matrix<float> random_matrix(index rows, index cols, unsigned seed, float spread) {
+inline matrix<float> random_matrix(Index rows, Index cols, unsigned seed, float spread) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, spread);
   matrix<float> m(rows, cols);
-  for (index i = 0; i < m.size(); ++i) m.data()[i] = normal(rng);
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = normal(rng);
   return m;
 }
 
@@ -36,10 +36,10 @@ inline multi_head_attention<float> make_layer(bool causal = false) {
   return multi_head_attention<float>(config, w);
 }
 
-inline matrix<float> make_input(index t) { return random_matrix(t, d_model, 5, 1.0f); }
+inline matrix<float> make_input(Index t) { return random_matrix(t, d_model, 5, 1.0f); }
 
 /// FLOPs of one forward pass (projections 8 T d^2, scores and PV 4 T^2 d), as PERFORMANCE.md counts them.
-inline double forward_flops(index t) { return 8.0 * double(t) * d_model * d_model + 4.0 * double(t) * t * d_model; }
+inline double forward_flops(Index t) { return 8.0 * double(t) * d_model * d_model + 4.0 * double(t) * t * d_model; }
 
 }  // namespace bench
 }  // namespace headlens

@@ -23,19 +23,19 @@
 
 namespace {
 
-using headlens::index;
+using headlens::Index;
 using headlens_cli::fail;
 
 struct attention_args {
   std::string weights, input, out, patterns, memory, key_padding, attn_mask, prefix;
-  index heads = 0;
-  index kv_heads = 0;  // 0: from the weights
+  Index heads = 0;
+  Index kv_heads = 0;  // 0: from the weights
   bool causal = false, rotary = false, use_double = false;
   double rotary_base = 10000.0;
-  index rotary_dim = 0;  // 0: head_dim
+  Index rotary_dim = 0;  // 0: head_dim
 };
 
-std::string shape_text(const std::vector<index>& shape) {
+std::string shape_text(const std::vector<Index>& shape) {
   std::string out = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
   return out + "]";
@@ -51,7 +51,7 @@ struct layer_plan {
 };
 
 /// Shape of tensor `key`, which must exist; `layout` explains why it is needed.
-std::vector<index> shape_of(const headlens::safetensors_file& file, const std::string& key, const char* layout) {
+std::vector<Index> shape_of(const headlens::safetensors_file& file, const std::string& key, const char* layout) {
   if (!file.has(key)) {
     std::string names;
     for (const std::string& name : file.names()) names += (names.empty() ? "'" : ", '") + name + "'";
@@ -61,9 +61,9 @@ std::vector<index> shape_of(const headlens::safetensors_file& file, const std::s
   return file.info(key).shape;
 }
 
-void expect_shape(const headlens::safetensors_file& file, const std::string& key, const std::vector<index>& want,
+void expect_shape(const headlens::safetensors_file& file, const std::string& key, const std::vector<Index>& want,
                   const std::string& why) {
-  const std::vector<index> got = file.info(key).shape;
+  const std::vector<Index> got = file.info(key).shape;
   if (got != want) {
     fail("tensor '", key, "' in ", file.source(), " has shape ", shape_text(got), ", expected ", shape_text(want), " (",
          why, ")");
@@ -84,12 +84,12 @@ layer_plan plan_layer(const headlens::safetensors_file& file, const attention_ar
     constexpr const char* layout = "nn.MultiheadAttention";
     plan.pytorch_mha = true;
     plan.d_model_source = key("in_proj_weight");
-    const std::vector<index> in = file.info(key("in_proj_weight")).shape;
+    const std::vector<Index> in = file.info(key("in_proj_weight")).shape;
     if (in.size() != 2 || in[0] != 3 * in[1]) {
       fail("tensor '", key("in_proj_weight"), "' in ", file.source(), " has shape ", shape_text(in),
            ", expected [3 * d_model, d_model] (q, k and v stacked)");
     }
-    const index e = in[1];
+    const Index e = in[1];
     if (e % args.heads != 0) {
       fail("--heads is ", args.heads, ", expected a divisor of d_model = ", e, " (from '", key("in_proj_weight"), "' ",
            shape_text(in), ")");
@@ -109,7 +109,7 @@ layer_plan plan_layer(const headlens::safetensors_file& file, const attention_ar
   } else if (file.has(key("q_proj.weight"))) {
     constexpr const char* layout = "Llama-style (q_proj/k_proj/v_proj/o_proj)";
     plan.d_model_source = key("q_proj.weight");
-    const std::vector<index> q = file.info(key("q_proj.weight")).shape;
+    const std::vector<Index> q = file.info(key("q_proj.weight")).shape;
     if (q.size() != 2) {
       fail("tensor '", key("q_proj.weight"), "' in ", file.source(), " has shape ", shape_text(q),
            ", expected [n_heads * head_dim, d_model]");
@@ -118,11 +118,11 @@ layer_plan plan_layer(const headlens::safetensors_file& file, const attention_ar
       fail("--heads is ", args.heads, ", expected a divisor of the ", q[0], " rows of '", key("q_proj.weight"), "' ",
            shape_text(q), " (n_heads * head_dim)");
     }
-    const index d = q[1], hd = q[0] / args.heads;
-    const std::vector<index> k = shape_of(file, key("k_proj.weight"), layout);
+    const Index d = q[1], hd = q[0] / args.heads;
+    const std::vector<Index> k = shape_of(file, key("k_proj.weight"), layout);
     shape_of(file, key("v_proj.weight"), layout);
     shape_of(file, key("o_proj.weight"), layout);
-    index kv = args.kv_heads;
+    Index kv = args.kv_heads;
     if (kv == 0) {  // from k_proj.weight: [n_kv_heads * head_dim, d_model]
       if (k.size() != 2 || k[0] % hd != 0 || k[0] == 0) {
         fail("tensor '", key("k_proj.weight"), "' in ", file.source(), " has shape ", shape_text(k),
@@ -141,7 +141,7 @@ layer_plan plan_layer(const headlens::safetensors_file& file, const attention_ar
     expect_shape(file, key("o_proj.weight"), {d, args.heads * hd},
                  "d_model rows, n_heads * head_dim = " + std::to_string(args.heads) + " * " + std::to_string(hd) +
                      " columns");
-    const std::pair<const char*, index> biases[] = {
+    const std::pair<const char*, Index> biases[] = {
         {"q_proj.bias", args.heads * hd}, {"k_proj.bias", kv * hd}, {"v_proj.bias", kv * hd}, {"o_proj.bias", d}};
     c.bias = false;
     for (const auto& b : biases) {
@@ -166,7 +166,7 @@ layer_plan plan_layer(const headlens::safetensors_file& file, const attention_ar
   }
 
   if (c.rotary) {
-    const index r = c.rotary_size();
+    const Index r = c.rotary_size();
     if (r <= 0 || r > c.head_dim || r % 2 != 0) {
       fail("--rotary-dim is ", args.rotary_dim, args.rotary_dim == 0 ? " (head_dim)" : "",
            ", expected an even number from 2 to head_dim = ", c.head_dim);
@@ -180,18 +180,18 @@ template <class Scalar>
 headlens::attention_weights<Scalar> load_weights(const headlens::safetensors_file& file, const attention_args& args,
                                                  const layer_plan& plan) {
   const auto key = [&](const char* name) { return args.prefix + name; };
-  const auto bias = [&](const char* name, index size) -> headlens::vector<Scalar> {
+  const auto bias = [&](const char* name, Index size) -> headlens::vector<Scalar> {
     if (!plan.config.bias) return {};
     if (file.has(key(name))) return file.read_vector<Scalar>(key(name), size);
     return headlens::vector<Scalar>::Zero(size);  // a layer with some biases: the missing ones are zero
   };
-  const index d = plan.config.d_model, hd = plan.config.head_dim;
+  const Index d = plan.config.d_model, hd = plan.config.head_dim;
   if (plan.pytorch_mha) {
     return headlens::attention_weights<Scalar>::from_pytorch_mha(
         file.read_matrix<Scalar>(key("in_proj_weight")), bias("in_proj_bias", 3 * d),
         file.read_matrix<Scalar>(key("out_proj.weight")), bias("out_proj.bias", d));
   }
-  const index q_rows = plan.config.n_heads * hd, kv_rows = plan.config.kv_heads() * hd;
+  const Index q_rows = plan.config.n_heads * hd, kv_rows = plan.config.kv_heads() * hd;
   return headlens::attention_weights<Scalar>::from_linear(
       file.read_matrix<Scalar>(key("q_proj.weight")), file.read_matrix<Scalar>(key("k_proj.weight")),
       file.read_matrix<Scalar>(key("v_proj.weight")), file.read_matrix<Scalar>(key("o_proj.weight")),
@@ -204,7 +204,7 @@ headlens::attention_weights<Scalar> load_weights(const headlens::safetensors_fil
 /// A [T x d_model] or [B x T x d_model] float .npy: its batch, length, and whether it had the batch axis.
 struct sequence_file {
   headlens::npy_array array;
-  index batch = 1, tokens = 0;
+  Index batch = 1, tokens = 0;
   bool batched = false;
 };
 
@@ -212,7 +212,7 @@ sequence_file read_sequences(const std::string& path, const char* what, const la
   sequence_file s;
   s.array = headlens::read_npy(path);
   const auto& shape = s.array.shape;
-  const index d = plan.config.d_model;
+  const Index d = plan.config.d_model;
   if (s.array.type != headlens::dtype::float32 && s.array.type != headlens::dtype::float64) {
     fail(what, " ", path, " has dtype ", headlens::dtype_name(s.array.type), ", expected float32 or float64");
   }
@@ -228,7 +228,7 @@ sequence_file read_sequences(const std::string& path, const char* what, const la
 }
 
 template <class Scalar>
-headlens::matrix<Scalar> rows_of(const sequence_file& s, index d) {
+headlens::matrix<Scalar> rows_of(const sequence_file& s, Index d) {
   const headlens::tensor<Scalar> t = headlens::as_tensor<Scalar>(s.array);
   headlens::matrix<Scalar> m(s.batch * s.tokens, d);
   std::copy(t.data.begin(), t.data.end(), m.data());
@@ -237,9 +237,9 @@ headlens::matrix<Scalar> rows_of(const sequence_file& s, index d) {
 
 /// Writes `count` values as a .npy of `type` (float32 or float64) and `shape`.
 template <class Scalar>
-void write_as(const std::string& path, headlens::dtype type, const Scalar* data, const std::vector<index>& shape) {
+void write_as(const std::string& path, headlens::dtype type, const Scalar* data, const std::vector<Index>& shape) {
   std::size_t count = 1;
-  for (index e : shape) count *= std::size_t(e);
+  for (Index e : shape) count *= std::size_t(e);
   if (type == headlens::dtype::float32) {
     const std::vector<float> values(data, data + count);
     headlens::write_npy(path, values.data(), shape);
@@ -253,22 +253,22 @@ void write_as(const std::string& path, headlens::dtype type, const Scalar* data,
 template <class Scalar>
 struct pattern_collector {
   static constexpr headlens::point_set points{headlens::hook_point::pattern};
-  index heads, t_q, t_k;
+  Index heads, t_q, t_k;
   std::vector<Scalar> values;
-  pattern_collector(index batch, index heads_, index t_q_, index t_k_)
+  pattern_collector(Index batch, Index heads_, Index t_q_, Index t_k_)
       : heads(heads_), t_q(t_q_), t_k(t_k_), values(std::size_t(batch * heads_ * t_q_ * t_k_), Scalar(0)) {}
   void operator()(const headlens::hook_context& ctx, headlens::matrix_view<Scalar> p) {
     Scalar* dst = values.data() + std::size_t(((ctx.batch_row * heads + ctx.head) * t_q) * t_k);
-    for (index i = 0; i < t_q; ++i)
-      for (index j = 0; j < t_k; ++j) dst[i * t_k + j] = p(i, j);
+    for (Index i = 0; i < t_q; ++i)
+      for (Index j = 0; j < t_k; ++j) dst[i * t_k + j] = p(i, j);
   }
 };
 
 template <class Scalar>
 void run(const attention_args& args, const headlens::safetensors_file& file, const layer_plan& plan,
          const sequence_file& x, const sequence_file* memory) {
-  const index d = plan.config.d_model, heads = plan.config.n_heads;
-  const index t_q = x.tokens, t_k = memory ? memory->tokens : x.tokens;
+  const Index d = plan.config.d_model, heads = plan.config.n_heads;
+  const Index t_q = x.tokens, t_k = memory ? memory->tokens : x.tokens;
 
   headlens::forward_options<Scalar> options;
   options.batch = x.batch;
@@ -278,14 +278,14 @@ void run(const attention_args& args, const headlens::safetensors_file& file, con
       fail("key padding ", args.key_padding, " has dtype ", headlens::dtype_name(kp.type),
            ", expected bool (true = padding)");
     }
-    const bool as_row = !x.batched && kp.shape == std::vector<index>{t_k};
-    if (!as_row && kp.shape != std::vector<index>{x.batch, t_k}) {
+    const bool as_row = !x.batched && kp.shape == std::vector<Index>{t_k};
+    if (!as_row && kp.shape != std::vector<Index>{x.batch, t_k}) {
       fail("key padding ", args.key_padding, " has shape ", shape_text(kp.shape), ", expected [B, T_k] = [", x.batch,
            ", ", t_k, "]", x.batched ? "" : " or [T_k]");
     }
     const headlens::tensor<bool> values = headlens::as_tensor<bool>(kp);
     options.key_padding.resize(x.batch, t_k);
-    for (index i = 0; i < options.key_padding.size(); ++i) options.key_padding.data()[i] = values.data[std::size_t(i)];
+    for (Index i = 0; i < options.key_padding.size(); ++i) options.key_padding.data()[i] = values.data[std::size_t(i)];
   }
   if (!args.attn_mask.empty()) {
     const headlens::npy_array mask = headlens::read_npy(args.attn_mask);
@@ -293,7 +293,7 @@ void run(const attention_args& args, const headlens::safetensors_file& file, con
       fail("attention mask ", args.attn_mask, " has dtype ", headlens::dtype_name(mask.type),
            ", expected float32 or float64 (additive, -inf blocks)");
     }
-    if (mask.shape != std::vector<index>{t_q, t_k}) {
+    if (mask.shape != std::vector<Index>{t_q, t_k}) {
       fail("attention mask ", args.attn_mask, " has shape ", shape_text(mask.shape), ", expected [T_q, T_k] = [", t_q,
            ", ", t_k, "]");
     }
@@ -315,7 +315,7 @@ void run(const attention_args& args, const headlens::safetensors_file& file, con
   write_as(args.out, x.array.type, out.data(), x.array.shape);
   std::cout << "wrote " << args.out << " " << shape_text(x.array.shape) << " " << headlens::dtype_name(x.array.type);
   if (patterns) {
-    std::vector<index> shape{heads, t_q, t_k};
+    std::vector<Index> shape{heads, t_q, t_k};
     if (x.batched) shape.insert(shape.begin(), x.batch);
     write_as(args.patterns, x.array.type, patterns->values.data(), shape);
     std::cout << " and " << args.patterns << " " << shape_text(shape);

@@ -44,8 +44,8 @@ using headlens_cli::fail;
 
 struct classify_args {
   std::string model, tokenizer, conllu, text, policy, format = "table", out, evidence;
-  headlens::index window = 64;
-  headlens::index stride = 0;  // 0: window / 2
+  headlens::Index window = 64;
+  headlens::Index stride = 0;  // 0: window / 2
   bool quiet = false;
 };
 
@@ -147,7 +147,7 @@ struct span_run {
 };
 
 /// The text of words [begin, end) and each word's bytes in it.
-std::string span_text(const headlens::document_text& surface, headlens::index begin, headlens::index end,
+std::string span_text(const headlens::document_text& surface, headlens::Index begin, headlens::Index end,
                       std::vector<headlens::char_span>* spans = nullptr) {
   const auto first = static_cast<std::size_t>(begin), last = static_cast<std::size_t>(end - 1);
   const std::size_t base = surface.words[first].begin;
@@ -158,31 +158,31 @@ std::string span_text(const headlens::document_text& surface, headlens::index be
 }
 
 /// Whether words [begin, end) fit in the model's context.
-bool span_fits(const headlens::attention_model& model, const headlens::document_text& surface, headlens::index begin,
-               headlens::index end) {
-  return static_cast<headlens::index>(model.tokenize(span_text(surface, begin, end)).size()) <= model.max_tokens();
+bool span_fits(const headlens::attention_model& model, const headlens::document_text& surface, headlens::Index begin,
+               headlens::Index end) {
+  return static_cast<headlens::Index>(model.tokenize(span_text(surface, begin, end)).size()) <= model.max_tokens();
 }
 
 span_run run_span(const headlens::attention_model& model, const headlens::document_text& surface,
-                  headlens::index begin, headlens::index end) {
+                  headlens::Index begin, headlens::Index end) {
   std::vector<headlens::char_span> spans;
   const std::string text = span_text(surface, begin, end, &spans);
   std::vector<headlens::model_token> tokens = model.tokenize(text);
   span_run run;
-  if (static_cast<headlens::index>(tokens.size()) > model.max_tokens()) {
+  if (static_cast<headlens::Index>(tokens.size()) > model.max_tokens()) {
     tokens.resize(static_cast<std::size_t>(model.max_tokens()));
     run.clipped = true;
   }
   run.tokens = tokens.size();
   run.alignment = headlens::align_tokens(tokens, spans);
-  const headlens::index n = end - begin, L = model.layers(), H = model.heads();
+  const headlens::Index n = end - begin, L = model.layers(), H = model.heads();
   run.word_maps.shape = {L, H, n, n};
   run.word_maps.data.assign(static_cast<std::size_t>(L * H * n * n), 0.0f);
   if (tokens.empty()) return run;
   const headlens::tensor<float> maps = model.attention(headlens::token_ids(tokens));
-  const headlens::index T = maps.shape[2];
+  const headlens::Index T = maps.shape[2];
   headlens::word_attention<float> word_map;
-  for (headlens::index lh = 0; lh < L * H; ++lh) {
+  for (headlens::Index lh = 0; lh < L * H; ++lh) {
     const Eigen::Map<const headlens::matrix<float>> token_map(maps.data.data() + lh * T * T, T, T);
     headlens::token_to_word_map(token_map, run.alignment, word_map);
     Eigen::Map<headlens::matrix<float>>(run.word_maps.data.data() + lh * n * n, n, n) = word_map.map;
@@ -209,7 +209,7 @@ headlens::html_maps html_examples(const headlens::attention_model& model, const 
       if (run.clipped || run.tokens == 0) continue;
       std::vector<std::string> words;
       std::string text;
-      for (headlens::index w = sent.begin; w < sent.end; ++w) {
+      for (headlens::Index w = sent.begin; w < sent.end; ++w) {
         words.push_back(doc.words[static_cast<std::size_t>(w)].form);
         text += (text.empty() ? "" : " ") + words.back();
       }
@@ -233,7 +233,7 @@ void add_window(const headlens::attention_model& model, const headlens::document
   ++stats.windows;
   stats.tokens += run.tokens;
   if (run.clipped) ++stats.clipped_windows;
-  for (headlens::index w = win.own_begin; w < win.own_end; ++w) {
+  for (headlens::Index w = win.own_begin; w < win.own_end; ++w) {
     if (run.alignment.tokens_per_word[static_cast<std::size_t>(w - win.begin)] == 0) ++stats.words_without_tokens;
   }
   stats.dropped_mass_sum += run.dropped;
@@ -313,7 +313,7 @@ std::string with_commas(std::size_t value) {
 void run_classify(classify_args args) {
   if (!args.conllu.empty() && !args.text.empty()) fail("give --conllu or --text, not both");
   if (args.window < 2) fail("--window is ", args.window, ", expected at least 2 words");
-  const headlens::index stride = args.stride > 0 ? args.stride : std::max<headlens::index>(1, args.window / 2);
+  const headlens::Index stride = args.stride > 0 ? args.stride : std::max<headlens::Index>(1, args.window / 2);
   if (stride > args.window) fail("--stride is ", stride, ", expected at most --window = ", args.window);
 
   // Input documents.
@@ -347,12 +347,12 @@ void run_classify(classify_args args) {
     in.surface = headlens::document_surface_text(doc);
     in.prepared = std::make_unique<headlens::prepared_document>(doc);
     const std::vector<headlens::word_window> planned = headlens::make_windows(
-        static_cast<headlens::index>(doc.words.size()), args.window, std::min(stride, args.window));
+        static_cast<headlens::Index>(doc.words.size()), args.window, std::min(stride, args.window));
     // Windows that make more tokens than the model sees give up context (and, if need be, split) instead of
     // leaving their last words unseen.
     const headlens::document_text& surface = in.surface;
     in.windows = headlens::fit_windows(
-        planned, [&](headlens::index b, headlens::index e) { return span_fits(model, surface, b, e); });
+        planned, [&](headlens::Index b, headlens::Index e) { return span_fits(model, surface, b, e); });
     for (const headlens::word_window& w : in.windows) {
       if (std::find(planned.begin(), planned.end(), w) == planned.end()) ++stats.refitted_windows;
     }

@@ -50,7 +50,7 @@ struct classify_maps_args {
   std::size_t html_max_words = 40;
 };
 
-std::string shape_text(const std::vector<headlens::index>& shape) {
+std::string shape_text(const std::vector<headlens::Index>& shape) {
   std::string out = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
   return out + "]";
@@ -76,15 +76,15 @@ struct located_document {
 template <class Scalar>
 void add_html_examples(const headlens::tensor<Scalar>& maps, const located_document& d, std::size_t count,
                        std::size_t max_words, headlens::html_maps& out) {
-  const headlens::index layers = maps.shape[0], heads = maps.shape[1], words = maps.shape[2];
+  const headlens::Index layers = maps.shape[0], heads = maps.shape[1], words = maps.shape[2];
   std::size_t added = 0;
   for (std::size_t s = 0; s < d.doc.sentences.size() && added < count; ++s) {
     const headlens::sentence& sent = d.doc.sentences[s];
-    const headlens::index begin = sent.begin, n = sent.end - sent.begin;
+    const headlens::Index begin = sent.begin, n = sent.end - sent.begin;
     if (n < 5 || static_cast<std::size_t>(n) > max_words) continue;
     std::vector<std::string> tokens;
     std::string text;
-    for (headlens::index w = begin; w < sent.end; ++w) {
+    for (headlens::Index w = begin; w < sent.end; ++w) {
       tokens.push_back(d.doc.words[static_cast<std::size_t>(w)].form);
       if (!text.empty()) text += ' ';
       text += tokens.back();
@@ -93,15 +93,15 @@ void add_html_examples(const headlens::tensor<Scalar>& maps, const located_docum
     const std::string where = d.doc.id.empty() ? "document " + std::to_string(d.index_in_file + 1) : d.doc.id;
     std::vector<double> block(static_cast<std::size_t>(layers * heads * n * n));
     double inside = 0, rows = 0;
-    for (headlens::index lh = 0; lh < layers * heads; ++lh) {
-      for (headlens::index i = 0; i < n; ++i) {
+    for (headlens::Index lh = 0; lh < layers * heads; ++lh) {
+      for (headlens::Index i = 0; i < n; ++i) {
         double* row = block.data() + (lh * n + i) * n;
         double sum = 0, total = 0;
         const Scalar* full = maps.data.data() + (lh * words + begin + i) * words;
-        for (headlens::index j = 0; j < words; ++j) total += static_cast<double>(full[j]);
-        for (headlens::index j = 0; j < n; ++j) sum += row[j] = static_cast<double>(full[begin + j]);
+        for (headlens::Index j = 0; j < words; ++j) total += static_cast<double>(full[j]);
+        for (headlens::Index j = 0; j < n; ++j) sum += row[j] = static_cast<double>(full[begin + j]);
         if (sum > 0) {
-          for (headlens::index j = 0; j < n; ++j) row[j] /= sum;
+          for (headlens::Index j = 0; j < n; ++j) row[j] /= sum;
         }
         if (total > 0) {
           inside += sum / total;
@@ -124,8 +124,8 @@ template <class Scalar>
 void add_maps(const headlens::npy_array& array, const located_document& d, const headlens::feature_options& options,
               std::optional<headlens::model_feature_accumulator>& acc, std::string& first_maps,
               headlens::html_maps* html, std::size_t html_count, std::size_t html_max_words) {
-  const std::vector<headlens::index>& s = array.shape;
-  const auto words = static_cast<headlens::index>(d.doc.words.size());
+  const std::vector<headlens::Index>& s = array.shape;
+  const auto words = static_cast<headlens::Index>(d.doc.words.size());
   if (s.size() != 4 || s[2] != s[3]) {
     fail("maps ", array.source, " have shape ", shape_text(s), ", expected [layers, heads, W, W]");
   }

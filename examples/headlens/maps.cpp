@@ -92,11 +92,11 @@ void run_maps(const maps_args& args) {
   std::vector<headlens::model_token> tokens = model->tokenize(args.text);
   if (tokens.empty()) fail("--text has no tokens (it is empty); the model needs at least one");
   const std::size_t all_tokens = tokens.size();
-  if (static_cast<headlens::index>(tokens.size()) > model->max_tokens()) {
+  if (static_cast<headlens::Index>(tokens.size()) > model->max_tokens()) {
     tokens.resize(static_cast<std::size_t>(model->max_tokens()));
   }
   const headlens::tensor<float> maps = model->attention(headlens::token_ids(tokens));
-  const headlens::index layers = maps.shape[0], heads = maps.shape[1], T = maps.shape[2];
+  const headlens::Index layers = maps.shape[0], heads = maps.shape[1], T = maps.shape[2];
 
   std::string where;
   if (args.format == "npy") {
@@ -115,11 +115,11 @@ void run_maps(const maps_args& args) {
     std::vector<std::string> pieces;
     for (const auto& t : tokens) pieces.push_back(model->token_text(t.id));
     nlohmann::json attn = nlohmann::json::array();
-    for (headlens::index l = 0; l < layers; ++l) {
+    for (headlens::Index l = 0; l < layers; ++l) {
       nlohmann::json layer = nlohmann::json::array();
-      for (headlens::index h = 0; h < heads; ++h) {
+      for (headlens::Index h = 0; h < heads; ++h) {
         nlohmann::json head = nlohmann::json::array();
-        for (headlens::index i = 0; i < T; ++i) {
+        for (headlens::Index i = 0; i < T; ++i) {
           const float* row = maps.data.data() + ((l * heads + h) * T + i) * T;
           head.push_back(std::vector<float>(row, row + T));
         }
@@ -138,7 +138,7 @@ void run_maps(const maps_args& args) {
         {"heads", nullptr},
         {"include_layers", [&] {
            std::vector<int> all;
-           for (headlens::index l = 0; l < layers; ++l) all.push_back(static_cast<int>(l));
+           for (headlens::Index l = 0; l < layers; ++l) all.push_back(static_cast<int>(l));
            return all;
          }()},
         {"tokens", tokens_json(*model, args.text, tokens)}};

@@ -8,7 +8,7 @@
 namespace headlens {
 
 /// Index type for sizes and positions (Eigen's).
-using index = Eigen::Index;
+using Eigen::Index;
 
 /// A dense row-major matrix; rows are tokens.
 template <class Scalar>

@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
     std::mt19937_64 rng(5);
     auto planted_maps = [&](const headlens::document& doc) {
       const headlens_test::planted_document planted(doc);
-      const auto w = static_cast<headlens::index>(doc.words.size());
+      const auto w = static_cast<headlens::Index>(doc.words.size());
       std::vector<double> maps(static_cast<std::size_t>(2 * 4 * w * w));
       for (int l = 0; l < 2; ++l) {
         for (int h = 0; h < 4; ++h) {
@@ -101,13 +101,13 @@ int main(int argc, char** argv) {
       const std::vector<headlens::document> dev = headlens::read_conllu(dir + "/dev_doc.conllu");
       const std::vector<double> maps = planted_maps(dev.at(0));
       const std::vector<float> f(maps.begin(), maps.end());
-      const auto w = static_cast<headlens::index>(dev[0].words.size());
+      const auto w = static_cast<headlens::Index>(dev[0].words.size());
       headlens::write_npy(dir + "/dev_maps.npy", f.data(), {2, 4, w, w});
     }
 
     const std::vector<headlens::document> docs = headlens::read_conllu(fixture);
     for (std::size_t d = 0; d < docs.size(); ++d) {
-      const auto w = static_cast<headlens::index>(docs[d].words.size());
+      const auto w = static_cast<headlens::Index>(docs[d].words.size());
       const std::vector<double> maps = planted_maps(docs[d]);
       const std::string name = dir + "/maps_" + std::to_string(d) + ".npy";
       if (d == 0) {
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
         // Row 5 of layer 1, head 2 doubled.
         std::vector<float> bad = f;
         float* row = bad.data() + ((1 * 4 + 2) * w + 5) * w;
-        for (headlens::index j = 0; j < w; ++j) row[j] *= 2;
+        for (headlens::Index j = 0; j < w; ++j) row[j] *= 2;
         headlens::write_npy(dir + "/bad_rows.npy", bad.data(), {2, 4, w, w});
         headlens::write_npy(dir + "/bad_rank.npy", f.data(), {8, w, w});
         std::vector<float> small(static_cast<std::size_t>(2 * 4 * (w - 1) * (w - 1)), 0.0f);

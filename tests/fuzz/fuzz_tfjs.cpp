@@ -41,7 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<std::uint64_t> used;
     for (const auto& w : weights.weights()) {
       std::uint64_t count = 1;
-      for (headlens::index extent : w.shape) count *= static_cast<std::uint64_t>(extent);
+      for (headlens::Index extent : w.shape) count *= static_cast<std::uint64_t>(extent);
       require(w.size() == count, "values match the shape");
       require(&weights.at(w.name) == &w, "names find their weight");
       if (used.size() <= w.group) used.resize(w.group + 1, 0);

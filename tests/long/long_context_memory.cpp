@@ -21,9 +21,9 @@
 namespace {
 
 using namespace headlens;
-using headlens::index;
+using headlens::Index;
 
-constexpr index t = 16384, heads = 16, head_dim = 64, d_model = heads * head_dim;
+constexpr Index t = 16384, heads = 16, head_dim = 64, d_model = heads * head_dim;
 
 int run_child(bool instrumented) {
   attention_config config;
@@ -44,9 +44,9 @@ int run_child(bool instrumented) {
   attention_statistics<float> stats(16);
   if (instrumented) {
     stats.segment_ids.resize(std::size_t(t));
-    for (index j = 0; j < t; ++j) stats.segment_ids[std::size_t(j)] = j / 37;  // "sentences" of 37 tokens
+    for (Index j = 0; j < t; ++j) stats.segment_ids[std::size_t(j)] = j / 37;  // "sentences" of 37 tokens
     stats.marked.assign(std::size_t(t), false);
-    for (index j = 0; j < t; j += 64) stats.marked[std::size_t(j)] = true;
+    for (Index j = 0; j < t; j += 64) stats.marked[std::size_t(j)] = true;
     options.statistics = &stats;
   }
   const auto start = std::chrono::steady_clock::now();
@@ -58,7 +58,7 @@ int run_child(bool instrumented) {
   }
   if (instrumented) {
     // Every row's mass is 1: the offset bins and the far mass add up to T per head.
-    for (index h = 0; h < heads; ++h) {
+    for (Index h = 0; h < heads; ++h) {
       const head_statistics<float>& s = stats.head(0, h);
       double total = s.far_mass;
       for (float m : s.offset_mass) total += m;

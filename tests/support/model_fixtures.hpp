@@ -52,15 +52,15 @@ struct pattern_recorder {
   headlens::tensor<Scalar> maps;
   int calls = 0;
 
-  pattern_recorder(headlens::index layers, headlens::index heads, headlens::index t) {
+  pattern_recorder(headlens::Index layers, headlens::Index heads, headlens::Index t) {
     maps.shape = {layers, heads, t, t};
     maps.data.assign(std::size_t(layers * heads * t * t), Scalar(-1));
     registry.add({-1, -1, {headlens::hook_point::pattern}},
                  [this, heads, t](const headlens::hook_context& ctx, headlens::matrix_view<Scalar> view) {
                    ++calls;
                    Scalar* out = maps.data.data() + (ctx.layer * heads + ctx.head) * t * t;
-                   for (headlens::index i = 0; i < t; ++i)
-                     for (headlens::index j = 0; j < t; ++j) out[i * t + j] = view(i, j);
+                   for (headlens::Index i = 0; i < t; ++i)
+                     for (headlens::Index j = 0; j < t; ++j) out[i * t + j] = view(i, j);
                  });
   }
 };

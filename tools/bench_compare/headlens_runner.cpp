@@ -19,10 +19,10 @@
 namespace {
 
 using namespace headlens;
-using headlens::index;
-constexpr index d_model = 768, n_heads = 12;
+using headlens::Index;
+constexpr Index d_model = 768, n_heads = 12;
 
-matrix<float> random_matrix(index rows, index cols, unsigned seed, float spread) {
+matrix<float> random_matrix(Index rows, Index cols, unsigned seed, float spread) {
   std::srand(seed);
   matrix<float> m = matrix<float>::Random(rows, cols) * spread;
   return m;
@@ -70,13 +70,13 @@ struct observe_patterns {
 }  // namespace
 
 int main(int argc, char** argv) {
-  using headlens::index;
+  using headlens::Index;
   if (argc < 3) {
     std::fprintf(stderr, "usage: headlens_runner forward|pattern|stats|decode|gemm N [path] [threads]\n");
     return 2;
   }
   const std::string what = argv[1];
-  const index n = std::atol(argv[2]);
+  const Index n = std::atol(argv[2]);
   const std::string path_name = argc > 3 ? argv[3] : "automatic";
   forward_options<float> options;
   options.path = path_name == "materialised" ? attention_path::materialised

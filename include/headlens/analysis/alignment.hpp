@@ -125,12 +125,12 @@ inline document_text document_surface_text(const document& doc) {
 /// Which word each token belongs to. Built by `align_tokens`.
 struct token_alignment {
   std::vector<doc_index> word_of_token;  ///< per token: the word it belongs to, or -1 for none
-  std::vector<index> tokens_per_word;    ///< per word: how many tokens belong to it (0 is possible)
-  index unaligned_tokens = 0;            ///< tokens that belong to no word
-  index words_without_tokens = 0;        ///< words that no token belongs to (their word rows stay 0)
+  std::vector<Index> tokens_per_word;    ///< per word: how many tokens belong to it (0 is possible)
+  Index unaligned_tokens = 0;            ///< tokens that belong to no word
+  Index words_without_tokens = 0;        ///< words that no token belongs to (their word rows stay 0)
 
-  index tokens() const noexcept { return static_cast<index>(word_of_token.size()); }
-  index words() const noexcept { return static_cast<index>(tokens_per_word.size()); }
+  Index tokens() const noexcept { return static_cast<Index>(word_of_token.size()); }
+  Index words() const noexcept { return static_cast<Index>(tokens_per_word.size()); }
 };
 
 /// Assigns each token to a word by character offsets. `tokens` and `words` are ranges of objects with `begin` and
@@ -178,7 +178,7 @@ token_alignment align_tokens(const TokenRange& tokens, const WordRange& words) {
     }
     ++t;
   }
-  for (index c : out.tokens_per_word) out.words_without_tokens += c == 0 ? 1 : 0;
+  for (Index c : out.tokens_per_word) out.words_without_tokens += c == 0 ? 1 : 0;
   return out;
 }
 
@@ -197,7 +197,7 @@ struct word_attention {
   /// (0 for a word without tokens).
   vector<double> dropped_mass;
   double mean_dropped_mass = 0;  ///< mean of `dropped_mass` over the words that have tokens
-  index zero_rows = 0;           ///< word rows left all 0
+  Index zero_rows = 0;           ///< word rows left all 0
 };
 
 /// Converts a token-level map [T x T] (rows: attending tokens) into a word-level map [W x W] into `out`
@@ -210,19 +210,19 @@ template <class Derived>
 void token_to_word_map(const Eigen::MatrixBase<Derived>& token_map, const token_alignment& alignment,
                        word_attention<typename Derived::Scalar>& out, bool renormalise = true) {
   using Scalar = typename Derived::Scalar;
-  const index t_count = alignment.tokens();
+  const Index t_count = alignment.tokens();
   if (token_map.rows() != token_map.cols() || token_map.rows() != t_count) {
     detail::fail<shape_error>("token map is ", token_map.rows(), " x ", token_map.cols(), ", expected ", t_count, " x ",
                               t_count, " (the alignment's token count)");
   }
-  const index w_count = alignment.words();
+  const Index w_count = alignment.words();
   matrix<double> acc = matrix<double>::Zero(w_count, w_count);
   out.dropped_mass.setZero(w_count);
-  for (index t = 0; t < t_count; ++t) {
+  for (Index t = 0; t < t_count; ++t) {
     const doc_index i = alignment.word_of_token[static_cast<std::size_t>(t)];
     if (i < 0) continue;
     double dropped = 0;
-    for (index u = 0; u < t_count; ++u) {
+    for (Index u = 0; u < t_count; ++u) {
       const doc_index j = alignment.word_of_token[static_cast<std::size_t>(u)];
       const double v = static_cast<double>(token_map(t, u));
       if (j < 0) {
@@ -236,9 +236,9 @@ void token_to_word_map(const Eigen::MatrixBase<Derived>& token_map, const token_
   out.map.resize(w_count, w_count);
   out.zero_rows = 0;
   double dropped_total = 0;
-  index with_tokens = 0;
-  for (index i = 0; i < w_count; ++i) {
-    const index n = alignment.tokens_per_word[static_cast<std::size_t>(i)];
+  Index with_tokens = 0;
+  for (Index i = 0; i < w_count; ++i) {
+    const Index n = alignment.tokens_per_word[static_cast<std::size_t>(i)];
     if (n > 0) {
       acc.row(i) /= static_cast<double>(n);
       out.dropped_mass[i] /= static_cast<double>(n);
@@ -266,19 +266,19 @@ word_attention<typename Derived::Scalar> token_to_word_map(const Eigen::MatrixBa
 /// `r` being word `begin + r`), and the words `[own_begin, own_end)` it owns: the rows that feature accumulators
 /// count from this window. Indices are document-level.
 struct word_window {
-  index begin = 0;
-  index end = 0;
-  index own_begin = 0;
-  index own_end = 0;
+  Index begin = 0;
+  Index end = 0;
+  Index own_begin = 0;
+  Index own_end = 0;
 
-  index size() const noexcept { return end - begin; }
+  Index size() const noexcept { return end - begin; }
   bool operator==(const word_window& o) const noexcept {
     return begin == o.begin && end == o.end && own_begin == o.own_begin && own_end == o.own_end;
   }
 };
 
 /// The one window covering a whole document of `words` words, owning all of them.
-inline word_window whole_document(index words) { return {0, words, 0, words}; }
+inline word_window whole_document(Index words) { return {0, words, 0, words}; }
 
 /// Cuts a document of `words` words into windows of at most `max_words` words starting every `stride` words:
 /// `[k * stride, min(k * stride + max_words, words))` for k = 0, 1, ... up to the first window that reaches the
@@ -293,7 +293,7 @@ inline word_window whole_document(index words) { return {0, words, 0, words}; }
 ///
 /// Throws `argument_error` unless `words >= 0`, `max_words >= 1` and `1 <= stride <= max_words`. Returns no
 /// window for an empty document.
-inline std::vector<word_window> make_windows(index words, index max_words, index stride) {
+inline std::vector<word_window> make_windows(Index words, Index max_words, Index stride) {
   if (words < 0) detail::fail<argument_error>("words is ", words, ", expected >= 0");
   if (max_words < 1) detail::fail<argument_error>("max_words is ", max_words, ", expected >= 1");
   if (stride < 1 || stride > max_words) {
@@ -301,28 +301,28 @@ inline std::vector<word_window> make_windows(index words, index max_words, index
   }
   std::vector<word_window> out;
   if (words == 0) return out;
-  for (index b = 0;; b += stride) {
-    const index e = std::min(b + max_words, words);
+  for (Index b = 0;; b += stride) {
+    const Index e = std::min(b + max_words, words);
     out.push_back({b, e, 0, 0});
     if (e == words) break;
   }
-  constexpr index unlimited = std::numeric_limits<index>::max();
-  auto centrality = [&](const word_window& win, index w) {
-    const index left = win.begin == 0 ? unlimited : w - win.begin;
-    const index right = win.end == words ? unlimited : win.end - 1 - w;
+  constexpr Index unlimited = std::numeric_limits<Index>::max();
+  auto centrality = [&](const word_window& win, Index w) {
+    const Index left = win.begin == 0 ? unlimited : w - win.begin;
+    const Index right = win.end == words ? unlimited : win.end - 1 - w;
     return std::min(left, right);
   };
-  const index count = static_cast<index>(out.size());
-  std::vector<index> owner(static_cast<std::size_t>(words), -1);
-  for (index w = 0; w < words; ++w) {
+  const Index count = static_cast<Index>(out.size());
+  std::vector<Index> owner(static_cast<std::size_t>(words), -1);
+  for (Index w = 0; w < words; ++w) {
     // Windows containing w: k * stride <= w < k * stride + max_words.
-    const index k_last = std::min(count - 1, w / stride);
-    const index k_first = w >= max_words ? (w - max_words) / stride + 1 : 0;
-    index best = -1, best_c = -1;
-    for (index k = k_first; k <= k_last; ++k) {
+    const Index k_last = std::min(count - 1, w / stride);
+    const Index k_first = w >= max_words ? (w - max_words) / stride + 1 : 0;
+    Index best = -1, best_c = -1;
+    for (Index k = k_first; k <= k_last; ++k) {
       const word_window& win = out[static_cast<std::size_t>(k)];
       if (w < win.begin || w >= win.end) continue;
-      const index c = centrality(win, w);
+      const Index c = centrality(win, w);
       if (c > best_c) {
         best_c = c;
         best = k;
@@ -333,7 +333,7 @@ inline std::vector<word_window> make_windows(index words, index max_words, index
   }
   std::vector<char> seen(out.size(), 0);
   for (word_window& win : out) win.own_begin = win.own_end = win.begin;
-  for (index w = 0; w < words; ++w) {
+  for (Index w = 0; w < words; ++w) {
     const auto k = static_cast<std::size_t>(owner[static_cast<std::size_t>(w)]);
     word_window& win = out[k];
     if (!seen[k]) {
@@ -364,18 +364,18 @@ std::vector<word_window> fit_windows(const std::vector<word_window>& windows, Fi
   std::vector<word_window> out;
   out.reserve(windows.size());
   // Owned range [a, b) inside context [lo, hi): the widest symmetric context that fits, or a split.
-  auto fit = [&](auto&& self, index a, index b, index lo, index hi) -> void {
-    auto widen = [&](index c) { return word_window{std::max(lo, a - c), std::min(hi, b + c), a, b}; };
+  auto fit = [&](auto&& self, Index a, Index b, Index lo, Index hi) -> void {
+    auto widen = [&](Index c) { return word_window{std::max(lo, a - c), std::min(hi, b + c), a, b}; };
     const word_window tight = widen(0);
     if (b - a > 1 && !fits(tight.begin, tight.end)) {
-      const index mid = a + (b - a) / 2;
+      const Index mid = a + (b - a) / 2;
       self(self, a, mid, lo, hi);
       self(self, mid, b, lo, hi);
       return;
     }
-    index good = 0, bad = std::max(a - lo, hi - b) + 1;  // widen(good) fits (or is one word); widen(bad) does not
+    Index good = 0, bad = std::max(a - lo, hi - b) + 1;  // widen(good) fits (or is one word); widen(bad) does not
     while (bad - good > 1) {
-      const index c = good + (bad - good) / 2;
+      const Index c = good + (bad - good) / 2;
       const word_window w = widen(c);
       if (fits(w.begin, w.end)) {
         good = c;

@@ -204,7 +204,7 @@ class prepared_document {
   /// Arranges `doc`. Throws `argument_error` when an index in `doc` is out of range (a word's sentence or head,
   /// a mention's or unit's span) so that a hand-made document cannot make the accumulators read out of bounds.
   explicit prepared_document(const document& doc) {
-    const index n = static_cast<index>(doc.words.size());
+    const Index n = static_cast<Index>(doc.words.size());
     words_ = n;
     const auto un = static_cast<std::size_t>(n);
     sentence_of_.assign(un, 0);
@@ -233,7 +233,7 @@ class prepared_document {
       // A sentence ends after sentence-final punctuation and the closing quotes or brackets that follow it.
       doc_index s = 0;
       bool pending = false;
-      for (index w = 0; w < n; ++w) {
+      for (Index w = 0; w < n; ++w) {
         const std::string& form = doc.words[static_cast<std::size_t>(w)].form;
         const bool final_form = detail::is_sentence_final_form(form);
         if (pending && !final_form && !detail::is_closing_form(form)) {
@@ -247,7 +247,7 @@ class prepared_document {
 
     // Words: punctuation, separators, dependency arcs.
     std::vector<std::string> names;
-    for (index w = 0; w < n; ++w) {
+    for (Index w = 0; w < n; ++w) {
       const word& wd = doc.words[static_cast<std::size_t>(w)];
       const bool punct =
           wd.upos == "PUNCT" || ((wd.upos.empty() || wd.upos == "_") && detail::is_punctuation_form(wd.form));
@@ -266,7 +266,7 @@ class prepared_document {
     names.erase(std::unique(names.begin(), names.end()), names.end());
     relation_names_ = names;
     child_start_.assign(un + 1, 0);
-    for (index w = 0; w < n; ++w) {
+    for (Index w = 0; w < n; ++w) {
       const word& wd = doc.words[static_cast<std::size_t>(w)];
       if (wd.head < 0) continue;
       const std::string_view rel = wd.base_deprel();
@@ -277,8 +277,8 @@ class prepared_document {
     for (std::size_t w = 0; w < un; ++w) child_start_[w + 1] += child_start_[w];
     children_.assign(static_cast<std::size_t>(child_start_[un]), 0);
     {
-      std::vector<index> fill(child_start_.begin(), child_start_.end() - 1);
-      for (index w = 0; w < n; ++w) {
+      std::vector<Index> fill(child_start_.begin(), child_start_.end() - 1);
+      for (Index w = 0; w < n; ++w) {
         const doc_index h = head_[static_cast<std::size_t>(w)];
         if (h >= 0) children_[static_cast<std::size_t>(fill[static_cast<std::size_t>(h)]++)] = w;
       }
@@ -307,7 +307,7 @@ class prepared_document {
     prepare_coreference(doc);
   }
 
-  index words() const noexcept { return words_; }
+  Index words() const noexcept { return words_; }
   bool has_dependencies() const noexcept { return has_dependencies_; }
   bool has_coreference() const noexcept { return has_coreference_; }
   bool has_discourse() const noexcept { return has_discourse_; }
@@ -315,17 +315,17 @@ class prepared_document {
   bool annotated() const noexcept { return has_dependencies_ || has_coreference_ || has_discourse_; }
   /// True when the document had no sentences and they were split from punctuation.
   bool sentences_from_punctuation() const noexcept { return sentences_from_punctuation_; }
-  doc_index sentence_of(index w) const { return sentence_of_[static_cast<std::size_t>(w)]; }
-  doc_index paragraph_of(index w) const { return paragraph_of_[static_cast<std::size_t>(w)]; }
+  doc_index sentence_of(Index w) const { return sentence_of_[static_cast<std::size_t>(w)]; }
+  doc_index paragraph_of(Index w) const { return paragraph_of_[static_cast<std::size_t>(w)]; }
   /// Discourse unit of word w, -1 for none.
-  doc_index unit_of(index w) const { return unit_of_[static_cast<std::size_t>(w)]; }
-  bool is_punctuation(index w) const { return punct_[static_cast<std::size_t>(w)] != 0.0f; }
+  doc_index unit_of(Index w) const { return unit_of_[static_cast<std::size_t>(w)]; }
+  bool is_punctuation(Index w) const { return punct_[static_cast<std::size_t>(w)] != 0.0f; }
   /// Sentence-final punctuation (the word-level stand-in for a separator token).
-  bool is_separator(index w) const { return separator_[static_cast<std::size_t>(w)] != 0.0f; }
+  bool is_separator(Index w) const { return separator_[static_cast<std::size_t>(w)] != 0.0f; }
   /// The base relations of the document's arcs, sorted.
   const std::vector<std::string>& relation_names() const noexcept { return relation_names_; }
   /// Number of coreference instances (mentions with a head word and an earlier mention of their cluster).
-  index coreference_instances() const noexcept { return static_cast<index>(coref_.size()); }
+  Index coreference_instances() const noexcept { return static_cast<Index>(coref_.size()); }
 
  private:
   friend class head_feature_accumulator;
@@ -334,7 +334,7 @@ class prepared_document {
   friend struct detail::window_measure;
 
   void prepare_coreference(const document& doc) {
-    const index n = words_;
+    const Index n = words_;
     const auto un = static_cast<std::size_t>(n);
     const std::size_t m_count = doc.mentions.size();
     for (std::size_t m = 0; m < m_count; ++m) {
@@ -353,7 +353,7 @@ class prepared_document {
     for (std::size_t w = 0; w < un; ++w) member_start_[w + 1] += member_start_[w];
     members_.resize(static_cast<std::size_t>(member_start_[un]));
     {
-      std::vector<index> fill(member_start_.begin(), member_start_.end() - 1);
+      std::vector<Index> fill(member_start_.begin(), member_start_.end() - 1);
       for (const mention& me : doc.mentions) {
         for (doc_index w = me.begin; w < me.end; ++w) {
           members_[static_cast<std::size_t>(fill[static_cast<std::size_t>(w)]++)] = {me.cluster, me.end};
@@ -411,7 +411,7 @@ class prepared_document {
     for (const auto& entry : instances) coref_.push_back(entry.second);
   }
 
-  index words_ = 0;
+  Index words_ = 0;
   bool has_dependencies_ = false;
   bool has_coreference_ = false;
   bool has_discourse_ = false;
@@ -421,13 +421,13 @@ class prepared_document {
   std::vector<doc_index> head_;
   std::vector<int> relation_;
   std::vector<std::string> relation_names_;
-  std::vector<index> child_start_;
+  std::vector<Index> child_start_;
   std::vector<doc_index> children_;
-  std::vector<index> unit_begin_, unit_end_;
+  std::vector<Index> unit_begin_, unit_end_;
   std::vector<doc_index> unit_parent_;
-  std::vector<index> coref_start_;
+  std::vector<Index> coref_start_;
   std::vector<coreference_instance> coref_;
-  std::vector<index> member_start_;
+  std::vector<Index> member_start_;
   std::vector<membership> members_;
 };
 
@@ -546,12 +546,12 @@ struct feature_window_totals {
 
 /// A run of window columns in one sentence, paragraph and discourse unit.
 struct feature_segment {
-  index begin = 0;  ///< local (window) column
-  index end = 0;
+  Index begin = 0;  ///< local (window) column
+  Index end = 0;
   doc_index sentence = 0;
   doc_index paragraph = 0;
   doc_index unit = -1;
-  index local_unit = -1;  ///< unit - first unit of the window, -1 for none
+  Index local_unit = -1;  ///< unit - first unit of the window, -1 for none
 };
 
 /// Per-window scratch shared by all heads of a window; sized once and reused.
@@ -561,11 +561,11 @@ struct feature_workspace {
   std::vector<float> punct_f, sep_f;
   std::vector<double> punct_d, sep_d;
   doc_index first_unit = 0;
-  index unit_count = 0;
+  Index unit_count = 0;
   std::vector<double> unit_mass;        // unit_count x unit_count
   std::vector<std::int64_t> unit_rows;  // rows seen per local unit
   std::vector<char> tracked;            // per local unit: judged in this window
-  index row_end = 0;                    // rows to read: [own_begin - b, row_end)
+  Index row_end = 0;                    // rows to read: [own_begin - b, row_end)
 
   std::vector<xsimd::batch<float>> acc_f;  // per-segment accumulators
   std::vector<xsimd::batch<double>> acc_d;
@@ -655,7 +655,7 @@ struct feature_row_stats {
   double sep = 0;       ///< mass on separators
   double max = 0;       ///< largest entry
   double min = 0;       ///< smallest entry
-  index arg = -1;       ///< first column holding the largest entry
+  Index arg = -1;       ///< first column holding the largest entry
 };
 
 /// One pass over row `p` of `n` entries (query column `li`) computing `feature_row_stats` and the mass of every segment
@@ -664,18 +664,18 @@ struct feature_row_stats {
 /// masked off; rows shorter than one vector go through a scalar loop. `acc` holds (at least) one batch per
 /// segment.
 template <class Scalar>
-feature_row_stats feature_sweep_row(const Scalar* p, index n, index li, const feature_segment* segs,
+feature_row_stats feature_sweep_row(const Scalar* p, Index n, Index li, const feature_segment* segs,
                                     std::size_t seg_count, const Scalar* pm, const Scalar* sm,
                                     std::vector<xsimd::batch<Scalar>>& acc, double* seg_mass) {
   using batch = xsimd::batch<Scalar>;
-  constexpr index lanes = static_cast<index>(batch::size);
+  constexpr Index lanes = static_cast<Index>(batch::size);
   constexpr Scalar inf = std::numeric_limits<Scalar>::infinity();
   feature_row_stats out;
   if (n < lanes) {
     Scalar sum = 0, plogp = 0, dist = 0, punct = 0, sep = 0, mx = -inf, mn = inf;
     std::size_t s = 0;
     Scalar seg_sum = 0;
-    for (index j = 0; j < n; ++j) {
+    for (Index j = 0; j < n; ++j) {
       const Scalar v = p[j];
       sum += v;
       if (v > 0) plogp += v * std::log(v);
@@ -707,8 +707,8 @@ feature_row_stats feature_sweep_row(const Scalar* p, index n, index li, const fe
   for (std::size_t k = 0; k < seg_count; ++k) acc[k] = zero;
   std::size_t s = 0;
   // Adds v (lanes outside the segment masked off) to the accumulators of the segments overlapping [q, q + lanes).
-  auto to_segments = [&](const batch& v, const batch& idx, index q) {
-    const index q_end = q + lanes;
+  auto to_segments = [&](const batch& v, const batch& idx, Index q) {
+    const Index q_end = q + lanes;
     while (s < seg_count && segs[s].begin < q_end) {
       const feature_segment& g = segs[s];
       if (g.begin <= q && g.end >= q_end) {
@@ -724,7 +724,7 @@ feature_row_stats feature_sweep_row(const Scalar* p, index n, index li, const fe
       }
     }
   };
-  index j = 0;
+  Index j = 0;
   for (; j + lanes <= n; j += lanes) {
     const batch v = batch::load_unaligned(p + j);
     const batch idx = lane + batch(static_cast<Scalar>(j));
@@ -741,7 +741,7 @@ feature_row_stats feature_sweep_row(const Scalar* p, index n, index li, const fe
   }
   if (j < n) {
     // The rest as one vector ending at the row's end, the lanes before j (already counted) masked off.
-    const index q = n - lanes;
+    const Index q = n - lanes;
     const batch idx = lane + batch(static_cast<Scalar>(q));
     const auto valid = idx >= batch(static_cast<Scalar>(j));
     const batch raw = batch::load_unaligned(p + q);
@@ -771,7 +771,7 @@ feature_row_stats feature_sweep_row(const Scalar* p, index n, index li, const fe
   vmin.store_aligned(mn);
   Scalar best = -inf, low = inf;
   for (std::size_t k = 0; k < batch::size; ++k) {
-    const index i = static_cast<index>(ix[k]);
+    const Index i = static_cast<Index>(ix[k]);
     if (i >= 0 && (mx[k] > best || (mx[k] == best && i < out.arg))) {
       best = mx[k];
       out.arg = i;
@@ -796,10 +796,10 @@ inline std::vector<xsimd::batch<double>>& feature_workspace::accumulators<double
 }
 
 inline void feature_workspace::prepare(const prepared_document& doc, const word_window& win) {
-  const index b = win.begin, e = win.end, n = e - b;
+  const Index b = win.begin, e = win.end, n = e - b;
   segments.clear();
-  for (index j = 0; j < n; ++j) {
-    const index w = b + j;
+  for (Index j = 0; j < n; ++j) {
+    const Index w = b + j;
     const doc_index s = doc.sentence_of(w), p = doc.paragraph_of(w), u = doc.unit_of(w);
     if (segments.empty() || segments.back().sentence != s || segments.back().paragraph != p ||
         segments.back().unit != u) {
@@ -815,7 +815,7 @@ inline void feature_workspace::prepare(const prepared_document& doc, const word_
   sep_f.resize(static_cast<std::size_t>(n));
   punct_d.resize(static_cast<std::size_t>(n));
   sep_d.resize(static_cast<std::size_t>(n));
-  for (index j = 0; j < n; ++j) {
+  for (Index j = 0; j < n; ++j) {
     punct_f[static_cast<std::size_t>(j)] = doc.is_punctuation(b + j) ? 1.0f : 0.0f;
     sep_f[static_cast<std::size_t>(j)] = doc.is_separator(b + j) ? 1.0f : 0.0f;
     punct_d[static_cast<std::size_t>(j)] = punct_f[static_cast<std::size_t>(j)];
@@ -835,8 +835,8 @@ inline void feature_workspace::prepare(const prepared_document& doc, const word_
   unit_rows.assign(static_cast<std::size_t>(unit_count), 0);
   tracked.assign(static_cast<std::size_t>(unit_count), 0);
   row_end = win.own_end - b;
-  for (index k = 0; k < unit_count; ++k) {
-    const index ub = doc.unit_begin_[static_cast<std::size_t>(first_unit + k)];
+  for (Index k = 0; k < unit_count; ++k) {
+    const Index ub = doc.unit_begin_[static_cast<std::size_t>(first_unit + k)];
     if (ub >= win.own_begin && ub < win.own_end && ub >= b) {
       tracked[static_cast<std::size_t>(k)] = 1;
       row_end = std::max(row_end, std::min(e, doc.unit_end_[static_cast<std::size_t>(first_unit + k)]) - b);
@@ -847,10 +847,10 @@ inline void feature_workspace::prepare(const prepared_document& doc, const word_
 /// Measures rows of one head's map over a prepared window into `out`. Throws `argument_error` for a bad row.
 struct window_measure {
   template <class Scalar>
-  static void run(const Scalar* data, index row_stride, const prepared_document& doc, const word_window& win,
+  static void run(const Scalar* data, Index row_stride, const prepared_document& doc, const word_window& win,
                   feature_workspace& ws, const feature_options& options, feature_window_totals& out) {
-    const index b = win.begin, n = win.size();
-    const index own_begin = win.own_begin - b, own_end = win.own_end - b;
+    const Index b = win.begin, n = win.size();
+    const Index own_begin = win.own_begin - b, own_end = win.own_end - b;
     const double tol = options.row_sum_tolerance;
     const Scalar* pm = ws.template punct<Scalar>();
     const Scalar* sm = ws.template sep<Scalar>();
@@ -858,20 +858,20 @@ struct window_measure {
     std::fill(ws.unit_mass.begin(), ws.unit_mass.end(), 0.0);
     std::fill(ws.unit_rows.begin(), ws.unit_rows.end(), 0);
     const std::size_t seg_count = ws.segments.size();
-    for (index li = std::max<index>(own_begin, 0); li < ws.row_end; ++li) {
-      const index w = b + li;
+    for (Index li = std::max<Index>(own_begin, 0); li < ws.row_end; ++li) {
+      const Index w = b + li;
       const bool owned = li < own_end;
       const doc_index row_unit = doc.unit_of(w);
-      const index row_local_unit = row_unit < 0 ? -1 : row_unit - ws.first_unit;
+      const Index row_local_unit = row_unit < 0 ? -1 : row_unit - ws.first_unit;
       if (!owned && (row_local_unit < 0 || !ws.tracked[static_cast<std::size_t>(row_local_unit)])) continue;
       const Scalar* p = data + li * row_stride;
       const feature_row_stats st =
           feature_sweep_row(p, n, li, ws.segments.data(), seg_count, pm, sm, acc, ws.segment_mass.data());
       const double sum = st.sum;
-      const index arg = st.arg;
+      const Index arg = st.arg;
       const double plogp = st.plogp;
       if (!std::isfinite(sum) || !std::isfinite(plogp) || !std::isfinite(st.max) || st.min < -tol) {
-        for (index j = 0; j < n; ++j) {
+        for (Index j = 0; j < n; ++j) {
           const double v = static_cast<double>(p[j]);
           if (!std::isfinite(v))
             fail<argument_error>("map row ", li, " (word ", w, ") holds ", v, " at column ", j,
@@ -901,16 +901,16 @@ struct window_measure {
       ++out.rows;
       // Positional.
       for (int d = -evidence_max_offset; d <= evidence_max_offset; ++d) {
-        const index j = li + d;
+        const Index j = li + d;
         if (j < 0 || j >= n) continue;
         out.offset_mass[static_cast<std::size_t>(d + evidence_max_offset)] += static_cast<double>(p[j]);
         ++out.offset_rows[static_cast<std::size_t>(d + evidence_max_offset)];
       }
-      const index top = arg - li;
+      const Index top = arg - li;
       if (top >= -evidence_max_offset && top <= evidence_max_offset)
         ++out.argmax_at_offset[static_cast<std::size_t>(top + evidence_max_offset)];
       // General.
-      const index row_length = options.causal ? li + 1 : n;
+      const Index row_length = options.causal ? li + 1 : n;
       if (row_length >= 2) {
         out.entropy += -plogp / std::log(static_cast<double>(row_length));
         ++out.entropy_rows;
@@ -938,38 +938,38 @@ struct window_measure {
         ++out.unit_rows;
       }
       // Syntactic.
-      const index e = win.end;
+      const Index e = win.end;
       const doc_index h = doc.head_[static_cast<std::size_t>(w)];
       if (h >= b && h < e) {
         auto& t = out.relations[static_cast<std::size_t>(doc.relation_[static_cast<std::size_t>(w)])][0];
         ++t.count;
         if (b + arg == h) ++t.correct;
-        const index d = h - w;
+        const Index d = h - w;
         if (d >= -evidence_max_offset && d <= evidence_max_offset)
           ++t.at_offset[static_cast<std::size_t>(d + evidence_max_offset)];
       }
-      for (index c = doc.child_start_[static_cast<std::size_t>(w)];
+      for (Index c = doc.child_start_[static_cast<std::size_t>(w)];
            c < doc.child_start_[static_cast<std::size_t>(w) + 1]; ++c) {
         const doc_index dep = doc.children_[static_cast<std::size_t>(c)];
         if (dep < b || dep >= e) continue;
         auto& t = out.relations[static_cast<std::size_t>(doc.relation_[static_cast<std::size_t>(dep)])][1];
         ++t.count;
         if (b + arg == dep) ++t.correct;
-        const index d = dep - w;
+        const Index d = dep - w;
         if (d >= -evidence_max_offset && d <= evidence_max_offset)
           ++t.at_offset[static_cast<std::size_t>(d + evidence_max_offset)];
       }
       // Coreference.
-      for (index c = doc.coref_start_[static_cast<std::size_t>(w)];
+      for (Index c = doc.coref_start_[static_cast<std::size_t>(w)];
            c < doc.coref_start_[static_cast<std::size_t>(w) + 1]; ++c) {
         const auto& inst = doc.coref_[static_cast<std::size_t>(c)];
         if (inst.latest_antecedent_begin < b) continue;
         const auto type = static_cast<std::size_t>(inst.type);
         ++out.coreference_count[type];
         if (inst.baseline_correct) ++out.coreference_baseline_correct[type];
-        const index a = b + arg;
+        const Index a = b + arg;
         bool right = false;
-        for (index m = doc.member_start_[static_cast<std::size_t>(a)];
+        for (Index m = doc.member_start_[static_cast<std::size_t>(a)];
              m < doc.member_start_[static_cast<std::size_t>(a) + 1]; ++m) {
           const auto& mb = doc.members_[static_cast<std::size_t>(m)];
           if (mb.cluster == inst.cluster && mb.mention_end <= inst.mention_begin) {
@@ -981,18 +981,18 @@ struct window_measure {
       }
     }
     // Related units.
-    for (index k = 0; k < ws.unit_count; ++k) {
+    for (Index k = 0; k < ws.unit_count; ++k) {
       if (!ws.tracked[static_cast<std::size_t>(k)] || ws.unit_rows[static_cast<std::size_t>(k)] == 0) continue;
       const doc_index u = ws.first_unit + k;
       const doc_index parent = doc.unit_parent_[static_cast<std::size_t>(u)];
       if (parent < 0) continue;
-      const index pb = doc.unit_begin_[static_cast<std::size_t>(parent)],
+      const Index pb = doc.unit_begin_[static_cast<std::size_t>(parent)],
                   pe = doc.unit_end_[static_cast<std::size_t>(parent)];
       if (pe <= win.begin || pb >= win.end) continue;
       const double* from = ws.unit_mass.data() + k * ws.unit_count;
-      index best = -1;
+      Index best = -1;
       double best_mass = 0;
-      for (index v = 0; v < ws.unit_count; ++v) {
+      for (Index v = 0; v < ws.unit_count; ++v) {
         if (v == k) continue;
         if (from[v] > best_mass) {
           best_mass = from[v];
@@ -1006,7 +1006,7 @@ struct window_measure {
   }
 };
 
-inline void check_feature_window(const prepared_document& doc, const word_window& win, index rows, index cols) {
+inline void check_feature_window(const prepared_document& doc, const word_window& win, Index rows, Index cols) {
   if (rows != cols)
     fail<shape_error>("attention map is ", rows, " x ", cols, ", expected a square map over the window's words");
   if (win.begin < 0 || win.end > doc.words() || win.begin > win.end) {
@@ -1069,7 +1069,7 @@ class head_feature_accumulator {
   }
   /// Adds a map given as a pointer to `window.size()` rows of `window.size()` values, `row_stride` apart.
   template <class Scalar>
-  void add(const Scalar* map, index row_stride, const prepared_document& doc, const word_window& window) {
+  void add(const Scalar* map, Index row_stride, const prepared_document& doc, const word_window& window) {
     add_impl(map, row_stride, window.size(), window.size(), doc, window);
   }
 
@@ -1086,7 +1086,7 @@ class head_feature_accumulator {
   friend class model_feature_accumulator;
 
   template <class Scalar>
-  void add_impl(const Scalar* data, index stride, index rows, index cols, const prepared_document& doc,
+  void add_impl(const Scalar* data, Index stride, Index rows, Index cols, const prepared_document& doc,
                 const word_window& window) {
     detail::check_feature_window(doc, window, rows, cols);
     workspace_.prepare(doc, window);
@@ -1336,18 +1336,18 @@ class model_feature_accumulator {
   /// naming the layer and head) and `shape_error` when `layers`/`heads`/`n` do not match; on a throw nothing
   /// is added to any head.
   template <class Scalar>
-  void add(const Scalar* maps, index layers, index heads, index n, const prepared_document& doc,
+  void add(const Scalar* maps, Index layers, Index heads, Index n, const prepared_document& doc,
            const word_window& window) {
     if (layers != layers_ || heads != heads_) {
       detail::fail<shape_error>("maps have ", layers, " layers x ", heads, " heads, expected ", layers_, " x ", heads_);
     }
     detail::check_feature_window(doc, window, n, n);
     workspace_.prepare(doc, window);
-    const index per_head = n * n;
+    const Index per_head = n * n;
     for (std::size_t k = 0; k < heads_acc_.size(); ++k) {
       scratch_[k].reset(doc.relation_names().size());
       try {
-        detail::window_measure::run(maps + static_cast<index>(k) * per_head, n, doc, window, workspace_, options_,
+        detail::window_measure::run(maps + static_cast<Index>(k) * per_head, n, doc, window, workspace_, options_,
                                     scratch_[k]);
       } catch (const argument_error& e) {
         const std::string what = e.what();

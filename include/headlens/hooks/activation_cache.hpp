@@ -46,12 +46,12 @@ class activation_cache {
   }
 
   /// True when the entry exists.
-  bool contains(hook_point point, int layer, int head, index batch_row = 0) const {
+  bool contains(hook_point point, int layer, int head, Index batch_row = 0) const {
     return entries_.count(key{point, layer, head, batch_row}) != 0;
   }
 
   /// The cached data. Throws `argument_error` when absent.
-  const matrix<Scalar>& get(hook_point point, int layer, int head, index batch_row = 0) const {
+  const matrix<Scalar>& get(hook_point point, int layer, int head, Index batch_row = 0) const {
     const auto it = entries_.find(key{point, layer, head, batch_row});
     if (it == entries_.end()) {
       detail::fail<argument_error>("activation_cache has no ", to_string(point), " for layer ", layer, ", head ", head,
@@ -75,7 +75,7 @@ class activation_cache {
   }
 
  private:
-  using key = std::tuple<hook_point, int, int, index>;
+  using key = std::tuple<hook_point, int, int, Index>;
   hook_filter filter_;
   std::size_t budget_;
   std::size_t bytes_ = 0;
@@ -84,13 +84,13 @@ class activation_cache {
 
 /// Bytes that caching `filter`'s selection of one forward call of `config` (as layer `layer`) would take, for
 /// `batch` sequences of T_q queries over T_k keys.
-inline std::size_t activation_bytes(const attention_config& config, int layer, const hook_filter& filter, index batch,
-                                    index t_q, index t_k, std::size_t scalar_size) {
+inline std::size_t activation_bytes(const attention_config& config, int layer, const hook_filter& filter, Index batch,
+                                    Index t_q, Index t_k, std::size_t scalar_size) {
   if (filter.layer >= 0 && filter.layer != layer) return 0;
-  const index dh = config.head_size(), heads = config.n_heads, kv = config.kv_heads();
-  const auto selected = [&](index n) -> index { return filter.head < 0 ? n : (filter.head < n ? 1 : 0); };
-  index elements = 0;
-  const auto add = [&](hook_point p, index count, index rows, index cols) {
+  const Index dh = config.head_size(), heads = config.n_heads, kv = config.kv_heads();
+  const auto selected = [&](Index n) -> Index { return filter.head < 0 ? n : (filter.head < n ? 1 : 0); };
+  Index elements = 0;
+  const auto add = [&](hook_point p, Index count, Index rows, Index cols) {
     if (filter.points.contains(p)) elements += count * rows * cols;
   };
   add(hook_point::q, selected(heads), t_q, dh);
@@ -113,8 +113,8 @@ std::pair<matrix<Scalar>, activation_cache<Scalar>> run_with_cache(const multi_h
                                                                    const hook_filter& filter, std::size_t budget_bytes,
                                                                    const forward_options<Scalar>& options = {},
                                                                    Hooks&& extra = Hooks{}) {
-  const index batch = options.batch > 0 ? options.batch : 1;
-  const index t = x.rows() / batch;
+  const Index batch = options.batch > 0 ? options.batch : 1;
+  const Index t = x.rows() / batch;
   const std::size_t needed = activation_bytes(mha.config(), mha.layer(), filter, batch, t, t, sizeof(Scalar));
   if (needed > budget_bytes) {
     detail::fail<budget_error>("run_with_cache: caching the selected points needs ", needed,

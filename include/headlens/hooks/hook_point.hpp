@@ -86,9 +86,9 @@ struct hook_context {
   int layer = 0;            ///< layer index given to the attention module
   int head = -1;            ///< query head; for `k` and `v` the kv head; -1 for `out`
   int kv_head = -1;         ///< kv head serving `head` (GQA/MQA); -1 for `out`
-  index batch_row = 0;      ///< sequence within the batch
-  index token_begin = 0;    ///< first query position the data covers
-  index token_end = 0;      ///< one past the last query position the data covers
+  Index batch_row = 0;      ///< sequence within the batch
+  Index token_begin = 0;    ///< first query position the data covers
+  Index token_end = 0;      ///< one past the last query position the data covers
   hook_point point = hook_point::out;
 };
 
@@ -143,7 +143,7 @@ bool wants(const Hooks& hooks, const hook_context& ctx) {
 
 /// Calls the hook at point P when the hook set may want it and does; compiles to nothing for `no_hooks`.
 template <hook_point P, class Hooks, class Scalar>
-void fire(Hooks& hooks, hook_context ctx, Scalar* data, index rows, index cols, index row_stride) {
+void fire(Hooks& hooks, hook_context ctx, Scalar* data, Index rows, Index cols, Index row_stride) {
   if constexpr (may_want<Hooks, P>()) {
     ctx.point = P;
     if (wants(hooks, ctx)) hooks(static_cast<const hook_context&>(ctx), matrix_view<Scalar>(data, rows, cols, Eigen::OuterStride<>(row_stride)));

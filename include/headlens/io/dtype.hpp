@@ -117,13 +117,13 @@ struct dtype_of<Scalar, std::enable_if_t<std::is_integral<Scalar>::value && !std
 /// A 0-dimensional tensor (empty `shape`) holds one value.
 template <class Scalar>
 struct tensor {
-  std::vector<index> shape;   ///< extent of each dimension, outermost first
+  std::vector<Index> shape;   ///< extent of each dimension, outermost first
   std::vector<Scalar> data;   ///< product(shape) values in C order
 
   /// Number of elements, product(shape) (1 for a 0-dimensional tensor).
-  index size() const noexcept { return static_cast<index>(data.size()); }
+  Index size() const noexcept { return static_cast<Index>(data.size()); }
   /// Number of dimensions.
-  index rank() const noexcept { return static_cast<index>(shape.size()); }
+  Index rank() const noexcept { return static_cast<Index>(shape.size()); }
 };
 
 /// Converts an IEEE 754 binary16 bit pattern to float, exactly (every half is a float): subnormals, signed
@@ -234,7 +234,7 @@ inline bool host_is_little_endian() noexcept {
 }
 
 /// "[2, 3, 4]"
-inline std::string shape_string(const std::vector<index>& shape) {
+inline std::string shape_string(const std::vector<Index>& shape) {
   std::string out = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) {
     if (i != 0) out += ", ";
@@ -244,9 +244,9 @@ inline std::string shape_string(const std::vector<index>& shape) {
 }
 
 /// Product of the extents, or false when a negative extent or an overflow of std::uint64_t makes it meaningless.
-inline bool element_count(const std::vector<index>& shape, std::uint64_t& count) noexcept {
+inline bool element_count(const std::vector<Index>& shape, std::uint64_t& count) noexcept {
   std::uint64_t n = 1;
-  for (index extent : shape) {
+  for (Index extent : shape) {
     if (extent < 0) return false;
     const auto e = static_cast<std::uint64_t>(extent);
     if (e != 0 && n > std::numeric_limits<std::uint64_t>::max() / e) return false;

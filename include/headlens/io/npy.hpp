@@ -32,13 +32,13 @@ namespace headlens {
 struct npy_array {
   std::string source;                ///< the file name (or buffer name) it was read from, for messages
   dtype type = dtype::float64;       ///< element type
-  std::vector<index> shape;          ///< extents, outermost first; empty for a 0-dimensional array
+  std::vector<Index> shape;          ///< extents, outermost first; empty for a 0-dimensional array
   std::vector<unsigned char> bytes;  ///< size() * dtype_size(type) bytes, little-endian, C order
 
   /// Number of elements, product(shape).
-  index size() const noexcept {
-    index n = 1;
-    for (index extent : shape) n *= extent;
+  Index size() const noexcept {
+    Index n = 1;
+    for (Index extent : shape) n *= extent;
     return n;
   }
 };
@@ -290,7 +290,7 @@ inline std::string npy_descr(dtype type) {
 
 /// The complete .npy preamble and header (magic, version, length, dict, padding) for an array of `type` and
 /// `shape`, padded so that the data starts at a multiple of 64 bytes.
-inline std::string npy_header(dtype type, const std::vector<index>& shape) {
+inline std::string npy_header(dtype type, const std::vector<Index>& shape) {
   std::string dict = "{'descr': '" + npy_descr(type) + "', 'fortran_order': False, 'shape': (";
   for (std::size_t i = 0; i < shape.size(); ++i) {
     if (i != 0) dict += ", ";
@@ -396,7 +396,7 @@ inline npy_array read_npy_from_memory(const void* data, std::size_t size, const 
   for (const detail::npy_literal& extent : shape->items) {
     if (extent.type != detail::npy_literal::kind::integer) parser.fail_at(extent.pos, "shape must be a tuple of integers");
     if (extent.number < 0) parser.fail_at(extent.pos, "negative extent " + std::to_string(extent.number) + " in shape");
-    out.shape.push_back(static_cast<index>(extent.number));
+    out.shape.push_back(static_cast<Index>(extent.number));
   }
 
   const std::size_t data_begin = header_begin + header_size;
@@ -457,7 +457,7 @@ tensor<Scalar> as_tensor(const npy_array& array) {
 /// `rows` and `cols`, when not -1, are the expected extents. Throws `shape_error` naming the expected and the
 /// actual shape, and `argument_error` for a dtype that cannot convert.
 template <class Scalar>
-matrix<Scalar> as_matrix(const npy_array& array, index rows = -1, index cols = -1) {
+matrix<Scalar> as_matrix(const npy_array& array, Index rows = -1, Index cols = -1) {
   if (array.shape.size() != 2 || (rows >= 0 && array.shape[0] != rows) || (cols >= 0 && array.shape[1] != cols)) {
     const std::string expected = "[" + (rows >= 0 ? std::to_string(rows) : std::string("rows")) + ", " +
                                  (cols >= 0 ? std::to_string(cols) : std::string("cols")) + "]";
@@ -472,7 +472,7 @@ matrix<Scalar> as_matrix(const npy_array& array, index rows = -1, index cols = -
 /// `array` as a column vector of `Scalar`. The array must be 1-dimensional with `size` elements (any when -1).
 /// Throws `shape_error` naming the expected and the actual shape.
 template <class Scalar>
-vector<Scalar> as_vector(const npy_array& array, index size = -1) {
+vector<Scalar> as_vector(const npy_array& array, Index size = -1) {
   if (array.shape.size() != 1 || (size >= 0 && array.shape[0] != size)) {
     detail::fail<shape_error>(array.source, " has shape ", detail::shape_string(array.shape), ", expected [",
                               size >= 0 ? std::to_string(size) : std::string("n"), "]");
@@ -485,14 +485,14 @@ vector<Scalar> as_vector(const npy_array& array, index size = -1) {
 
 /// Reads a 2-dimensional `.npy` file as a matrix; see `read_npy` and `as_matrix`.
 template <class Scalar>
-matrix<Scalar> read_npy_matrix(const std::string& path, index rows = -1, index cols = -1) {
+matrix<Scalar> read_npy_matrix(const std::string& path, Index rows = -1, Index cols = -1) {
   return as_matrix<Scalar>(read_npy(path), rows, cols);
 }
 
 /// The bytes of a `.npy` file holding `product(shape)` values of `Scalar` from `data` in C order. `Scalar` is
 /// float, double, bool or a fixed-width integer. Throws `shape_error` for a negative extent.
 template <class Scalar>
-std::vector<unsigned char> npy_bytes(const Scalar* data, const std::vector<index>& shape) {
+std::vector<unsigned char> npy_bytes(const Scalar* data, const std::vector<Index>& shape) {
   std::uint64_t count = 0;
   if (!detail::element_count(shape, count)) {
     detail::fail<shape_error>("cannot write shape ", detail::shape_string(shape), " to .npy: negative extent or overflow");
@@ -509,7 +509,7 @@ std::vector<unsigned char> npy_bytes(const Scalar* data, const std::vector<index
 /// maps of shape [layers, heads, T, T]. Throws `shape_error` for a negative extent and `io_error` when the file
 /// cannot be written.
 template <class Scalar>
-void write_npy(const std::string& path, const Scalar* data, const std::vector<index>& shape) {
+void write_npy(const std::string& path, const Scalar* data, const std::vector<Index>& shape) {
   const std::vector<unsigned char> bytes = npy_bytes(data, shape);
   detail::write_file_bytes(path, bytes.data(), bytes.size());
 }
@@ -538,9 +538,9 @@ void write_npy(const std::string& path, const Eigen::DenseBase<Derived>& values)
   using Scalar = typename Derived::Scalar;
   const matrix<Scalar> row_major = values.derived();  // evaluates expressions, fixes the storage order
   if (Derived::IsVectorAtCompileTime) {
-    write_npy(path, row_major.data(), std::vector<index>{row_major.size()});
+    write_npy(path, row_major.data(), std::vector<Index>{row_major.size()});
   } else {
-    write_npy(path, row_major.data(), std::vector<index>{row_major.rows(), row_major.cols()});
+    write_npy(path, row_major.data(), std::vector<Index>{row_major.rows(), row_major.cols()});
   }
 }
 

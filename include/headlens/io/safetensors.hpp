@@ -39,15 +39,15 @@ namespace headlens {
 struct safetensors_tensor_info {
   std::string name;              ///< the tensor's key in the header
   dtype type = dtype::float32;   ///< element type
-  std::vector<index> shape;      ///< extents, outermost first; empty for a scalar
+  std::vector<Index> shape;      ///< extents, outermost first; empty for a scalar
   std::uint64_t begin = 0;       ///< first byte, relative to the start of the data buffer
   std::uint64_t end = 0;         ///< one past the last byte, relative to the start of the data buffer
   std::uint64_t header_offset = 0;  ///< byte offset of the tensor's key in the file (for messages)
 
   /// Number of elements, product(shape).
-  index size() const noexcept {
-    index n = 1;
-    for (index extent : shape) n *= extent;
+  Index size() const noexcept {
+    Index n = 1;
+    for (Index extent : shape) n *= extent;
     return n;
   }
 };
@@ -154,7 +154,7 @@ class safetensors_file {
   /// `cols`, when not -1, are the expected extents. Throws `shape_error` naming the expected and the actual
   /// shape, and `argument_error` as `read_tensor`.
   template <class Scalar>
-  matrix<Scalar> read_matrix(const std::string& name, index rows = -1, index cols = -1) const {
+  matrix<Scalar> read_matrix(const std::string& name, Index rows = -1, Index cols = -1) const {
     const safetensors_tensor_info& t = info(name);
     if (t.shape.size() != 2 || (rows >= 0 && t.shape[0] != rows) || (cols >= 0 && t.shape[1] != cols)) {
       const std::string expected = "[" + (rows >= 0 ? std::to_string(rows) : std::string("rows")) + ", " +
@@ -171,7 +171,7 @@ class safetensors_file {
   /// 1-dimensional tensor `name` as a column vector of `Scalar` with `size` elements (any when -1). Throws
   /// `shape_error` naming the expected and the actual shape, and `argument_error` as `read_tensor`.
   template <class Scalar>
-  vector<Scalar> read_vector(const std::string& name, index size = -1) const {
+  vector<Scalar> read_vector(const std::string& name, Index size = -1) const {
     const safetensors_tensor_info& t = info(name);
     if (t.shape.size() != 1 || (size >= 0 && t.shape[0] != size)) {
       detail::fail<shape_error>("tensor '", name, "' in ", source_, " has shape ", detail::shape_string(t.shape),
@@ -286,7 +286,7 @@ class safetensors_file {
       if (extent.type != kind::integer || extent.integer < 0) {
         fail_at(extent.offset, "tensor '" + name + "': shape entries must be non-negative integers");
       }
-      t.shape.push_back(static_cast<index>(extent.integer));
+      t.shape.push_back(static_cast<Index>(extent.integer));
     }
 
     const detail::json_value& offsets = require(entry, "data_offsets", kind::array);
@@ -353,7 +353,7 @@ class safetensors_writer {
   /// `argument_error` for a repeated or reserved name or an unsupported conversion, `shape_error` for a negative
   /// extent.
   template <class Scalar>
-  void add(const std::string& name, const Scalar* data, const std::vector<index>& shape,
+  void add(const std::string& name, const Scalar* data, const std::vector<Index>& shape,
            dtype stored = dtype_of<Scalar>::value) {
     if (name == "__metadata__") detail::fail<argument_error>("tensor name '__metadata__' is reserved by safetensors");
     for (const entry& e : entries_) {
@@ -420,9 +420,9 @@ class safetensors_writer {
     using Scalar = typename Derived::Scalar;
     const matrix<Scalar> row_major = values.derived();
     if (Derived::IsVectorAtCompileTime) {
-      add(name, row_major.data(), std::vector<index>{row_major.size()}, stored);
+      add(name, row_major.data(), std::vector<Index>{row_major.size()}, stored);
     } else {
-      add(name, row_major.data(), std::vector<index>{row_major.rows(), row_major.cols()}, stored);
+      add(name, row_major.data(), std::vector<Index>{row_major.rows(), row_major.cols()}, stored);
     }
   }
 
@@ -476,7 +476,7 @@ class safetensors_writer {
   struct entry {
     std::string name;
     dtype type;
-    std::vector<index> shape;
+    std::vector<Index> shape;
     std::vector<unsigned char> data;
   };
   std::vector<entry> entries_;

@@ -32,7 +32,7 @@ namespace headlens {
 /// One weight of a TF.js model, decoded.
 struct tfjs_weight {
   std::string name;                ///< the manifest's name (a graph node name)
-  std::vector<index> shape;        ///< extents, outermost first; empty for a scalar
+  std::vector<Index> shape;        ///< extents, outermost first; empty for a scalar
   dtype type = dtype::float32;     ///< type of the decoded values: float32, int32 or bool8
   std::optional<dtype> stored;     ///< the quantized storage type (uint8, uint16 or float16) when quantized
   std::size_t group = 0;           ///< index of its group in `weightsManifest`
@@ -179,8 +179,8 @@ class tfjs_weights {
       detail::fail<shape_error>("weight \"", name, "\" has shape ", detail::shape_string(w.shape),
                                 ", expected a matrix [rows, cols] (optionally with leading extents of 1)");
     }
-    const index rows = w.shape[w.shape.size() - 2];
-    const index cols = w.shape.back();
+    const Index rows = w.shape[w.shape.size() - 2];
+    const Index cols = w.shape.back();
     return Eigen::Map<const matrix<float>>(w.floats.data(), rows, cols);
   }
 
@@ -192,7 +192,7 @@ class tfjs_weights {
       detail::fail<shape_error>("weight \"", name, "\" has shape ", detail::shape_string(w.shape),
                                 ", expected a vector [n]");
     }
-    return Eigen::Map<const vector<float>>(w.floats.data(), static_cast<index>(w.floats.size()));
+    return Eigen::Map<const vector<float>>(w.floats.data(), static_cast<Index>(w.floats.size()));
   }
 
   /// A float weight holding one value (shape [] or all extents 1). Throws `argument_error` when missing or not
@@ -219,7 +219,7 @@ class tfjs_weights {
     }
   };
 
-  static bool leading_ones(const std::vector<index>& shape, std::size_t kept) {
+  static bool leading_ones(const std::vector<Index>& shape, std::size_t kept) {
     for (std::size_t i = 0; i + kept < shape.size(); ++i) {
       if (shape[i] != 1) return false;
     }
@@ -266,7 +266,7 @@ class tfjs_weights {
     for (const auto& extent : *shape) {
       check.require(extent.is_number_integer() && extent.get<std::int64_t>() >= 0, label,
                     "has a shape extent that is not a non-negative integer: " + shape->dump());
-      w.shape.push_back(static_cast<index>(extent.get<std::int64_t>()));
+      w.shape.push_back(static_cast<Index>(extent.get<std::int64_t>()));
     }
     std::uint64_t count = 0;
     check.require(detail::element_count(w.shape, count) && count <= (std::uint64_t(1) << 40), label,

@@ -140,11 +140,11 @@ void visit_activation(activation_kind kind, Visit&& visit) noexcept {
 
 /// x[i] = act(x[i]) for the `n` contiguous elements at `x`.
 template <class Scalar>
-void apply_activation(activation_kind kind, Scalar* x, index n) noexcept {
+void apply_activation(activation_kind kind, Scalar* x, Index n) noexcept {
   using batch = xsimd::batch<Scalar>;
-  constexpr index w = index(batch::size);
+  constexpr Index w = Index(batch::size);
   detail::visit_activation<Scalar>(kind, [&](auto act) {
-    index i = 0;
+    Index i = 0;
     for (; i + w <= n; i += w) act(batch::load_unaligned(x + i)).store_unaligned(x + i);
     for (; i < n; ++i) x[i] = act(x[i]);
   });
@@ -152,11 +152,11 @@ void apply_activation(activation_kind kind, Scalar* x, index n) noexcept {
 
 /// x[i] *= act(gate[i]) for `n` contiguous elements: the hidden layer of a gated (SwiGLU) MLP.
 template <class Scalar>
-void apply_gated_activation(activation_kind kind, const Scalar* gate, Scalar* x, index n) noexcept {
+void apply_gated_activation(activation_kind kind, const Scalar* gate, Scalar* x, Index n) noexcept {
   using batch = xsimd::batch<Scalar>;
-  constexpr index w = index(batch::size);
+  constexpr Index w = Index(batch::size);
   detail::visit_activation<Scalar>(kind, [&](auto act) {
-    index i = 0;
+    Index i = 0;
     for (; i + w <= n; i += w) {
       (act(batch::load_unaligned(gate + i)) * batch::load_unaligned(x + i)).store_unaligned(x + i);
     }

@@ -16,30 +16,30 @@ namespace headlens {
 
 /// The shape and options of one attention layer.
 struct attention_config {
-  index d_model = 0;     ///< width of the input and output
-  index n_heads = 0;     ///< query heads
-  index n_kv_heads = 0;  ///< key/value heads (GQA, MQA); 0 means n_heads (MHA)
-  index head_dim = 0;    ///< width of one head; 0 means d_model / n_heads
+  Index d_model = 0;     ///< width of the input and output
+  Index n_heads = 0;     ///< query heads
+  Index n_kv_heads = 0;  ///< key/value heads (GQA, MQA); 0 means n_heads (MHA)
+  Index head_dim = 0;    ///< width of one head; 0 means d_model / n_heads
   bool causal = false;   ///< query i sees keys 0..i only (self-attention and KV-cache decoding)
   std::optional<double> scale;  ///< logit scale; default 1/sqrt(head_dim)
   bool bias = true;             ///< projections carry biases
   bool rotary = false;          ///< rotary position embedding on q and k (Llama's rotate-half convention)
   double rotary_base = 10000.0; ///< theta_i = position * base^(-2i/rotary_dim)
-  index rotary_dim = 0;         ///< leading dims of each head that rotate; 0 means head_dim
+  Index rotary_dim = 0;         ///< leading dims of each head that rotate; 0 means head_dim
 
   /// n_kv_heads with the default applied.
-  index kv_heads() const noexcept { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
+  Index kv_heads() const noexcept { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
   /// head_dim with the default applied (0 when it cannot be derived).
-  index head_size() const noexcept {
+  Index head_size() const noexcept {
     if (head_dim > 0) return head_dim;
     return n_heads > 0 && d_model % n_heads == 0 ? d_model / n_heads : 0;
   }
   /// rotary_dim with the default applied.
-  index rotary_size() const noexcept { return rotary_dim > 0 ? rotary_dim : head_size(); }
+  Index rotary_size() const noexcept { return rotary_dim > 0 ? rotary_dim : head_size(); }
   /// The logit scale with the default applied.
   double logit_scale() const noexcept { return scale ? *scale : 1.0 / std::sqrt(double(head_size())); }
   /// Query heads per kv head.
-  index group_size() const noexcept { return n_heads / kv_heads(); }
+  Index group_size() const noexcept { return n_heads / kv_heads(); }
 
   /// Checks every field; throws `argument_error` naming the first field that is wrong.
   void validate() const {
@@ -61,7 +61,7 @@ struct attention_config {
       if (!(std::isfinite(rotary_base) && rotary_base > 1)) {
         detail::fail<argument_error>("config.rotary_base is ", rotary_base, ", expected a finite number above 1");
       }
-      const index r = rotary_size();
+      const Index r = rotary_size();
       if (r <= 0 || r > head_size() || r % 2 != 0) {
         detail::fail<argument_error>("config.rotary_dim is ", rotary_dim,
                                      rotary_dim == 0 ? " (0 means head_dim)" : "",
@@ -90,7 +90,7 @@ struct attention_weights {
                                             const Eigen::Ref<const vector<Scalar>>& in_proj_bias,
                                             const Eigen::Ref<const matrix<Scalar>>& out_proj_weight,
                                             const Eigen::Ref<const vector<Scalar>>& out_proj_bias) {
-    const index e = in_proj_weight.cols();
+    const Index e = in_proj_weight.cols();
     if (in_proj_weight.rows() != 3 * e) {
       detail::fail<shape_error>("in_proj_weight is [", in_proj_weight.rows(), " x ", e, "], expected [3*E x E] = [",
                                 3 * e, " x ", e, "]");
@@ -142,13 +142,13 @@ struct attention_weights {
 
 namespace detail {
 
-inline void check_weight_shape(const char* name, index rows, index cols, index want_rows, index want_cols) {
+inline void check_weight_shape(const char* name, Index rows, Index cols, Index want_rows, Index want_cols) {
   if (rows != want_rows || cols != want_cols) {
     fail<shape_error>("weights.", name, " is [", rows, " x ", cols, "], expected [", want_rows, " x ", want_cols, "]");
   }
 }
 
-inline void check_bias_shape(const char* name, index size, index want, bool bias_on) {
+inline void check_bias_shape(const char* name, Index size, Index want, bool bias_on) {
   if (bias_on && size != want) {
     fail<shape_error>("weights.", name, " has ", size, " entries, expected ", want, " (config.bias is true)");
   }
@@ -162,7 +162,7 @@ inline void check_bias_shape(const char* name, index size, index want, bool bias
 /// Checks that `w` fits `config`; throws `shape_error` naming the first weight that does not.
 template <class Scalar>
 void validate_weights(const attention_config& config, const attention_weights<Scalar>& w) {
-  const index d = config.d_model, hd = config.n_heads * config.head_size(), kvd = config.kv_heads() * config.head_size();
+  const Index d = config.d_model, hd = config.n_heads * config.head_size(), kvd = config.kv_heads() * config.head_size();
   detail::check_weight_shape("w_q", w.w_q.rows(), w.w_q.cols(), d, hd);
   detail::check_weight_shape("w_k", w.w_k.rows(), w.w_k.cols(), d, kvd);
   detail::check_weight_shape("w_v", w.w_v.rows(), w.w_v.cols(), d, kvd);

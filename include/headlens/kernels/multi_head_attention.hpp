@@ -76,24 +76,24 @@ enum class attention_path {
 #ifndef HEADLENS_SCORE_BUFFER_MIB
 #define HEADLENS_SCORE_BUFFER_MIB 4
 #endif
-inline constexpr index stream_query_tile = HEADLENS_STREAM_QUERY_TILE;
-inline constexpr index stream_long_query_tile = HEADLENS_STREAM_LONG_QUERY_TILE;
-inline constexpr index stream_long_from = HEADLENS_STREAM_LONG_FROM;
-inline constexpr index stream_key_tile = HEADLENS_STREAM_KEY_TILE;
+inline constexpr Index stream_query_tile = HEADLENS_STREAM_QUERY_TILE;
+inline constexpr Index stream_long_query_tile = HEADLENS_STREAM_LONG_QUERY_TILE;
+inline constexpr Index stream_long_from = HEADLENS_STREAM_LONG_FROM;
+inline constexpr Index stream_key_tile = HEADLENS_STREAM_KEY_TILE;
 
 /// Per-call inputs besides the activations. Empty members mean "none".
 template <class Scalar>
 struct forward_options {
   /// The rows of x hold `batch` sequences of equal (padded) length T_q, one after another; likewise the memory
   /// of cross-attention holds `batch` sequences of length T_k.
-  index batch = 1;
+  Index batch = 1;
   /// [batch x T_k], true where a key is padding and must not be attended to (PyTorch's key_padding_mask).
   bool_matrix key_padding;
   /// [T_q x T_k], added to the scaled scores of every head and sequence; -inf blocks a key.
   matrix<Scalar> attn_mask;
   /// Rotary positions of the T_q queries (and, in self-attention, of the keys); default 0..T_q-1, or continuing
   /// from the cache in `forward_step`. Same for every sequence of the batch.
-  std::vector<index> positions;
+  std::vector<Index> positions;
   /// [n_heads], false skips a head: no scores, pattern or z are computed for it and its z is zero, which gives
   /// the same output as zero-ablating its `head_out`, faster. Hooks after `q` do not fire for a skipped head.
   std::vector<bool> head_mask;
@@ -103,7 +103,7 @@ struct forward_options {
   attention_path path = attention_path::automatic;
   /// Threads to use (OpenMP builds); 0 means OpenMP's default (OMP_NUM_THREADS, else the core count). Results
   /// are bit-identical whatever the count.
-  index threads = 0;
+  Index threads = 0;
   /// When set, receives per-head statistics computed inside the tile loop (see kernels/streaming_statistics.hpp),
   /// without forming any [T_q x T_k] map on the streaming path. Must outlive the call.
   attention_statistics<Scalar>* statistics = nullptr;
@@ -115,13 +115,13 @@ template <class Scalar>
 class kv_cache {
  public:
   /// Tokens cached per sequence.
-  index length() const noexcept { return length_; }
+  Index length() const noexcept { return length_; }
   /// Sequences in the batch (0 before the first step).
-  index batch() const noexcept { return static_cast<index>(keys_.size()); }
+  Index batch() const noexcept { return static_cast<Index>(keys_.size()); }
   /// Cached keys of sequence b: [length() x n_kv_heads*head_dim].
-  Eigen::Block<const matrix<Scalar>> keys(index b) const { return keys_.at(std::size_t(b)).topRows(length_); }
+  Eigen::Block<const matrix<Scalar>> keys(Index b) const { return keys_.at(std::size_t(b)).topRows(length_); }
   /// Cached values of sequence b: [length() x n_kv_heads*head_dim].
-  Eigen::Block<const matrix<Scalar>> values(index b) const { return values_.at(std::size_t(b)).topRows(length_); }
+  Eigen::Block<const matrix<Scalar>> values(Index b) const { return values_.at(std::size_t(b)).topRows(length_); }
   /// Bytes held (capacity included).
   std::size_t bytes() const noexcept {
     std::size_t total = 0;
@@ -130,7 +130,7 @@ class kv_cache {
   }
   /// Keeps the first `length` tokens and forgets the rest (beam search, speculative decoding). Throws
   /// `argument_error` unless 0 <= length <= length().
-  void truncate(index length) {
+  void truncate(Index length) {
     if (length < 0 || length > length_) {
       detail::fail<argument_error>("kv_cache::truncate: length is ", length, ", expected 0 to length() = ", length_);
     }
@@ -147,7 +147,7 @@ class kv_cache {
   template <class>
   friend class multi_head_attention;
   std::vector<matrix<Scalar>> keys_, values_;
-  index length_ = 0;
+  Index length_ = 0;
 };
 
 /// One multi-head attention layer: MHA, GQA or MQA; self or cross; causal or not; optional rotary positions.
@@ -182,22 +182,22 @@ class multi_head_attention {
 
   const attention_config& config() const noexcept { return config_; }
   int layer() const noexcept { return layer_; }
-  index head_dim() const noexcept { return head_dim_; }
+  Index head_dim() const noexcept { return head_dim_; }
 
   /// Self-attention. x is [batch*T x d_model]; returns [batch*T x d_model]. Throws `shape_error`,
   /// `argument_error` (and `numeric_error` under `check_finite`) before any work.
   template <class Hooks = no_hooks>
   matrix<Scalar> forward(const Eigen::Ref<const matrix<Scalar>>& x, const forward_options<Scalar>& options = {},
                          Hooks&& hooks = Hooks{}) const {
-    const index batch = check_batch(x, "x", options);
-    const index t = x.rows() / batch;
+    const Index batch = check_batch(x, "x", options);
+    const Index t = x.rows() / batch;
     check_options(options, t, t);
     if (options.check_finite) check_finite(x, "x");
     const std::vector<head_plan> plan = plan_heads(hooks, batch, t, 0, options);
     if (options.statistics != nullptr) options.statistics->prepare(batch, config_.n_heads, t, t);
     const int threads = detail::thread_count(options.threads);
 
-    const index stride = q_width_ + 2 * kv_width_;
+    const Index stride = q_width_ + 2 * kv_width_;
     scratch_lease scratch(lease::piece(x.rows() * stride) + lease::piece(x.rows() * q_width_) +
                           lease::piece(scores_size(plan, t, t)) + lease::piece(transposed_keys_size(plan, t, t)));
     plain_map qkv(scratch.take(x.rows() * stride), x.rows(), stride);
@@ -206,7 +206,7 @@ class multi_head_attention {
     plain_map z(scratch.take(x.rows() * q_width_), x.rows(), q_width_);
     z.setZero();
     call_workspace ws = make_workspace(plan, threads, t, t, options, scratch);
-    for (index b = 0; b < batch; ++b) {
+    for (Index b = 0; b < batch; ++b) {
       Scalar* row0 = qkv.data() + b * t * stride;
       rotate_and_fire(hooks, b, row0, stride, t, row0 + q_width_, row0 + q_width_ + kv_width_, stride, t, 0, options,
                       /*keys_at_query_positions=*/true);
@@ -224,9 +224,9 @@ class multi_head_attention {
     if (config_.causal) {
       detail::fail<argument_error>("config.causal is true, expected false for cross-attention (forward_cross)");
     }
-    const index batch = check_batch(x, "x", options);
+    const Index batch = check_batch(x, "x", options);
     check_batch(memory, "memory", options);
-    const index t_q = x.rows() / batch, t_k = memory.rows() / batch;
+    const Index t_q = x.rows() / batch, t_k = memory.rows() / batch;
     check_options(options, t_q, t_k);
     if (options.check_finite) {
       check_finite(x, "x");
@@ -251,7 +251,7 @@ class multi_head_attention {
     plain_map z(scratch.take(x.rows() * q_width_), x.rows(), q_width_);
     z.setZero();
     call_workspace ws = make_workspace(plan, threads, t_q, t_k, options, scratch);
-    for (index b = 0; b < batch; ++b) {
+    for (Index b = 0; b < batch; ++b) {
       Scalar* q0 = q.data() + b * t_q * q_width_;
       Scalar* k0 = kv.data() + b * t_k * 2 * kv_width_;
       rotate_and_fire(hooks, b, q0, q_width_, t_q, k0, k0 + kv_width_, 2 * kv_width_, t_k, 0, options,
@@ -273,11 +273,11 @@ class multi_head_attention {
     if (!config_.causal) {
       detail::fail<argument_error>("config.causal is false, expected true for KV-cache decoding (forward_step)");
     }
-    const index batch = check_batch(x, "x", options);
+    const Index batch = check_batch(x, "x", options);
     if (cache.batch() != 0 && cache.batch() != batch) {
       detail::fail<shape_error>("options.batch is ", batch, ", expected the cache's batch = ", cache.batch());
     }
-    const index n = x.rows() / batch, past = cache.length_, t_k = past + n;
+    const Index n = x.rows() / batch, past = cache.length_, t_k = past + n;
     check_options(options, n, t_k);
     if (options.check_finite) check_finite(x, "x");
     const std::vector<head_plan> plan = plan_heads(hooks, batch, n, past, options);
@@ -285,7 +285,7 @@ class multi_head_attention {
     const int threads = detail::thread_count(options.threads);
 
     reserve_cache(cache, batch, t_k);
-    const index stride = q_width_ + 2 * kv_width_;
+    const Index stride = q_width_ + 2 * kv_width_;
     scratch_lease scratch(lease::piece(x.rows() * stride) + lease::piece(x.rows() * q_width_) +
                           lease::piece(scores_size(plan, n, t_k)) + lease::piece(transposed_keys_size(plan, n, t_k)));
     plain_map qkv(scratch.take(x.rows() * stride), x.rows(), stride);
@@ -294,7 +294,7 @@ class multi_head_attention {
     plain_map z(scratch.take(x.rows() * q_width_), x.rows(), q_width_);
     z.setZero();
     call_workspace ws = make_workspace(plan, threads, n, t_k, options, scratch);
-    for (index b = 0; b < batch; ++b) {
+    for (Index b = 0; b < batch; ++b) {
       Scalar* row0 = qkv.data() + b * n * stride;
       rotate_and_fire(hooks, b, row0, stride, n, row0 + q_width_, row0 + q_width_ + kv_width_, stride, n, past,
                       options, /*keys_at_query_positions=*/true);
@@ -315,7 +315,7 @@ class multi_head_attention {
   using scratch_lease = detail::scratch_lease<Scalar>;
   using lease = scratch_lease;
 
-  hook_context context(index b, int head, int kv_head, index begin, index end) const {
+  hook_context context(Index b, int head, int kv_head, Index begin, Index end) const {
     hook_context ctx;
     ctx.layer = layer_;
     ctx.head = head;
@@ -326,7 +326,7 @@ class multi_head_attention {
     return ctx;
   }
 
-  index check_batch(const Eigen::Ref<const matrix<Scalar>>& x, const char* name,
+  Index check_batch(const Eigen::Ref<const matrix<Scalar>>& x, const char* name,
                     const forward_options<Scalar>& options) const {
     if (x.cols() != config_.d_model) {
       detail::fail<shape_error>(name, ".cols() is ", x.cols(), ", expected d_model = ", config_.d_model);
@@ -341,7 +341,7 @@ class multi_head_attention {
     return options.batch;
   }
 
-  void check_options(const forward_options<Scalar>& options, index t_q, index t_k) const {
+  void check_options(const forward_options<Scalar>& options, Index t_q, Index t_k) const {
     if (options.key_padding.size() != 0 &&
         (options.key_padding.rows() != options.batch || options.key_padding.cols() != t_k)) {
       detail::fail<shape_error>("options.key_padding is [", options.key_padding.rows(), " x ",
@@ -353,7 +353,7 @@ class multi_head_attention {
                                 "], expected [T_q x T_k] = [", t_q, " x ", t_k, "]");
     }
     if (!options.positions.empty()) {
-      if (index(options.positions.size()) != t_q) {
+      if (Index(options.positions.size()) != t_q) {
         detail::fail<shape_error>("options.positions has ", options.positions.size(), " entries, expected T_q = ", t_q);
       }
       for (std::size_t i = 0; i < options.positions.size(); ++i) {
@@ -363,15 +363,15 @@ class multi_head_attention {
         }
       }
     }
-    if (!options.head_mask.empty() && index(options.head_mask.size()) != config_.n_heads) {
+    if (!options.head_mask.empty() && Index(options.head_mask.size()) != config_.n_heads) {
       detail::fail<shape_error>("options.head_mask has ", options.head_mask.size(), " entries, expected n_heads = ",
                                 config_.n_heads);
     }
   }
 
   static void check_finite(const Eigen::Ref<const matrix<Scalar>>& x, const char* name) {
-    for (index i = 0; i < x.rows(); ++i) {
-      for (index j = 0; j < x.cols(); ++j) {
+    for (Index i = 0; i < x.rows(); ++i) {
+      for (Index j = 0; j < x.cols(); ++j) {
         const Scalar value = x(i, j);
         if (!std::isfinite(value)) {
           detail::fail<numeric_error>(name, " has a non-finite value (", value, ") at row ", i, ", column ", j,
@@ -381,7 +381,7 @@ class multi_head_attention {
     }
   }
 
-  void reserve_cache(kv_cache<Scalar>& cache, index batch, index needed) const {
+  void reserve_cache(kv_cache<Scalar>& cache, Index batch, Index needed) const {
     if (cache.keys_.empty()) {
       cache.keys_.resize(std::size_t(batch));
       cache.values_.resize(std::size_t(batch));
@@ -389,7 +389,7 @@ class multi_head_attention {
     for (std::size_t b = 0; b < cache.keys_.size(); ++b) {
       if (cache.keys_[b].rows() >= needed) continue;
       // Grow geometrically so that decoding token by token copies each cached row O(1) times on average.
-      const index capacity = std::max(needed, 2 * cache.keys_[b].rows());
+      const Index capacity = std::max(needed, 2 * cache.keys_[b].rows());
       for (matrix<Scalar>* m : {&cache.keys_[b], &cache.values_[b]}) {
         matrix<Scalar> grown(capacity, kv_width_);
         if (cache.length_ > 0) grown.topRows(cache.length_) = m->topRows(cache.length_);
@@ -401,25 +401,25 @@ class multi_head_attention {
   /// Applies rotary to the new queries and keys of one sequence and fires `q`, `k`, `v`. `past` is the position
   /// of the first new token. Keys take the queries' positions in self-attention, 0..t_k-1 in cross-attention.
   template <class Hooks>
-  void rotate_and_fire(Hooks& hooks, index b, Scalar* q, index q_stride, index t_q, Scalar* k, Scalar* v,
-                       index kv_stride, index t_k, index past, const forward_options<Scalar>& options,
+  void rotate_and_fire(Hooks& hooks, Index b, Scalar* q, Index q_stride, Index t_q, Scalar* k, Scalar* v,
+                       Index kv_stride, Index t_k, Index past, const forward_options<Scalar>& options,
                        bool keys_at_query_positions) const {
-    const auto query_position = [&](index r) {
+    const auto query_position = [&](Index r) {
       return options.positions.empty() ? past + r : options.positions[std::size_t(r)];
     };
     if (config_.rotary) {
       detail::apply_rotary(q, t_q, q_stride, config_.n_heads, head_dim_, config_.rotary_size(), config_.rotary_base,
                            query_position);
-      const auto key_position = [&](index r) { return keys_at_query_positions ? query_position(r) : r; };
+      const auto key_position = [&](Index r) { return keys_at_query_positions ? query_position(r) : r; };
       detail::apply_rotary(k, t_k, kv_stride, config_.kv_heads(), head_dim_, config_.rotary_size(),
                            config_.rotary_base, key_position);
     }
-    const index kv_begin = past, kv_end = past + t_k;
-    for (index h = 0; h < config_.n_heads; ++h) {
+    const Index kv_begin = past, kv_end = past + t_k;
+    for (Index h = 0; h < config_.n_heads; ++h) {
       detail::fire<hook_point::q>(hooks, context(b, int(h), int(h / config_.group_size()), past, past + t_q),
                                   q + h * head_dim_, t_q, head_dim_, q_stride);
     }
-    for (index g = 0; g < config_.kv_heads(); ++g) {
+    for (Index g = 0; g < config_.kv_heads(); ++g) {
       detail::fire<hook_point::k>(hooks, context(b, int(g), int(g), kv_begin, kv_end), k + g * head_dim_, t_k,
                                   head_dim_, kv_stride);
       detail::fire<hook_point::v>(hooks, context(b, int(g), int(g), kv_begin, kv_end), v + g * head_dim_, t_k,
@@ -434,11 +434,11 @@ class multi_head_attention {
   /// `materialised` or a hook wants its scores or pattern. Throws `argument_error` when `streaming` was asked for
   /// and a hook wants a map.
   template <class Hooks>
-  std::vector<head_plan> plan_heads(const Hooks& hooks, index batch, index t_q, index past,
+  std::vector<head_plan> plan_heads(const Hooks& hooks, Index batch, Index t_q, Index past,
                                     const forward_options<Scalar>& options) const {
     std::vector<head_plan> plan(std::size_t(batch * config_.n_heads), head_plan::stream);
-    for (index b = 0; b < batch; ++b) {
-      for (index h = 0; h < config_.n_heads; ++h) {
+    for (Index b = 0; b < batch; ++b) {
+      for (Index h = 0; h < config_.n_heads; ++h) {
         head_plan& p = plan[std::size_t(b * config_.n_heads + h)];
         if (!options.head_mask.empty() && !options.head_mask[std::size_t(h)]) {
           p = head_plan::skip;
@@ -472,7 +472,7 @@ class multi_head_attention {
   /// One head's part of a parallel region of the materialised path: z = pattern v from `pattern` (`pv` stages),
   /// or its scores into `out`, softmaxed in place unless a hook wants them first (score stages).
   struct head_stage {
-    index head = 0;
+    Index head = 0;
     Scalar* buffer = nullptr;
     bool softmax = true;
   };
@@ -486,10 +486,10 @@ class multi_head_attention {
   struct call_workspace {
     std::vector<stream_workspace> threads;  ///< one per thread, when some head streams
     std::vector<Scalar*> scores;             ///< [T_q x T_k] each (scratch): see `score_buffers`
-    std::vector<index> materialised_heads;   ///< capacity n_heads
+    std::vector<Index> materialised_heads;   ///< capacity n_heads
     materialise_stage stage;
     Scalar* transposed_keys = nullptr;       ///< see `transposed_keys_size` (scratch)
-    std::vector<index> streaming_heads;     ///< capacity n_heads
+    std::vector<Index> streaming_heads;     ///< capacity n_heads
     matrix<Scalar> unit_offsets;            ///< [n_heads * query tiles x 2 max_offset + 2]: statistics partials
   };
 
@@ -501,31 +501,31 @@ class multi_head_attention {
   /// How many [T_q x T_k] score buffers a call needs: none unless some head materialises; with several
   /// materialised heads in a sequence, two buffers per head (a group's scores beside the previous group's
   /// patterns) as far as `score_buffer_bytes` allows, at least two up to `two_score_buffers_up_to` each; else one.
-  index score_buffers(const std::vector<head_plan>& plan, index t_q, index t_k) const {
-    index most = 0;
+  Index score_buffers(const std::vector<head_plan>& plan, Index t_q, Index t_k) const {
+    Index most = 0;
     for (std::size_t b = 0; b < plan.size(); b += std::size_t(config_.n_heads)) {
-      most = std::max<index>(most, std::count(plan.begin() + std::ptrdiff_t(b),
+      most = std::max<Index>(most, std::count(plan.begin() + std::ptrdiff_t(b),
                                               plan.begin() + std::ptrdiff_t(b) + config_.n_heads,
                                               head_plan::materialise));
     }
     if (most <= 1) return most;
     const std::size_t bytes = std::size_t(t_q * t_k) * sizeof(Scalar);
     if (bytes > two_score_buffers_up_to) return 1;
-    return std::max<index>(2, std::min<index>(2 * most, index(score_buffer_bytes / std::max<std::size_t>(bytes, 1))));
+    return std::max<Index>(2, std::min<Index>(2 * most, Index(score_buffer_bytes / std::max<std::size_t>(bytes, 1))));
   }
 
   /// Elements the score buffers take in a scratch lease.
-  index scores_size(const std::vector<head_plan>& plan, index t_q, index t_k) const {
+  Index scores_size(const std::vector<head_plan>& plan, Index t_q, Index t_k) const {
     return score_buffers(plan, t_q, t_k) * scratch_lease::piece(t_q * t_k);
   }
 
-  call_workspace make_workspace(const std::vector<head_plan>& plan, int threads, index t_q, index t_k,
+  call_workspace make_workspace(const std::vector<head_plan>& plan, int threads, Index t_q, Index t_k,
                                 const forward_options<Scalar>& options, scratch_lease& scratch) const {
     call_workspace ws;
     const bool any_stream = std::find(plan.begin(), plan.end(), head_plan::stream) != plan.end();
-    const index bins = options.statistics != nullptr ? 2 * options.statistics->max_offset() + 1 : 0;
+    const Index bins = options.statistics != nullptr ? 2 * options.statistics->max_offset() + 1 : 0;
     if (any_stream) {
-      const index rows = std::min(unit_rows(t_q), t_q);
+      const Index rows = std::min(unit_rows(t_q), t_q);
       ws.threads.resize(std::size_t(threads));
       for (stream_workspace& w : ws.threads) {
         w.q.resize(rows, head_dim_);
@@ -541,11 +541,11 @@ class multi_head_attention {
       }
       if (options.statistics != nullptr) ws.unit_offsets.resize(config_.n_heads * query_tiles(t_q), bins + 1);
     }
-    for (index i = 0; i < score_buffers(plan, t_q, t_k); ++i) ws.scores.push_back(scratch.take(t_q * t_k));
+    for (Index i = 0; i < score_buffers(plan, t_q, t_k); ++i) ws.scores.push_back(scratch.take(t_q * t_k));
     ws.materialised_heads.reserve(std::size_t(config_.n_heads));
     ws.stage.pv.reserve(std::size_t(config_.n_heads));
     ws.stage.scores.reserve(std::size_t(config_.n_heads));
-    const index transposed = transposed_keys_size(plan, t_q, t_k);
+    const Index transposed = transposed_keys_size(plan, t_q, t_k);
     if (transposed > 0) ws.transposed_keys = scratch.take(transposed);
     ws.streaming_heads.reserve(std::size_t(config_.n_heads));
     return ws;
@@ -554,75 +554,75 @@ class multi_head_attention {
   /// True when the streaming tiles of a call with t_q queries go through `detail::tile_product`: head_dim and the
   /// key tile multiples of the SIMD width (head_dim 64 or 128 in float or double), and enough queries to amortise
   /// transposing the keys once per call (decoding a few tokens uses Eigen's GEMM, as does any other head_dim).
-  bool use_tile_product(index t_q) const noexcept {
+  bool use_tile_product(Index t_q) const noexcept {
     return head_dim_ % detail::tile_batch<Scalar> == 0 && stream_key_tile % detail::tile_batch<Scalar> == 0 &&
            t_q >= stream_query_tile;
   }
   /// Row stride of the transposed keys: t_k rounded up to whole batches, plus one batch so that the head_dim rows
   /// of a power-of-two length do not all fall in the same cache sets.
-  static index transposed_key_stride(index t_k) noexcept {
-    constexpr index w = detail::tile_batch<Scalar>;
+  static Index transposed_key_stride(Index t_k) noexcept {
+    constexpr Index w = detail::tile_batch<Scalar>;
     return (t_k + w - 1) / w * w + w;
   }
   /// Elements of the transposed keys of one sequence ([kv_heads x head_dim x stride]) when the heads that are not
   /// skipped go through `tile_product`, else 0.
-  index transposed_keys_size(const std::vector<head_plan>& plan, index t_q, index t_k) const {
+  Index transposed_keys_size(const std::vector<head_plan>& plan, Index t_q, Index t_k) const {
     const bool any_work = std::count(plan.begin(), plan.end(), head_plan::skip) < std::ptrdiff_t(plan.size());
     return any_work && use_tile_product(t_q) ? config_.kv_heads() * head_dim_ * transposed_key_stride(t_k) : 0;
   }
 
   /// Query rows per streaming unit for a call with t_q queries (independent of the thread count). The long tile
   /// only where Eigen still packs the unit's queries on the stack (float up to head_dim 170, double up to 85).
-  index unit_rows(index t_q) const noexcept {
-    const bool fits = stream_long_query_tile * head_dim_ * index(sizeof(Scalar)) <= EIGEN_STACK_ALLOCATION_LIMIT;
+  Index unit_rows(Index t_q) const noexcept {
+    const bool fits = stream_long_query_tile * head_dim_ * Index(sizeof(Scalar)) <= EIGEN_STACK_ALLOCATION_LIMIT;
     return t_q >= stream_long_from && fits ? stream_long_query_tile : stream_query_tile;
   }
-  index query_tiles(index t_q) const noexcept { return (t_q + unit_rows(t_q) - 1) / unit_rows(t_q); }
+  Index query_tiles(Index t_q) const noexcept { return (t_q + unit_rows(t_q) - 1) / unit_rows(t_q); }
 
   /// Scores, pattern and z of every head of one sequence. Query i (position past + i) sees keys 0..past+i when
   /// causal. Writes z [t_q x q_width] at `z` (row stride q_width). Streaming heads run first, in parallel over
   /// (head, query tile) units; then, on the calling thread and in head order, materialised heads form their maps
   /// (firing `scores` and `pattern`) and every head fires `z`.
   template <class Hooks>
-  void attend(Hooks& hooks, index b, const Scalar* q, index q_stride, const Scalar* k, const Scalar* v,
-              index kv_stride, index t_q, index t_k, index past, const forward_options<Scalar>& options, Scalar* z,
+  void attend(Hooks& hooks, Index b, const Scalar* q, Index q_stride, const Scalar* k, const Scalar* v,
+              Index kv_stride, Index t_q, Index t_k, Index past, const forward_options<Scalar>& options, Scalar* z,
               const std::vector<head_plan>& plan, call_workspace& ws, int threads) const {
     const head_plan* row_plan = plan.data() + b * config_.n_heads;
     ws.streaming_heads.clear();
-    for (index h = 0; h < config_.n_heads; ++h) {
+    for (Index h = 0; h < config_.n_heads; ++h) {
       if (row_plan[h] == head_plan::stream) ws.streaming_heads.push_back(h);
     }
     if (ws.transposed_keys != nullptr) {
       // Keys transposed once per sequence for `tile_product` ([kv head][d][key], zero past t_k), in units of
       // (kv head, key tile); every unit of the head, streaming or materialised, then reads them in place.
-      const index stride = transposed_key_stride(t_k);
-      const index key_tiles = (t_k + stream_key_tile - 1) / stream_key_tile;
-      detail::parallel_for(config_.kv_heads() * key_tiles, threads, [&](index unit, int) {
-        const index g = unit / key_tiles, j0 = (unit % key_tiles) * stream_key_tile;
-        const index j1 = std::min(t_k, j0 + stream_key_tile);
+      const Index stride = transposed_key_stride(t_k);
+      const Index key_tiles = (t_k + stream_key_tile - 1) / stream_key_tile;
+      detail::parallel_for(config_.kv_heads() * key_tiles, threads, [&](Index unit, int) {
+        const Index g = unit / key_tiles, j0 = (unit % key_tiles) * stream_key_tile;
+        const Index j1 = std::min(t_k, j0 + stream_key_tile);
         Scalar* kt = ws.transposed_keys + g * head_dim_ * stride;
-        constexpr index block = 16;
-        for (index c0 = j0; c0 < j1; c0 += block) {
-          const index c1 = std::min(j1, c0 + block);
-          for (index d = 0; d < head_dim_; ++d) {
-            for (index c = c0; c < c1; ++c) kt[d * stride + c] = k[c * kv_stride + g * head_dim_ + d];
+        constexpr Index block = 16;
+        for (Index c0 = j0; c0 < j1; c0 += block) {
+          const Index c1 = std::min(j1, c0 + block);
+          for (Index d = 0; d < head_dim_; ++d) {
+            for (Index c = c0; c < c1; ++c) kt[d * stride + c] = k[c * kv_stride + g * head_dim_ + d];
           }
         }
         if (j1 == t_k) {
-          for (index d = 0; d < head_dim_; ++d) std::fill(kt + d * stride + t_k, kt + (d + 1) * stride, Scalar(0));
+          for (Index d = 0; d < head_dim_; ++d) std::fill(kt + d * stride + t_k, kt + (d + 1) * stride, Scalar(0));
         }
       });
     }
     if (!ws.streaming_heads.empty()) {
-      const index tiles = query_tiles(t_q);
-      const index units = index(ws.streaming_heads.size()) * tiles;
+      const Index tiles = query_tiles(t_q);
+      const Index units = Index(ws.streaming_heads.size()) * tiles;
 #ifdef EIGEN_RUNTIME_NO_MALLOC
       // Tests build with this to prove the tile loop allocates nothing (Eigen's GEMM packs on the stack here).
       const bool malloc_was_allowed = Eigen::internal::is_malloc_allowed();
       Eigen::internal::set_is_malloc_allowed(false);
 #endif
-      detail::parallel_for(units, threads, [&](index unit, int thread) {
-        const index h = ws.streaming_heads[std::size_t(unit / tiles)], tile = unit % tiles;
+      detail::parallel_for(units, threads, [&](Index unit, int thread) {
+        const Index h = ws.streaming_heads[std::size_t(unit / tiles)], tile = unit % tiles;
         Scalar* partials = options.statistics != nullptr ? &ws.unit_offsets(h * tiles + tile, 0) : nullptr;
         stream_unit(ws.threads[std::size_t(thread)], b, h, tile * unit_rows(t_q), q, q_stride, k, v, kv_stride,
                     t_q, t_k, past, options, z, partials, ws.transposed_keys);
@@ -632,12 +632,12 @@ class multi_head_attention {
 #endif
       if (options.statistics != nullptr) {
         // Offset masses are summed over query tiles in tile order, so the sums do not depend on the threads.
-        const index bins = 2 * options.statistics->max_offset() + 1;
-        for (index h : ws.streaming_heads) {
+        const Index bins = 2 * options.statistics->max_offset() + 1;
+        for (Index h : ws.streaming_heads) {
           head_statistics<Scalar>& hs = options.statistics->mutable_head(b, h);
-          for (index tile = 0; tile < tiles; ++tile) {
+          for (Index tile = 0; tile < tiles; ++tile) {
             const Scalar* partial = &ws.unit_offsets(h * tiles + tile, 0);
-            for (index o = 0; o < bins; ++o) hs.offset_mass[std::size_t(o)] += partial[o];
+            for (Index o = 0; o < bins; ++o) hs.offset_mass[std::size_t(o)] += partial[o];
             hs.far_mass += partial[bins];
           }
         }
@@ -647,11 +647,11 @@ class multi_head_attention {
     // fire on this thread in data-flow order. Heads go in groups: one parallel region computes a group's scores
     // and the previous group's z. When some materialised head's z is hooked, a group is one head (its z must
     // exist before the next head's scores are handed out); otherwise as many heads as the score buffers hold.
-    const auto head_context = [&](index h) {
+    const auto head_context = [&](Index h) {
       return context(b, int(h), int(h / config_.group_size()), past, past + t_q);
     };
-    index next_z = 0;  // heads before this one have fired z
-    const auto fire_z_before = [&](index end) {
+    Index next_z = 0;  // heads before this one have fired z
+    const auto fire_z_before = [&](Index end) {
       for (; next_z < end; ++next_z) {
         if (row_plan[next_z] == head_plan::skip) continue;
         detail::fire<hook_point::z>(hooks, head_context(next_z), z + next_z * head_dim_, t_q, head_dim_, q_width_);
@@ -659,40 +659,40 @@ class multi_head_attention {
     };
     ws.materialised_heads.clear();
     bool z_hooked = false;
-    for (index h = 0; h < config_.n_heads; ++h) {
+    for (Index h = 0; h < config_.n_heads; ++h) {
       if (row_plan[h] != head_plan::materialise) continue;
       ws.materialised_heads.push_back(h);
       z_hooked = z_hooked || detail::wanted<hook_point::z>(hooks, head_context(h));
     }
-    const index heads = index(ws.materialised_heads.size()), buffers = index(ws.scores.size());
-    index group = 1;
-    if (!z_hooked && heads > 0) group = buffers >= heads ? heads : std::max<index>(1, buffers / 2);
+    const Index heads = Index(ws.materialised_heads.size()), buffers = Index(ws.scores.size());
+    Index group = 1;
+    if (!z_hooked && heads > 0) group = buffers >= heads ? heads : std::max<Index>(1, buffers / 2);
     const bool overlap = buffers >= 2 * group;  // the next group's scores beside this group's patterns
     materialise_stage& stage = ws.stage;
     stage.pv.clear();
-    for (index first = 0, round = 0; first < heads; first += group, ++round) {
-      const index count = std::min(group, heads - first);
+    for (Index first = 0, round = 0; first < heads; first += group, ++round) {
+      const Index count = std::min(group, heads - first);
       Scalar* const* slots = ws.scores.data() + (overlap && round % 2 == 1 ? group : 0);
       if (!overlap && !stage.pv.empty()) {  // the buffers are needed again: z of the previous group first
         run_stage(stage, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws.transposed_keys, threads);
         stage.pv.clear();
       }
       stage.scores.clear();
-      for (index i = 0; i < count; ++i) {
-        const index h = ws.materialised_heads[std::size_t(first + i)];
+      for (Index i = 0; i < count; ++i) {
+        const Index h = ws.materialised_heads[std::size_t(first + i)];
         stage.scores.push_back({h, slots[i], !detail::wanted<hook_point::scores>(hooks, head_context(h))});
       }
       run_stage(stage, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws.transposed_keys, threads);
       stage.pv.clear();
       for (const head_stage& hs : stage.scores) {
-        const index h = hs.head;
+        const Index h = hs.head;
         fire_z_before(h);
         const hook_context ctx = head_context(h);
         if (!hs.softmax) {
           detail::fire<hook_point::scores>(hooks, ctx, hs.buffer, t_q, t_k, t_k);
-          const index row_blocks = (t_q + stream_query_tile - 1) / stream_query_tile;
-          detail::parallel_for(row_blocks, threads, [&](index block, int) {
-            const index r0 = block * stream_query_tile;
+          const Index row_blocks = (t_q + stream_query_tile - 1) / stream_query_tile;
+          detail::parallel_for(row_blocks, threads, [&](Index block, int) {
+            const Index r0 = block * stream_query_tile;
             detail::softmax_rows(hs.buffer + r0 * t_k, std::min(stream_query_tile, t_q - r0), t_k, t_k);
           });
         }
@@ -713,25 +713,25 @@ class multi_head_attention {
   /// `detail::partitioned_product`), scores in blocks of `stream_query_tile` rows with their masks and softmax
   /// while the rows are in cache (scale on q: Eigen folds a scalar on an operand into the GEMM, not on the result).
   /// Every block is one unit of one thread, so results do not depend on the thread count.
-  void run_stage(const materialise_stage& stage, index b, const Scalar* q, index q_stride, const Scalar* k,
-                 const Scalar* v, index kv_stride, index t_q, index t_k, index past,
+  void run_stage(const materialise_stage& stage, Index b, const Scalar* q, Index q_stride, const Scalar* k,
+                 const Scalar* v, Index kv_stride, Index t_q, Index t_k, Index past,
                  const forward_options<Scalar>& options, Scalar* z, const Scalar* kt, int threads) const {
     using const_view = const_matrix_view<Scalar>;
     using view = matrix_view<Scalar>;
     const Scalar scale = Scalar(config_.logit_scale());
     const Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
     const bool has_padding = options.key_padding.size() != 0;
-    const index pv_blocks = (t_q + detail::product_row_chunk - 1) / detail::product_row_chunk;
-    const index score_blocks = (t_q + stream_query_tile - 1) / stream_query_tile;
-    const index pv_units = index(stage.pv.size()) * pv_blocks;
-    const index units = pv_units + index(stage.scores.size()) * score_blocks;
+    const Index pv_blocks = (t_q + detail::product_row_chunk - 1) / detail::product_row_chunk;
+    const Index score_blocks = (t_q + stream_query_tile - 1) / stream_query_tile;
+    const Index pv_units = Index(stage.pv.size()) * pv_blocks;
+    const Index units = pv_units + Index(stage.scores.size()) * score_blocks;
     if (units == 0) return;
-    detail::parallel_for(units, threads, [&](index unit, int) {
+    detail::parallel_for(units, threads, [&](Index unit, int) {
       if (unit < pv_units) {  // the larger units first, so that the small ones balance the threads at the end
         const head_stage& hs = stage.pv[std::size_t(unit / pv_blocks)];
-        const index h = hs.head, g = h / config_.group_size();
-        const index r0 = (unit % pv_blocks) * detail::product_row_chunk;
-        const index rows = std::min(detail::product_row_chunk, t_q - r0);
+        const Index h = hs.head, g = h / config_.group_size();
+        const Index r0 = (unit % pv_blocks) * detail::product_row_chunk;
+        const Index rows = std::min(detail::product_row_chunk, t_q - r0);
         Scalar* z_rows = z + r0 * q_width_ + h * head_dim_;
         if (kt != nullptr) {  // `tile_product`: the rows' z stay in registers over all t_k keys
           detail::tile_product<false>(hs.buffer + r0 * t_k, t_k, v + g * head_dim_, kv_stride, z_rows, q_width_, rows,
@@ -744,16 +744,16 @@ class multi_head_attention {
         return;
       }
       const head_stage& hs = stage.scores[std::size_t((unit - pv_units) / score_blocks)];
-      const index h = hs.head, g = h / config_.group_size();
-      const index r0 = ((unit - pv_units) % score_blocks) * stream_query_tile;
-      const index rows = std::min(stream_query_tile, t_q - r0);
+      const Index h = hs.head, g = h / config_.group_size();
+      const Index r0 = ((unit - pv_units) % score_blocks) * stream_query_tile;
+      const Index rows = std::min(stream_query_tile, t_q - r0);
       const_view q_h(q + r0 * q_stride + h * head_dim_, rows, head_dim_, Eigen::OuterStride<>(q_stride));
       const_view k_g(k + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
       plain_map s(hs.buffer + r0 * t_k, rows, t_k);
       if (kt != nullptr) {
         // `tile_product` over whole batches of keys, the last t_k % width keys as dot products; then the scale.
-        const index stride = transposed_key_stride(t_k);
-        const index body = t_k / detail::tile_batch<Scalar> * detail::tile_batch<Scalar>;
+        const Index stride = transposed_key_stride(t_k);
+        const Index body = t_k / detail::tile_batch<Scalar> * detail::tile_batch<Scalar>;
         detail::tile_product<false>(q_h.data(), q_stride, kt + g * head_dim_ * stride, stride, s.data(), t_k, rows,
                                     body, head_dim_);
         if (body < t_k) s.rightCols(t_k - body).noalias() = q_h * k_g.bottomRows(t_k - body).transpose();
@@ -763,13 +763,13 @@ class multi_head_attention {
       }
       if (options.attn_mask.size() != 0) s += options.attn_mask.middleRows(r0, rows);
       if (has_padding) {
-        for (index j = 0; j < t_k; ++j) {
+        for (Index j = 0; j < t_k; ++j) {
           if (options.key_padding(b, j)) s.col(j).setConstant(minus_infinity);
         }
       }
       if (config_.causal) {
-        for (index i = 0; i < rows; ++i) {
-          const index first_hidden = past + r0 + i + 1;
+        for (Index i = 0; i < rows; ++i) {
+          const Index first_hidden = past + r0 + i + 1;
           if (first_hidden < t_k) s.row(i).tail(t_k - first_hidden).setConstant(minus_infinity);
         }
       }
@@ -780,17 +780,17 @@ class multi_head_attention {
   /// The streaming path for one (head, query tile) unit: rows i0.. of head h, walking the visible keys in tiles
   /// with the online softmax; writes the unit's rows of z (and its statistics). Runs on any thread; touches only
   /// its workspace, its rows of z and of the statistics, and its row of `partials`.
-  void stream_unit(stream_workspace& ws, index b, index h, index i0, const Scalar* q, index q_stride, const Scalar* k,
-                   const Scalar* v, index kv_stride, index t_q, index t_k, index past,
+  void stream_unit(stream_workspace& ws, Index b, Index h, Index i0, const Scalar* q, Index q_stride, const Scalar* k,
+                   const Scalar* v, Index kv_stride, Index t_q, Index t_k, Index past,
                    const forward_options<Scalar>& options, Scalar* z, Scalar* partials,
                    const Scalar* kt) const noexcept {
     using map = Eigen::Map<matrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
     using const_view = const_matrix_view<Scalar>;
     constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
-    const index g = h / config_.group_size();
-    const index rows = std::min(unit_rows(t_q), t_q - i0);
+    const Index g = h / config_.group_size();
+    const Index rows = std::min(unit_rows(t_q), t_q - i0);
     attention_statistics<Scalar>* stats = options.statistics;
-    const index max_offset = stats != nullptr ? stats->max_offset() : 0, bins = 2 * max_offset + 1;
+    const Index max_offset = stats != nullptr ? stats->max_offset() : 0, bins = 2 * max_offset + 1;
 
     map qs(ws.q.data(), rows, head_dim_, Eigen::OuterStride<>(head_dim_));
     qs = Scalar(config_.logit_scale()) *
@@ -808,22 +808,22 @@ class multi_head_attention {
     const_view v_g(v + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
     const bool has_padding = options.key_padding.size() != 0;
     // A causal query at position past + i sees keys 0..past+i: key tiles past the last row's are never read.
-    const index visible_end = config_.causal ? std::min(t_k, past + i0 + rows) : t_k;
+    const Index visible_end = config_.causal ? std::min(t_k, past + i0 + rows) : t_k;
     // Keys per P V product: Eigen packs each operand of a product on the stack only up to
     // EIGEN_STACK_ALLOCATION_LIMIT bytes and on the heap beyond, so a [rows x stream_key_tile] logits tile is
     // multiplied in depth chunks of at most that size (the whole tile at 64 rows of float).
     const bool fast = kt != nullptr;
-    const index kt_stride = transposed_key_stride(t_k);
+    const Index kt_stride = transposed_key_stride(t_k);
     const Scalar* kt_g = fast ? kt + g * head_dim_ * kt_stride : nullptr;
-    const index pv_depth = std::max<index>(
-        8, index(EIGEN_STACK_ALLOCATION_LIMIT / sizeof(Scalar)) / std::max(rows, head_dim_) / 8 * 8);
+    const Index pv_depth = std::max<Index>(
+        8, Index(EIGEN_STACK_ALLOCATION_LIMIT / sizeof(Scalar)) / std::max(rows, head_dim_) / 8 * 8);
 
-    for (index j0 = 0; j0 < visible_end; j0 += stream_key_tile) {
-      const index cols = std::min(stream_key_tile, visible_end - j0);
+    for (Index j0 = 0; j0 < visible_end; j0 += stream_key_tile) {
+      const Index cols = std::min(stream_key_tile, visible_end - j0);
       map s(ws.s.data(), rows, cols, Eigen::OuterStride<>(stream_key_tile));
       if (fast) {
         // Whole batches of keys: the logits past `cols` (later keys, or the zero padding) are never read.
-        const index padded = (cols + detail::tile_batch<Scalar> - 1) / detail::tile_batch<Scalar> *
+        const Index padded = (cols + detail::tile_batch<Scalar> - 1) / detail::tile_batch<Scalar> *
                              detail::tile_batch<Scalar>;
         detail::tile_product<false>(ws.q.data(), head_dim_, kt_g + j0, kt_stride, ws.s.data(), stream_key_tile, rows,
                                     padded, head_dim_);
@@ -832,17 +832,17 @@ class multi_head_attention {
       }
       if (options.attn_mask.size() != 0) s += options.attn_mask.block(i0, j0, rows, cols);
       if (has_padding) {
-        for (index c = 0; c < cols; ++c) {
+        for (Index c = 0; c < cols; ++c) {
           if (options.key_padding(b, j0 + c)) s.col(c).setConstant(minus_infinity);
         }
       }
       if (config_.causal && j0 + cols > past + i0 + 1) {
-        for (index r = 0; r < rows; ++r) {
-          const index first_hidden = std::max<index>(0, past + i0 + r + 1 - j0);
+        for (Index r = 0; r < rows; ++r) {
+          const Index first_hidden = std::max<Index>(0, past + i0 + r + 1 - j0);
           if (first_hidden < cols) s.row(r).tail(cols - first_hidden).setConstant(minus_infinity);
         }
       }
-      for (index r = 0; r < rows; ++r) {
+      for (Index r = 0; r < rows; ++r) {
         Scalar* row = ws.s.data() + r * stream_key_tile;
         bool nan = ws.nan[std::size_t(r)] != 0;
         const Scalar alpha =
@@ -858,15 +858,15 @@ class multi_head_attention {
         continue;
       }
       // In depth chunks that keep Eigen's packed copy of s on the stack (see `pv_depth`).
-      for (index c0 = 0; c0 < cols; c0 += pv_depth) {
-        const index depth = std::min(pv_depth, cols - c0);
+      for (Index c0 = 0; c0 < cols; c0 += pv_depth) {
+        const Index depth = std::min(pv_depth, cols - c0);
         o.noalias() += s.middleCols(c0, depth) * v_g.middleRows(j0 + c0, depth);
       }
     }
 
     Scalar* partial_offsets = partials;
     if (partial_offsets != nullptr) std::fill(partial_offsets, partial_offsets + bins + 1, Scalar(0));
-    for (index r = 0; r < rows; ++r) {
+    for (Index r = 0; r < rows; ++r) {
       Scalar* z_row = z + (i0 + r) * q_width_ + h * head_dim_;
       const Scalar sum = ws.sum[std::size_t(r)];
       const bool nan = ws.nan[std::size_t(r)] != 0;
@@ -876,7 +876,7 @@ class multi_head_attention {
         std::fill(z_row, z_row + head_dim_, Scalar(0));  // fully masked row
       } else {
         const Scalar inverse = Scalar(1) / sum;
-        for (index c = 0; c < head_dim_; ++c) z_row[c] = o(r, c) * inverse;
+        for (Index c = 0; c < head_dim_; ++c) z_row[c] = o(r, c) * inverse;
       }
       if (stats != nullptr) {
         head_statistics<Scalar>& hs = stats->mutable_head(b, h);
@@ -894,7 +894,7 @@ class multi_head_attention {
           hs.same_segment[i] = st.segment_acc * inverse;
           hs.marked_mass[i] = st.marked_acc * inverse;
           Scalar window = 0;
-          for (index o_bin = 0; o_bin < bins; ++o_bin) {
+          for (Index o_bin = 0; o_bin < bins; ++o_bin) {
             const Scalar mass = ws.offsets(r, o_bin) * inverse;
             partial_offsets[o_bin] += mass;
             window += mass;
@@ -908,14 +908,14 @@ class multi_head_attention {
   /// `online_softmax_tile` for one row, with the statistics accumulated on the way (see streaming_statistics.hpp):
   /// argmax, the entropy's centred sum, and the unnormalised segment, marked and offset masses, each rescaled
   /// with the output when the row maximum moves.
-  Scalar statistics_tile(stream_workspace& ws, index r, Scalar* row, index cols, index b, index query_position,
-                         index j0, index t_k, bool& nan, const attention_statistics<Scalar>& stats) const noexcept {
+  Scalar statistics_tile(stream_workspace& ws, Index r, Scalar* row, Index cols, Index b, Index query_position,
+                         Index j0, Index t_k, bool& nan, const attention_statistics<Scalar>& stats) const noexcept {
     Scalar& running_max = ws.max[std::size_t(r)];
     Scalar& running_sum = ws.sum[std::size_t(r)];
     detail::row_statistics_state<Scalar>& st = ws.stats[std::size_t(r)];
     const Scalar old_max = running_max, old_sum = running_sum;
     const Scalar tile_max = detail::row_max(row, cols, nan);
-    if (tile_max > old_max) st.argmax = j0 + index(std::find(row, row + cols, tile_max) - row);
+    if (tile_max > old_max) st.argmax = j0 + Index(std::find(row, row + cols, tile_max) - row);
     const Scalar new_max = std::max(old_max, tile_max);
     const Scalar shift = new_max == -std::numeric_limits<Scalar>::infinity() ? Scalar(0) : new_max;
     const Scalar alpha = old_max == new_max ? Scalar(1) : std::exp(old_max - shift);
@@ -927,35 +927,35 @@ class multi_head_attention {
 
     st.segment_acc *= alpha;
     if (!stats.segment_ids.empty() && query_position < t_k) {
-      const index own = stats.segment_of(b, query_position);
-      for (index c = 0; c < cols; ++c) {
+      const Index own = stats.segment_of(b, query_position);
+      for (Index c = 0; c < cols; ++c) {
         if (stats.segment_of(b, j0 + c) == own) st.segment_acc += row[c];
       }
     }
     st.marked_acc *= alpha;
     if (!stats.marked.empty()) {
-      for (index c = 0; c < cols; ++c) {
+      for (Index c = 0; c < cols; ++c) {
         if (stats.is_marked(b, j0 + c)) st.marked_acc += row[c];
       }
     }
-    const index max_offset = stats.max_offset();
+    const Index max_offset = stats.max_offset();
     if (alpha != Scalar(1)) ws.offsets.row(r) *= alpha;
-    const index first = std::max(j0, query_position - max_offset);
-    const index last = std::min(j0 + cols - 1, query_position + max_offset);
-    for (index j = first; j <= last; ++j) ws.offsets(r, j - query_position + max_offset) += row[j - j0];
+    const Index first = std::max(j0, query_position - max_offset);
+    const Index last = std::min(j0 + cols - 1, query_position + max_offset);
+    for (Index j = first; j <= last; ++j) ws.offsets(r, j - query_position + max_offset) += row[j - j0];
     return alpha;
   }
 
   /// out = z W_o + b_o for every sequence, split per head where a hook wants `head_out`; fires `out`.
   template <class Hooks>
-  matrix<Scalar> project_out(Hooks& hooks, const plain_map& z, index batch, index t_q, index past,
+  matrix<Scalar> project_out(Hooks& hooks, const plain_map& z, Index batch, Index t_q, Index past,
                              int threads) const {
-    const index d = config_.d_model;
+    const Index d = config_.d_model;
     matrix<Scalar> out(z.rows(), d);
     bool split = false;
     if constexpr (detail::may_want<Hooks, hook_point::head_out>()) {
-      for (index b = 0; b < batch && !split; ++b) {
-        for (index h = 0; h < config_.n_heads && !split; ++h) {
+      for (Index b = 0; b < batch && !split; ++b) {
+        for (Index h = 0; h < config_.n_heads && !split; ++h) {
           split = detail::wanted<hook_point::head_out>(
               hooks, context(b, int(h), int(h / config_.group_size()), past, past + t_q));
         }
@@ -965,10 +965,10 @@ class multi_head_attention {
       detail::projection_product<Scalar>(out, z, w_o_, threads);
     } else {
       matrix<Scalar> head_out(t_q, d);
-      for (index b = 0; b < batch; ++b) {
+      for (Index b = 0; b < batch; ++b) {
         auto out_b = out.middleRows(b * t_q, t_q);
         out_b.setZero();
-        for (index h = 0; h < config_.n_heads; ++h) {
+        for (Index h = 0; h < config_.n_heads; ++h) {
           detail::projection_product<Scalar>(head_out, z.block(b * t_q, h * head_dim_, t_q, head_dim_),
                                              w_o_.middleRows(h * head_dim_, head_dim_), threads);
           detail::fire<hook_point::head_out>(hooks, context(b, int(h), int(h / config_.group_size()), past, past + t_q),
@@ -979,7 +979,7 @@ class multi_head_attention {
     }
     if (config_.bias) out.rowwise() += b_o_;
     if constexpr (detail::may_want<Hooks, hook_point::out>()) {
-      for (index b = 0; b < batch; ++b) {
+      for (Index b = 0; b < batch; ++b) {
         detail::fire<hook_point::out>(hooks, context(b, -1, -1, past, past + t_q), out.data() + b * t_q * d, t_q, d, d);
       }
     }
@@ -988,7 +988,7 @@ class multi_head_attention {
 
   attention_config config_;
   int layer_ = 0;
-  index head_dim_ = 0, q_width_ = 0, kv_width_ = 0;
+  Index head_dim_ = 0, q_width_ = 0, kv_width_ = 0;
   matrix<Scalar> w_qkv_;  ///< [d_model x (n_heads + 2 n_kv_heads) head_dim]: q, k, v side by side
   matrix<Scalar> w_o_;    ///< [n_heads head_dim x d_model]
   row_vector b_qkv_, b_o_;

@@ -27,7 +27,7 @@ namespace detail {
 
 /// Threads a kernel will use: `requested` when positive, else OpenMP's default (OMP_NUM_THREADS or the core
 /// count); always 1 without OpenMP.
-inline int thread_count(index requested) noexcept {
+inline int thread_count(Index requested) noexcept {
 #ifdef _OPENMP
   return requested > 0 ? int(requested) : std::max(1, omp_get_max_threads());
 #else
@@ -40,36 +40,36 @@ inline int thread_count(index requested) noexcept {
 /// caller's workspace). Units are handed out dynamically, so uneven units (causal tiles) balance. `body` must
 /// not throw.
 template <class Body>
-void parallel_for(index units, int threads, Body&& body) {
+void parallel_for(Index units, int threads, Body&& body) {
 #ifdef _OPENMP
   if (threads > 1 && units > 1) {
-    const int used = int(std::min<index>(threads, units));
+    const int used = int(std::min<Index>(threads, units));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(used)
-    for (index u = 0; u < units; ++u) body(u, omp_get_thread_num());
+    for (Index u = 0; u < units; ++u) body(u, omp_get_thread_num());
     return;
   }
 #endif
   (void)threads;
-  for (index u = 0; u < units; ++u) body(u, 0);
+  for (Index u = 0; u < units; ++u) body(u, 0);
 }
 
 /// Fixed cut of a product into blocks: rows in chunks of `product_row_chunk`, columns in chunks of
 /// `product_col_chunk` (both independent of the thread count; large enough that Eigen's kernel runs at full
 /// speed inside each block, small enough that T = 128 still gives every thread work).
-inline constexpr index product_row_chunk = 256;
-inline constexpr index product_col_chunk = 384;
+inline constexpr Index product_row_chunk = 256;
+inline constexpr Index product_col_chunk = 384;
 
 /// Calls `block(r0, c0, nr, nc)` (or `block(r0, c0, nr, nc, thread)`, thread naming the caller's workspace) for
 /// every block of the fixed cut of a `rows` x `cols` result, in parallel: the one definition of that cut, which every
 /// projection path shares so that results never depend on the thread count.
 template <class Block>
-void for_each_product_block(index rows, index cols, int threads, Block&& block) {
-  const index row_blocks = (rows + product_row_chunk - 1) / product_row_chunk;
-  const index col_blocks = (cols + product_col_chunk - 1) / product_col_chunk;
-  parallel_for(row_blocks * col_blocks, threads, [&](index unit, int thread) {
-    const index r0 = (unit / col_blocks) * product_row_chunk, c0 = (unit % col_blocks) * product_col_chunk;
-    const index nr = std::min(product_row_chunk, rows - r0), nc = std::min(product_col_chunk, cols - c0);
-    if constexpr (std::is_invocable<Block&, index, index, index, index, int>::value) {
+void for_each_product_block(Index rows, Index cols, int threads, Block&& block) {
+  const Index row_blocks = (rows + product_row_chunk - 1) / product_row_chunk;
+  const Index col_blocks = (cols + product_col_chunk - 1) / product_col_chunk;
+  parallel_for(row_blocks * col_blocks, threads, [&](Index unit, int thread) {
+    const Index r0 = (unit / col_blocks) * product_row_chunk, c0 = (unit % col_blocks) * product_col_chunk;
+    const Index nr = std::min(product_row_chunk, rows - r0), nc = std::min(product_col_chunk, cols - c0);
+    if constexpr (std::is_invocable<Block&, Index, Index, Index, Index, int>::value) {
       block(r0, c0, nr, nc, thread);
     } else {
       (void)thread;
@@ -79,10 +79,10 @@ void for_each_product_block(index rows, index cols, int threads, Block&& block) 
 }
 
 /// Threads a product of `rows` x `cols` can keep busy: one per block of the fixed cut, at most `threads`.
-inline int product_threads(index rows, index cols, int threads) noexcept {
-  const index blocks =
+inline int product_threads(Index rows, Index cols, int threads) noexcept {
+  const Index blocks =
       ((rows + product_row_chunk - 1) / product_row_chunk) * ((cols + product_col_chunk - 1) / product_col_chunk);
-  return int(std::max<index>(1, std::min<index>(threads, blocks)));
+  return int(std::max<Index>(1, std::min<Index>(threads, blocks)));
 }
 
 /// dst = (alpha lhs) rhs, cut into fixed blocks computed in parallel. `dst` is a writable Eigen expression (a
@@ -90,7 +90,7 @@ inline int product_threads(index rows, index cols, int threads) noexcept {
 /// into its GEMM kernel.
 template <class Dst, class Lhs, class Rhs, class Alpha = typename std::decay_t<Dst>::Scalar>
 void partitioned_product(Dst&& dst, const Lhs& lhs, const Rhs& rhs, int threads, Alpha alpha = Alpha(1)) {
-  for_each_product_block(dst.rows(), dst.cols(), threads, [&](index r0, index c0, index nr, index nc) {
+  for_each_product_block(dst.rows(), dst.cols(), threads, [&](Index r0, Index c0, Index nr, Index nc) {
     dst.block(r0, c0, nr, nc).noalias() = (alpha * lhs.middleRows(r0, nr)) * rhs.middleCols(c0, nc);
   });
 }
@@ -143,7 +143,7 @@ using const_row_major_ref = Eigen::Ref<const matrix<Scalar>, 0, Eigen::OuterStri
 
 /// Columns per `tile_product` call inside a projection block: 64 columns of the right-hand side over the whole
 /// depth (768 x 64 floats = 192 KiB for d_model 768) stay in L2 while every row of the block passes over them.
-inline constexpr index projection_tile_cols = 64;
+inline constexpr Index projection_tile_cols = 64;
 
 /// Depth of one pass of a projection tile. The MLP's W_out (depth 3072: 64 columns of it are 768 KiB of floats,
 /// most of L2) ran at 56% of one core's FMA peak where depth-768 products ran at 88%; in passes of 256 rows that
@@ -153,21 +153,21 @@ inline constexpr index projection_tile_cols = 64;
 #ifndef HEADLENS_PROJECTION_DEPTH_CHUNK
 #define HEADLENS_PROJECTION_DEPTH_CHUNK 256
 #endif
-inline constexpr index projection_depth_chunk = HEADLENS_PROJECTION_DEPTH_CHUNK;
+inline constexpr Index projection_depth_chunk = HEADLENS_PROJECTION_DEPTH_CHUNK;
 
 /// c = a b for one tile of a projection, in passes of `projection_depth_chunk` over the depth.
 template <class Scalar>
-void projection_tile(const Scalar* a, index lda, const Scalar* b, index ldb, Scalar* c, index ldc, index m, index n,
-                     index depth) noexcept {
+void projection_tile(const Scalar* a, Index lda, const Scalar* b, Index ldb, Scalar* c, Index ldc, Index m, Index n,
+                     Index depth) noexcept {
   tile_product<false>(a, lda, b, ldb, c, ldc, m, n, std::min(depth, projection_depth_chunk));
-  for (index p = projection_depth_chunk; p < depth; p += projection_depth_chunk) {
+  for (Index p = projection_depth_chunk; p < depth; p += projection_depth_chunk) {
     tile_product<true>(a + p, lda, b + p * ldb, ldb, c, ldc, m, n, std::min(depth - p, projection_depth_chunk));
   }
 }
 
 /// What a projection does to each block after computing it: nothing (see `projection_product`).
 struct no_epilogue {
-  void operator()(index, index, index, index) const noexcept {}
+  void operator()(Index, Index, Index, Index) const noexcept {}
 };
 
 /// dst = lhs * rhs for the projections (x W_qkv, z W_o, the MLP, the LM head). With HEADLENS_USE_BLAS (CMake option
@@ -195,18 +195,18 @@ void projection_product(row_major_ref<Scalar> dst, const const_row_major_ref<Sca
       }
       return;
     }
-    for_each_product_block(dst.rows(), dst.cols(), threads, [&](index r0, index c0, index nr, index nc) {
+    for_each_product_block(dst.rows(), dst.cols(), threads, [&](Index r0, Index c0, Index nr, Index nc) {
       blas_gemm<Scalar>(dst.block(r0, c0, nr, nc), lhs.middleRows(r0, nr), rhs.middleCols(c0, nc));
       epilogue(r0, c0, nr, nc);
     });
     return;
   }
 #endif
-  const index rows = dst.rows(), cols = dst.cols(), depth = lhs.cols();
+  const Index rows = dst.rows(), cols = dst.cols(), depth = lhs.cols();
   if (cols % tile_batch<Scalar> == 0 && depth > 0) {
-    for_each_product_block(rows, cols, threads, [&](index r0, index c0, index nr, index nc) {
-      const index c1 = c0 + nc;
-      for (index c = c0; c < c1; c += projection_tile_cols) {
+    for_each_product_block(rows, cols, threads, [&](Index r0, Index c0, Index nr, Index nc) {
+      const Index c1 = c0 + nc;
+      for (Index c = c0; c < c1; c += projection_tile_cols) {
         projection_tile(lhs.data() + r0 * lhs.outerStride(), lhs.outerStride(), rhs.data() + c, rhs.outerStride(),
                         dst.data() + r0 * dst.outerStride() + c, dst.outerStride(), nr,
                         std::min(projection_tile_cols, c1 - c), depth);
@@ -215,7 +215,7 @@ void projection_product(row_major_ref<Scalar> dst, const const_row_major_ref<Sca
     });
     return;
   }
-  for_each_product_block(rows, cols, threads, [&](index r0, index c0, index nr, index nc) {
+  for_each_product_block(rows, cols, threads, [&](Index r0, Index c0, Index nr, Index nc) {
     dst.block(r0, c0, nr, nc).noalias() = lhs.middleRows(r0, nr) * rhs.middleCols(c0, nc);
     epilogue(r0, c0, nr, nc);
   });
@@ -227,26 +227,26 @@ void projection_product(row_major_ref<Scalar> dst, const const_row_major_ref<Sca
 /// written back transposed while it is in cache. `scratch` is [threads x block] + [depth x padded rows] elements,
 /// `projection_transposed_scratch`. Deterministic: each element is the sum over the depth in order.
 template <class Scalar>
-index projection_transposed_scratch(index rows, index depth, int threads) noexcept {
-  const index padded = (rows + tile_batch<Scalar> - 1) / tile_batch<Scalar> * tile_batch<Scalar>;
-  return index(threads) * product_col_chunk * std::min(padded, product_row_chunk) + depth * padded;
+Index projection_transposed_scratch(Index rows, Index depth, int threads) noexcept {
+  const Index padded = (rows + tile_batch<Scalar> - 1) / tile_batch<Scalar> * tile_batch<Scalar>;
+  return Index(threads) * product_col_chunk * std::min(padded, product_row_chunk) + depth * padded;
 }
 template <class Scalar>
 void projection_product_transposed(row_major_ref<Scalar> dst, const const_row_major_ref<Scalar>& lhs,
                                    const const_row_major_ref<Scalar>& rhs_t, int threads, Scalar* scratch) {
-  const index rows = dst.rows(), depth = lhs.cols();
-  const index padded = (rows + tile_batch<Scalar> - 1) / tile_batch<Scalar> * tile_batch<Scalar>;
-  const index buffer = product_col_chunk * std::min(padded, product_row_chunk);
+  const Index rows = dst.rows(), depth = lhs.cols();
+  const Index padded = (rows + tile_batch<Scalar> - 1) / tile_batch<Scalar> * tile_batch<Scalar>;
+  const Index buffer = product_col_chunk * std::min(padded, product_row_chunk);
   // lhs^T [depth x padded], zero in the padding columns, so every block's product is whole batches wide.
-  Scalar* lhs_t = scratch + index(threads) * buffer;
+  Scalar* lhs_t = scratch + Index(threads) * buffer;
   Eigen::Map<matrix<Scalar>> lhs_t_map(lhs_t, depth, padded);
   lhs_t_map.leftCols(rows) = lhs.transpose();
   lhs_t_map.rightCols(padded - rows).setZero();
-  for_each_product_block(rows, dst.cols(), threads, [&](index r0, index c0, index nr, index nc, int thread) {
-    const index nr_padded =
+  for_each_product_block(rows, dst.cols(), threads, [&](Index r0, Index c0, Index nr, Index nc, int thread) {
+    const Index nr_padded =
         std::min(padded - r0, (nr + tile_batch<Scalar> - 1) / tile_batch<Scalar> * tile_batch<Scalar>);
-    Scalar* out_t = scratch + index(thread) * buffer;  // [nc x nr_padded]
-    for (index c = 0; c < nr_padded; c += projection_tile_cols) {
+    Scalar* out_t = scratch + Index(thread) * buffer;  // [nc x nr_padded]
+    for (Index c = 0; c < nr_padded; c += projection_tile_cols) {
       projection_tile(rhs_t.data() + c0 * rhs_t.outerStride(), rhs_t.outerStride(), lhs_t + r0 + c, padded, out_t + c,
                       nr_padded, nc, std::min(projection_tile_cols, nr_padded - c), depth);
     }

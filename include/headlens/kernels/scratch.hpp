@@ -45,11 +45,11 @@ template <class Scalar>
 class scratch_lease {
  public:
   /// Pieces start on 64-byte boundaries relative to the lease's start (whole cache lines per piece).
-  static constexpr index granule = index(64 / sizeof(Scalar));
+  static constexpr Index granule = Index(64 / sizeof(Scalar));
   /// Elements a piece of `n` occupies in the lease (sum these to size a lease).
-  static constexpr index piece(index n) noexcept { return (n + granule - 1) / granule * granule; }
+  static constexpr Index piece(Index n) noexcept { return (n + granule - 1) / granule * granule; }
 
-  explicit scratch_lease(index elements) : pool_(thread_scratch_pool<Scalar>()), capacity_(elements) {
+  explicit scratch_lease(Index elements) : pool_(thread_scratch_pool<Scalar>()), capacity_(elements) {
     const std::size_t n = std::size_t(elements);
     if (pool_.busy) {
       own_.resize(n);
@@ -74,7 +74,7 @@ class scratch_lease {
   }
 
   /// The next `n` elements of the lease (uninitialised: whatever the previous call left).
-  Scalar* take(index n) noexcept {
+  Scalar* take(Index n) noexcept {
     HEADLENS_ASSERT(used_ + n <= capacity_);
     Scalar* p = data_ + used_;
     used_ += piece(n);
@@ -83,10 +83,10 @@ class scratch_lease {
 
  private:
   scratch_pool<Scalar>& pool_;
-  index capacity_;
+  Index capacity_;
   std::vector<Scalar> own_;
   Scalar* data_ = nullptr;
-  index used_ = 0;
+  Index used_ = 0;
   bool borrowed_ = false;
 };
 

@@ -21,10 +21,10 @@ namespace detail {
 
 /// Scalar reference softmax of one row, in place (the definition the SIMD kernel must match).
 template <class Scalar>
-void softmax_row_scalar(Scalar* row, index n) noexcept {
+void softmax_row_scalar(Scalar* row, Index n) noexcept {
   Scalar max_value = -std::numeric_limits<Scalar>::infinity();
   bool has_nan = false;
-  for (index j = 0; j < n; ++j) {
+  for (Index j = 0; j < n; ++j) {
     has_nan |= std::isnan(row[j]);
     max_value = std::max(max_value, row[j]);
   }
@@ -37,35 +37,35 @@ void softmax_row_scalar(Scalar* row, index n) noexcept {
     return;
   }
   Scalar sum = 0;
-  for (index j = 0; j < n; ++j) {
+  for (Index j = 0; j < n; ++j) {
     row[j] = std::exp(row[j] - max_value);
     sum += row[j];
   }
   const Scalar inverse = Scalar(1) / sum;
-  for (index j = 0; j < n; ++j) row[j] *= inverse;
+  for (Index j = 0; j < n; ++j) row[j] *= inverse;
 }
 
 /// Maximum of a row and whether it holds a NaN (SIMD body, scalar tail).
 template <class Scalar>
-Scalar row_max(const Scalar* row, index n, bool& has_nan) noexcept {
+Scalar row_max(const Scalar* row, Index n, bool& has_nan) noexcept {
   using batch = xsimd::batch<Scalar>;
-  constexpr index width = static_cast<index>(batch::size);
-  const index body = n - n % width;
+  constexpr Index width = static_cast<Index>(batch::size);
+  const Index body = n - n % width;
   Scalar max_value = -std::numeric_limits<Scalar>::infinity();
   if (body > 0) {
     batch max_batch(-std::numeric_limits<Scalar>::infinity());
     auto nan_batch = batch(Scalar(0)) != batch(Scalar(0));  // all false
-    for (index j = 0; j < body; j += width) {
+    for (Index j = 0; j < body; j += width) {
       const batch values = batch::load_unaligned(row + j);
       max_batch = xsimd::max(max_batch, values);
       nan_batch = nan_batch || xsimd::isnan(values);
     }
     alignas(64) Scalar lanes[width];
     max_batch.store_unaligned(lanes);
-    for (index l = 0; l < width; ++l) max_value = std::max(max_value, lanes[l]);
+    for (Index l = 0; l < width; ++l) max_value = std::max(max_value, lanes[l]);
     has_nan |= xsimd::any(nan_batch);
   }
-  for (index j = body; j < n; ++j) {
+  for (Index j = body; j < n; ++j) {
     has_nan |= std::isnan(row[j]);
     max_value = std::max(max_value, row[j]);
   }
@@ -74,19 +74,19 @@ Scalar row_max(const Scalar* row, index n, bool& has_nan) noexcept {
 
 /// row[j] = exp(row[j] - shift) in place; returns the sum (SIMD body, scalar tail).
 template <class Scalar>
-Scalar exp_shifted_sum(Scalar* row, index n, Scalar shift) noexcept {
+Scalar exp_shifted_sum(Scalar* row, Index n, Scalar shift) noexcept {
   using batch = xsimd::batch<Scalar>;
-  constexpr index width = static_cast<index>(batch::size);
-  const index body = n - n % width;
+  constexpr Index width = static_cast<Index>(batch::size);
+  const Index body = n - n % width;
   const batch shift_broadcast(shift);
   batch sum_batch(Scalar(0));
-  for (index j = 0; j < body; j += width) {
+  for (Index j = 0; j < body; j += width) {
     const batch e = xsimd::exp(batch::load_unaligned(row + j) - shift_broadcast);
     e.store_unaligned(row + j);
     sum_batch += e;
   }
   Scalar sum = body > 0 ? xsimd::hadd(sum_batch) : Scalar(0);
-  for (index j = body; j < n; ++j) {
+  for (Index j = body; j < n; ++j) {
     row[j] = std::exp(row[j] - shift);
     sum += row[j];
   }
@@ -95,7 +95,7 @@ Scalar exp_shifted_sum(Scalar* row, index n, Scalar shift) noexcept {
 
 /// SIMD softmax of one row, in place. Same contract as `softmax_row_scalar`.
 template <class Scalar>
-void softmax_row(Scalar* row, index n) noexcept {
+void softmax_row(Scalar* row, Index n) noexcept {
   bool has_nan = false;
   const Scalar max_value = row_max(row, n, has_nan);
   if (has_nan) {
@@ -109,13 +109,13 @@ void softmax_row(Scalar* row, index n) noexcept {
   const Scalar inverse = Scalar(1) / exp_shifted_sum(row, n, max_value);
 
   using batch = xsimd::batch<Scalar>;
-  constexpr index width = static_cast<index>(batch::size);
-  const index body = n - n % width;
+  constexpr Index width = static_cast<Index>(batch::size);
+  const Index body = n - n % width;
   const batch inverse_broadcast(inverse);
-  for (index j = 0; j < body; j += width) {
+  for (Index j = 0; j < body; j += width) {
     (batch::load_unaligned(row + j) * inverse_broadcast).store_unaligned(row + j);
   }
-  for (index j = body; j < n; ++j) row[j] *= inverse;
+  for (Index j = body; j < n; ++j) row[j] *= inverse;
 }
 
 /// One key tile of the online softmax (FlashAttention's recurrence) for one query row. `row` holds the tile's
@@ -125,7 +125,7 @@ void softmax_row(Scalar* row, index n) noexcept {
 /// maximum did not move). Numerics follow `softmax_row_scalar`: while every logit seen is -inf the row stays
 /// all zeros (the sum stays 0); a NaN is reported through `has_nan`; +inf makes the sum NaN.
 template <class Scalar>
-Scalar online_softmax_tile(Scalar* row, index n, Scalar& running_max, Scalar& running_sum, bool& has_nan) noexcept {
+Scalar online_softmax_tile(Scalar* row, Index n, Scalar& running_max, Scalar& running_sum, bool& has_nan) noexcept {
   const Scalar tile_max = row_max(row, n, has_nan);
   const Scalar new_max = std::max(running_max, tile_max);
   // While the whole row is masked, shift by 0 so that exp(-inf - shift) = 0 rather than NaN.
@@ -139,8 +139,8 @@ Scalar online_softmax_tile(Scalar* row, index n, Scalar& running_max, Scalar& ru
 
 /// Softmax of every row of a row-major block, in place.
 template <class Scalar>
-void softmax_rows(Scalar* data, index rows, index cols, index row_stride) noexcept {
-  for (index i = 0; i < rows; ++i) softmax_row(data + i * row_stride, cols);
+void softmax_rows(Scalar* data, Index rows, Index cols, Index row_stride) noexcept {
+  for (Index i = 0; i < rows; ++i) softmax_row(data + i * row_stride, cols);
 }
 
 }  // namespace detail

@@ -36,7 +36,7 @@ namespace headlens {
 template <class Scalar>
 struct head_statistics {
   std::vector<Scalar> max_weight;   ///< [T_q]
-  std::vector<index> argmax;        ///< [T_q], key index, -1 for a fully masked or NaN row
+  std::vector<Index> argmax;        ///< [T_q], key index, -1 for a fully masked or NaN row
   std::vector<Scalar> entropy;      ///< [T_q], nats
   std::vector<Scalar> same_segment; ///< [T_q]
   std::vector<Scalar> marked_mass;  ///< [T_q]
@@ -49,22 +49,22 @@ template <class Scalar>
 class attention_statistics {
  public:
   /// `max_offset`: the relative offsets -max_offset..max_offset get a bin each.
-  explicit attention_statistics(index max_offset = 8) : max_offset_(max_offset) {
+  explicit attention_statistics(Index max_offset = 8) : max_offset_(max_offset) {
     if (max_offset < 0) detail::fail<argument_error>("attention_statistics: max_offset is ", max_offset, ", expected >= 0");
   }
 
   /// Segment id of every key position (a sentence or document index), [T_k] shared by the batch or
   /// [batch*T_k]; empty: no `same_segment` statistic.
-  std::vector<index> segment_ids;
+  std::vector<Index> segment_ids;
   /// Marked key positions (separators, a first-token sink, entity mentions), [T_k] or [batch*T_k]; empty: none.
   std::vector<bool> marked;
 
-  index max_offset() const noexcept { return max_offset_; }
+  Index max_offset() const noexcept { return max_offset_; }
   /// Sequences and heads of the last forward call.
-  index batch() const noexcept { return batch_; }
-  index heads() const noexcept { return heads_; }
+  Index batch() const noexcept { return batch_; }
+  Index heads() const noexcept { return heads_; }
   /// Statistics of head h on sequence b of the last forward call. Heads skipped by `head_mask` have empty rows.
-  const head_statistics<Scalar>& head(index b, index h) const {
+  const head_statistics<Scalar>& head(Index b, Index h) const {
     if (b < 0 || b >= batch_ || h < 0 || h >= heads_) {
       detail::fail<argument_error>("attention_statistics::head(", b, ", ", h, "): expected b < ", batch_,
                                    " and h < ", heads_);
@@ -76,17 +76,17 @@ class attention_statistics {
     std::size_t total = 0;
     for (const auto& s : heads_data_) {
       total += (s.max_weight.size() + s.entropy.size() + s.same_segment.size() + s.marked_mass.size() +
-                s.offset_mass.size()) * sizeof(Scalar) + s.argmax.size() * sizeof(index);
+                s.offset_mass.size()) * sizeof(Scalar) + s.argmax.size() * sizeof(Index);
     }
     return total;
   }
 
   // ---- used by the kernels ---------------------------------------------------------------------------------------
   /// Checks the inputs against the call's shape and sizes the results (all allocation happens here).
-  void prepare(index batch, index heads, index t_q, index t_k) {
+  void prepare(Index batch, Index heads, Index t_q, Index t_k) {
     for (const auto& [size, name] : {std::pair<std::size_t, const char*>{segment_ids.size(), "segment_ids"},
                                      std::pair<std::size_t, const char*>{marked.size(), "marked"}}) {
-      if (size != 0 && index(size) != t_k && index(size) != batch * t_k) {
+      if (size != 0 && Index(size) != t_k && Index(size) != batch * t_k) {
         detail::fail<shape_error>("attention_statistics::", name, " has ", size, " entries, expected T_k = ", t_k,
                                   " or batch*T_k = ", batch * t_k);
       }
@@ -105,18 +105,18 @@ class attention_statistics {
       s.far_mass = 0;
     }
   }
-  head_statistics<Scalar>& mutable_head(index b, index h) { return heads_data_[std::size_t(b * heads_ + h)]; }
+  head_statistics<Scalar>& mutable_head(Index b, Index h) { return heads_data_[std::size_t(b * heads_ + h)]; }
   /// Segment id of key position j in sequence b (valid when segment_ids is not empty).
-  index segment_of(index b, index j) const noexcept {
-    return segment_ids[std::size_t(index(segment_ids.size()) == t_k_ ? j : b * t_k_ + j)];
+  Index segment_of(Index b, Index j) const noexcept {
+    return segment_ids[std::size_t(Index(segment_ids.size()) == t_k_ ? j : b * t_k_ + j)];
   }
-  bool is_marked(index b, index j) const noexcept {
-    return marked[std::size_t(index(marked.size()) == t_k_ ? j : b * t_k_ + j)];
+  bool is_marked(Index b, Index j) const noexcept {
+    return marked[std::size_t(Index(marked.size()) == t_k_ ? j : b * t_k_ + j)];
   }
 
  private:
-  index max_offset_ = 8;
-  index batch_ = 0, heads_ = 0, t_k_ = 0;
+  Index max_offset_ = 8;
+  Index batch_ = 0, heads_ = 0, t_k_ = 0;
   std::vector<head_statistics<Scalar>> heads_data_;
 };
 
@@ -129,19 +129,19 @@ struct row_statistics_state {
   Scalar entropy_acc;  ///< sum_j e_j (s_j - shift), e_j = exp(s_j - shift)
   Scalar segment_acc;  ///< sum of e_j over keys in the query's segment
   Scalar marked_acc;   ///< sum of e_j over marked keys
-  index argmax;
+  Index argmax;
 };
 
 /// exp(row - shift) in place, returning the sum and adding sum_j e_j (s_j - shift) over finite s_j to
 /// `centred` (the entropy's numerator). SIMD body, scalar tail.
 template <class Scalar>
-Scalar exp_shifted_sum_centred(Scalar* row, index n, Scalar shift, Scalar& centred) noexcept {
+Scalar exp_shifted_sum_centred(Scalar* row, Index n, Scalar shift, Scalar& centred) noexcept {
   using batch = xsimd::batch<Scalar>;
-  constexpr index width = static_cast<index>(batch::size);
-  const index body = n - n % width;
+  constexpr Index width = static_cast<Index>(batch::size);
+  const Index body = n - n % width;
   const batch shift_broadcast(shift), zero(Scalar(0)), minus_infinity(-std::numeric_limits<Scalar>::infinity());
   batch sum_batch(Scalar(0)), centred_batch(Scalar(0));
-  for (index j = 0; j < body; j += width) {
+  for (Index j = 0; j < body; j += width) {
     const batch s = batch::load_unaligned(row + j);
     const batch d = s - shift_broadcast;
     const batch e = xsimd::exp(d);
@@ -151,7 +151,7 @@ Scalar exp_shifted_sum_centred(Scalar* row, index n, Scalar shift, Scalar& centr
   }
   Scalar sum = body > 0 ? xsimd::hadd(sum_batch) : Scalar(0);
   Scalar c = body > 0 ? xsimd::hadd(centred_batch) : Scalar(0);
-  for (index j = body; j < n; ++j) {
+  for (Index j = body; j < n; ++j) {
     const Scalar s = row[j];
     const Scalar d = s - shift;
     row[j] = std::exp(d);
@@ -165,20 +165,20 @@ Scalar exp_shifted_sum_centred(Scalar* row, index n, Scalar shift, Scalar& centr
 /// The same statistics from a materialised pattern (the materialised path's heads): head h of sequence b, pattern
 /// rows of queries at positions past..past+t_q-1.
 template <class Scalar>
-void statistics_from_pattern(attention_statistics<Scalar>& stats, index b, index h, const Scalar* pattern, index t_q,
-                             index t_k, index row_stride, index past) {
+void statistics_from_pattern(attention_statistics<Scalar>& stats, Index b, Index h, const Scalar* pattern, Index t_q,
+                             Index t_k, Index row_stride, Index past) {
   head_statistics<Scalar>& hs = stats.mutable_head(b, h);
-  const index max_offset = stats.max_offset(), bins = 2 * max_offset + 1;
-  for (index i = 0; i < t_q; ++i) {
+  const Index max_offset = stats.max_offset(), bins = 2 * max_offset + 1;
+  for (Index i = 0; i < t_q; ++i) {
     const Scalar* row = pattern + i * row_stride;
-    const index position = past + i;
+    const Index position = past + i;
     const std::size_t r = std::size_t(i);
     bool nan = false;
     Scalar total = 0, best = -1, entropy = 0, segment = 0, marked = 0;
-    index argmax = -1;
+    Index argmax = -1;
     const bool segments = !stats.segment_ids.empty() && position < t_k;
-    const index own = segments ? stats.segment_of(b, position) : 0;
-    for (index j = 0; j < t_k; ++j) {
+    const Index own = segments ? stats.segment_of(b, position) : 0;
+    for (Index j = 0; j < t_k; ++j) {
       const Scalar p = row[j];
       if (std::isnan(p)) nan = true;
       total += p;
@@ -203,8 +203,8 @@ void statistics_from_pattern(attention_statistics<Scalar>& stats, index b, index
     hs.same_segment[r] = segment;
     hs.marked_mass[r] = marked;
     Scalar window = 0;
-    for (index o = 0; o < bins; ++o) {
-      const index j = position + o - max_offset;
+    for (Index o = 0; o < bins; ++o) {
+      const Index j = position + o - max_offset;
       if (j < 0 || j >= t_k) continue;
       hs.offset_mass[std::size_t(o)] += row[j];
       window += row[j];

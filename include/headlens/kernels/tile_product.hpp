@@ -20,21 +20,21 @@ namespace detail {
 
 /// Width of the batches the tile products use for Scalar.
 template <class Scalar>
-inline constexpr index tile_batch = index(xsimd::batch<Scalar>::size);
+inline constexpr Index tile_batch = Index(xsimd::batch<Scalar>::size);
 
 /// One block: rows R, columns C batches.
 template <class Scalar, int R, int C, bool Accumulate>
-inline void tile_product_block(const Scalar* a, index lda, const Scalar* b, index ldb, Scalar* c, index ldc,
-                               index depth) noexcept {
+inline void tile_product_block(const Scalar* a, Index lda, const Scalar* b, Index ldb, Scalar* c, Index ldc,
+                               Index depth) noexcept {
   using batch = xsimd::batch<Scalar>;
-  constexpr index w = index(batch::size);
+  constexpr Index w = Index(batch::size);
   batch acc[R][C];
   for (int r = 0; r < R; ++r) {
     for (int j = 0; j < C; ++j) {
       acc[r][j] = Accumulate ? batch::load_unaligned(c + r * ldc + j * w) : batch(Scalar(0));
     }
   }
-  for (index p = 0; p < depth; ++p) {
+  for (Index p = 0; p < depth; ++p) {
     batch bv[C];
     for (int j = 0; j < C; ++j) bv[j] = batch::load_unaligned(b + p * ldb + j * w);
     for (int r = 0; r < R; ++r) {
@@ -49,10 +49,10 @@ inline void tile_product_block(const Scalar* a, index lda, const Scalar* b, inde
 
 /// Rows R of c, every column block.
 template <class Scalar, int R, bool Accumulate>
-inline void tile_product_rows(const Scalar* a, index lda, const Scalar* b, index ldb, Scalar* c, index ldc,
-                              index batches, index depth) noexcept {
-  constexpr index w = tile_batch<Scalar>;
-  index j = 0;
+inline void tile_product_rows(const Scalar* a, Index lda, const Scalar* b, Index ldb, Scalar* c, Index ldc,
+                              Index batches, Index depth) noexcept {
+  constexpr Index w = tile_batch<Scalar>;
+  Index j = 0;
   for (; j + 4 <= batches; j += 4) {
     tile_product_block<Scalar, R, 4, Accumulate>(a, lda, b + j * w, ldb, c + j * w, ldc, depth);
   }
@@ -67,10 +67,10 @@ inline void tile_product_rows(const Scalar* a, index lda, const Scalar* b, index
 /// c (+)= a b for a [m x depth], b [depth x n], c [m x n], all row-major with the given row strides; n must be a
 /// multiple of `tile_batch<Scalar>`. Accumulate adds to c; otherwise c is overwritten.
 template <bool Accumulate, class Scalar>
-void tile_product(const Scalar* a, index lda, const Scalar* b, index ldb, Scalar* c, index ldc, index m, index n,
-                  index depth) noexcept {
-  const index batches = n / tile_batch<Scalar>;
-  index i = 0;
+void tile_product(const Scalar* a, Index lda, const Scalar* b, Index ldb, Scalar* c, Index ldc, Index m, Index n,
+                  Index depth) noexcept {
+  const Index batches = n / tile_batch<Scalar>;
+  Index i = 0;
   for (; i + 6 <= m; i += 6) {
     tile_product_rows<Scalar, 6, Accumulate>(a + i * lda, lda, b, ldb, c + i * ldc, ldc, batches, depth);
   }

@@ -54,10 +54,10 @@ class attention_model {
 
   /// What the model is, for reports: e.g. "GPT-2 (2 layers x 4 heads, BPE)".
   virtual std::string description() const = 0;
-  virtual index layers() const noexcept = 0;
-  virtual index heads() const noexcept = 0;
+  virtual Index layers() const noexcept = 0;
+  virtual Index heads() const noexcept = 0;
   /// The longest sequence `attention` takes.
-  virtual index max_tokens() const noexcept = 0;
+  virtual Index max_tokens() const noexcept = 0;
   /// Whether a token attends only to itself and earlier tokens.
   virtual bool causal() const noexcept = 0;
   /// Every token of `text` (UTF-8), not clipped to `max_tokens`, including the tokens the model adds (with empty
@@ -71,7 +71,7 @@ class attention_model {
   /// id outside the vocabulary.
   virtual tensor<float> attention(const std::vector<std::int32_t>& ids) const = 0;
   /// Threads the kernels may use (0: OpenMP's default). Results do not depend on it.
-  virtual void set_threads(index threads) = 0;
+  virtual void set_threads(Index threads) = 0;
 };
 
 /// What `load_attention_model` should use besides the model directory.
@@ -87,9 +87,9 @@ struct attention_model_options {
 namespace detail {
 
 /// The check every `attention_model::attention` makes before running: 1 <= tokens <= max_tokens.
-inline void check_sequence_length(std::size_t tokens, index max_tokens) {
+inline void check_sequence_length(std::size_t tokens, Index max_tokens) {
   if (tokens == 0) detail::fail<argument_error>("ids is empty, expected at least one token");
-  if (static_cast<index>(tokens) > max_tokens) {
+  if (static_cast<Index>(tokens) > max_tokens) {
     detail::fail<argument_error>("ids has ", tokens, " tokens, expected at most the model's max_tokens = ", max_tokens);
   }
 }
@@ -100,9 +100,9 @@ class use_lite_attention_model final : public attention_model {
   explicit use_lite_attention_model(use_lite_model model) : model_(std::move(model)) {}
 
   std::string description() const override { return "USE-lite (2 layers x 4 heads)"; }
-  index layers() const noexcept override { return use_lite_model::n_layers; }
-  index heads() const noexcept override { return use_lite_model::n_heads; }
-  index max_tokens() const noexcept override { return use_lite_model::max_tokens; }
+  Index layers() const noexcept override { return use_lite_model::n_layers; }
+  Index heads() const noexcept override { return use_lite_model::n_heads; }
+  Index max_tokens() const noexcept override { return use_lite_model::max_tokens; }
   bool causal() const noexcept override { return false; }
   std::vector<model_token> tokenize(std::string_view text) const override {
     std::vector<model_token> out;
@@ -114,7 +114,7 @@ class use_lite_attention_model final : public attention_model {
     check_sequence_length(ids.size(), max_tokens());
     return model_.attention(ids);
   }
-  void set_threads(index threads) override { model_.set_threads(threads); }
+  void set_threads(Index threads) override { model_.set_threads(threads); }
 
   const use_lite_model& model() const noexcept { return model_; }
 
@@ -132,21 +132,21 @@ class transformer_attention_model final : public attention_model {
   };
 
   transformer_attention_model(model_family family, transformer<float> model, tokenizer_type tokenizer,
-                              std::optional<std::int32_t> bos, index max_tokens)
+                              std::optional<std::int32_t> bos, Index max_tokens)
       : family_(family), model_(std::move(model)), tokenizer_(std::move(tokenizer)), bos_(bos),
         max_tokens_(max_tokens) {}
 
   std::string description() const override {
-    const index L = layers(), H = heads();
+    const Index L = layers(), H = heads();
     return std::string(family_ == model_family::gpt2 ? "GPT-2" : "Llama") + " (" + std::to_string(L) +
            (L == 1 ? " layer x " : " layers x ") + std::to_string(H) + (H == 1 ? " head, " : " heads, ") +
            (std::holds_alternative<byte_level_bpe>(tokenizer_.tokenizer) ? "byte-level BPE" : "word vocabulary") + ")";
   }
-  index layers() const noexcept override { return model_.layer_count(); }
-  index heads() const noexcept override {
+  Index layers() const noexcept override { return model_.layer_count(); }
+  Index heads() const noexcept override {
     return model_.blocks().empty() ? 0 : model_.blocks().front().attention().config().n_heads;
   }
-  index max_tokens() const noexcept override { return max_tokens_; }
+  Index max_tokens() const noexcept override { return max_tokens_; }
   bool causal() const noexcept override { return true; }
   std::vector<model_token> tokenize(std::string_view text) const override {
     std::vector<model_token> out;
@@ -157,7 +157,7 @@ class transformer_attention_model final : public attention_model {
     return out;
   }
   std::string token_text(std::int32_t id) const override {
-    if (id < 0 || static_cast<index>(id) >= model_.vocab_size()) {
+    if (id < 0 || static_cast<Index>(id) >= model_.vocab_size()) {
       detail::fail<argument_error>("token id ", id, " is out of range, expected 0 <= id < vocab_size = ",
                                    model_.vocab_size());
     }
@@ -168,7 +168,7 @@ class transformer_attention_model final : public attention_model {
   }
   tensor<float> attention(const std::vector<std::int32_t>& ids) const override {
     check_sequence_length(ids.size(), max_tokens_);
-    const index L = layers(), H = heads(), T = static_cast<index>(ids.size());
+    const Index L = layers(), H = heads(), T = static_cast<Index>(ids.size());
     tensor<float> maps;
     maps.shape = {L, H, T, T};
     maps.data.assign(static_cast<std::size_t>(L * H * T * T), 0.0f);
@@ -177,7 +177,7 @@ class transformer_attention_model final : public attention_model {
     model_.hidden_states(ids, options, pattern_writer{&maps});
     return maps;
   }
-  void set_threads(index threads) override { threads_ = threads; }
+  void set_threads(Index threads) override { threads_ = threads; }
 
   const transformer<float>& model() const noexcept { return model_; }
 
@@ -186,8 +186,8 @@ class transformer_attention_model final : public attention_model {
     static constexpr point_set points{hook_point::pattern};
     tensor<float>* maps;
     void operator()(const hook_context& ctx, matrix_view<float> view) {
-      const index H = maps->shape[1], T = maps->shape[2];
-      Eigen::Map<matrix<float>>(maps->data.data() + (static_cast<index>(ctx.layer) * H + ctx.head) * T * T, T, T) =
+      const Index H = maps->shape[1], T = maps->shape[2];
+      Eigen::Map<matrix<float>>(maps->data.data() + (static_cast<Index>(ctx.layer) * H + ctx.head) * T * T, T, T) =
           view;
     }
   };
@@ -196,8 +196,8 @@ class transformer_attention_model final : public attention_model {
   transformer<float> model_;
   tokenizer_type tokenizer_;
   std::optional<std::int32_t> bos_;
-  index max_tokens_;
-  index threads_ = 0;
+  Index max_tokens_;
+  Index threads_ = 0;
 };
 
 inline bool is_file(const std::filesystem::path& p) {
@@ -267,7 +267,7 @@ inline std::unique_ptr<attention_model> load_attention_model(const std::string& 
       bos = static_cast<std::int32_t>(id.get<std::int64_t>());
     }
     // GPT-2's learned positions bound the length; Llama's rotary positions are bounded by what it was trained on.
-    const index max_tokens = family == model_family::gpt2
+    const Index max_tokens = family == model_family::gpt2
                                  ? model.max_positions()
                                  : config.positive_or("max_position_embeddings", 2048);
     return std::make_unique<detail::transformer_attention_model>(family, std::move(model), std::move(tokenizer), bos,

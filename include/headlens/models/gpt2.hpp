@@ -34,12 +34,12 @@ namespace headlens {
 
 /// The settings of a GPT-2 config.json that the forward pass depends on.
 struct gpt2_config {
-  index vocab_size = 50257;
-  index n_positions = 1024;
-  index n_embd = 768;
-  index n_layer = 12;
-  index n_head = 12;
-  index n_inner = 0;  ///< 0 means 4 * n_embd
+  Index vocab_size = 50257;
+  Index n_positions = 1024;
+  Index n_embd = 768;
+  Index n_layer = 12;
+  Index n_head = 12;
+  Index n_inner = 0;  ///< 0 means 4 * n_embd
   double layer_norm_epsilon = 1e-5;
   activation_kind activation = activation_kind::gelu_tanh;
   bool scale_attn_weights = true;                ///< divide scores by sqrt(head_dim)
@@ -47,7 +47,7 @@ struct gpt2_config {
   bool tie_word_embeddings = true;
 
   /// n_inner with the default applied.
-  index inner() const noexcept { return n_inner > 0 ? n_inner : 4 * n_embd; }
+  Index inner() const noexcept { return n_inner > 0 ? n_inner : 4 * n_embd; }
 
   /// Reads config.json. Throws `io_error`, `format_error` (not JSON), `argument_error` naming a key that is missing,
   /// has the wrong type, or asks for something not supported (an unknown activation, n_embd not divisible by n_head).
@@ -94,7 +94,7 @@ transformer<Scalar> load_gpt2_from(const gpt2_config& config, const std::vector<
   const hf_tensors root(files, "", "GPT-2");
   const bool prefixed = !root.has("wte.weight") && root.has("transformer.wte.weight");
   const hf_tensors t(files, prefixed ? "transformer." : "", "GPT-2");
-  const index d = config.n_embd, ff = config.inner(), head_dim = d / config.n_head;
+  const Index d = config.n_embd, ff = config.inner(), head_dim = d / config.n_head;
   const double eps = config.layer_norm_epsilon;
 
   auto layer_norm = [&](const std::string& name) {  // weight before bias, so errors come in file order
@@ -105,7 +105,7 @@ transformer<Scalar> load_gpt2_from(const gpt2_config& config, const std::vector<
   transformer_weights<Scalar> w;
   w.token_embedding = t.template read_matrix<Scalar>("wte.weight", config.vocab_size, d);
   w.position_embedding = t.template read_matrix<Scalar>("wpe.weight", config.n_positions, d);
-  for (index i = 0; i < config.n_layer; ++i) {
+  for (Index i = 0; i < config.n_layer; ++i) {
     const std::string p = "h." + std::to_string(i) + ".";
     block_weights<Scalar> b;
     b.attention_norm = layer_norm(p + "ln_1");

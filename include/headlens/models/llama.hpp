@@ -36,21 +36,21 @@ namespace headlens {
 
 /// The settings of a Llama config.json that the forward pass depends on.
 struct llama_config {
-  index vocab_size = 32000;
-  index hidden_size = 4096;
-  index intermediate_size = 11008;
-  index num_hidden_layers = 32;
-  index num_attention_heads = 32;
-  index num_key_value_heads = 0;  ///< 0 means num_attention_heads
-  index head_dim = 0;             ///< 0 means hidden_size / num_attention_heads
+  Index vocab_size = 32000;
+  Index hidden_size = 4096;
+  Index intermediate_size = 11008;
+  Index num_hidden_layers = 32;
+  Index num_attention_heads = 32;
+  Index num_key_value_heads = 0;  ///< 0 means num_attention_heads
+  Index head_dim = 0;             ///< 0 means hidden_size / num_attention_heads
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
   bool attention_bias = false;
   bool mlp_bias = false;
   bool tie_word_embeddings = false;
 
-  index kv_heads() const noexcept { return num_key_value_heads > 0 ? num_key_value_heads : num_attention_heads; }
-  index head_size() const noexcept { return head_dim > 0 ? head_dim : hidden_size / num_attention_heads; }
+  Index kv_heads() const noexcept { return num_key_value_heads > 0 ? num_key_value_heads : num_attention_heads; }
+  Index head_size() const noexcept { return head_dim > 0 ? head_dim : hidden_size / num_attention_heads; }
 
   /// Reads config.json. Throws `io_error`, `format_error` (not JSON), `argument_error` naming a key that is missing,
   /// has the wrong type, or asks for something not supported (rope_scaling, an activation other than silu).
@@ -105,19 +105,19 @@ transformer<Scalar> load_llama_from(const llama_config& config, const std::vecto
   const hf_tensors root(files, "", "Llama");
   const bool prefixed = root.has("model.embed_tokens.weight") || !root.has("embed_tokens.weight");
   const hf_tensors t(files, prefixed ? "model." : "", "Llama");
-  const index d = config.hidden_size, ff = config.intermediate_size, hd = config.head_size();
-  const index q_width = config.num_attention_heads * hd, kv_width = config.kv_heads() * hd;
+  const Index d = config.hidden_size, ff = config.intermediate_size, hd = config.head_size();
+  const Index q_width = config.num_attention_heads * hd, kv_width = config.kv_heads() * hd;
   const double eps = config.rms_norm_eps;
-  auto linear = [&](const std::string& name, index out, index in) -> matrix<Scalar> {
+  auto linear = [&](const std::string& name, Index out, Index in) -> matrix<Scalar> {
     return t.template read_matrix<Scalar>(name, out, in).transpose();
   };
-  auto bias = [&](bool on, const std::string& name, index size) -> vector<Scalar> {
+  auto bias = [&](bool on, const std::string& name, Index size) -> vector<Scalar> {
     return on ? t.template read_vector<Scalar>(name, size) : vector<Scalar>();
   };
 
   transformer_weights<Scalar> w;
   w.token_embedding = t.template read_matrix<Scalar>("embed_tokens.weight", config.vocab_size, d);
-  for (index i = 0; i < config.num_hidden_layers; ++i) {
+  for (Index i = 0; i < config.num_hidden_layers; ++i) {
     const std::string p = "layers." + std::to_string(i) + ".";
     block_weights<Scalar> b;
     b.attention_norm = normalization<Scalar>::rms(t.template read_vector<Scalar>(p + "input_layernorm.weight", d), eps);

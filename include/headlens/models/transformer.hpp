@@ -59,7 +59,7 @@ struct normalization {
   }
 
   /// Width the norm expects.
-  index size() const noexcept { return weight.size(); }
+  Index size() const noexcept { return weight.size(); }
 
   /// Throws `shape_error` / `argument_error` naming `name` when the parameters do not fit together.
   void validate(const std::string& name) const {
@@ -76,7 +76,7 @@ struct normalization {
 
   /// The normalised rows of `x` [T x d], on up to `threads` threads (0: OpenMP's default; the result does not
   /// depend on it). Throws `shape_error` when x.cols() != d.
-  matrix<Scalar> operator()(const Eigen::Ref<const matrix<Scalar>>& x, index threads = 0) const {
+  matrix<Scalar> operator()(const Eigen::Ref<const matrix<Scalar>>& x, Index threads = 0) const {
     matrix<Scalar> out(x.rows(), x.cols());
     apply(x, out, threads);
     return out;
@@ -84,7 +84,7 @@ struct normalization {
 
   /// As `operator()`, into `out` [T x d] (which may be x itself).
   template <class Out>
-  void apply(const Eigen::Ref<const matrix<Scalar>>& x, Out&& out, index threads = 0) const {
+  void apply(const Eigen::Ref<const matrix<Scalar>>& x, Out&& out, Index threads = 0) const {
     if (x.cols() != weight.size()) {
       detail::fail<shape_error>("x.cols() is ", x.cols(), ", expected the norm's width ", weight.size());
     }
@@ -92,25 +92,25 @@ struct normalization {
       detail::fail<shape_error>("out is [", out.rows(), " x ", out.cols(), "], expected [", x.rows(), " x ", x.cols(),
                                 "] like x");
     }
-    const index rows_per_unit = 16;  // rows are independent: any cut gives the same bits
-    const index units = (x.rows() + rows_per_unit - 1) / rows_per_unit;
-    detail::parallel_for(units, detail::thread_count(threads), [&](index unit, int) {
-      const index r1 = std::min(x.rows(), (unit + 1) * rows_per_unit);
-      for (index r = unit * rows_per_unit; r < r1; ++r) normalize_row(x.row(r), out.row(r));
+    const Index rows_per_unit = 16;  // rows are independent: any cut gives the same bits
+    const Index units = (x.rows() + rows_per_unit - 1) / rows_per_unit;
+    detail::parallel_for(units, detail::thread_count(threads), [&](Index unit, int) {
+      const Index r1 = std::min(x.rows(), (unit + 1) * rows_per_unit);
+      for (Index r = unit * rows_per_unit; r < r1; ++r) normalize_row(x.row(r), out.row(r));
     });
   }
 
  private:
   template <class Row, class OutRow>
   void normalize_row(const Row& row, OutRow&& out) const noexcept {
-    const index d = row.size();
+    const Index d = row.size();
     double scale, shift = 0;
     if (kind == norm_kind::layer_norm) {
       double mean = 0;
-      for (index j = 0; j < d; ++j) mean += double(row(j));
+      for (Index j = 0; j < d; ++j) mean += double(row(j));
       mean /= double(d);
       double var = 0;
-      for (index j = 0; j < d; ++j) {
+      for (Index j = 0; j < d; ++j) {
         const double c = double(row(j)) - mean;
         var += c * c;
       }
@@ -119,11 +119,11 @@ struct normalization {
       shift = mean;
     } else {
       double ms = 0;
-      for (index j = 0; j < d; ++j) ms += double(row(j)) * double(row(j));
+      for (Index j = 0; j < d; ++j) ms += double(row(j)) * double(row(j));
       ms /= double(d);
       scale = 1.0 / std::sqrt(ms + eps);
     }
-    for (index j = 0; j < d; ++j) {
+    for (Index j = 0; j < d; ++j) {
       Scalar v = Scalar((double(row(j)) - shift) * scale) * weight(j);
       if (bias.size() != 0) v += bias(j);
       out(j) = v;
@@ -154,15 +154,15 @@ struct mlp {
   vector<Scalar> b_out;   ///< [d] or empty
 
   /// Throws `shape_error` naming `name` and the first parameter whose shape does not fit d_model `d`.
-  void validate(const std::string& name, index d) const {
-    const index ff = w_in.cols();
-    auto check = [&](const char* what, index rows, index cols, index want_rows, index want_cols) {
+  void validate(const std::string& name, Index d) const {
+    const Index ff = w_in.cols();
+    auto check = [&](const char* what, Index rows, Index cols, Index want_rows, Index want_cols) {
       if (rows != want_rows || cols != want_cols) {
         detail::fail<shape_error>(name, ".", what, " is [", rows, " x ", cols, "], expected [", want_rows, " x ",
                                   want_cols, "]");
       }
     };
-    auto check_bias = [&](const char* what, index size, index want) {
+    auto check_bias = [&](const char* what, Index size, Index want) {
       if (size != 0 && size != want) {
         detail::fail<shape_error>(name, ".", what, " has ", size, " entries, expected ", want, " or none");
       }
@@ -183,9 +183,9 @@ struct mlp {
 
   /// The MLP applied to the rows of `x` [T x d]; returns [T x d]. Runs on up to `threads` threads (0: OpenMP's
   /// default); the result does not depend on the count.
-  matrix<Scalar> operator()(const Eigen::Ref<const matrix<Scalar>>& x, index threads = 0) const {
+  matrix<Scalar> operator()(const Eigen::Ref<const matrix<Scalar>>& x, Index threads = 0) const {
     matrix<Scalar> out(x.rows(), w_out.cols());
-    run(x, threads, [&](index r0, index c0, index nr, index nc, const Scalar* block, index stride) {
+    run(x, threads, [&](Index r0, Index c0, Index nr, Index nc, const Scalar* block, Index stride) {
       auto dst = out.block(r0, c0, nr, nc);
       dst = const_matrix_view<Scalar>(block, nr, nc, Eigen::OuterStride<>(stride));
       if (b_out.size() != 0) dst.rowwise() += b_out.segment(c0, nc).transpose();
@@ -194,12 +194,12 @@ struct mlp {
   }
 
   /// residual += mlp(x), without a [T x d] temporary: the block's residual add. residual is [T x d].
-  void add_to(const Eigen::Ref<const matrix<Scalar>>& x, Eigen::Ref<matrix<Scalar>> residual, index threads = 0) const {
+  void add_to(const Eigen::Ref<const matrix<Scalar>>& x, Eigen::Ref<matrix<Scalar>> residual, Index threads = 0) const {
     if (residual.rows() != x.rows() || residual.cols() != w_out.cols()) {
       detail::fail<shape_error>("residual is [", residual.rows(), " x ", residual.cols(), "], expected [", x.rows(),
                                 " x ", w_out.cols(), "]");
     }
-    run(x, threads, [&](index r0, index c0, index nr, index nc, const Scalar* block, index stride) {
+    run(x, threads, [&](Index r0, Index c0, Index nr, Index nc, const Scalar* block, Index stride) {
       auto dst = residual.block(r0, c0, nr, nc);
       if (b_out.size() != 0) {
         dst += (const_matrix_view<Scalar>(block, nr, nc, Eigen::OuterStride<>(stride)).rowwise() +
@@ -215,39 +215,39 @@ struct mlp {
   // hidden layer by the thread that computed it; `finish(r0, c0, nr, nc, block, stride)` gets each block of
   // hidden W_out (no b_out) the same way. Intermediates come from the thread's scratch pool.
   template <class Finish>
-  void run(const Eigen::Ref<const matrix<Scalar>>& x, index threads_requested, Finish&& finish) const {
+  void run(const Eigen::Ref<const matrix<Scalar>>& x, Index threads_requested, Finish&& finish) const {
     if (x.cols() != w_in.rows()) {
       detail::fail<shape_error>("x.cols() is ", x.cols(), ", expected the MLP's input width ", w_in.rows());
     }
     using lease = detail::scratch_lease<Scalar>;
-    const index t = x.rows(), ff = w_in.cols(), d = w_out.cols();
+    const Index t = x.rows(), ff = w_in.cols(), d = w_out.cols();
     const int threads = detail::thread_count(threads_requested);
     const bool gated = kind == mlp_kind::gated;
     lease scratch(lease::piece(t * ff) * (gated ? 2 : 1) + lease::piece(t * d));
     Eigen::Map<matrix<Scalar>> hidden(scratch.take(t * ff), t, ff);
     Eigen::Map<matrix<Scalar>> gate(gated ? scratch.take(t * ff) : nullptr, gated ? t : 0, gated ? ff : 0);
     Eigen::Map<matrix<Scalar>> out(scratch.take(t * d), t, d);
-    auto add_bias = [](Scalar* rows, index stride, index nr, const vector<Scalar>& bias, index c0, index nc) {
+    auto add_bias = [](Scalar* rows, Index stride, Index nr, const vector<Scalar>& bias, Index c0, Index nc) {
       if (bias.size() == 0) return;
       matrix_view<Scalar>(rows, nr, nc, Eigen::OuterStride<>(stride)).rowwise() += bias.segment(c0, nc).transpose();
     };
     if (gated) {
-      detail::projection_product<Scalar>(hidden, x, w_in, threads, [&](index r0, index c0, index nr, index nc) {
+      detail::projection_product<Scalar>(hidden, x, w_in, threads, [&](Index r0, Index c0, Index nr, Index nc) {
         add_bias(hidden.data() + r0 * ff + c0, ff, nr, b_in, c0, nc);
       });
-      detail::projection_product<Scalar>(gate, x, w_gate, threads, [&](index r0, index c0, index nr, index nc) {
+      detail::projection_product<Scalar>(gate, x, w_gate, threads, [&](Index r0, Index c0, Index nr, Index nc) {
         add_bias(gate.data() + r0 * ff + c0, ff, nr, b_gate, c0, nc);
-        for (index r = r0; r < r0 + nr; ++r) {
+        for (Index r = r0; r < r0 + nr; ++r) {
           apply_gated_activation(activation, gate.data() + r * ff + c0, hidden.data() + r * ff + c0, nc);
         }
       });
     } else {
-      detail::projection_product<Scalar>(hidden, x, w_in, threads, [&](index r0, index c0, index nr, index nc) {
+      detail::projection_product<Scalar>(hidden, x, w_in, threads, [&](Index r0, Index c0, Index nr, Index nc) {
         add_bias(hidden.data() + r0 * ff + c0, ff, nr, b_in, c0, nc);
-        for (index r = r0; r < r0 + nr; ++r) apply_activation(activation, hidden.data() + r * ff + c0, nc);
+        for (Index r = r0; r < r0 + nr; ++r) apply_activation(activation, hidden.data() + r * ff + c0, nc);
       });
     }
-    detail::projection_product<Scalar>(out, hidden, w_out, threads, [&](index r0, index c0, index nr, index nc) {
+    detail::projection_product<Scalar>(out, hidden, w_out, threads, [&](Index r0, Index c0, Index nr, Index nc) {
       finish(r0, c0, nr, nc, out.data() + r0 * d + c0, d);
     });
   }
@@ -257,13 +257,13 @@ struct mlp {
 /// id outside [0, vocab).
 template <class Scalar>
 matrix<Scalar> embed_tokens(const Eigen::Ref<const matrix<Scalar>>& table, const std::vector<std::int32_t>& ids) {
-  matrix<Scalar> out(index(ids.size()), table.cols());
+  matrix<Scalar> out(Index(ids.size()), table.cols());
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] < 0 || index(ids[i]) >= table.rows()) {
+    if (ids[i] < 0 || Index(ids[i]) >= table.rows()) {
       detail::fail<argument_error>("token id ", ids[i], " at position ", i,
                                    " is out of range, expected 0 <= id < vocab_size = ", table.rows());
     }
-    out.row(index(i)) = table.row(ids[i]);
+    out.row(Index(i)) = table.row(ids[i]);
   }
   return out;
 }
@@ -300,7 +300,7 @@ class decoder_block {
         mlp_norm_(w.mlp_norm),
         mlp_(w.feed_forward) {
     const std::string name = "blocks[" + std::to_string(layer) + "]";
-    const index d = w.attention.d_model;
+    const Index d = w.attention.d_model;
     attention_norm_.validate(name + ".attention_norm");
     mlp_norm_.validate(name + ".mlp_norm");
     if (attention_norm_.size() != d || mlp_norm_.size() != d) {
@@ -356,7 +356,7 @@ template <class Scalar>
 class transformer_cache {
  public:
   /// Tokens seen so far.
-  index length() const noexcept { return length_; }
+  Index length() const noexcept { return length_; }
   /// Forgets every token.
   void clear() noexcept {
     for (kv_cache<Scalar>& c : layers_) c.clear();
@@ -372,7 +372,7 @@ class transformer_cache {
  private:
   friend class transformer<Scalar>;
   std::vector<kv_cache<Scalar>> layers_;
-  index length_ = 0;
+  Index length_ = 0;
 };
 
 /// A decoder-only language model: token ids in, logits out, with hooks at every head of every layer.
@@ -390,7 +390,7 @@ class transformer {
         final_norm_(std::move(w.final_norm)),
         lm_head_(std::move(w.lm_head)),
         lm_head_bias_(std::move(w.lm_head_bias)) {
-    const index d = token_embedding_.cols();
+    const Index d = token_embedding_.cols();
     if (token_embedding_.rows() == 0 || d == 0) {
       detail::fail<shape_error>("token_embedding is [", token_embedding_.rows(), " x ", d,
                                 "], expected [vocab x d_model] with both >= 1");
@@ -421,12 +421,12 @@ class transformer {
     }
   }
 
-  index d_model() const noexcept { return token_embedding_.cols(); }
+  Index d_model() const noexcept { return token_embedding_.cols(); }
   /// Logits per position: the LM head's width.
-  index vocab_size() const noexcept { return lm_head_.size() != 0 ? lm_head_.cols() : token_embedding_.rows(); }
-  index layer_count() const noexcept { return index(blocks_.size()); }
+  Index vocab_size() const noexcept { return lm_head_.size() != 0 ? lm_head_.cols() : token_embedding_.rows(); }
+  Index layer_count() const noexcept { return Index(blocks_.size()); }
   /// Longest sequence `forward` accepts (learned positions); 0 means no limit.
-  index max_positions() const noexcept { return position_embedding_.rows(); }
+  Index max_positions() const noexcept { return position_embedding_.rows(); }
   const std::vector<decoder_block<Scalar>>& blocks() const noexcept { return blocks_; }
   const normalization<Scalar>& final_norm() const noexcept { return final_norm_; }
   const matrix<Scalar>& token_embedding() const noexcept { return token_embedding_; }
@@ -484,15 +484,15 @@ class transformer {
   /// Logits for the rows of `hidden` [T x d_model] (already through the final norm), on up to `threads` threads
   /// (0: OpenMP's default; the result does not depend on it). A tied head multiplies by the token embedding
   /// transposed without copying it (`detail::projection_product_transposed`).
-  matrix<Scalar> logits(const Eigen::Ref<const matrix<Scalar>>& hidden, index threads_requested = 0) const {
+  matrix<Scalar> logits(const Eigen::Ref<const matrix<Scalar>>& hidden, Index threads_requested = 0) const {
     if (hidden.cols() != d_model()) {
       detail::fail<shape_error>("hidden.cols() is ", hidden.cols(), ", expected d_model = ", d_model());
     }
-    const index t = hidden.rows(), vocab = vocab_size();
+    const Index t = hidden.rows(), vocab = vocab_size();
     matrix<Scalar> out(t, vocab);
     const int threads = detail::product_threads(t, vocab, detail::thread_count(threads_requested));
     if (lm_head_.size() != 0) {
-      detail::projection_product<Scalar>(out, hidden, lm_head_, threads, [&](index r0, index c0, index nr, index nc) {
+      detail::projection_product<Scalar>(out, hidden, lm_head_, threads, [&](Index r0, Index c0, Index nr, Index nc) {
         if (lm_head_bias_.size() != 0) out.block(r0, c0, nr, nc).rowwise() += lm_head_bias_.segment(c0, nc).transpose();
       });
       return out;
@@ -507,12 +507,12 @@ class transformer {
 
  private:
   // Token embeddings (+ learned positions from `first_position`) of already checked ids, rows in parallel.
-  matrix<Scalar> embed(const std::vector<std::int32_t>& ids, index first_position, index threads) const {
-    const index t = index(ids.size());
+  matrix<Scalar> embed(const std::vector<std::int32_t>& ids, Index first_position, Index threads) const {
+    const Index t = Index(ids.size());
     matrix<Scalar> x(t, d_model());
-    const index rows_per_unit = 32;
-    detail::parallel_for((t + rows_per_unit - 1) / rows_per_unit, detail::thread_count(threads), [&](index unit, int) {
-      for (index r = unit * rows_per_unit; r < std::min(t, (unit + 1) * rows_per_unit); ++r) {
+    const Index rows_per_unit = 32;
+    detail::parallel_for((t + rows_per_unit - 1) / rows_per_unit, detail::thread_count(threads), [&](Index unit, int) {
+      for (Index r = unit * rows_per_unit; r < std::min(t, (unit + 1) * rows_per_unit); ++r) {
         x.row(r) = token_embedding_.row(ids[std::size_t(r)]);
         if (position_embedding_.size() != 0) x.row(r) += position_embedding_.row(first_position + r);
       }
@@ -520,12 +520,12 @@ class transformer {
     return x;
   }
 
-  void check_ids(const std::vector<std::int32_t>& ids, const forward_options<Scalar>& options, index past = 0) const {
+  void check_ids(const std::vector<std::int32_t>& ids, const forward_options<Scalar>& options, Index past = 0) const {
     if (ids.empty()) detail::fail<argument_error>("ids is empty, expected at least one token");
     if (options.batch != 1) {
       detail::fail<argument_error>("options.batch is ", options.batch, ", expected 1 (one sequence per call)");
     }
-    if (position_embedding_.size() != 0 && past + index(ids.size()) > position_embedding_.rows()) {
+    if (position_embedding_.size() != 0 && past + Index(ids.size()) > position_embedding_.rows()) {
       if (past == 0) {
         detail::fail<argument_error>("ids has ", ids.size(), " tokens, expected at most max_positions = ",
                                      position_embedding_.rows());
@@ -534,7 +534,7 @@ class transformer {
                                    " cached, expected at most max_positions = ", position_embedding_.rows(), " in all");
     }
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      if (ids[i] < 0 || index(ids[i]) >= token_embedding_.rows()) {
+      if (ids[i] < 0 || Index(ids[i]) >= token_embedding_.rows()) {
         detail::fail<argument_error>("token id ", ids[i], " at position ", i,
                                      " is out of range, expected 0 <= id < vocab_size = ", token_embedding_.rows());
       }

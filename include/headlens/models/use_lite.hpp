@@ -74,9 +74,9 @@ struct use_lite_files {
 
 /// The result of one forward pass over a batch of `batch` sequences padded to `length` tokens.
 struct use_lite_output {
-  index batch = 0;   ///< sequences
-  index length = 0;  ///< T, the longest clipped sequence
-  std::vector<index> lengths;  ///< valid tokens of each sequence
+  Index batch = 0;   ///< sequences
+  Index length = 0;  ///< T, the longest clipped sequence
+  std::vector<Index> lengths;  ///< valid tokens of each sequence
   /// [batch*T x 512]: the last layer's output, sequence b in rows b*T .. b*T + T - 1. Rows past a sequence's
   /// length are padding and carry no meaning.
   matrix<float> hidden;
@@ -108,11 +108,11 @@ struct pre_projection_hooks {
 /// Thread safety: every member is const after construction; one model may serve several threads.
 class use_lite_model {
  public:
-  static constexpr index max_tokens = 128;  ///< the graph keeps the first 128 tokens of a text
+  static constexpr Index max_tokens = 128;  ///< the graph keeps the first 128 tokens of a text
   static constexpr int n_layers = 2;        ///< transformer layers
   static constexpr int n_heads = 4;         ///< heads per layer
-  static constexpr index width = 512;       ///< width of the residual stream after layer 0 and of the embedding
-  static constexpr index embedding_width = 256;  ///< width of the token embeddings (layer 0's input)
+  static constexpr Index width = 512;       ///< width of the residual stream after layer 0 and of the embedding
+  static constexpr Index embedding_width = 256;  ///< width of the token embeddings (layer 0's input)
 
   /// Loads the model from the unpacked package (see `use_lite_files::find` for where it looks). Throws `io_error`
   /// and `format_error` from the readers, `shape_error` when a weight has an unexpected shape.
@@ -141,8 +141,8 @@ class use_lite_model {
       const std::string lw = a + "Encode/" + ls;  // biases and LayerNorm parameters
       const std::string kw = m + "Encode/" + ls;  // QKV and output kernels
       const std::string fw = s + ls + "FFN/";     // FFN kernels
-      const index d_in = l == 0 ? embedding_width : width;
-      const index head_dim = d_in / n_heads;
+      const Index d_in = l == 0 ? embedding_width : width;
+      const Index head_dim = d_in / n_heads;
       layer_weights& L = layers_[static_cast<std::size_t>(l)];
       const std::string concat = "/ConcatPartitions/concat";
 
@@ -221,7 +221,7 @@ class use_lite_model {
   /// each with the bytes of `text` it covers. Throws `argument_error` when `text` is not valid UTF-8.
   std::vector<sentencepiece_token> tokenize(std::string_view text) const {
     std::vector<sentencepiece_token> tokens = tokenizer_.encode(text);
-    if (static_cast<index>(tokens.size()) > max_tokens) tokens.resize(static_cast<std::size_t>(max_tokens));
+    if (static_cast<Index>(tokens.size()) > max_tokens) tokens.resize(static_cast<std::size_t>(max_tokens));
     return tokens;
   }
 
@@ -249,14 +249,14 @@ class use_lite_model {
   use_lite_output forward_batch(const std::vector<std::vector<std::int32_t>>& ids, Hooks&& hooks = Hooks{}) const {
     use_lite_output result;
     if (ids.empty()) detail::fail<argument_error>("use_lite_model: the batch is empty, expected at least one sequence");
-    result.batch = static_cast<index>(ids.size());
+    result.batch = static_cast<Index>(ids.size());
     for (std::size_t b = 0; b < ids.size(); ++b) {
-      const index n = std::min<index>(static_cast<index>(ids[b].size()), max_tokens);
+      const Index n = std::min<Index>(static_cast<Index>(ids[b].size()), max_tokens);
       if (n == 0) {
         detail::fail<argument_error>("use_lite_model: sequence ", b,
                                      " has no tokens, expected at least one (the package throws on empty text)");
       }
-      for (index t = 0; t < n; ++t) {
+      for (Index t = 0; t < n; ++t) {
         const std::int32_t id = ids[b][static_cast<std::size_t>(t)];
         if (id < 0 || id >= embeddings_.rows()) {
           detail::fail<argument_error>("use_lite_model: sequence ", b, " token ", t, " has id ", id,
@@ -266,28 +266,28 @@ class use_lite_model {
       result.lengths.push_back(n);
       result.length = std::max(result.length, n);
     }
-    const index batch = result.batch, T = result.length;
+    const Index batch = result.batch, T = result.length;
 
     forward_options<float> options;
     options.batch = batch;
     options.threads = threads_;
     bool padded = false;
-    for (index n : result.lengths) padded = padded || n != T;
+    for (Index n : result.lengths) padded = padded || n != T;
     if (padded) {
       options.key_padding = bool_matrix::Constant(batch, T, false);
-      for (index b = 0; b < batch; ++b) {
+      for (Index b = 0; b < batch; ++b) {
         options.key_padding.row(b).tail(T - result.lengths[static_cast<std::size_t>(b)]).setConstant(true);
       }
     }
 
     // x0 = e + (e + PE), as the graph adds it; 0 at padding.
     matrix<float> x = matrix<float>::Zero(batch * T, embedding_width);
-    const index half = embedding_width / 2;
-    for (index b = 0; b < batch; ++b) {
-      for (index t = 0; t < result.lengths[static_cast<std::size_t>(b)]; ++t) {
+    const Index half = embedding_width / 2;
+    for (Index b = 0; b < batch; ++b) {
+      for (Index t = 0; t < result.lengths[static_cast<std::size_t>(b)]; ++t) {
         const auto e = embeddings_.row(ids[static_cast<std::size_t>(b)][static_cast<std::size_t>(t)]);
         auto row = x.row(b * T + t);
-        for (index i = 0; i < half; ++i) {
+        for (Index i = 0; i < half; ++i) {
           const float angle = static_cast<float>(t) * inv_timescales_(i);
           row(i) = e(i) + (e(i) + static_cast<float>(std::sin(static_cast<double>(angle))));
           row(half + i) = e(half + i) + (e(half + i) + static_cast<float>(std::cos(static_cast<double>(angle))));
@@ -309,7 +309,7 @@ class use_lite_model {
         x1 = project_wide(hooks, l, L, z, batch, T, threads_);
         matrix<float> adjusted(x.rows(), width);  // x1 += x W_adjust + b_adjust, each block while it is in cache
         detail::projection_product<float>(adjusted, x, L.adjust_kernel, detail::thread_count(threads_),
-                                          [&](index r0, index c0, index nr, index nc) {
+                                          [&](Index r0, Index c0, Index nr, Index nc) {
                                             auto dst = x1.block(r0, c0, nr, nc);
                                             dst += adjusted.block(r0, c0, nr, nc);
                                             dst.rowwise() += L.adjust_bias.segment(c0, nc).transpose();
@@ -320,10 +320,10 @@ class use_lite_model {
     }
 
     result.embeddings.resize(batch, width);
-    for (index b = 0; b < batch; ++b) {
-      const index n = result.lengths[static_cast<std::size_t>(b)];
+    for (Index b = 0; b < batch; ++b) {
+      const Index n = result.lengths[static_cast<std::size_t>(b)];
       const Eigen::Matrix<float, 1, Eigen::Dynamic> pooled =
-          x.middleRows(b * T, n).colwise().sum() / static_cast<float>(std::max<index>(n, 1));
+          x.middleRows(b * T, n).colwise().sum() / static_cast<float>(std::max<Index>(n, 1));
       Eigen::Matrix<float, 1, Eigen::Dynamic> y = pooled * tanh_kernel_;
       y += tanh_bias_.transpose();
       y = y.array().tanh().matrix();
@@ -346,7 +346,7 @@ class use_lite_model {
   /// The attention patterns of one sequence as a [layers, heads, T, T] tensor: element [l, h, i, j] is the weight
   /// head h of layer l puts on key j from query i (rows sum to 1). Throws as `forward`.
   tensor<float> attention(const std::vector<std::int32_t>& ids) const {
-    const index T = std::min<index>(static_cast<index>(ids.size()), max_tokens);
+    const Index T = std::min<Index>(static_cast<Index>(ids.size()), max_tokens);
     tensor<float> maps;
     maps.shape = {n_layers, n_heads, T, T};
     maps.data.assign(static_cast<std::size_t>(n_layers * n_heads * T * T), 0.0f);
@@ -356,7 +356,7 @@ class use_lite_model {
   }
 
   /// Threads the attention kernels may use (0: OpenMP's default). Results do not depend on it.
-  void set_threads(index threads) noexcept { threads_ = threads; }
+  void set_threads(Index threads) noexcept { threads_ = threads; }
 
  private:
   struct layer_weights {
@@ -375,20 +375,20 @@ class use_lite_model {
     tensor<float>* maps;
     bool wants(const hook_context& ctx) const noexcept { return ctx.batch_row == 0; }
     void operator()(const hook_context& ctx, matrix_view<float> view) {
-      const index T = maps->shape[2];
-      float* dst = maps->data.data() + (static_cast<index>(ctx.layer) * n_heads + ctx.head) * T * T;
+      const Index T = maps->shape[2];
+      float* dst = maps->data.data() + (static_cast<Index>(ctx.layer) * n_heads + ctx.head) * T * T;
       Eigen::Map<matrix<float>>(dst, T, T) = view;
     }
   };
 
-  static void expect(const char* what, const matrix<float>& m, index rows, index cols) {
+  static void expect(const char* what, const matrix<float>& m, Index rows, Index cols) {
     if ((rows >= 0 && m.rows() != rows) || (cols >= 0 && m.cols() != cols)) {
       detail::fail<shape_error>("use_lite_model: ", what, " is [", m.rows(), " x ", m.cols(), "], expected [",
                                 rows < 0 ? std::string("any") : std::to_string(rows), " x ",
                                 cols < 0 ? std::string("any") : std::to_string(cols), "]");
     }
   }
-  static void expect(const char* what, const vector<float>& v, index size) {
+  static void expect(const char* what, const vector<float>& v, Index size) {
     if (v.size() != size) {
       detail::fail<shape_error>("use_lite_model: ", what, " has ", v.size(), " entries, expected ", size);
     }
@@ -397,10 +397,10 @@ class use_lite_model {
   /// Layer 0's output projection z [batch*T x 256] -> [batch*T x 512], firing `head_out` and `out` as the kernel
   /// would (the split per head is formed only when some hook wants a `head_out`).
   template <class Hooks>
-  static matrix<float> project_wide(Hooks& hooks, int l, const layer_weights& L, const matrix<float>& z, index batch,
-                                    index T, index threads) {
-    const index head_dim = L.out_kernel.rows() / n_heads;
-    const auto context = [&](index b, int head, hook_point point) {
+  static matrix<float> project_wide(Hooks& hooks, int l, const layer_weights& L, const matrix<float>& z, Index batch,
+                                    Index T, Index threads) {
+    const Index head_dim = L.out_kernel.rows() / n_heads;
+    const auto context = [&](Index b, int head, hook_point point) {
       hook_context ctx;
       ctx.layer = l;
       ctx.head = head;
@@ -414,7 +414,7 @@ class use_lite_model {
     matrix<float> out(z.rows(), width);
     bool split = false;
     if constexpr (detail::may_want<Hooks, hook_point::head_out>()) {
-      for (index b = 0; b < batch && !split; ++b) {
+      for (Index b = 0; b < batch && !split; ++b) {
         for (int h = 0; h < n_heads && !split; ++h) {
           split = detail::wanted<hook_point::head_out>(hooks, context(b, h, hook_point::head_out));
         }
@@ -424,7 +424,7 @@ class use_lite_model {
       detail::projection_product<float>(out, z, L.out_kernel, detail::thread_count(threads));
     } else {
       matrix<float> head_out(T, width);
-      for (index b = 0; b < batch; ++b) {
+      for (Index b = 0; b < batch; ++b) {
         auto out_b = out.middleRows(b * T, T);
         out_b.setZero();
         for (int h = 0; h < n_heads; ++h) {
@@ -438,7 +438,7 @@ class use_lite_model {
     }
     out.rowwise() += L.out_bias.transpose();
     if constexpr (detail::may_want<Hooks, hook_point::out>()) {
-      for (index b = 0; b < batch; ++b) {
+      for (Index b = 0; b < batch; ++b) {
         detail::fire<hook_point::out>(hooks, context(b, -1, hook_point::out), out.data() + b * T * width, T, width,
                                       width);
       }
@@ -454,7 +454,7 @@ class use_lite_model {
   matrix<float> tanh_kernel_;
   vector<float> tanh_bias_;
   float l2_floor_ = 1e-12f;
-  index threads_ = 0;
+  Index threads_ = 0;
 };
 
 }  // namespace headlens

@@ -154,7 +154,7 @@ class word_tokenizer {
 /// Pre-tokenized input given as text: ids separated by whitespace and/or commas ("15 7, 300"), each checked to be
 /// in [0, vocab_size). Throws `argument_error` naming the position (0-based) and text of the first id that is not
 /// a decimal integer or is out of range, or when there are no ids.
-inline std::vector<std::int32_t> parse_token_ids(std::string_view text, index vocab_size) {
+inline std::vector<std::int32_t> parse_token_ids(std::string_view text, Index vocab_size) {
   std::vector<std::int32_t> ids;
   std::size_t pos = 0;
   while (pos < text.size()) {

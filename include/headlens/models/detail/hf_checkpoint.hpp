@@ -61,12 +61,12 @@ class hf_config {
   bool has(const std::string& key) const { return json_.contains(key) && !json_.at(key).is_null(); }
 
   /// A required positive integer.
-  index positive(const std::string& key) const {
+  Index positive(const std::string& key) const {
     if (!has(key)) bad(key, "is missing, expected a positive integer");
     return positive_value(key);
   }
   /// An optional positive integer (`fallback` when absent or null).
-  index positive_or(const std::string& key, index fallback) const {
+  Index positive_or(const std::string& key, Index fallback) const {
     return has(key) ? positive_value(key) : fallback;
   }
   /// An optional finite number.
@@ -99,20 +99,20 @@ class hf_config {
   }
 
  private:
-  index positive_value(const std::string& key) const {
+  Index positive_value(const std::string& key) const {
     const nlohmann::json& v = json_.at(key);
     if (!v.is_number_integer() || v.get<std::int64_t>() <= 0) bad(key, "is " + v.dump() + ", expected a positive integer");
-    return index(v.get<std::int64_t>());
+    return Index(v.get<std::int64_t>());
   }
   std::string path_;
   nlohmann::json json_;
 };
 
 /// "[a, b]" for messages.
-inline std::string shape_text(std::initializer_list<index> shape) {
+inline std::string shape_text(std::initializer_list<Index> shape) {
   std::string s = "[";
   bool first = true;
-  for (index e : shape) {
+  for (Index e : shape) {
     s += (first ? "" : ", ") + std::to_string(e);
     first = false;
   }
@@ -158,14 +158,14 @@ class hf_tensors {
   /// Tensor `prefix + name` as a [rows x cols] matrix. Throws `format_error` when it is missing or stored in an
   /// unsupported dtype, `shape_error` when its shape differs; each message names the tensor and the expected shape.
   template <class Scalar>
-  matrix<Scalar> read_matrix(const std::string& name, index rows, index cols) const {
+  matrix<Scalar> read_matrix(const std::string& name, Index rows, Index cols) const {
     const std::string key = prefix_ + name;
     return check(key, {rows, cols}).template read_matrix<Scalar>(key, rows, cols);
   }
 
   /// Tensor `prefix + name` as a vector of `size` entries; errors as `read_matrix`.
   template <class Scalar>
-  vector<Scalar> read_vector(const std::string& name, index size) const {
+  vector<Scalar> read_vector(const std::string& name, Index size) const {
     const std::string key = prefix_ + name;
     return check(key, {size}).template read_vector<Scalar>(key, size);
   }
@@ -183,7 +183,7 @@ class hf_tensors {
     return files_.front()->source() + " and " + std::to_string(files_.size() - 1) + " more shards";
   }
 
-  const safetensors_file& check(const std::string& key, std::initializer_list<index> shape) const {
+  const safetensors_file& check(const std::string& key, std::initializer_list<Index> shape) const {
     const safetensors_file* file = find(key);
     if (file == nullptr) {
       throw format_error(files_.empty() ? std::string("<no files>") : files_.front()->source(), 0, 0,
