@@ -39,12 +39,12 @@ build_one() {  # name source [flags...] [-- libs...]: rebuilds when the source o
   while [[ $# -gt 0 && $1 != -- ]]; do opts+=("$1"); shift; done
   [[ $# -gt 0 ]] && shift && libs=("$@")
   local bin=$build/$name
-  if [[ ! -x $bin || -n $(find "$source" "$root/include" -newer "$bin" -print -quit) ]]; then
+  if [[ ! -x $bin || -n $(find "$source" "$root/include" "$root/bench/support" -newer "$bin" -print -quit) ]]; then
     echo "bench_compare: building $name" >&2
     "$cxx" "${flags[@]}" "${opts[@]}" "$source" -o "$bin" "${libs[@]}"
   fi
 }
-build_one fma_probe fma_probe.cpp
+build_one fma_probe fma_probe.cpp -I"$root/bench"  # the probe lives in bench/support/fma_peak.hpp
 build_one headlens_runner headlens_runner.cpp -DEIGEN_DONT_PARALLELIZE  # as the CMake target defines it
 build_one eigen_baseline eigen_baseline.cpp  # Eigen threads its own GEMMs here, as users get by default
 # The BLAS backend (HEADLENS_USE_BLAS) needs a real BLAS behind -lblas: Debian's libopenblas-dev (which makes

@@ -10,6 +10,7 @@
 #include "headlens/types.hpp"
 
 // Kernels.
+#include "headlens/kernels/activation.hpp"
 #include "headlens/kernels/attention_config.hpp"
 #include "headlens/kernels/multi_head_attention.hpp"
 #include "headlens/kernels/rotary.hpp"
