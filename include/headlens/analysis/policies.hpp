@@ -288,9 +288,11 @@ inline head_verdict decide_verdict(const head_evidence& e, std::vector<category_
 ///   Passes at 0.
 /// A head passing several categories gets the one with the largest excess relative to the room above its
 /// requirement (`(value - required) / (1 - required)`); within `tie_margin` of the runner-up it is unassigned,
-/// "tied". A sink (mass on the first word and separators >= `sink_mass`) is unassigned, reason "sink", whatever
-/// else it passes. A head passing none is unassigned: "broad" (normalised entropy >= `broad_entropy`), else "weak
-/// evidence ..." naming the closest category, or "no evidence" when nothing was measured.
+/// "tied". Every figure is of the attention off the sinks (analysis/features.hpp, "Sinks"). A sink (sink mass >=
+/// `sink_mass`) is unassigned, reason "sink", unless it passes syntactic, coreference, the related-unit route or
+/// positional (argmax tests of its free attention); the cross-sentence route cannot lift it. A head passing none is
+/// unassigned: "broad" (normalised entropy >= `broad_entropy`), else "weak evidence ..." naming the closest category,
+/// or "no evidence" when nothing was measured.
 class annotated_policy {
  public:
   struct options {
@@ -316,7 +318,7 @@ class annotated_policy {
     /// Offsets a positional head may use (Voita et al.: in practice -1 and +1). Empty: any offset.
     std::vector<int> positional_offsets = {-1, 1};
     /// Clark et al. 2019 ("attending to separator tokens") find heads putting over half their mass on [CLS]/[SEP] and
-    /// read them as no-ops; 0.5 on the first word plus separators marks a sink.
+    /// read that attention as a no-op; a sink mass (first word and separators) of 0.5 marks a sink.
     double sink_mass = 0.5;
     /// Normalised entropy from which a head is "broad" (1 is uniform). Not from the papers.
     double broad_entropy = 0.85;
@@ -447,7 +449,7 @@ class annotated_policy {
 ///   `min_cross_sentence_distance`); the sentences are the document's (split from sentence-final punctuation by
 ///   the feature accumulators when a document has none);
 /// - sink: first word plus separators hold at least `sink_mass` of the attention: unassigned, reason "sink",
-///   whatever else the head passes;
+///   unless it passes the positional rule (on its free argmax);
 /// - a head passing neither positional nor discourse is unassigned: "broad" when its normalised entropy is at least
 ///   `broad_entropy`, otherwise "needs annotations" (syntactic and coreference heads cannot be told apart from
 ///   other focused heads without dependency and coreference layers, so they are not guessed; their scores are
