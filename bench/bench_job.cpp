@@ -173,10 +173,8 @@ void BM_forward(benchmark::State& state) {
       longest = std::max(longest, windows.back().size());
     }
   }
-  const int threads = headlens::detail::thread_count(0);
-  const bool by_window = threads > 1 && windows.size() >= 2 * std::size_t(threads) &&
-                         longest <= std::size_t(headlens::head_analysis::window_parallel_tokens);
-  const int workers = by_window ? threads : 1;
+  const int workers =
+      headlens::head_analysis::window_workers(windows.size(), longest, headlens::detail::thread_count(0));
   for (auto _ : state) {
     headlens::detail::parallel_for(Index(windows.size()), workers, [&](Index w, int) {
 #ifdef _OPENMP

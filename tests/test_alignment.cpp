@@ -204,6 +204,27 @@ TEST_CASE("alignment: token maps to word maps, by hand", "[alignment]") {
                       Catch::Contains("token map is 6 x 6, expected 7 x 7"));
 }
 
+TEST_CASE("alignment: a tensor of token maps to word maps", "[alignment]") {
+  // Two "heads" over 3 tokens of 2 words (tokens 0 and 1 are word 0, token 2 is word 1).
+  const std::vector<char_span> words = {{0, 4}, {5, 7}};
+  const std::vector<char_span> tokens = {{0, 2}, {2, 4}, {5, 7}};
+  const token_alignment a = align_tokens(tokens, words);
+  headlens::tensor<float> maps;
+  maps.shape = {1, 2, 3, 3};
+  maps.data = {1, 0, 0, 0.5f, 0.5f, 0, 0, 0.25f, 0.75f,  // head 0
+               0, 0, 1, 0,    0,    1, 1, 0,     0};     // head 1
+  const headlens::tensor<float> w = headlens::token_to_word_maps(maps, a);
+  CHECK(w.shape == std::vector<headlens::Index>{1, 2, 2, 2});
+  // Head 0: word 0 = mean of [1, 0] and [1, 0] -> [1, 0]; word 1 = [0.25, 0.75]. Head 1: [0, 1] and [1, 0].
+  CHECK(w.data == std::vector<float>{1, 0, 0.25f, 0.75f, 0, 1, 1, 0});
+  maps.shape = {2, 3, 3};
+  maps.data.resize(18);
+  CHECK(headlens::token_to_word_maps(maps, a).shape == std::vector<headlens::Index>{2, 2, 2});
+  maps.shape = {2, 9};
+  REQUIRE_THROWS_WITH(headlens::token_to_word_maps(maps, a),
+                      Catch::Contains("token maps have 2 dimensions ending in 2 x 9, expected [..., 3, 3]"));
+}
+
 TEST_CASE("alignment: windows and the words each owns", "[alignment][windows]") {
   // 10 words, windows of 4 every 2: [0,4) [2,6) [4,8) [6,10). Centrality min(left, right), document edges
   // unlimited: word 2: [0,4) -> min(inf, 1) = 1, [2,6) -> 0: first. Word 3: 0 vs min(1, 2) = 1: second.

@@ -117,15 +117,8 @@ headlens::html_maps html_examples(const headlens::attention_model& model, const 
       const std::vector<headlens::model_token> tokens = model.tokenize(surface.text.substr(base, spans.back().end));
       if (tokens.empty() || static_cast<headlens::Index>(tokens.size()) > model.max_tokens()) continue;
       const headlens::token_alignment alignment = headlens::align_tokens(tokens, spans);
-      const headlens::tensor<float> maps = model.attention(headlens::token_ids(tokens));
-      const headlens::Index n = sent.size(), T = maps.shape[2];
-      std::vector<float> word_maps(static_cast<std::size_t>(L * H * n * n));
-      headlens::word_attention<float> word_map;
-      for (headlens::Index lh = 0; lh < L * H; ++lh) {
-        const Eigen::Map<const headlens::matrix<float>> token_map(maps.data.data() + lh * T * T, T, T);
-        headlens::token_to_word_map(token_map, alignment, word_map);
-        Eigen::Map<headlens::matrix<float>>(word_maps.data() + lh * n * n, n, n) = word_map.map;
-      }
+      const headlens::tensor<float> word_maps =
+          headlens::token_to_word_maps(model.attention(headlens::token_ids(tokens)), alignment);
       std::vector<std::string> words;
       std::string text;
       for (headlens::Index w = sent.begin; w < sent.end; ++w) {
@@ -134,7 +127,7 @@ headlens::html_maps html_examples(const headlens::attention_model& model, const 
       }
       if (text.size() > 60) text = text.substr(0, 57) + "...";
       html.add((doc.id.empty() ? std::string("text") : doc.id) + ", sentence " + std::to_string(s + 1) + ": " + text,
-               std::move(words), word_maps.data(), L, H,
+               std::move(words), word_maps.data.data(), L, H,
                model.description() +
                    " run on this sentence alone; word-level maps (attention to a word sums over "
                    "its pieces, from a word averages them).");

@@ -2,7 +2,7 @@
 //
 // Writes, for document k of DOC.conllu, the word-level attention maps [layers, heads, W, W] of the model run over
 // the whole document as PREFIX_k.npy (float32): the model's materialised token maps
-// (`attention_model::attention`) turned into word maps by `token_to_word_map`. That is the input `headlens
+// (`attention_model::attention`) turned into word maps by `token_to_word_maps`. That is the input `headlens
 // classify-maps` takes, computed apart from `headlens classify`'s streaming path, so tests can check the two agree.
 
 #include <cstdio>
@@ -29,16 +29,8 @@ int main(int argc, char** argv) {
       const headlens::document_text surface = headlens::document_surface_text(docs[k]);
       const std::vector<headlens::model_token> tokens = model->tokenize(surface.text);
       const headlens::token_alignment alignment = headlens::align_tokens(tokens, surface.words);
-      const headlens::tensor<float> maps = model->attention(headlens::token_ids(tokens));
-      const headlens::Index L = maps.shape[0], H = maps.shape[1], T = maps.shape[2], W = alignment.words();
-      headlens::tensor<float> words;
-      words.shape = {L, H, W, W};
-      words.data.resize(static_cast<std::size_t>(L * H * W * W));
-      for (headlens::Index lh = 0; lh < L * H; ++lh) {
-        const Eigen::Map<const headlens::matrix<float>> token_map(maps.data.data() + lh * T * T, T, T);
-        Eigen::Map<headlens::matrix<float>>(words.data.data() + lh * W * W, W, W) =
-            headlens::token_to_word_map(token_map, alignment).map;
-      }
+      const headlens::tensor<float> words =
+          headlens::token_to_word_maps(model->attention(headlens::token_ids(tokens)), alignment);
       headlens::write_npy(std::string(argv[3]) + "_" + std::to_string(k) + ".npy", words);
     }
   } catch (const std::exception& e) {

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <headlens/analysis/document.hpp>
 #include <headlens/error.hpp>
+#include <headlens/io/dtype.hpp>
 #include <headlens/types.hpp>
 #include <limits>
 #include <string>
@@ -259,6 +260,32 @@ word_attention<typename Derived::Scalar> token_to_word_map(const Eigen::MatrixBa
                                                            const token_alignment& alignment, bool renormalise = true) {
   word_attention<typename Derived::Scalar> out;
   token_to_word_map(token_map, alignment, out, renormalise);
+  return out;
+}
+
+/// `token_to_word_map` of every map of a [..., T, T] tensor (e.g. [layers, heads, T, T] from
+/// `attention_model::attention`): the same leading dimensions over [W, W]. Throws `shape_error` when the tensor
+/// has fewer than 2 dimensions or its last two are not the alignment's token count.
+template <class Scalar>
+tensor<Scalar> token_to_word_maps(const tensor<Scalar>& token_maps, const token_alignment& alignment) {
+  const std::size_t rank = token_maps.shape.size();
+  const Index T = alignment.tokens(), W = alignment.words();
+  if (rank < 2 || token_maps.shape[rank - 1] != T || token_maps.shape[rank - 2] != T) {
+    detail::fail<shape_error>("token maps have ", rank, " dimensions ending in ",
+                              rank < 2 ? Index(0) : token_maps.shape[rank - 2], " x ",
+                              rank < 1 ? Index(0) : token_maps.shape[rank - 1], ", expected [..., ", T, ", ", T,
+                              "] (the alignment's token count)");
+  }
+  tensor<Scalar> out;
+  out.shape = token_maps.shape;
+  out.shape[rank - 2] = out.shape[rank - 1] = W;
+  const Index maps = T == 0 ? 0 : Index(token_maps.data.size()) / (T * T);
+  out.data.resize(std::size_t(maps * W * W));
+  word_attention<Scalar> word_map;
+  for (Index k = 0; k < maps; ++k) {
+    token_to_word_map(Eigen::Map<const matrix<Scalar>>(token_maps.data.data() + k * T * T, T, T), alignment, word_map);
+    Eigen::Map<matrix<Scalar>>(out.data.data() + k * W * W, W, W) = word_map.map;
+  }
   return out;
 }
 

@@ -169,10 +169,7 @@ class head_analysis {
         longest = std::max(longest, doc.tokens[w].size());
       }
     }
-    const int threads = detail::thread_count(options_.threads);
-    const bool by_window =
-        threads > 1 && todo.size() >= 2 * std::size_t(threads) && longest <= std::size_t(window_parallel_tokens);
-    const int workers = by_window ? threads : 1;
+    const int workers = window_workers(todo.size(), longest, detail::thread_count(options_.threads));
     std::vector<head_measurements> parts(std::size_t(workers), empty_measurements());
     std::vector<std::exception_ptr> errors(todo.size());
     std::mutex progress_lock;
@@ -201,6 +198,15 @@ class head_analysis {
 
   /// Windows of at most this many tokens are measured several at once when there are enough of them.
   static constexpr Index window_parallel_tokens = 2048;
+
+  /// How many windows run at once, each on one thread, for `windows` windows of at most `longest` tokens on
+  /// `threads` threads: all the threads when the windows are short and at least two per thread, else 1 (one window
+  /// at a time, every thread inside the kernels). `measure` follows it; a baseline that runs the same windows can too.
+  static int window_workers(std::size_t windows, std::size_t longest, int threads) noexcept {
+    const bool by_window =
+        threads > 1 && windows >= 2 * std::size_t(threads) && longest <= std::size_t(window_parallel_tokens);
+    return by_window ? threads : 1;
+  }
 
  private:
   head_measurements empty_measurements() const {

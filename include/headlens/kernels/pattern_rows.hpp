@@ -18,25 +18,12 @@
 #include <cmath>
 #include <limits>
 #include <vector>
-#include <xsimd/xsimd.hpp>
 
 #include "headlens/error.hpp"
+#include "headlens/kernels/softmax.hpp"
 #include "headlens/types.hpp"
 
 namespace headlens {
-
-namespace detail {
-/// row[j] = exp(row[j] - shift) for j < n (exp(-inf) = 0). SIMD body, scalar tail.
-template <class Scalar>
-void exp_minus(Scalar* row, Index n, Scalar shift) noexcept {
-  using batch = xsimd::batch<Scalar>;
-  constexpr Index width = static_cast<Index>(batch::size);
-  const Index body = n - n % width;
-  const batch b_shift(shift);
-  for (Index j = 0; j < body; j += width) xsimd::exp(batch::load_unaligned(row + j) - b_shift).store_unaligned(row + j);
-  for (Index j = body; j < n; ++j) row[j] = std::exp(row[j] - shift);
-}
-}  // namespace detail
 
 /// Exact pattern rows of the streamed heads of one sequence of a `multi_head_attention` call (see the file
 /// comment). Built by the kernel; an observer only reads it.
@@ -124,7 +111,7 @@ class pattern_rows {
         std::fill(row, row + t_k, Scalar(0));
         continue;
       }
-      detail::exp_minus(row, seen, lse);
+      detail::exp_shifted_sum(row, seen, lse);  // the sum is not needed: the row is already normalised
       std::fill(row + seen, row + t_k, Scalar(0));
     }
   }
