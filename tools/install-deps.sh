@@ -7,7 +7,8 @@
 #   HEADLENS_SKIP_DEPS=1             do nothing (for machines managed some other way)
 set -euo pipefail
 
-packages=(g++ cmake make libeigen3-dev libxsimd-dev catch2 libbenchmark-dev nlohmann-json3-dev libcli11-dev)
+packages=(g++ cmake make libeigen3-dev libxsimd-dev catch2 libbenchmark-dev nlohmann-json3-dev libcli11-dev
+          libopenmpi-dev openmpi-bin)
 # shellcheck disable=SC2206
 packages+=(${HEADLENS_EXTRA_PACKAGES:-})
 

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -37,6 +38,7 @@
 #include <headlens/models/attention_model.hpp>
 #include <nlohmann/json.hpp>
 
+#include "classify.hpp"
 #include "command.hpp"
 #include "model_loading.hpp"
 
@@ -62,6 +64,33 @@ std::string read_file(const std::string& path, const char* option) {
   buffer << in.rdbuf();
   if (in.bad()) fail("cannot read ", option, " ", path);
   return buffer.str();
+}
+
+/// Writes a file whole or not at all: into `path`.tmp-<pid>, renamed to `path` once complete, so a failure (or
+/// a failing MPI rank) never leaves a partial report.
+void write_whole(const std::string& path, const char* option, const std::function<void(std::ostream&)>& write) {
+  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream file(temporary, std::ios::binary);
+    if (!file) fail("cannot open ", option, " ", path, " for writing");
+    try {
+      write(file);
+      file.flush();
+    } catch (...) {
+      file.close();
+      std::remove(temporary.c_str());
+      throw;
+    }
+    if (!file) {
+      file.close();
+      std::remove(temporary.c_str());
+      fail("cannot write ", option, " ", path);
+    }
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    fail("cannot write ", option, " ", path, " (renaming ", temporary, " failed)");
+  }
 }
 
 // ---- progress ------------------------------------------------------------------------------------------------------
@@ -202,7 +231,7 @@ nlohmann::json evidence_json(const std::vector<headlens::head_evidence>& evidenc
   return heads;
 }
 
-void run_classify(classify_args args) {
+void run_classify(classify_args args, const headlens_cli::classify_run& run) {
   if (!args.conllu.empty() && !args.text.empty()) fail("give --conllu or --text, not both");
 
   // Input documents.
@@ -235,20 +264,20 @@ void run_classify(classify_args args) {
   options.stride = stride;
   options.materialise = args.materialise;
   std::unique_ptr<progress_bar> bar;
-  options.progress = [&](std::size_t done, std::size_t total) {
-    if (!bar) bar = std::make_unique<progress_bar>(total, !args.quiet);
-    bar->update(done);
-  };
+  if (run.writes_report) {
+    options.progress = [&](std::size_t done, std::size_t total) {
+      if (!bar) bar = std::make_unique<progress_bar>(total, !args.quiet);
+      bar->update(done);
+    };
+  }
   const headlens::head_analysis analysis(model, documents, options);
-  const headlens::head_measurements measured = analysis.measure();
+  const headlens::head_measurements measured = run.measure ? run.measure(analysis) : analysis.measure();
   if (bar) bar->finish();
+  if (!run.writes_report) return;
 
   const std::vector<headlens::head_evidence> evidence = measured.features.evidence();
   if (!args.evidence.empty()) {
-    std::ofstream file(args.evidence, std::ios::binary);
-    if (!file) fail("cannot open --evidence ", args.evidence, " for writing");
-    file << evidence_json(evidence).dump(2) << "\n";
-    if (!file.flush()) fail("cannot write ", args.evidence);
+    write_whole(args.evidence, "--evidence", [&](std::ostream& file) { file << evidence_json(evidence).dump(2) << "\n"; });
   }
   std::vector<headlens::head_verdict> verdicts;
   if (policy == "annotated") {
@@ -261,16 +290,12 @@ void run_classify(classify_args args) {
   std::ostringstream summary;
   summary << headlens::describe_run(analysis, measured.counts, source);
 
-  std::ofstream file;
-  if (!args.out.empty()) {
-    file.open(args.out, std::ios::binary);
-    if (!file) fail("cannot open --out ", args.out, " for writing");
-  }
-  std::ostream& out = args.out.empty() ? std::cout : file;
-  if (args.format == "table") {
-    out << summary.str() << "\n\n";
-    headlens::write_table(out, report);
-  } else {
+  const auto write_report = [&](std::ostream& out) {
+    if (args.format == "table") {
+      out << summary.str() << "\n\n";
+      headlens::write_table(out, report);
+      return;
+    }
     if (!args.quiet) std::cerr << summary.str() << "\n";
     if (args.format == "json") {
       headlens::write_json(out, report);
@@ -285,12 +310,17 @@ void run_classify(classify_args args) {
       out << "<!-- " << summary.str() << " -->\n\n";
       headlens::write_markdown(out, report);
     }
+  };
+  if (!args.out.empty()) {
+    write_whole(args.out, "--out", write_report);
+    return;
   }
-  out.flush();
-  if (!out) fail("cannot write ", args.out.empty() ? std::string("the report") : args.out);
+  write_report(std::cout);
+  std::cout.flush();
+  if (!std::cout) fail("cannot write the report");
 }
 
-void setup_classify(CLI::App& app) {
+void setup_classify(CLI::App& app, headlens_cli::classify_run run) {
   auto args = std::make_shared<classify_args>();
   CLI::App* sub = app.add_subcommand(
       "classify",
@@ -340,9 +370,11 @@ void setup_classify(CLI::App& app) {
   sub->footer(
       "A progress bar is drawn on stderr when it is a terminal. Errors print one line, `headlens classify: "
       "<message>`, and exit with status 1 (2 for a malformed command line).");
-  sub->callback([args] { run_classify(*args); });
+  sub->callback([args, run = std::move(run)] { run_classify(*args, run); });
 }
 
-const headlens_cli::register_command classify_command{"classify", setup_classify};
+const headlens_cli::register_command classify_command{"classify", [](CLI::App& app) { setup_classify(app, {}); }};
 
 }  // namespace
+
+void headlens_cli::add_classify_command(CLI::App& app, classify_run run) { setup_classify(app, std::move(run)); }

@@ -13,29 +13,12 @@
 #include <CLI/CLI.hpp>
 
 #include "command.hpp"
+#include "error_line.hpp"
 
 namespace {
 
-/// "headlens" followed by the subcommands the command line selected ("headlens attention").
-std::string prefix(const CLI::App& app) {
-  std::string name = "headlens";
-  for (const CLI::App* sub = &app;;) {
-    const auto selected = sub->get_subcommands();
-    if (selected.empty()) break;
-    sub = selected.front();
-    name += " " + sub->get_name();
-  }
-  return name;
-}
-
-/// A message on one line, without the library's own "headlens: " prefix (the caller adds the subcommand's).
-std::string one_line(std::string text) {
-  const std::string library_prefix = "headlens: ";
-  if (text.compare(0, library_prefix.size(), library_prefix) == 0) text.erase(0, library_prefix.size());
-  std::replace(text.begin(), text.end(), '\n', ' ');
-  while (!text.empty() && text.back() == ' ') text.pop_back();
-  return text;
-}
+std::string prefix(const CLI::App& app) { return headlens_cli::command_prefix(app, "headlens"); }
+using headlens_cli::one_line;
 
 }  // namespace
 
