@@ -277,7 +277,8 @@ void run_classify(classify_args args, const headlens_cli::classify_run& run) {
 
   const std::vector<headlens::head_evidence> evidence = measured.features.evidence();
   if (!args.evidence.empty()) {
-    write_whole(args.evidence, "--evidence", [&](std::ostream& file) { file << evidence_json(evidence).dump(2) << "\n"; });
+    write_whole(args.evidence, "--evidence",
+                [&](std::ostream& file) { file << evidence_json(evidence).dump(2) << "\n"; });
   }
   std::vector<headlens::head_verdict> verdicts;
   if (policy == "annotated") {

@@ -45,9 +45,10 @@ void inject_fault(int rank) {
 
 /// Runs the command line on this rank; returns the exit status and sets `message` to what this rank has to say.
 int run(int argc, char** argv, headlens::mpi::rank_agreement& agreement, std::string& message) {
-  CLI::App app{"headlens-mpi: `headlens classify` with its windows shared out over MPI ranks; rank 0 writes the "
-               "report (the same bytes as headlens classify)",
-               "headlens-mpi"};
+  CLI::App app{
+      "headlens-mpi: `headlens classify` with its windows shared out over MPI ranks; rank 0 writes the "
+      "report (the same bytes as headlens classify)",
+      "headlens-mpi"};
   app.require_subcommand(1);
   headlens_cli::classify_run classify;
   classify.writes_report = agreement.rank() == 0;
@@ -75,7 +76,8 @@ int run(int argc, char** argv, headlens::mpi::rank_agreement& agreement, std::st
   } catch (const headlens::mpi::rank_error&) {
     return 1;  // another rank failed and says why
   } catch (const std::bad_alloc&) {
-    message = prefix() + "out of memory; expected less input at once (a shorter --window, fewer tokens, a smaller model)";
+    message =
+        prefix() + "out of memory; expected less input at once (a shorter --window, fewer tokens, a smaller model)";
     return 1;
   } catch (const std::exception& e) {
     message = prefix() + headlens_cli::one_line(e.what());

@@ -21,11 +21,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include "headlens/analysis/features_json.hpp"
 #include "headlens/analysis/head_analysis.hpp"
 #include "headlens/error.hpp"
 #include "headlens/mpi/rank_agreement.hpp"
-#include <nlohmann/json.hpp>
 
 namespace headlens {
 namespace mpi {
@@ -119,8 +119,9 @@ inline head_measurements measure_across_ranks(const head_analysis& analysis, ran
   for (int r = 0; r < size; ++r) {
     const auto k = static_cast<std::size_t>(r);
     head_measurements part =
-        r == root ? mine : detail::measurements_from_text(all.substr(static_cast<std::size_t>(offsets[k]),
-                                                                     static_cast<std::size_t>(lengths[k])), r);
+        r == root ? mine
+                  : detail::measurements_from_text(
+                        all.substr(static_cast<std::size_t>(offsets[k]), static_cast<std::size_t>(lengths[k])), r);
     if (r == 0) {
       merged = std::move(part);
     } else {

@@ -33,7 +33,8 @@ class rank_agreement {
   explicit rank_agreement(MPI_Comm comm) : comm_(comm) {
     int initialised = 0;
     MPI_Initialized(&initialised);
-    if (initialised == 0) detail::fail<argument_error>("MPI is not initialised, expected MPI_Init before the ranks agree");
+    if (initialised == 0)
+      detail::fail<argument_error>("MPI is not initialised, expected MPI_Init before the ranks agree");
     if (comm == MPI_COMM_NULL) detail::fail<argument_error>("communicator is MPI_COMM_NULL, expected a communicator");
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
