@@ -106,6 +106,7 @@ bench: bench-build
 
 bench-smoke: bench-build
 	bash tools/bench-run.sh smoke $(BUILD)/bench-release/bench
+	$(BUILD)/bench-release/bench/long_context_job 128 64
 
 # Builds its own small programs into $(BUILD)/bench-compare and installs libopenblas-dev when it is missing.
 bench-compare:
