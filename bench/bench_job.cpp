@@ -25,10 +25,10 @@
 #include <headlens/analysis/policies.hpp>
 #include <headlens/io/safetensors.hpp>
 #include <headlens/models/attention_model.hpp>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "support/random_checkpoint.hpp"
 #include "support/ratios.hpp"
 
 namespace {
@@ -57,38 +57,27 @@ std::string gpt2_small_dir() {
     const fs::path d = fs::temp_directory_path() / ("headlens-bench-gpt2-small-" + std::to_string(::getpid()));
     fs::create_directories(d);
     const Index V = 300, P = 1024, D = 768, F = 3072, L = 12;
-    std::mt19937 rng(7);
-    std::normal_distribution<float> normal(0.0f, 0.02f);
-    std::map<std::string, headlens::tensor<float>> t;
-    const auto add = [&](const std::string& name, std::vector<Index> shape, float constant = -1) {
-      headlens::tensor<float> x;
-      std::size_t n = 1;
-      for (Index s : shape) n *= std::size_t(s);
-      x.shape = std::move(shape);
-      x.data.resize(n);
-      for (float& v : x.data) v = constant >= 0 ? constant : normal(rng);
-      t.emplace(name, std::move(x));
-    };
-    add("wte.weight", {V, D});
-    add("wpe.weight", {P, D});
-    add("ln_f.weight", {D}, 1.0f);
-    add("ln_f.bias", {D}, 0.0f);
+    headlens_bench::random_checkpoint t(7);
+    t.add("wte.weight", {V, D});
+    t.add("wpe.weight", {P, D});
+    t.add("ln_f.weight", {D}, 1.0f);
+    t.add("ln_f.bias", {D}, 0.0f);
     for (Index i = 0; i < L; ++i) {
       const std::string h = "h." + std::to_string(i) + ".";
-      add(h + "ln_1.weight", {D}, 1.0f);
-      add(h + "ln_1.bias", {D}, 0.0f);
-      add(h + "attn.c_attn.weight", {D, 3 * D});
-      add(h + "attn.c_attn.bias", {3 * D});
-      add(h + "attn.c_proj.weight", {D, D});
-      add(h + "attn.c_proj.bias", {D});
-      add(h + "ln_2.weight", {D}, 1.0f);
-      add(h + "ln_2.bias", {D}, 0.0f);
-      add(h + "mlp.c_fc.weight", {D, F});
-      add(h + "mlp.c_fc.bias", {F});
-      add(h + "mlp.c_proj.weight", {F, D});
-      add(h + "mlp.c_proj.bias", {D});
+      t.add(h + "ln_1.weight", {D}, 1.0f);
+      t.add(h + "ln_1.bias", {D}, 0.0f);
+      t.add(h + "attn.c_attn.weight", {D, 3 * D});
+      t.add(h + "attn.c_attn.bias", {3 * D});
+      t.add(h + "attn.c_proj.weight", {D, D});
+      t.add(h + "attn.c_proj.bias", {D});
+      t.add(h + "ln_2.weight", {D}, 1.0f);
+      t.add(h + "ln_2.bias", {D}, 0.0f);
+      t.add(h + "mlp.c_fc.weight", {D, F});
+      t.add(h + "mlp.c_fc.bias", {F});
+      t.add(h + "mlp.c_proj.weight", {F, D});
+      t.add(h + "mlp.c_proj.bias", {D});
     }
-    headlens::write_safetensors((d / "model.safetensors").string(), t);
+    headlens::write_safetensors((d / "model.safetensors").string(), t.tensors());
     std::ofstream((d / "config.json").string())
         << R"({"model_type": "gpt2", "vocab_size": 300, "n_positions": 1024, "n_embd": 768, "n_layer": 12,
               "n_head": 12, "n_inner": null, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-05})";

@@ -18,6 +18,8 @@
 
 #include "headlens/kernels/activation.hpp"
 
+namespace test_activation {
+
 namespace {
 
 using headlens::activation_kind;
@@ -159,3 +161,5 @@ TEMPLATE_TEST_CASE("activations: the gated form multiplies by act(gate)", "[acti
           200 * std::numeric_limits<TestType>::epsilon() * (std::fabs(ref) + 1e-30L));
   }
 }
+
+}  // namespace test_activation

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+namespace test_alignment {
+
 using headlens::align_tokens;
 using headlens::argument_error;
 using headlens::char_span;
@@ -363,3 +365,5 @@ TEST_CASE("alignment: fit_windows keeps the partition and the widest context tha
     CHECK(owned == n);
   }
 }
+
+}  // namespace test_alignment

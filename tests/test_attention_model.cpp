@@ -15,6 +15,8 @@
 #include "headlens/models/attention_model.hpp"
 #include "support/model_fixtures.hpp"
 
+namespace test_attention_model {
+
 namespace {
 
 using Catch::Matchers::Contains;
@@ -154,3 +156,5 @@ TEST_CASE("attention_model: paths that are not a model or have no tokenizer", "[
   std::filesystem::remove_all(hf_tokenizer);
   std::filesystem::remove_all(bad_vocab);
 }
+
+}  // namespace test_attention_model

@@ -14,6 +14,8 @@
 
 #include "headlens/text/bpe.hpp"
 
+namespace test_bpe {
+
 namespace {
 
 const std::string data_dir = std::string(HEADLENS_TEST_DATA_DIR) + "/models/gpt2/";
@@ -142,3 +144,5 @@ TEST_CASE("bpe: malformed input and files are errors that say where", "[bpe]") {
   REQUIRE_THROWS_AS(headlens::byte_level_bpe::from_files(data_dir + "missing.json", bad_merges), headlens::io_error);
   REQUIRE_THROWS_WITH(headlens::byte_level_bpe({{"a", 0}, {"b", 0}}, {}), Contains("id 0 is given to both"));
 }
+
+}  // namespace test_bpe

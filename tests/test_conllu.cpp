@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+namespace test_conllu {
+
 using headlens::doc_index;
 using headlens::document;
 using headlens::format_error;
@@ -706,3 +708,5 @@ TEST_CASE("conllu: the GUM dev split (skipped when ../shared is absent)", "[conl
   CHECK(heads == mentions);
   CHECK(static_cast<double>(heads_agree) / static_cast<double>(heads) > 0.9);
 }
+
+}  // namespace test_conllu

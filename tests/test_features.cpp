@@ -16,6 +16,8 @@
 #include <type_traits>
 #include <vector>
 
+namespace test_features {
+
 using headlens::argument_error;
 using headlens::document;
 using headlens::format_error;
@@ -976,3 +978,5 @@ TEST_CASE("features: maps as views into a larger buffer", "[features]") {
   CHECK(from_pointer == from_map);
   CHECK(from_map.evidence().positional.previous_mass == 1.0);
 }
+
+}  // namespace test_features

@@ -15,6 +15,8 @@
 #include "headlens/text/bpe.hpp"
 #include "support/model_fixtures.hpp"
 
+namespace test_gpt2 {
+
 namespace {
 
 using Catch::Matchers::Contains;
@@ -205,3 +207,5 @@ TEST_CASE("gpt2: load_pretrained finds the family and the tokenizer", "[gpt2]") 
   REQUIRE_THROWS_WITH(headlens::detect_model_family(std::string(HEADLENS_TEST_DATA_DIR) + "/models/words"),
                       Contains("models/words/config.json"));
 }
+
+}  // namespace test_gpt2

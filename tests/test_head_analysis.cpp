@@ -17,6 +17,8 @@
 #include "headlens/analysis/policies.hpp"
 #include "headlens/models/attention_model.hpp"
 
+namespace test_head_analysis {
+
 namespace {
 
 const std::string models_dir = std::string(HEADLENS_TEST_DATA_DIR) + "/models";
@@ -273,3 +275,5 @@ TEST_CASE("head_analysis gives the same measurements on any number of threads") 
   CHECK(a.counts == b.counts);
   CHECK(calls == 166);
 }
+
+}  // namespace test_head_analysis

@@ -10,6 +10,8 @@
 
 #include "support/random_layer.hpp"
 
+namespace test_hooks {
+
 using namespace headlens;
 using namespace testing_support;
 
@@ -238,3 +240,5 @@ TEST_CASE("a request over the budget throws before anything is allocated or run"
   CHECK(small.bytes() == 12288);
   CHECK(small.size() == 3);
 }
+
+}  // namespace test_hooks

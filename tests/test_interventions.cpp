@@ -8,6 +8,8 @@
 
 #include "support/random_layer.hpp"
 
+namespace test_interventions {
+
 using namespace headlens;
 using namespace testing_support;
 
@@ -132,3 +134,5 @@ TEMPLATE_TEST_CASE("scaling a head's output by 2 adds its contribution once more
   const double scale = std::max(1.0, double(expected.cwiseAbs().maxCoeff()));
   CHECK(double((mha.forward(x, {}, doubled) - expected).cwiseAbs().maxCoeff()) / scale < 10 * tolerance<TestType>());
 }
+
+}  // namespace test_interventions

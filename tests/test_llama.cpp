@@ -15,6 +15,8 @@
 #include "headlens/models/llama.hpp"
 #include "support/model_fixtures.hpp"
 
+namespace test_llama {
+
 namespace {
 
 using Catch::Matchers::Contains;
@@ -205,3 +207,5 @@ TEST_CASE("llama: a checkpoint split into shards by model.safetensors.index.json
   std::ofstream(dir + "/model.safetensors.index.json") << R"({"weight_map": {"model.norm.weight": 3}})";
   REQUIRE_THROWS_WITH(headlens::load_llama<float>(dir), Contains("\"weight_map\" maps 'model.norm.weight' to 3"));
 }
+
+}  // namespace test_llama

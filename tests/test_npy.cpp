@@ -12,6 +12,8 @@
 
 #include "headlens/io/npy.hpp"
 
+namespace test_npy {
+
 using Catch::Contains;
 using headlens::dtype;
 using headlens::format_error;
@@ -404,3 +406,5 @@ TEST_CASE("npy: bool and integer tensors round trip", "[npy]") {
   REQUIRE_THROWS_WITH(headlens::as_matrix<std::uint16_t>(b), Contains("element 0 (-300) does not fit"));
   std::remove(path.c_str());
 }
+
+}  // namespace test_npy

@@ -12,6 +12,8 @@
 #include "headlens/kernels/multi_head_attention.hpp"
 #include "support/random_layer.hpp"
 
+namespace test_pattern_rows {
+
 namespace {
 
 using testing_support::layer_shape;
@@ -130,3 +132,5 @@ TEST_CASE("pattern_rows of a fully masked row are 0") {
   CHECK(reader.heads[0].row(2).isZero());
   CHECK(reader.heads[1].row(3).sum() == Approx(1.0f).epsilon(1e-6));
 }
+
+}  // namespace test_pattern_rows

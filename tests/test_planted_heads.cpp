@@ -21,6 +21,8 @@
 #include "headlens/analysis/report.hpp"
 #include "support/planted_heads.hpp"
 
+namespace test_planted_heads {
+
 using headlens::head_label;
 using headlens_test::head_kind;
 using headlens_test::planted_head;
@@ -354,3 +356,5 @@ TEST_CASE("planted heads: macro-F1 versus sink share", "[.sweep]") {
     std::fflush(stdout);
   }
 }
+
+}  // namespace test_planted_heads

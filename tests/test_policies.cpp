@@ -7,6 +7,8 @@
 
 #include "headlens/analysis/policies.hpp"
 
+namespace test_policies {
+
 using headlens::annotated_policy;
 using headlens::head_evidence;
 using headlens::head_label;
@@ -321,3 +323,5 @@ TEST_CASE("classify_heads: one verdict per head, in order") {
   }
   REQUIRE(headlens::classify_heads(user_policy(), heads).size() == 6);
 }
+
+}  // namespace test_policies

@@ -19,6 +19,8 @@
 
 #include "support/reference_attention.hpp"
 
+namespace test_pytorch {
+
 using namespace headlens;
 using idx = headlens::Index;  // plain `index` also names a function of <strings.h>
 
@@ -329,3 +331,5 @@ TEST_CASE("the padded fixture puts zero weight on every padding key", "[pytorch]
           }
   CHECK(masked == 4 * 9 * (3 + 5));
 }
+
+}  // namespace test_pytorch

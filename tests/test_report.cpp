@@ -12,6 +12,8 @@
 #define HEADLENS_TEST_JSON 1
 #endif
 
+namespace test_report {
+
 using headlens::head_label;
 using headlens::head_verdict;
 
@@ -186,3 +188,5 @@ TEST_CASE("report: JSON follows the schema and round-trips") {
 #else
 TEST_CASE("report: JSON") { WARN("nlohmann_json not found: report_json.hpp is not tested"); }
 #endif
+
+}  // namespace test_report

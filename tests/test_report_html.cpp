@@ -13,6 +13,8 @@
 #include "headlens/analysis/report_json.hpp"
 #include "headlens/analysis/verdict_json.hpp"
 
+namespace test_report_html {
+
 using headlens::head_label;
 
 namespace {
@@ -183,3 +185,5 @@ TEST_CASE("report_html: bad examples and options are rejected before anything is
   REQUIRE_THROWS_AS(headlens::write_html(out, small_report(), {}, options), headlens::argument_error);
   REQUIRE(out.str().empty());
 }
+
+}  // namespace test_report_html

@@ -13,6 +13,8 @@
 
 #include "headlens/io/safetensors.hpp"
 
+namespace test_safetensors {
+
 using Catch::Contains;
 using headlens::dtype;
 using headlens::format_error;
@@ -555,3 +557,5 @@ TEST_CASE("safetensors: corrupted files fail with format_error, never worse", "[
   CHECK(opened > 0);
   CHECK(rejected > 0);
 }
+
+}  // namespace test_safetensors

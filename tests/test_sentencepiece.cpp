@@ -11,6 +11,8 @@
 #include "headlens/text/sentencepiece.hpp"
 #include "headlens/text/unicode.hpp"
 
+namespace test_sentencepiece {
+
 namespace {
 
 const std::string data_dir = std::string(HEADLENS_TEST_DATA_DIR) + "/use_lite/";
@@ -198,3 +200,5 @@ TEST_CASE("nfkc: compatibility mappings, ordering and composition", "[unicode]")
   CHECK(chars[3].begin == 4);
   CHECK(chars[3].end == 7);
 }
+
+}  // namespace test_sentencepiece

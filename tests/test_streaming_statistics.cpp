@@ -11,6 +11,8 @@
 
 #include "support/random_layer.hpp"
 
+namespace test_streaming_statistics {
+
 using namespace headlens;
 using namespace testing_support;
 
@@ -198,3 +200,5 @@ TEMPLATE_TEST_CASE("streaming statistics: masked rows, padding, batches, thread 
   REQUIRE_THROWS_WITH(mha.forward(x, options),
                       "headlens: attention_statistics::segment_ids has 5 entries, expected T_k = 300 or batch*T_k = 600");
 }
+
+}  // namespace test_streaming_statistics

@@ -12,6 +12,8 @@
 
 #include "headlens/io/tfjs.hpp"
 
+namespace test_tfjs {
+
 namespace {
 
 const std::string tfjs_dir = std::string(HEADLENS_TEST_DATA_DIR) + "/tfjs/";
@@ -219,3 +221,5 @@ TEST_CASE("tfjs: the real USE-lite weights (when HEADLENS_USE_LITE_DIR is set)",
   const auto& last = model.weights().back();
   CHECK(last.offset + 4 == 27903656u);
 }
+
+}  // namespace test_tfjs

@@ -12,6 +12,8 @@
 
 #include "headlens/models/transformer.hpp"
 
+namespace test_transformer {
+
 namespace {
 
 using headlens::Index;
@@ -204,3 +206,5 @@ TEMPLATE_TEST_CASE("transformer: forwards are bit-identical on 1, 2 and 3 thread
   CHECK((first.template cast<double>() - one.topRows(200).template cast<double>()).cwiseAbs().maxCoeff() < tol);
   CHECK((rest.template cast<double>() - one.bottomRows(100).template cast<double>()).cwiseAbs().maxCoeff() < tol);
 }
+
+}  // namespace test_transformer

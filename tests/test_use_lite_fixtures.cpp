@@ -16,6 +16,8 @@
 #include "headlens/io/tfjs.hpp"
 #include "headlens/text/sentencepiece.hpp"
 
+namespace test_use_lite_fixtures {
+
 namespace {
 
 const std::string fixture_dir = std::string(HEADLENS_TEST_DATA_DIR) + "/use_lite/";
@@ -139,3 +141,5 @@ TEST_CASE("use_lite fixtures: the committed vocabulary is the package's (HEADLEN
     CHECK(theirs[i].score == ours[i].score);
   }
 }
+
+}  // namespace test_use_lite_fixtures

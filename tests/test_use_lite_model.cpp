@@ -19,6 +19,8 @@
 #include "headlens/io/npy.hpp"
 #include "headlens/models/use_lite.hpp"
 
+namespace test_use_lite_model {
+
 namespace {
 
 
@@ -238,3 +240,5 @@ TEST_CASE("use_lite model: bad input", "[use_lite]") {
   for (int i = 0; i < 200; ++i) longer += "word ";
   CHECK(m->encode(longer).size() == 128);
 }
+
+}  // namespace test_use_lite_model

@@ -11,6 +11,8 @@
 #include "headlens/analysis/text_document.hpp"
 #include "headlens/text/word_splitter.hpp"
 
+namespace test_word_splitter {
+
 namespace {
 
 using strings = std::vector<std::string>;
@@ -113,3 +115,5 @@ TEST_CASE("document_from_text: empty text, whitespace only, bad UTF-8", "[words]
   CHECK(one.words[0].space_after);  // trailing whitespace follows it
   REQUIRE_THROWS_AS(headlens::document_from_text("caf\xC3", "bad"), headlens::argument_error);
 }
+
+}  // namespace test_word_splitter

@@ -9,6 +9,8 @@
 
 #include "headlens/text/word_tokenizer.hpp"
 
+namespace test_word_tokenizer {
+
 namespace {
 
 using Catch::Matchers::Contains;
@@ -83,3 +85,5 @@ TEST_CASE("word tokenizer: pre-tokenized words and ids", "[words]") {
 // Every tokenizer returns the one token struct, so any tokenizer's output aligns and feeds any model.
 static_assert(std::is_same<headlens::word_token, headlens::text_token>::value, "one token struct");
 static_assert(std::is_same<headlens::bpe_token, headlens::text_token>::value, "one token struct");
+
+}  // namespace test_word_tokenizer
