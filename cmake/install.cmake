@@ -6,6 +6,13 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/headlens DESTINATION ${CMAKE_INS
 install(EXPORT headlensTargets
   NAMESPACE headlens::
   DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/headlens)
+# The MPI component in an export set of its own, so a consumer that does not ask for it never looks for MPI.
+if(TARGET headlens_mpi)
+  install(TARGETS headlens_mpi EXPORT headlensMpiTargets)
+  install(EXPORT headlensMpiTargets
+    NAMESPACE headlens::
+    DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/headlens)
+endif()
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/headlensConfig.cmake.in
   ${PROJECT_BINARY_DIR}/headlensConfig.cmake
   INSTALL_DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/headlens)

@@ -69,28 +69,25 @@ std::string read_file(const std::string& path, const char* option) {
 /// Writes a file whole or not at all: into `path`.tmp-<pid>, renamed to `path` once complete, so a failure (or
 /// a failing MPI rank) never leaves a partial report.
 void write_whole(const std::string& path, const char* option, const std::function<void(std::ostream&)>& write) {
-  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+  // Removed on every way out (a throw from `write`, a failed write or rename) unless renamed to `path`.
+  struct temporary_file {
+    std::string path;
+    bool renamed = false;
+    ~temporary_file() {
+      if (!renamed) std::remove(path.c_str());
+    }
+  } temporary{path + ".tmp-" + std::to_string(::getpid())};
   {
-    std::ofstream file(temporary, std::ios::binary);
+    std::ofstream file(temporary.path, std::ios::binary);  // closed before the temporary is removed
     if (!file) fail("cannot open ", option, " ", path, " for writing");
-    try {
-      write(file);
-      file.flush();
-    } catch (...) {
-      file.close();
-      std::remove(temporary.c_str());
-      throw;
-    }
-    if (!file) {
-      file.close();
-      std::remove(temporary.c_str());
-      fail("cannot write ", option, " ", path);
-    }
+    write(file);
+    file.flush();
+    if (!file) fail("cannot write ", option, " ", path);
   }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    fail("cannot write ", option, " ", path, " (renaming ", temporary, " failed)");
+  if (std::rename(temporary.path.c_str(), path.c_str()) != 0) {
+    fail("cannot write ", option, " ", path, " (renaming ", temporary.path, " failed)");
   }
+  temporary.renamed = true;
 }
 
 // ---- progress ------------------------------------------------------------------------------------------------------
