@@ -2,6 +2,8 @@
 // program links against MPI. It is built, not run (running needs mpiexec; tests/mpi/ runs the real tool).
 #include <headlens/mpi/measure_across_ranks.hpp>
 
+#include <string>
+
 int main(int argc, char** argv) {
   // Referenced, so its MPI calls must link; called only under mpiexec with an argument nobody passes here.
   auto* measure = &headlens::mpi::measure_across_ranks;
