@@ -133,6 +133,13 @@ class streaming_word_features final : public pattern_row_observer<float> {
     Index first_word, end_word;    ///< window-local words [first_word, end_word)
     Index first_token, end_token;  ///< their tokens [first_token, end_token)
   };
+  /// Where word j's column of a word row comes from, in word order (see `plan_key_runs`): `length` words from
+  /// `word` on, each the one token `token + k` (copy), or the one word `word` whose `length` tokens are
+  /// `token ..` (sum), or `length` words without tokens (zero).
+  struct key_run {
+    enum kind_t { copy, sum, zero } kind;
+    Index word, token, length;
+  };
   struct thread_workspace {
     detail::feature_workspace features;
     bool prepared = false;
@@ -168,6 +175,7 @@ class streaming_word_features final : public pattern_row_observer<float> {
     for (Index li = li0; li < std::min(li1, win_.own_end - win_.begin); ++li) {
       if (alignment_.tokens_per_word[std::size_t(li)] > 0) ++owned_words_with_tokens_;
     }
+    plan_key_runs(first, last);
     blocks_.clear();
     if (li0 >= li1) return;
     if (!contiguous) {
@@ -196,6 +204,107 @@ class streaming_word_features final : public pattern_row_observer<float> {
     }
   }
 
+  /// The word-row layout for the fast path: possible when every word's tokens are one unbroken run (no token of
+  /// another word or of none between them), as for every tokenizer that keeps words whole. `first` and `last`
+  /// are each word's first and last token (T and -1 for a word without tokens).
+  void plan_key_runs(const std::vector<Index>& first, const std::vector<Index>& last) {
+    const Index n = win_.size(), T = alignment_.tokens();
+    key_runs_.clear();
+    unowned_tokens_.clear();
+    first_token_ = first;
+    for (Index t = 0; t < T; ++t) {
+      if (alignment_.word_of_token[std::size_t(t)] < 0) unowned_tokens_.push_back(t);
+    }
+    for (Index w = 0; w < n; ++w) {
+      const Index count = alignment_.tokens_per_word[std::size_t(w)];
+      const Index f = first[std::size_t(w)], l = last[std::size_t(w)];
+      if (count > 0 && l - f + 1 != count) {  // broken run: the scalar path
+        key_runs_.clear();
+        return;
+      }
+      key_run::kind_t kind = count == 0 ? key_run::zero : count == 1 ? key_run::copy : key_run::sum;
+      if (kind != key_run::sum && !key_runs_.empty()) {
+        key_run& r = key_runs_.back();
+        if (r.kind == kind && (kind == key_run::zero || r.token + r.length == f)) {
+          ++r.length;
+          continue;
+        }
+      }
+      key_runs_.push_back({kind, w, f, kind == key_run::sum ? count : 1});
+    }
+  }
+
+  /// Writes (or, with Add, adds) the word row of one token row `p` (T values, 0 past what the token sees) to
+  /// `out` (n values), through `key_runs_`.
+  template <bool Add>
+  void word_row_from_tokens(const float* p, float* out) const {
+    for (const key_run& r : key_runs_) {
+      float* o = out + r.word;
+      switch (r.kind) {
+        case key_run::copy: {
+          const float* src = p + r.token;
+          for (Index k = 0; k < r.length; ++k) o[k] = Add ? o[k] + src[k] : src[k];
+          break;
+        }
+        case key_run::sum: {
+          float total = 0;
+          for (Index k = 0; k < r.length; ++k) total += p[r.token + k];
+          *o = Add ? *o + total : total;
+          break;
+        }
+        case key_run::zero:
+          if (!Add) std::fill(o, o + r.length, 0.0f);
+          break;
+      }
+    }
+  }
+
+  /// Sum of x[0..n) in double, eight independent partial sums so the loop vectorises.
+  static double sum_in_double(const float* x, Index n) noexcept {
+    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    Index j = 0;
+    for (; j + 8 <= n; j += 8) {
+      for (int k = 0; k < 8; ++k) part[k] += double(x[j + k]);
+    }
+    for (; j < n; ++j) part[0] += double(x[j]);
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+  }
+
+  /// The word rows of block b from its token rows in `tw.tokens`, through `key_runs_`: each word's row is the sum
+  /// of its tokens' rows, renormalised to the mass on words (which also divides by its token count). Returns the
+  /// block's owned words' dropped mass (mass on tokens of no word, averaged over the word's tokens).
+  double word_rows_fast(const block& b, thread_workspace& tw) const {
+    const Index T = alignment_.tokens(), n = win_.size();
+    const Index own_end = win_.own_end - win_.begin;
+    double dropped_sum = 0;
+    for (Index v = b.first_word; v < b.end_word; ++v) {
+      float* out_row = tw.word_rows.data() + (v - b.first_word) * n;
+      const Index tokens = alignment_.tokens_per_word[std::size_t(v)];
+      if (tokens == 0) {
+        std::fill(out_row, out_row + n, 0.0f);
+        continue;
+      }
+      const Index t0 = first_token_[std::size_t(v)];
+      double dropped = 0;
+      for (Index t = t0; t < t0 + tokens; ++t) {
+        const float* p = tw.tokens.data() + (t - b.first_token) * T;
+        if (t == t0) {
+          word_row_from_tokens<false>(p, out_row);
+        } else {
+          word_row_from_tokens<true>(p, out_row);
+        }
+        for (Index u : unowned_tokens_) dropped += double(p[u]);
+      }
+      if (v < own_end) dropped_sum += dropped / double(tokens);
+      const double sum = sum_in_double(out_row, n);
+      if (sum > 0) {
+        const float scale = float(1.0 / sum);
+        for (Index j = 0; j < n; ++j) out_row[j] *= scale;
+      }
+    }
+    return dropped_sum;
+  }
+
   void measure_head(const pattern_rows<float>& rows, Index h, std::size_t slot, thread_workspace& tw) {
     const Index T = alignment_.tokens(), n = win_.size();
     const Index own_end = win_.own_end - win_.begin;
@@ -207,6 +316,12 @@ class streaming_word_features final : public pattern_row_observer<float> {
     for (const block& b : blocks_) {
       const Index count = b.end_token - b.first_token;
       if (count > 0) rows.rows(h, b.first_token, count, tw.tokens.data(), T);
+      if (!key_runs_.empty()) {
+        dropped_sum += word_rows_fast(b, tw);
+        detail::window_measure::rows(tw.word_rows.data(), n, b.first_word, b.end_word, doc_, win_, tw.features,
+                                     acc_.options(), out);
+        continue;
+      }
       for (Index v = b.first_word; v < b.end_word; ++v) {
         std::fill(tw.row.begin(), tw.row.end(), 0.0);
         double dropped = 0;
@@ -249,6 +364,9 @@ class streaming_word_features final : public pattern_row_observer<float> {
   const token_alignment& alignment_;
   int threads_ = 1;
   std::vector<block> blocks_;
+  std::vector<key_run> key_runs_;        ///< empty when some word's tokens are not one run (the scalar path)
+  std::vector<Index> unowned_tokens_;    ///< tokens of no word, for the dropped mass
+  std::vector<Index> first_token_;       ///< per word: its first token (T when it has none)
   Index block_tokens_max_ = 0, block_words_max_ = 0, owned_words_with_tokens_ = 0;
   std::vector<thread_workspace> workspaces_;
   std::vector<detail::feature_window_totals> totals_;

@@ -672,6 +672,8 @@ class multi_head_attention {
       src.q_stride = q_stride;
       src.k = k;
       src.kv_stride = kv_stride;
+      src.kt = ws.transposed_keys;
+      src.kt_stride = ws.transposed_keys != nullptr ? transposed_key_stride(t_k) : 0;
       src.lse = ws.lse.data();
       src.available = ws.streamed.data();
       src.attn_mask = &options.attn_mask;

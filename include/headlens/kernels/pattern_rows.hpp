@@ -21,6 +21,7 @@
 
 #include "headlens/error.hpp"
 #include "headlens/kernels/softmax.hpp"
+#include "headlens/kernels/tile_product.hpp"
 #include "headlens/types.hpp"
 
 namespace headlens {
@@ -42,6 +43,11 @@ class pattern_rows {
     Index q_stride = 0;
     const Scalar* k = nullptr;  ///< [t_k x kv_heads*head_dim], row stride kv_stride, after rotary
     Index kv_stride = 0;
+    /// The keys as the streaming pass's `tile_product` read them ([kv_heads][head_dim][kt_stride], zero past t_k),
+    /// or null where that pass used Eigen's product. With them the logits are recomputed by the same product in
+    /// the same order, so they equal the streaming pass's bit for bit.
+    const Scalar* kt = nullptr;
+    Index kt_stride = 0;
     const Scalar* lse = nullptr;  ///< [heads x t_q]: each row's log-sum-exp of the scaled, masked logits
     const unsigned char* available =
         nullptr;  ///< [heads], non-zero where the head streamed (not skipped, not materialised)
@@ -85,9 +91,13 @@ class pattern_rows {
     // A causal query at position p sees keys 0..p: columns past the block's last row are 0 without a product.
     const Index visible = s_.causal ? std::min(t_k, s_.past + r0 + count) : t_k;
     const_view q_h(s_.q + r0 * s_.q_stride + h * s_.head_dim, count, s_.head_dim, Eigen::OuterStride<>(s_.q_stride));
-    const_view k_g(s_.k + g * s_.head_dim, visible, s_.head_dim, Eigen::OuterStride<>(s_.kv_stride));
-    view s(out, count, visible, Eigen::OuterStride<>(out_stride));
-    s.noalias() = (s_.scale * q_h) * k_g.transpose();
+    if (s_.kt != nullptr) {
+      logits_from_transposed_keys(q_h, g, visible, out, out_stride);
+    } else {
+      const_view k_g(s_.k + g * s_.head_dim, visible, s_.head_dim, Eigen::OuterStride<>(s_.kv_stride));
+      view s(out, count, visible, Eigen::OuterStride<>(out_stride));
+      s.noalias() = (s_.scale * q_h) * k_g.transpose();
+    }
     const bool mask = s_.attn_mask != nullptr && s_.attn_mask->size() != 0;
     const bool padding = s_.key_padding != nullptr && s_.key_padding->size() != 0;
     for (Index r = 0; r < count; ++r) {
@@ -117,6 +127,29 @@ class pattern_rows {
   }
 
  private:
+  /// The scaled logits of the rows of `q_h` against keys 0..visible-1 of kv head g, as the streaming pass formed
+  /// them: the queries scaled first, then `tile_product` over the transposed keys. Whole batches of keys go
+  /// straight into `out`; the last visible % width keys through a one-batch buffer, since a full batch would
+  /// write past the row (the transposed keys are zero there, so the extra logits are never wrong, only unwanted).
+  template <class Queries>
+  void logits_from_transposed_keys(const Queries& q_h, Index g, Index visible, Scalar* out, Index out_stride) const {
+    constexpr Index w = detail::tile_batch<Scalar>;
+    const Index count = q_h.rows(), d = s_.head_dim;
+    std::vector<Scalar> scaled(std::size_t(count * d));
+    matrix_view<Scalar> qs(scaled.data(), count, d, Eigen::OuterStride<>(d));
+    qs = s_.scale * q_h;
+    const Scalar* kt_g = s_.kt + g * d * s_.kt_stride;
+    const Index body = visible / w * w;
+    if (body > 0) detail::tile_product<false>(scaled.data(), d, kt_g, s_.kt_stride, out, out_stride, count, body, d);
+    if (body < visible) {
+      std::vector<Scalar> tail(std::size_t(count * w));
+      detail::tile_product<false>(scaled.data(), d, kt_g + body, s_.kt_stride, tail.data(), w, count, w, d);
+      for (Index r = 0; r < count; ++r) {
+        std::copy(tail.data() + r * w, tail.data() + r * w + (visible - body), out + r * out_stride + body);
+      }
+    }
+  }
+
   source s_;
 };
 
