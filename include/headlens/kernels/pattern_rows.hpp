@@ -84,68 +84,77 @@ class pattern_rows {
     if (out_stride < s_.t_k)
       detail::fail<argument_error>("pattern_rows: out_stride is ", out_stride, ", expected >= ", s_.t_k);
     if (count == 0) return;
-    using const_view = const_matrix_view<Scalar>;
-    using view = matrix_view<Scalar>;
     constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
-    const Index g = h / s_.group_size, t_k = s_.t_k;
+    const Index g = h / s_.group_size, t_k = s_.t_k, d = s_.head_dim;
     // A causal query at position p sees keys 0..p: columns past the block's last row are 0 without a product.
     const Index visible = s_.causal ? std::min(t_k, s_.past + r0 + count) : t_k;
-    const_view q_h(s_.q + r0 * s_.q_stride + h * s_.head_dim, count, s_.head_dim, Eigen::OuterStride<>(s_.q_stride));
-    if (s_.kt != nullptr) {
-      logits_from_transposed_keys(q_h, g, visible, out, out_stride);
-    } else {
-      const_view k_g(s_.k + g * s_.head_dim, visible, s_.head_dim, Eigen::OuterStride<>(s_.kv_stride));
-      view s(out, count, visible, Eigen::OuterStride<>(out_stride));
-      s.noalias() = (s_.scale * q_h) * k_g.transpose();
-    }
+    std::vector<Scalar> scaled(std::size_t(count * d));
+    matrix_view<Scalar>(scaled.data(), count, d, Eigen::OuterStride<>(d)) =
+        s_.scale * const_matrix_view<Scalar>(s_.q + r0 * s_.q_stride + h * d, count, d,
+                                             Eigen::OuterStride<>(s_.q_stride));
     const bool mask = s_.attn_mask != nullptr && s_.attn_mask->size() != 0;
     const bool padding = s_.key_padding != nullptr && s_.key_padding->size() != 0;
+    // Column chunks, each finished (logits, mask, exponentials) while its keys and rows are in cache.
+    for (Index c0 = 0; c0 < visible; c0 += column_chunk) {
+      const Index c1 = std::min(visible, c0 + column_chunk);
+      logits(scaled.data(), count, g, c0, c1, out, out_stride);
+      for (Index r = 0; r < count; ++r) {
+        Scalar* row = out + r * out_stride;
+        const Index i = r0 + r;
+        const Index seen = std::max(c0, std::min(c1, s_.causal ? s_.past + i + 1 : t_k));
+        if (mask) {
+          for (Index j = c0; j < seen; ++j) row[j] += (*s_.attn_mask)(i, j);
+        }
+        if (padding) {
+          for (Index j = c0; j < seen; ++j) {
+            if ((*s_.key_padding)(s_.batch_row, j)) row[j] = minus_infinity;
+          }
+        }
+        const Scalar lse = s_.lse[h * s_.t_q + i];
+        if (!std::isnan(lse) && lse != minus_infinity && seen > c0) detail::exp_shifted_sum(row + c0, seen - c0, lse);
+        std::fill(row + seen, row + c1, Scalar(0));
+      }
+    }
     for (Index r = 0; r < count; ++r) {
       Scalar* row = out + r * out_stride;
-      const Index i = r0 + r;
-      const Scalar lse = s_.lse[h * s_.t_q + i];
-      const Index seen = s_.causal ? std::min(t_k, s_.past + i + 1) : t_k;
-      if (mask) {
-        for (Index j = 0; j < seen; ++j) row[j] += (*s_.attn_mask)(i, j);
-      }
-      if (padding) {
-        for (Index j = 0; j < seen; ++j) {
-          if ((*s_.key_padding)(s_.batch_row, j)) row[j] = minus_infinity;
-        }
-      }
+      const Scalar lse = s_.lse[h * s_.t_q + r0 + r];
       if (std::isnan(lse)) {
         std::fill(row, row + t_k, std::numeric_limits<Scalar>::quiet_NaN());
-        continue;
-      }
-      if (lse == minus_infinity) {  // fully masked
+      } else if (lse == minus_infinity) {  // fully masked
         std::fill(row, row + t_k, Scalar(0));
-        continue;
+      } else {  // exp(s - lse) is already normalised
+        std::fill(row + visible, row + t_k, Scalar(0));
       }
-      detail::exp_shifted_sum(row, seen, lse);  // the sum is not needed: the row is already normalised
-      std::fill(row + seen, row + t_k, Scalar(0));
     }
   }
 
  private:
-  /// The scaled logits of the rows of `q_h` against keys 0..visible-1 of kv head g, as the streaming pass formed
-  /// them: the queries scaled first, then `tile_product` over the transposed keys. Whole batches of keys go
-  /// straight into `out`; the last visible % width keys through a one-batch buffer, since a full batch would
-  /// write past the row (the transposed keys are zero there, so the extra logits are never wrong, only unwanted).
-  template <class Queries>
-  void logits_from_transposed_keys(const Queries& q_h, Index g, Index visible, Scalar* out, Index out_stride) const {
+  /// Key columns per chunk of `rows`: the chunk's transposed keys (head_dim x chunk) and logits stay in L2.
+  static constexpr Index column_chunk = 512;
+
+  /// Columns c0..c1 of the scaled logits of `count` scaled query rows against kv head g, into `out` (row stride
+  /// `out_stride`), as the streaming pass formed them. With the transposed keys, `tile_product` over them in the
+  /// same order as that pass: whole batches straight into `out`, the last (c1 - c0) % width keys through a
+  /// one-batch buffer, since a full batch would write past the chunk (the transposed keys are zero past t_k).
+  void logits(const Scalar* scaled, Index count, Index g, Index c0, Index c1, Scalar* out, Index out_stride) const {
+    const Index d = s_.head_dim;
+    if (s_.kt == nullptr) {
+      const const_matrix_view<Scalar> q(scaled, count, d, Eigen::OuterStride<>(d));
+      const const_matrix_view<Scalar> k(s_.k + c0 * s_.kv_stride + g * d, c1 - c0, d, Eigen::OuterStride<>(s_.kv_stride));
+      matrix_view<Scalar>(out + c0, count, c1 - c0, Eigen::OuterStride<>(out_stride)).noalias() = q * k.transpose();
+      return;
+    }
     constexpr Index w = detail::tile_batch<Scalar>;
-    const Index count = q_h.rows(), d = s_.head_dim;
-    std::vector<Scalar> scaled(std::size_t(count * d));
-    matrix_view<Scalar> qs(scaled.data(), count, d, Eigen::OuterStride<>(d));
-    qs = s_.scale * q_h;
     const Scalar* kt_g = s_.kt + g * d * s_.kt_stride;
-    const Index body = visible / w * w;
-    if (body > 0) detail::tile_product<false>(scaled.data(), d, kt_g, s_.kt_stride, out, out_stride, count, body, d);
-    if (body < visible) {
+    const Index body = c0 + (c1 - c0) / w * w;
+    if (body > c0) {
+      detail::tile_product<false>(scaled, d, kt_g + c0, s_.kt_stride, out + c0, out_stride, count, body - c0, d);
+    }
+    if (body < c1) {
       std::vector<Scalar> tail(std::size_t(count * w));
-      detail::tile_product<false>(scaled.data(), d, kt_g + body, s_.kt_stride, tail.data(), w, count, w, d);
+      detail::tile_product<false>(scaled, d, kt_g + body, s_.kt_stride, tail.data(), w, count, w, d);
       for (Index r = 0; r < count; ++r) {
-        std::copy(tail.data() + r * w, tail.data() + r * w + (visible - body), out + r * out_stride + body);
+        std::copy(tail.data() + r * w, tail.data() + r * w + (c1 - body), out + r * out_stride + body);
       }
     }
   }
