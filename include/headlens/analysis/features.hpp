@@ -704,6 +704,7 @@ feature_row_stats feature_sweep_row(const Scalar* p, Index n, Index li, const fe
   feature_row_stats out;
   if (n < lanes) {
     Scalar sum = 0, free = 0, sink = 0, plogp = 0, dist = 0, punct = 0, sep = 0, mx = 0, mn = inf;
+    std::fill(seg_mass, seg_mass + seg_count, 0.0);  // segments the row does not reach (see `extent` below)
     std::size_t s = 0;
     Scalar seg_sum = 0;
     for (Index j = 0; j < n; ++j) {
@@ -727,6 +728,7 @@ feature_row_stats feature_sweep_row(const Scalar* p, Index n, Index li, const fe
         seg_sum = 0;
       }
     }
+    if (s < seg_count) seg_mass[s] = static_cast<double>(seg_sum);
     out.sum = sum, out.free = free, out.sink = sink, out.plogp = plogp, out.distance = dist;
     out.punct = punct, out.sep = sep, out.max = mx, out.min = mn;
     return out;
@@ -917,11 +919,13 @@ struct window_measure {
     std::fill(ws.unit_rows.begin(), ws.unit_rows.end(), 0);
   }
 
-  /// Measures window-local rows li0 .. li1 - 1; row li is at data + (li - li0) * row_stride.
+  /// Measures window-local rows li0 .. li1 - 1; row li is at data + (li - li0) * row_stride. `extent`, when given,
+  /// says that row li is 0 from column extent[li - li0] on (a causal row past the words its tokens see), so its
+  /// sweep stops there; the row must still hold all n entries.
   template <class Scalar>
   static void rows(const Scalar* data, Index row_stride, Index li0, Index li1, const prepared_document& doc,
                    const word_window& win, feature_workspace& ws, const feature_options& options,
-                   feature_window_totals& out) {
+                   feature_window_totals& out, const Index* extent = nullptr) {
     const Index b = win.begin, n = win.size();
     const Index own_end = win.own_end - b;
     const double tol = options.row_sum_tolerance;
@@ -938,7 +942,8 @@ struct window_measure {
       if (!owned && (row_local_unit < 0 || !ws.tracked[static_cast<std::size_t>(row_local_unit)])) continue;
       const Scalar* p = data + (li - li0) * row_stride;
       const feature_row_stats st =
-          feature_sweep_row(p, n, li, ws.segments.data(), seg_count, pm, sm, fm, acc, ws.segment_mass.data());
+          feature_sweep_row(p, extent != nullptr ? std::min(n, extent[li - li0]) : n, li, ws.segments.data(), seg_count,
+                            pm, sm, fm, acc, ws.segment_mass.data());
       const double sum = st.sum;
       const Index arg = st.arg;  // free argmax, -1 for none
       const double plogp = st.plogp;

@@ -3,13 +3,15 @@
 /// `streaming_word_features`: the word-level features of every head of a window, measured inside the attention
 /// kernel's streaming path (a `pattern_row_observer`, kernels/pattern_rows.hpp), so no [T x T] map, token-level or
 /// word-level, exists at any time: memory per layer is O(heads x T) plus, per thread, one block of token rows
-/// [block x T] and its word rows.
+/// [block x T] and one word row.
 ///
 /// For each layer the kernel hands over, every head (in parallel over heads) walks the window's measured words
-/// (`window_measure::first_row .. end_row`) in blocks of whole words of at most `block_tokens` tokens: the exact
-/// pattern rows of the block's tokens are computed, turned into word rows exactly as `token_to_word_map` does
-/// (attention to a word sums its tokens, from a word averages its tokens' rows, mass on tokens of no word is
-/// dropped and the row renormalised, in double), and fed to the same `window_measure` the materialised path uses.
+/// (`window_measure::first_row .. end_row`) in blocks of whole words of at most `block_tokens` tokens (fewer at
+/// long context, so a block stays in cache): the exact pattern rows of the block's tokens are computed, and each
+/// word's row is built from them as `token_to_word_map` does (attention to a word sums its tokens, from a word
+/// averages its tokens' rows, mass on tokens of no word is dropped and the row renormalised) and measured at once
+/// by the same `window_measure` the materialised path uses. Words whose tokens are one unbroken run (every
+/// tokenizer that keeps words whole) go by runs of columns in float; other layouts by a scalar scatter in double.
 /// So the features equal the materialised path's within float rounding of the pattern.
 ///
 /// Use (attention_model does this for `head_analysis`):
@@ -35,7 +37,7 @@ namespace headlens {
 /// the file comment). The accumulator, document, window and alignment must outlive it.
 class streaming_word_features final : public pattern_row_observer<float> {
  public:
-  /// Token rows per block (at least one whole word).
+  /// Token rows per block at most (a block holds at least one whole word; fewer rows from T = 8,192 tokens on).
   static constexpr Index block_tokens = 64;
 
   /// `alignment` maps the window's tokens to its words (`alignment.words() == window.size()`). `threads`: 0 for
@@ -90,7 +92,7 @@ class streaming_word_features final : public pattern_row_observer<float> {
           tw.prepared = true;
         }
         tw.tokens.resize(std::size_t(block_tokens_max_ * T));
-        tw.word_rows.resize(std::size_t(block_words_max_ * n));
+        tw.word_row.resize(std::size_t(n));
         tw.row.resize(std::size_t(n));
         measure_head(rows, h, std::size_t(layer) * std::size_t(acc_.heads()) + std::size_t(h), tw);
       } catch (...) {
@@ -144,7 +146,7 @@ class streaming_word_features final : public pattern_row_observer<float> {
     detail::feature_workspace features;
     bool prepared = false;
     std::vector<float> tokens;     ///< [block tokens x T] pattern rows
-    std::vector<float> word_rows;  ///< [block words x n]
+    std::vector<float> word_row;   ///< [n] the word row being measured
     std::vector<double> row;       ///< [n] one word row, summed in double
   };
 
@@ -176,8 +178,12 @@ class streaming_word_features final : public pattern_row_observer<float> {
       if (alignment_.tokens_per_word[std::size_t(li)] > 0) ++owned_words_with_tokens_;
     }
     plan_key_runs(first, last);
+    plan_extents(first, last);
     blocks_.clear();
     if (li0 >= li1) return;
+    // At most block_tokens token rows per block, fewer at long context: a block's rows ([block x T] floats) are
+    // written by the kernel and read word by word, and should stay within about 2 MiB of cache per thread.
+    const Index block_limit = std::clamp<Index>((Index(1) << 19) / std::max<Index>(T, 1), 8, block_tokens);
     if (!contiguous) {
       blocks_.push_back({li0, li1, 0, T});
     } else {
@@ -188,7 +194,7 @@ class streaming_word_features final : public pattern_row_observer<float> {
           const Index v = b.end_word;
           const Index ft = last[std::size_t(v)] < 0 ? b.first_token : std::min(b.first_token, first[std::size_t(v)]);
           const Index et = last[std::size_t(v)] < 0 ? b.end_token : std::max(b.end_token, last[std::size_t(v)] + 1);
-          if (b.end_word > b.first_word && et > ft && et - ft > block_tokens) break;
+          if (b.end_word > b.first_word && et > ft && et - ft > block_limit) break;
           b.first_token = ft;
           b.end_token = et;
           ++b.end_word;
@@ -200,7 +206,6 @@ class streaming_word_features final : public pattern_row_observer<float> {
     }
     for (const block& b : blocks_) {
       block_tokens_max_ = std::max(block_tokens_max_, b.end_token - b.first_token);
-      block_words_max_ = std::max(block_words_max_, b.end_word - b.first_word);
     }
   }
 
@@ -231,6 +236,25 @@ class streaming_word_features final : public pattern_row_observer<float> {
         }
       }
       key_runs_.push_back({kind, w, f, kind == key_run::sum ? count : 1});
+    }
+  }
+
+  /// Where each word row's mass ends in a causal model, so the feature sweep skips the zeros after it: the
+  /// tokens of word v see keys up to v's last token, so v's row is 0 on every word whose first token comes later,
+  /// i.e. from 1 + (the last word whose first token is at most v's last token) on.
+  void plan_extents(const std::vector<Index>& first, const std::vector<Index>& last) {
+    const Index n = win_.size(), T = alignment_.tokens();
+    causal_extent_.assign(std::size_t(n), n);
+    std::vector<Index> latest_word(std::size_t(T), -1);  // per token t: the last word whose first token is <= t
+    for (Index w = 0; w < n; ++w) {
+      if (first[std::size_t(w)] < T) latest_word[std::size_t(first[std::size_t(w)])] = w;
+    }
+    for (Index t = 1; t < T; ++t) {
+      latest_word[std::size_t(t)] = std::max(latest_word[std::size_t(t)], latest_word[std::size_t(t - 1)]);
+    }
+    for (Index v = 0; v < n; ++v) {
+      const Index l = last[std::size_t(v)];
+      causal_extent_[std::size_t(v)] = l < 0 ? 0 : latest_word[std::size_t(l)] + 1;
     }
   }
 
@@ -270,88 +294,86 @@ class streaming_word_features final : public pattern_row_observer<float> {
     return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
   }
 
-  /// The word rows of block b from its token rows in `tw.tokens`, through `key_runs_`: each word's row is the sum
-  /// of its tokens' rows, renormalised to the mass on words (which also divides by its token count). Returns the
-  /// block's owned words' dropped mass (mass on tokens of no word, averaged over the word's tokens).
-  double word_rows_fast(const block& b, thread_workspace& tw) const {
+  /// Word v's row (v in block b) into `out` from the block's token rows in `tw.tokens`, through `key_runs_`: the
+  /// sum of its tokens' rows, renormalised to the mass on words (which also divides by its token count). Returns
+  /// v's dropped mass (on tokens of no word, averaged over v's tokens) when v is owned, else 0.
+  double word_row_fast(const block& b, Index v, const thread_workspace& tw, float* out) const {
     const Index T = alignment_.tokens(), n = win_.size();
-    const Index own_end = win_.own_end - win_.begin;
-    double dropped_sum = 0;
-    for (Index v = b.first_word; v < b.end_word; ++v) {
-      float* out_row = tw.word_rows.data() + (v - b.first_word) * n;
-      const Index tokens = alignment_.tokens_per_word[std::size_t(v)];
-      if (tokens == 0) {
-        std::fill(out_row, out_row + n, 0.0f);
-        continue;
-      }
-      const Index t0 = first_token_[std::size_t(v)];
-      double dropped = 0;
-      for (Index t = t0; t < t0 + tokens; ++t) {
-        const float* p = tw.tokens.data() + (t - b.first_token) * T;
-        if (t == t0) {
-          word_row_from_tokens<false>(p, out_row);
-        } else {
-          word_row_from_tokens<true>(p, out_row);
-        }
-        for (Index u : unowned_tokens_) dropped += double(p[u]);
-      }
-      if (v < own_end) dropped_sum += dropped / double(tokens);
-      const double sum = sum_in_double(out_row, n);
-      if (sum > 0) {
-        const float scale = float(1.0 / sum);
-        for (Index j = 0; j < n; ++j) out_row[j] *= scale;
-      }
+    const Index tokens = alignment_.tokens_per_word[std::size_t(v)];
+    if (tokens == 0) {
+      std::fill(out, out + n, 0.0f);
+      return 0;
     }
-    return dropped_sum;
+    const Index t0 = first_token_[std::size_t(v)];
+    double dropped = 0;
+    for (Index t = t0; t < t0 + tokens; ++t) {
+      const float* p = tw.tokens.data() + (t - b.first_token) * T;
+      if (t == t0) {
+        word_row_from_tokens<false>(p, out);
+      } else {
+        word_row_from_tokens<true>(p, out);
+      }
+      for (Index u : unowned_tokens_) dropped += double(p[u]);
+    }
+    const double sum = sum_in_double(out, n);
+    if (sum > 0) {
+      const float scale = float(1.0 / sum);
+      for (Index j = 0; j < n; ++j) out[j] *= scale;
+    }
+    return v < win_.own_end - win_.begin ? dropped / double(tokens) : 0.0;
   }
 
+  /// `word_row_fast` for any layout of tokens over words: each key token's mass added to its word's column in
+  /// double (`tw.row`), as `token_to_word_map` does.
+  double word_row_scalar(const pattern_rows<float>& rows, const block& b, Index v, thread_workspace& tw,
+                         float* out) const {
+    const Index T = alignment_.tokens(), n = win_.size();
+    const std::vector<doc_index>& word_of = alignment_.word_of_token;
+    std::fill(tw.row.begin(), tw.row.end(), 0.0);
+    double dropped = 0;
+    for (Index t = b.first_token; t < b.end_token; ++t) {
+      if (word_of[std::size_t(t)] != v) continue;
+      const float* p = tw.tokens.data() + (t - b.first_token) * T;
+      const Index seen = rows.causal() ? std::min(T, rows.past() + t + 1) : T;
+      for (Index u = 0; u < seen; ++u) {
+        const doc_index w = word_of[std::size_t(u)];
+        if (w < 0) {
+          dropped += double(p[u]);
+        } else {
+          tw.row[std::size_t(w)] += double(p[u]);
+        }
+      }
+    }
+    const Index tokens = alignment_.tokens_per_word[std::size_t(v)];
+    if (tokens == 0) {
+      std::fill(out, out + n, 0.0f);
+      return 0;
+    }
+    double sum = 0;
+    for (double& x : tw.row) sum += (x /= double(tokens));
+    const double scale = sum > 0 ? 1.0 / sum : 1.0;
+    for (Index j = 0; j < n; ++j) out[j] = static_cast<float>(tw.row[std::size_t(j)] * scale);
+    return v < win_.own_end - win_.begin ? dropped / double(tokens) : 0.0;
+  }
+
+  /// Measures head h: block by block, the token rows from the kernel; word by word, its row built and measured at
+  /// once, so the row is still in cache when `window_measure` sweeps it.
   void measure_head(const pattern_rows<float>& rows, Index h, std::size_t slot, thread_workspace& tw) {
     const Index T = alignment_.tokens(), n = win_.size();
-    const Index own_end = win_.own_end - win_.begin;
     detail::feature_window_totals& out = totals_[slot];
     out.reset(doc_.relation_names().size());
     detail::window_measure::begin(tw.features);
     double dropped_sum = 0;
-    const std::vector<doc_index>& word_of = alignment_.word_of_token;
+    float* word_row = tw.word_row.data();
     for (const block& b : blocks_) {
       const Index count = b.end_token - b.first_token;
       if (count > 0) rows.rows(h, b.first_token, count, tw.tokens.data(), T);
-      if (!key_runs_.empty()) {
-        dropped_sum += word_rows_fast(b, tw);
-        detail::window_measure::rows(tw.word_rows.data(), n, b.first_word, b.end_word, doc_, win_, tw.features,
-                                     acc_.options(), out);
-        continue;
-      }
       for (Index v = b.first_word; v < b.end_word; ++v) {
-        std::fill(tw.row.begin(), tw.row.end(), 0.0);
-        double dropped = 0;
-        for (Index t = b.first_token; t < b.end_token; ++t) {
-          if (word_of[std::size_t(t)] != v) continue;
-          const float* p = tw.tokens.data() + (t - b.first_token) * T;
-          const Index seen = rows.causal() ? std::min(T, rows.past() + t + 1) : T;
-          for (Index u = 0; u < seen; ++u) {
-            const doc_index w = word_of[std::size_t(u)];
-            if (w < 0) {
-              dropped += double(p[u]);
-            } else {
-              tw.row[std::size_t(w)] += double(p[u]);
-            }
-          }
-        }
-        const Index tokens = alignment_.tokens_per_word[std::size_t(v)];
-        float* out_row = tw.word_rows.data() + (v - b.first_word) * n;
-        if (tokens > 0) {
-          double sum = 0;
-          for (double& x : tw.row) sum += (x /= double(tokens));
-          if (v < own_end) dropped_sum += dropped / double(tokens);
-          const double scale = sum > 0 ? 1.0 / sum : 1.0;
-          for (Index j = 0; j < n; ++j) out_row[j] = static_cast<float>(tw.row[std::size_t(j)] * scale);
-        } else {
-          std::fill(out_row, out_row + n, 0.0f);
-        }
+        dropped_sum += key_runs_.empty() ? word_row_scalar(rows, b, v, tw, word_row)
+                                         : word_row_fast(b, v, tw, word_row);
+        detail::window_measure::rows(word_row, n, v, v + 1, doc_, win_, tw.features, acc_.options(), out,
+                                     rows.causal() ? causal_extent_.data() + v : nullptr);
       }
-      detail::window_measure::rows(tw.word_rows.data(), n, b.first_word, b.end_word, doc_, win_, tw.features,
-                                   acc_.options(), out);
     }
     detail::window_measure::finish(doc_, win_, tw.features, out);
     dropped_[slot] = dropped_sum;
@@ -367,7 +389,8 @@ class streaming_word_features final : public pattern_row_observer<float> {
   std::vector<key_run> key_runs_;        ///< empty when some word's tokens are not one run (the scalar path)
   std::vector<Index> unowned_tokens_;    ///< tokens of no word, for the dropped mass
   std::vector<Index> first_token_;       ///< per word: its first token (T when it has none)
-  Index block_tokens_max_ = 0, block_words_max_ = 0, owned_words_with_tokens_ = 0;
+  std::vector<Index> causal_extent_;     ///< per word: in a causal model its row is 0 from here on (`plan_extents`)
+  Index block_tokens_max_ = 0, owned_words_with_tokens_ = 0;
   std::vector<thread_workspace> workspaces_;
   std::vector<detail::feature_window_totals> totals_;
   std::vector<unsigned char> done_;
