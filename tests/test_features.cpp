@@ -872,9 +872,17 @@ struct reference_features {
   }
 };
 
+/// `scattered_paragraphs`: sentences alternate between two paragraphs, so a window's paragraphs are not runs of
+/// columns and the cross-boundary masses go by segments instead of by spans.
 template <class Scalar>
-void compare_with_reference(headlens::Index window, headlens::Index stride, bool sinks_apart = true) {
-  const std::vector<document> docs = headlens::read_conllu(gum_fixture());
+void compare_with_reference(headlens::Index window, headlens::Index stride, bool sinks_apart = true,
+                            bool scattered_paragraphs = false) {
+  std::vector<document> docs = headlens::read_conllu(gum_fixture());
+  if (scattered_paragraphs) {
+    for (document& doc : docs) {
+      for (std::size_t s = 0; s < doc.sentences.size(); ++s) doc.sentences[s].paragraph = headlens::doc_index(s % 2);
+    }
+  }
   headlens::feature_options options;
   options.sinks_apart = sinks_apart;
   head_feature_accumulator acc(0, 0, options);
@@ -941,6 +949,8 @@ TEST_CASE("features: the SIMD sweep agrees with a plain reference (float and dou
   SECTION("float, whole documents") { compare_with_reference<float>(1000, 1000); }
   SECTION("float, 96-word windows, every column alike") { compare_with_reference<float>(96, 40, false); }
   SECTION("double, 5-word windows, every column alike") { compare_with_reference<double>(5, 3, false); }
+  SECTION("float, 96-word windows, paragraphs scattered") { compare_with_reference<float>(96, 40, true, true); }
+  SECTION("float, 13-word windows, paragraphs scattered") { compare_with_reference<float>(13, 7, true, true); }
 }
 
 TEMPLATE_TEST_CASE("features: the vectorised log used for entropies agrees with std::log", "[features][log]", float,

@@ -572,10 +572,22 @@ inline bool is_sink_column(const prepared_document& doc, const word_window& win,
   return j == 0 || doc.is_separator(win.begin + j);
 }
 
+/// The columns [begin, end) of a window that hold a column's sentence, its paragraph and its discourse unit.
+struct feature_column_spans {
+  Index sentence_begin = 0, sentence_end = 0;
+  Index paragraph_begin = 0, paragraph_end = 0;
+  Index unit_begin = 0, unit_end = 0;  ///< empty for a column of no unit
+};
+
 /// Per-window scratch shared by all heads of a window; sized once and reused.
 struct feature_workspace {
   std::vector<feature_segment> segments;
   std::vector<double> segment_mass;
+  /// Per column: its spans, valid when `spans_exact` (every sentence, paragraph and unit of the window is one run
+  /// of columns, as in every document read from CoNLL-U). Then a row's cross-boundary masses are sums over three
+  /// short spans instead of over every segment of the window, which at long context cost as much as the sweep.
+  std::vector<feature_column_spans> spans;
+  bool spans_exact = false;
   std::vector<float> punct_f, sep_f, free_f;  // 0/1 masks per window column; free: not a sink
   std::vector<double> punct_d, sep_d, free_d;
   std::vector<Index> free_before;  // free columns in [0, j), j = 0..n
@@ -599,6 +611,9 @@ struct feature_workspace {
   const Scalar* free() const;
 
   void prepare(const prepared_document& doc, const word_window& win, bool sinks_apart);
+
+ private:
+  void prepare_spans(Index n);
 };
 
 template <>
@@ -723,7 +738,7 @@ feature_row_stats feature_sweep_row(const Scalar* p, Index n, Index li, const fe
       }
       mn = std::min(mn, v);
       seg_sum += vf;
-      if (j + 1 == segs[s].end) {
+      if (s < seg_count && j + 1 == segs[s].end) {
         seg_mass[s++] = static_cast<double>(seg_sum);
         seg_sum = 0;
       }
@@ -839,6 +854,48 @@ inline std::vector<xsimd::batch<double>>& feature_workspace::accumulators<double
   return acc_d;
 }
 
+/// Fills `spans` from the segments: runs of segments with the same sentence (paragraph, unit). `spans_exact` unless
+/// some sentence, paragraph or unit (units only where a column has one) makes more than one run.
+inline void feature_workspace::prepare_spans(Index n) {
+  spans.assign(static_cast<std::size_t>(n), feature_column_spans{});
+  spans_exact = true;
+  std::vector<doc_index> runs;
+  auto by = [&](doc_index feature_segment::*key, Index feature_column_spans::*begin, Index feature_column_spans::*end,
+                bool none_apart) {
+    runs.clear();
+    for (std::size_t k = 0; k < segments.size();) {
+      std::size_t e = k + 1;
+      while (e < segments.size() && segments[e].*key == segments[k].*key) ++e;
+      const doc_index id = segments[k].*key;
+      const bool none = none_apart && id < 0;
+      for (Index j = segments[k].begin; j < segments[e - 1].end; ++j) {
+        spans[static_cast<std::size_t>(j)].*begin = none ? j : segments[k].begin;
+        spans[static_cast<std::size_t>(j)].*end = none ? j : segments[e - 1].end;
+      }
+      if (!none) runs.push_back(id);
+      k = e;
+    }
+    std::sort(runs.begin(), runs.end());
+    if (std::adjacent_find(runs.begin(), runs.end()) != runs.end()) spans_exact = false;
+  };
+  by(&feature_segment::sentence, &feature_column_spans::sentence_begin, &feature_column_spans::sentence_end, false);
+  by(&feature_segment::paragraph, &feature_column_spans::paragraph_begin, &feature_column_spans::paragraph_end, false);
+  by(&feature_segment::unit, &feature_column_spans::unit_begin, &feature_column_spans::unit_end, true);
+}
+
+/// Sum of p[j] * fm[j] over columns [begin, end), in float lanes as the sweep's segment masses are.
+template <class Scalar>
+double feature_free_mass(const Scalar* p, const Scalar* fm, Index begin, Index end) {
+  using batch = xsimd::batch<Scalar>;
+  constexpr Index lanes = static_cast<Index>(batch::size);
+  batch acc(Scalar(0));
+  Index j = begin;
+  for (; j + lanes <= end; j += lanes) acc += batch::load_unaligned(p + j) * batch::load_unaligned(fm + j);
+  Scalar rest = xsimd::hadd(acc);
+  for (; j < end; ++j) rest += p[j] * fm[j];
+  return static_cast<double>(rest);
+}
+
 inline void feature_workspace::prepare(const prepared_document& doc, const word_window& win, bool sinks_apart) {
   const Index b = win.begin, e = win.end, n = e - b;
   segments.clear();
@@ -853,6 +910,7 @@ inline void feature_workspace::prepare(const prepared_document& doc, const word_
     }
   }
   segment_mass.assign(segments.size(), 0.0);
+  prepare_spans(n);
   acc_f.resize(segments.size());
   acc_d.resize(segments.size());
   punct_f.resize(static_cast<std::size_t>(n));
@@ -920,8 +978,8 @@ struct window_measure {
   }
 
   /// Measures window-local rows li0 .. li1 - 1; row li is at data + (li - li0) * row_stride. `extent`, when given,
-  /// says that row li is 0 from column extent[li - li0] on (a causal row past the words its tokens see), so its
-  /// sweep stops there; the row must still hold all n entries.
+  /// says that row li is 0 from column extent[li - li0] on (a causal row past the words its tokens see): only its
+  /// first extent[li - li0] entries are read, the rest are taken as 0 and need not be written.
   template <class Scalar>
   static void rows(const Scalar* data, Index row_stride, Index li0, Index li1, const prepared_document& doc,
                    const word_window& win, feature_workspace& ws, const feature_options& options,
@@ -941,14 +999,17 @@ struct window_measure {
       const Index row_local_unit = row_unit < 0 ? -1 : row_unit - ws.first_unit;
       if (!owned && (row_local_unit < 0 || !ws.tracked[static_cast<std::size_t>(row_local_unit)])) continue;
       const Scalar* p = data + (li - li0) * row_stride;
-      const feature_row_stats st =
-          feature_sweep_row(p, extent != nullptr ? std::min(n, extent[li - li0]) : n, li, ws.segments.data(), seg_count,
-                            pm, sm, fm, acc, ws.segment_mass.data());
+      const Index swept = extent != nullptr ? std::clamp<Index>(extent[li - li0], 0, n) : n;
+      // Every segment's mass only where the row's attention per unit wants it, or spans cannot stand in for it.
+      const bool unit_row = row_local_unit >= 0 && ws.tracked[static_cast<std::size_t>(row_local_unit)];
+      const bool by_segments = unit_row || !ws.spans_exact;
+      const feature_row_stats st = feature_sweep_row(p, swept, li, ws.segments.data(), by_segments ? seg_count : 0,
+                                                     pm, sm, fm, acc, ws.segment_mass.data());
       const double sum = st.sum;
       const Index arg = st.arg;  // free argmax, -1 for none
       const double plogp = st.plogp;
       if (!std::isfinite(sum) || !std::isfinite(plogp) || !std::isfinite(st.max) || st.min < -tol) {
-        for (Index j = 0; j < n; ++j) {
+        for (Index j = 0; j < swept; ++j) {
           const double v = static_cast<double>(p[j]);
           if (!std::isfinite(v))
             fail<argument_error>("map row ", li, " (word ", w, ") holds ", v, " at column ", j,
@@ -966,7 +1027,7 @@ struct window_measure {
       if (masked) continue;
 
       // Discourse units: every read row of a unit adds to its attention per unit.
-      if (row_local_unit >= 0 && ws.tracked[static_cast<std::size_t>(row_local_unit)]) {
+      if (unit_row) {
         double* to = ws.unit_mass.data() + row_local_unit * ws.unit_count;
         for (std::size_t k = 0; k < seg_count; ++k) {
           if (ws.segments[k].local_unit >= 0) to[ws.segments[k].local_unit] += ws.segment_mass[k];
@@ -985,7 +1046,7 @@ struct window_measure {
         const Index j = li + d;
         if (j < 0 || j >= n) continue;
         const auto slot = static_cast<std::size_t>(d + evidence_max_offset);
-        out.offset_mass[slot] += static_cast<double>(p[j]);
+        if (j < swept) out.offset_mass[slot] += static_cast<double>(p[j]);
         ++out.offset_rows[slot];
         if (fm[j] != Scalar(0)) ++out.argmax_rows[slot];
       }
@@ -1001,7 +1062,7 @@ struct window_measure {
       }
       out.distance += st.distance;
       if (li > 0) {
-        out.first_token_mass += static_cast<double>(p[0]);
+        out.first_token_mass += swept > 0 ? static_cast<double>(p[0]) : 0.0;
         ++out.first_token_rows;
       }
       out.separator_mass += st.sep;
@@ -1009,11 +1070,18 @@ struct window_measure {
       // Cross-boundary masses.
       const doc_index row_sentence = doc.sentence_of(w), row_paragraph = doc.paragraph_of(w);
       double same_sentence = 0, same_paragraph = 0, same_unit = 0;
-      for (std::size_t k = 0; k < seg_count; ++k) {
-        const feature_segment& sg = ws.segments[k];
-        if (sg.sentence == row_sentence) same_sentence += ws.segment_mass[k];
-        if (sg.paragraph == row_paragraph) same_paragraph += ws.segment_mass[k];
-        if (row_unit >= 0 && sg.unit == row_unit) same_unit += ws.segment_mass[k];
+      if (by_segments) {
+        for (std::size_t k = 0; k < seg_count; ++k) {
+          const feature_segment& sg = ws.segments[k];
+          if (sg.sentence == row_sentence) same_sentence += ws.segment_mass[k];
+          if (sg.paragraph == row_paragraph) same_paragraph += ws.segment_mass[k];
+          if (row_unit >= 0 && sg.unit == row_unit) same_unit += ws.segment_mass[k];
+        }
+      } else {
+        const feature_column_spans& sp = ws.spans[static_cast<std::size_t>(li)];
+        same_sentence = feature_free_mass(p, fm, sp.sentence_begin, std::min(sp.sentence_end, swept));
+        same_paragraph = feature_free_mass(p, fm, sp.paragraph_begin, std::min(sp.paragraph_end, swept));
+        if (row_unit >= 0) same_unit = feature_free_mass(p, fm, sp.unit_begin, std::min(sp.unit_end, swept));
       }
       out.cross_sentence_mass += free - same_sentence;
       out.cross_paragraph_mass += free - same_paragraph;

@@ -258,16 +258,18 @@ class streaming_word_features final : public pattern_row_observer<float> {
     }
   }
 
-  /// Writes (or, with Add, adds) the word row of one token row `p` (T values, 0 past what the token sees) to
-  /// `out` (n values), through `key_runs_`.
+  /// Writes (or, with Add, adds) words 0 .. end - 1 of the word row of one token row `p` (T values, 0 past what
+  /// the token sees) to `out`, through `key_runs_`.
   template <bool Add>
-  void word_row_from_tokens(const float* p, float* out) const {
+  void word_row_from_tokens(const float* p, float* out, Index end) const {
     for (const key_run& r : key_runs_) {
+      if (r.word >= end) break;
       float* o = out + r.word;
+      const Index length = std::min(r.length, end - r.word);
       switch (r.kind) {
         case key_run::copy: {
           const float* src = p + r.token;
-          for (Index k = 0; k < r.length; ++k) o[k] = Add ? o[k] + src[k] : src[k];
+          for (Index k = 0; k < length; ++k) o[k] = Add ? o[k] + src[k] : src[k];
           break;
         }
         case key_run::sum: {
@@ -277,7 +279,7 @@ class streaming_word_features final : public pattern_row_observer<float> {
           break;
         }
         case key_run::zero:
-          if (!Add) std::fill(o, o + r.length, 0.0f);
+          if (!Add) std::fill(o, o + length, 0.0f);
           break;
       }
     }
@@ -294,14 +296,15 @@ class streaming_word_features final : public pattern_row_observer<float> {
     return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
   }
 
-  /// Word v's row (v in block b) into `out` from the block's token rows in `tw.tokens`, through `key_runs_`: the
-  /// sum of its tokens' rows, renormalised to the mass on words (which also divides by its token count). Returns
-  /// v's dropped mass (on tokens of no word, averaged over v's tokens) when v is owned, else 0.
-  double word_row_fast(const block& b, Index v, const thread_workspace& tw, float* out) const {
-    const Index T = alignment_.tokens(), n = win_.size();
+  /// Words 0 .. end - 1 of word v's row (v in block b; the row is 0 from `end` on) into `out` from the block's
+  /// token rows in `tw.tokens`, through `key_runs_`: the sum of its tokens' rows, renormalised to the mass on words
+  /// (which also divides by its token count). Returns v's dropped mass (on tokens of no word, averaged over v's
+  /// tokens) when v is owned, else 0.
+  double word_row_fast(const block& b, Index v, const thread_workspace& tw, float* out, Index end) const {
+    const Index T = alignment_.tokens();
     const Index tokens = alignment_.tokens_per_word[std::size_t(v)];
     if (tokens == 0) {
-      std::fill(out, out + n, 0.0f);
+      std::fill(out, out + end, 0.0f);
       return 0;
     }
     const Index t0 = first_token_[std::size_t(v)];
@@ -309,16 +312,16 @@ class streaming_word_features final : public pattern_row_observer<float> {
     for (Index t = t0; t < t0 + tokens; ++t) {
       const float* p = tw.tokens.data() + (t - b.first_token) * T;
       if (t == t0) {
-        word_row_from_tokens<false>(p, out);
+        word_row_from_tokens<false>(p, out, end);
       } else {
-        word_row_from_tokens<true>(p, out);
+        word_row_from_tokens<true>(p, out, end);
       }
       for (Index u : unowned_tokens_) dropped += double(p[u]);
     }
-    const double sum = sum_in_double(out, n);
+    const double sum = sum_in_double(out, end);
     if (sum > 0) {
       const float scale = float(1.0 / sum);
-      for (Index j = 0; j < n; ++j) out[j] *= scale;
+      for (Index j = 0; j < end; ++j) out[j] *= scale;
     }
     return v < win_.own_end - win_.begin ? dropped / double(tokens) : 0.0;
   }
@@ -369,8 +372,10 @@ class streaming_word_features final : public pattern_row_observer<float> {
       const Index count = b.end_token - b.first_token;
       if (count > 0) rows.rows(h, b.first_token, count, tw.tokens.data(), T);
       for (Index v = b.first_word; v < b.end_word; ++v) {
+        // A causal row is built and measured only up to the words its tokens see.
+        const Index end = rows.causal() ? causal_extent_[std::size_t(v)] : n;
         dropped_sum += key_runs_.empty() ? word_row_scalar(rows, b, v, tw, word_row)
-                                         : word_row_fast(b, v, tw, word_row);
+                                         : word_row_fast(b, v, tw, word_row, end);
         detail::window_measure::rows(word_row, n, v, v + 1, doc_, win_, tw.features, acc_.options(), out,
                                      rows.causal() ? causal_extent_.data() + v : nullptr);
       }
