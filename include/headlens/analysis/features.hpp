@@ -979,11 +979,13 @@ struct window_measure {
 
   /// Measures window-local rows li0 .. li1 - 1; row li is at data + (li - li0) * row_stride. `extent`, when given,
   /// says that row li is 0 from column extent[li - li0] on (a causal row past the words its tokens see): only its
-  /// first extent[li - li0] entries are read, the rest are taken as 0 and need not be written.
+  /// first extent[li - li0] entries are read, the rest are taken as 0 and need not be written. With `renormalise`
+  /// each row is measured as divided by its own sum (a row of 0 stays masked), so a streaming caller can hand over
+  /// rows that still hold mass on tokens of no word, in place, without writing a renormalised copy.
   template <class Scalar>
   static void rows(const Scalar* data, Index row_stride, Index li0, Index li1, const prepared_document& doc,
                    const word_window& win, feature_workspace& ws, const feature_options& options,
-                   feature_window_totals& out, const Index* extent = nullptr) {
+                   feature_window_totals& out, const Index* extent = nullptr, bool renormalise = false) {
     const Index b = win.begin, n = win.size();
     const Index own_end = win.own_end - b;
     const double tol = options.row_sum_tolerance;
@@ -1003,8 +1005,17 @@ struct window_measure {
       // Every segment's mass only where the row's attention per unit wants it, or spans cannot stand in for it.
       const bool unit_row = row_local_unit >= 0 && ws.tracked[static_cast<std::size_t>(row_local_unit)];
       const bool by_segments = unit_row || !ws.spans_exact;
-      const feature_row_stats st = feature_sweep_row(p, swept, li, ws.segments.data(), by_segments ? seg_count : 0,
-                                                     pm, sm, fm, acc, ws.segment_mass.data());
+      feature_row_stats st = feature_sweep_row(p, swept, li, ws.segments.data(), by_segments ? seg_count : 0, pm,
+                                               sm, fm, acc, ws.segment_mass.data());
+      // Every mass is linear in the row; sum (c p log(c p)) = c sum p log p + c log c sum p over the free columns.
+      const double scale = renormalise && st.sum > 0 && std::isfinite(st.sum) ? 1.0 / st.sum : 1.0;
+      if (scale != 1.0) {
+        st.plogp = scale * st.plogp + scale * std::log(scale) * st.free;
+        for (double* m : {&st.sum, &st.free, &st.sink, &st.distance, &st.punct, &st.sep, &st.max, &st.min}) *m *= scale;
+        if (by_segments) {
+          for (std::size_t k = 0; k < seg_count; ++k) ws.segment_mass[k] *= scale;
+        }
+      }
       const double sum = st.sum;
       const Index arg = st.arg;  // free argmax, -1 for none
       const double plogp = st.plogp;
@@ -1046,7 +1057,7 @@ struct window_measure {
         const Index j = li + d;
         if (j < 0 || j >= n) continue;
         const auto slot = static_cast<std::size_t>(d + evidence_max_offset);
-        if (j < swept) out.offset_mass[slot] += static_cast<double>(p[j]);
+        if (j < swept) out.offset_mass[slot] += scale * static_cast<double>(p[j]);
         ++out.offset_rows[slot];
         if (fm[j] != Scalar(0)) ++out.argmax_rows[slot];
       }
@@ -1062,7 +1073,7 @@ struct window_measure {
       }
       out.distance += st.distance;
       if (li > 0) {
-        out.first_token_mass += swept > 0 ? static_cast<double>(p[0]) : 0.0;
+        out.first_token_mass += swept > 0 ? scale * static_cast<double>(p[0]) : 0.0;
         ++out.first_token_rows;
       }
       out.separator_mass += st.sep;
@@ -1079,9 +1090,9 @@ struct window_measure {
         }
       } else {
         const feature_column_spans& sp = ws.spans[static_cast<std::size_t>(li)];
-        same_sentence = feature_free_mass(p, fm, sp.sentence_begin, std::min(sp.sentence_end, swept));
-        same_paragraph = feature_free_mass(p, fm, sp.paragraph_begin, std::min(sp.paragraph_end, swept));
-        if (row_unit >= 0) same_unit = feature_free_mass(p, fm, sp.unit_begin, std::min(sp.unit_end, swept));
+        same_sentence = scale * feature_free_mass(p, fm, sp.sentence_begin, std::min(sp.sentence_end, swept));
+        same_paragraph = scale * feature_free_mass(p, fm, sp.paragraph_begin, std::min(sp.paragraph_end, swept));
+        if (row_unit >= 0) same_unit = scale * feature_free_mass(p, fm, sp.unit_begin, std::min(sp.unit_end, swept));
       }
       out.cross_sentence_mass += free - same_sentence;
       out.cross_paragraph_mass += free - same_paragraph;

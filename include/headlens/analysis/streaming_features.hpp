@@ -37,8 +37,8 @@ namespace headlens {
 /// the file comment). The accumulator, document, window and alignment must outlive it.
 class streaming_word_features final : public pattern_row_observer<float> {
  public:
-  /// Token rows per block at most (a block holds at least one whole word; fewer rows from T = 8,192 tokens on).
-  static constexpr Index block_tokens = 64;
+  /// Token rows per block at most (a block holds at least one whole word; fewer rows from T = 8,739 tokens on).
+  static constexpr Index block_tokens = 60;
 
   /// `alignment` maps the window's tokens to its words (`alignment.words() == window.size()`). `threads`: 0 for
   /// OpenMP's default. Throws `argument_error` when the alignment does not fit the window.
@@ -183,7 +183,8 @@ class streaming_word_features final : public pattern_row_observer<float> {
     if (li0 >= li1) return;
     // At most block_tokens token rows per block, fewer at long context: a block's rows ([block x T] floats) are
     // written by the kernel and read word by word, and should stay within about 2 MiB of cache per thread.
-    const Index block_limit = std::clamp<Index>((Index(1) << 19) / std::max<Index>(T, 1), 8, block_tokens);
+    // A multiple of 6 rows: the kernel's logits go 6 rows at a time, and a rest of 4 rows costs 1.6x per row.
+    const Index block_limit = std::clamp<Index>((Index(1) << 19) / std::max<Index>(T, 1) / 6 * 6, 6, block_tokens);
     if (!contiguous) {
       blocks_.push_back({li0, li1, 0, T});
     } else {
@@ -216,6 +217,7 @@ class streaming_word_features final : public pattern_row_observer<float> {
     const Index n = win_.size(), T = alignment_.tokens();
     key_runs_.clear();
     unowned_tokens_.clear();
+    one_to_one_ = false;
     first_token_ = first;
     for (Index t = 0; t < T; ++t) {
       if (alignment_.word_of_token[std::size_t(t)] < 0) unowned_tokens_.push_back(t);
@@ -237,6 +239,7 @@ class streaming_word_features final : public pattern_row_observer<float> {
       }
       key_runs_.push_back({kind, w, f, kind == key_run::sum ? count : 1});
     }
+    one_to_one_ = key_runs_.size() == 1 && key_runs_[0].kind == key_run::copy && key_runs_[0].length == n;
   }
 
   /// Where each word row's mass ends in a causal model, so the feature sweep skips the zeros after it: the
@@ -359,6 +362,26 @@ class streaming_word_features final : public pattern_row_observer<float> {
     return v < win_.own_end - win_.begin ? dropped / double(tokens) : 0.0;
   }
 
+  /// Block b of head h when every word is one token, in order (`one_to_one_`): word v's row is its token's row
+  /// from the first word's token on, so it is measured where the kernel wrote it, renormalised by `window_measure`
+  /// on the fly, with no word row written. A causal row is computed and read only as far as the block sees.
+  void measure_block_in_place(const pattern_rows<float>& rows, Index h, const block& b, thread_workspace& tw,
+                              detail::feature_window_totals& out, double& dropped_sum) const {
+    const Index T = alignment_.tokens(), n = win_.size(), own = win_.own_end - win_.begin;
+    const Index offset = first_token_[0];
+    rows.visible_rows(h, b.first_token, b.end_token - b.first_token, tw.tokens.data(), T);
+    for (Index v = b.first_word; v < b.end_word; ++v) {
+      const float* p = tw.tokens.data() + (first_token_[std::size_t(v)] - b.first_token) * T;
+      if (v < own) {
+        for (Index u : unowned_tokens_) {
+          if (!rows.causal() || u <= rows.past() + first_token_[std::size_t(v)]) dropped_sum += double(p[u]);
+        }
+      }
+      detail::window_measure::rows(p + offset, n, v, v + 1, doc_, win_, tw.features, acc_.options(), out,
+                                   rows.causal() ? causal_extent_.data() + v : nullptr, true);
+    }
+  }
+
   /// Measures head h: block by block, the token rows from the kernel; word by word, its row built and measured at
   /// once, so the row is still in cache when `window_measure` sweeps it.
   void measure_head(const pattern_rows<float>& rows, Index h, std::size_t slot, thread_workspace& tw) {
@@ -370,6 +393,10 @@ class streaming_word_features final : public pattern_row_observer<float> {
     float* word_row = tw.word_row.data();
     for (const block& b : blocks_) {
       const Index count = b.end_token - b.first_token;
+      if (one_to_one_) {
+        measure_block_in_place(rows, h, b, tw, out, dropped_sum);
+        continue;
+      }
       if (count > 0) rows.rows(h, b.first_token, count, tw.tokens.data(), T);
       for (Index v = b.first_word; v < b.end_word; ++v) {
         // A causal row is built and measured only up to the words its tokens see.
@@ -395,6 +422,7 @@ class streaming_word_features final : public pattern_row_observer<float> {
   std::vector<Index> unowned_tokens_;    ///< tokens of no word, for the dropped mass
   std::vector<Index> first_token_;       ///< per word: its first token (T when it has none)
   std::vector<Index> causal_extent_;     ///< per word: in a causal model its row is 0 from here on (`plan_extents`)
+  bool one_to_one_ = false;              ///< every word is one token, in order (`measure_block_in_place`)
   Index block_tokens_max_ = 0, owned_words_with_tokens_ = 0;
   std::vector<thread_workspace> workspaces_;
   std::vector<detail::feature_window_totals> totals_;

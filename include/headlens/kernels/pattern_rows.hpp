@@ -72,6 +72,22 @@ class pattern_rows {
   /// Writes rows r0 .. r0 + count - 1 of head h's pattern to `out` (count rows of `keys()` values, `out_stride`
   /// apart). Throws `argument_error` for a head that is not available or rows outside 0..queries().
   void rows(Index h, Index r0, Index count, Scalar* out, Index out_stride) const {
+    write(h, r0, count, out, out_stride, true);
+  }
+
+  /// As `rows`, but in a causal view each row is written only up to the block's last visible column: returns that
+  /// count (`keys()` without a causal mask, and for a block holding a NaN or fully masked row), columns from it on
+  /// are left as they were. For an observer that reads a causal row only as far as it sees.
+  Index visible_rows(Index h, Index r0, Index count, Scalar* out, Index out_stride) const {
+    return write(h, r0, count, out, out_stride, false);
+  }
+
+ private:
+  /// Key columns per chunk of `rows`: the chunk's transposed keys (head_dim x chunk) and logits stay in L2.
+  static constexpr Index column_chunk = 512;
+
+  /// `rows` (whole) or `visible_rows`.
+  Index write(Index h, Index r0, Index count, Scalar* out, Index out_stride, bool whole) const {
     if (!available(h)) {
       detail::fail<argument_error>("pattern_rows: head ", h, " is not available (",
                                    h < 0 || h >= s_.heads ? "out of range" : "skipped or materialised",
@@ -83,7 +99,7 @@ class pattern_rows {
     }
     if (out_stride < s_.t_k)
       detail::fail<argument_error>("pattern_rows: out_stride is ", out_stride, ", expected >= ", s_.t_k);
-    if (count == 0) return;
+    if (count == 0) return whole ? s_.t_k : 0;
     constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
     const Index g = h / s_.group_size, t_k = s_.t_k, d = s_.head_dim;
     // A causal query at position p sees keys 0..p: columns past the block's last row are 0 without a product.
@@ -115,22 +131,24 @@ class pattern_rows {
         std::fill(row + seen, row + c1, Scalar(0));
       }
     }
+    Index written = whole ? t_k : visible;
+    for (Index r = 0; r < count; ++r) {
+      const Scalar lse = s_.lse[h * s_.t_q + r0 + r];
+      if (std::isnan(lse) || lse == minus_infinity) written = t_k;
+    }
     for (Index r = 0; r < count; ++r) {
       Scalar* row = out + r * out_stride;
       const Scalar lse = s_.lse[h * s_.t_q + r0 + r];
       if (std::isnan(lse)) {
-        std::fill(row, row + t_k, std::numeric_limits<Scalar>::quiet_NaN());
+        std::fill(row, row + written, std::numeric_limits<Scalar>::quiet_NaN());
       } else if (lse == minus_infinity) {  // fully masked
-        std::fill(row, row + t_k, Scalar(0));
+        std::fill(row, row + written, Scalar(0));
       } else {  // exp(s - lse) is already normalised
-        std::fill(row + visible, row + t_k, Scalar(0));
+        std::fill(row + visible, row + written, Scalar(0));
       }
     }
+    return written;
   }
-
- private:
-  /// Key columns per chunk of `rows`: the chunk's transposed keys (head_dim x chunk) and logits stay in L2.
-  static constexpr Index column_chunk = 512;
 
   /// Columns c0..c1 of the scaled logits of `count` scaled query rows against kv head g, into `out` (row stride
   /// `out_stride`), as the streaming pass formed them. With the transposed keys, `tile_product` over them in the
