@@ -11,7 +11,9 @@
 /// word's row is built from them as `token_to_word_map` does (attention to a word sums its tokens, from a word
 /// averages its tokens' rows, mass on tokens of no word is dropped and the row renormalised) and measured at once
 /// by the same `window_measure` the materialised path uses. Words whose tokens are one unbroken run (every
-/// tokenizer that keeps words whole) go by runs of columns in float; other layouts by a scalar scatter in double.
+/// tokenizer that keeps words whole) go by runs of columns in float, renormalised by `window_measure` as it sweeps;
+/// when every word is one token, in order, the token rows are measured in place; other layouts go by a scalar
+/// scatter in double.
 /// So the features equal the materialised path's within float rounding of the pattern.
 ///
 /// Use (attention_model does this for `head_analysis`):
@@ -288,21 +290,10 @@ class streaming_word_features final : public pattern_row_observer<float> {
     }
   }
 
-  /// Sum of x[0..n) in double, eight independent partial sums so the loop vectorises.
-  static double sum_in_double(const float* x, Index n) noexcept {
-    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    Index j = 0;
-    for (; j + 8 <= n; j += 8) {
-      for (int k = 0; k < 8; ++k) part[k] += double(x[j + k]);
-    }
-    for (; j < n; ++j) part[0] += double(x[j]);
-    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-  }
-
   /// Words 0 .. end - 1 of word v's row (v in block b; the row is 0 from `end` on) into `out` from the block's
-  /// token rows in `tw.tokens`, through `key_runs_`: the sum of its tokens' rows, renormalised to the mass on words
-  /// (which also divides by its token count). Returns v's dropped mass (on tokens of no word, averaged over v's
-  /// tokens) when v is owned, else 0.
+  /// token rows in `tw.tokens`, through `key_runs_`: the sum of its tokens' rows, not yet renormalised to the mass
+  /// on words (`window_measure` does that as it sweeps; it also divides by the token count). Returns v's dropped
+  /// mass (on tokens of no word, averaged over v's tokens) when v is owned, else 0.
   double word_row_fast(const block& b, Index v, const thread_workspace& tw, float* out, Index end) const {
     const Index T = alignment_.tokens();
     const Index tokens = alignment_.tokens_per_word[std::size_t(v)];
@@ -320,11 +311,6 @@ class streaming_word_features final : public pattern_row_observer<float> {
         word_row_from_tokens<true>(p, out, end);
       }
       for (Index u : unowned_tokens_) dropped += double(p[u]);
-    }
-    const double sum = sum_in_double(out, end);
-    if (sum > 0) {
-      const float scale = float(1.0 / sum);
-      for (Index j = 0; j < end; ++j) out[j] *= scale;
     }
     return v < win_.own_end - win_.begin ? dropped / double(tokens) : 0.0;
   }
@@ -401,10 +387,10 @@ class streaming_word_features final : public pattern_row_observer<float> {
       for (Index v = b.first_word; v < b.end_word; ++v) {
         // A causal row is built and measured only up to the words its tokens see.
         const Index end = rows.causal() ? causal_extent_[std::size_t(v)] : n;
-        dropped_sum += key_runs_.empty() ? word_row_scalar(rows, b, v, tw, word_row)
-                                         : word_row_fast(b, v, tw, word_row, end);
+        const bool fast = !key_runs_.empty();
+        dropped_sum += fast ? word_row_fast(b, v, tw, word_row, end) : word_row_scalar(rows, b, v, tw, word_row);
         detail::window_measure::rows(word_row, n, v, v + 1, doc_, win_, tw.features, acc_.options(), out,
-                                     rows.causal() ? causal_extent_.data() + v : nullptr);
+                                     rows.causal() ? causal_extent_.data() + v : nullptr, fast);
       }
     }
     detail::window_measure::finish(doc_, win_, tw.features, out);
