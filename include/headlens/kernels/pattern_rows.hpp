@@ -15,6 +15,7 @@
 /// recomputes probabilities the same way), so rows sum to 1 within float rounding and equal the materialised
 /// pattern to within a few ulps. A fully masked row is 0; a row whose logits hold a NaN is NaN.
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -165,8 +166,12 @@ class pattern_rows {
     constexpr Index w = detail::tile_batch<Scalar>;
     const Scalar* kt_g = s_.kt + g * d * s_.kt_stride;
     const Index body = c0 + (c1 - c0) / w * w;
-    if (body > c0) {
-      detail::tile_product<false>(scaled, d, kt_g + c0, s_.kt_stride, out + c0, out_stride, count, body - c0, d);
+    // Slabs of 4 batches (the product's widest block): a slab's transposed keys (head_dim x 64 floats, 16 KiB)
+    // stay in L1 while every 6-row tile of the block reads them. Each logit is the same sum in the same order.
+    constexpr Index slab = 4 * w;
+    for (Index c = c0; c < body; c += slab) {
+      detail::tile_product<false>(scaled, d, kt_g + c, s_.kt_stride, out + c, out_stride, count,
+                                  std::min(slab, body - c), d);
     }
     if (body < c1) {
       std::vector<Scalar> tail(std::size_t(count * w));
