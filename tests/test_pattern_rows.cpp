@@ -1,11 +1,13 @@
 // kernels/pattern_rows.hpp: the exact pattern rows a `pattern_row_observer` reads after the streaming pass equal
 // the long-double reference's pattern (tests/support/reference_attention.hpp) for self-attention, causal and not,
-// GQA, rotary, key padding, an additive mask, lengths around the tile sizes, float and double; the output of the
+// GQA, rotary, key padding, an additive mask, lengths around the tile sizes, float and double, read whole, as far as
+// a causal block sees, or as logits with their log-sum-exp; the output of the
 // call is unchanged by observing; heads masked off are unavailable; fully masked rows read as 0; bad requests
 // are refused.
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -18,13 +20,19 @@ namespace {
 
 using testing_support::layer_shape;
 
-/// Reads every row of every available head, in blocks of `block` rows, into [head][T_q x T_k].
+/// How `row_reader` reads: `rows`, `visible_rows`, or `visible_logits` exponentiated by the reader.
+enum class read_as { rows, visible_rows, visible_logits };
+
+/// Reads every row of every available head, in blocks of `block` rows, into [head][T_q x T_k]. The visible reads
+/// must return the block's visible columns (all of them without a causal mask) and leave the rest as they were.
 template <class Scalar>
 struct row_reader final : headlens::pattern_row_observer<Scalar> {
   headlens::Index block = 7;
+  read_as how = read_as::rows;
   std::vector<headlens::matrix<Scalar>> heads;
   std::vector<bool> available;
   int calls = 0;
+  bool visible_as_expected = true;  ///< every visible read returned its block's visible columns, wrote no further
   void operator()(const headlens::pattern_rows<Scalar>& rows) override {
     ++calls;
     heads.assign(std::size_t(rows.heads()), headlens::matrix<Scalar>());
@@ -34,8 +42,29 @@ struct row_reader final : headlens::pattern_row_observer<Scalar> {
       available[std::size_t(h)] = true;
       headlens::matrix<Scalar>& m = heads[std::size_t(h)];
       m.resize(rows.queries(), rows.keys());
+      const headlens::Index keys = rows.keys();
+      m.setConstant(Scalar(7));  // not a probability nor a logit of these layers
       for (headlens::Index r0 = 0; r0 < rows.queries(); r0 += block) {
-        rows.rows(h, r0, std::min(block, rows.queries() - r0), m.data() + r0 * rows.keys(), rows.keys());
+        const headlens::Index count = std::min(block, rows.queries() - r0);
+        Scalar* out = m.data() + r0 * keys;
+        if (how == read_as::rows) {
+          rows.rows(h, r0, count, out, keys);
+          continue;
+        }
+        const headlens::Index written = how == read_as::visible_rows ? rows.visible_rows(h, r0, count, out, keys)
+                                                                     : rows.visible_logits(h, r0, count, out, keys);
+        const headlens::Index expected = rows.causal() ? std::min(keys, rows.past() + r0 + count) : keys;
+        visible_as_expected = visible_as_expected && written == expected;
+        for (headlens::Index r = 0; r < count; ++r) {
+          Scalar* row = out + r * keys;
+          for (headlens::Index j = written; j < keys; ++j) {
+            visible_as_expected = visible_as_expected && row[j] == Scalar(7);
+            row[j] = 0;
+          }
+          if (how == read_as::visible_logits) {
+            for (headlens::Index j = 0; j < written; ++j) row[j] = std::exp(row[j] - rows.log_sum_exp(h, r0 + r));
+          }
+        }
       }
     }
   }
@@ -49,7 +78,9 @@ TEMPLATE_TEST_CASE("pattern_rows equal the reference pattern", "", float, double
   const bool causal = GENERATE(false, true);
   const int kv = GENERATE(4, 2);
   const bool rotary = GENERATE(false, true);
-  INFO("T " << t << " causal " << causal << " kv heads " << kv << " rotary " << rotary);
+  const read_as how = GENERATE(read_as::rows, read_as::visible_rows, read_as::visible_logits);
+  INFO("T " << t << " causal " << causal << " kv heads " << kv << " rotary " << rotary << " read as "
+            << int(how));
   const layer_shape shape{32, 4, kv, 16, causal, true, rotary};
   const reference::layer L = testing_support::random_reference_layer(shape, 11u + unsigned(t));
   const auto module = testing_support::module_of<Scalar>(shape, L);
@@ -58,10 +89,12 @@ TEMPLATE_TEST_CASE("pattern_rows equal the reference pattern", "", float, double
   const auto expected = reference::attend(L, x, x, reference::iota(t), reference::iota(t));
 
   row_reader<Scalar> reader;
+  reader.how = how;
   headlens::forward_options<Scalar> options;
   options.row_observer = &reader;
   const headlens::matrix<Scalar> out = module.forward(testing_support::to_matrix<Scalar>(x), options);
   REQUIRE(reader.calls == 1);
+  CHECK(reader.visible_as_expected);
   for (int h = 0; h < 4; ++h) {
     INFO("head " << h);
     REQUIRE(reader.available[std::size_t(h)]);

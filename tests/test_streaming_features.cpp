@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -107,6 +108,31 @@ TEST_CASE("streaming word features equal the materialised path's on the referenc
     INFO("head " << h);
     testing_support::check_totals_close(streamed.head(0, h).totals(), materialised.head(0, h).totals());
   }
+}
+
+TEST_CASE("streaming word features refuse a pattern that holds NaN, as the materialised path does") {
+  // One token's input is NaN, so from it on every row that sees its key is NaN: blocks of finite and NaN rows.
+  const bool causal = GENERATE(false, true);
+  INFO((causal ? "causal" : "not causal"));
+  const headlens::document doc = headlens::read_conllu(gum_sample).at(0);
+  const Index n = 150;
+  const headlens::prepared_document prepared(doc);
+  const headlens::word_window win{0, n, 0, n};
+  const headlens::token_alignment alignment = alignment_of(layout("one token per word", n), n);
+  const Index T = alignment.tokens();
+  const testing_support::layer_shape shape{32, 2, 1, 16, causal, true, false};
+  const reference::layer L = testing_support::random_reference_layer(shape, 29u);
+  const auto module = testing_support::module_of<float>(shape, L);
+  std::mt19937 rng(4);
+  headlens::matrix<float> x = testing_support::to_matrix<float>(testing_support::random_mat(rng, int(T), 32, 2.0));
+  x(100, 3) = std::numeric_limits<float>::quiet_NaN();
+  headlens::feature_options options;
+  options.causal = causal;
+  headlens::model_feature_accumulator streamed(1, 2, options);
+  headlens::streaming_word_features measure(streamed, prepared, win, alignment);
+  headlens::forward_options<float> forward;
+  forward.row_observer = &measure;
+  CHECK_THROWS_WITH(module.forward(x, forward), Catch::Contains("expected finite values"));
 }
 
 }  // namespace test_streaming_features

@@ -173,10 +173,14 @@ struct feature_row_stats {
 /// vectors; each vector adds into the accumulators of the (usually one to three) segments it overlaps; the last
 /// partial vector is loaded ending at the row's end with the lanes already seen masked off; rows shorter than one
 /// vector go through a scalar loop. `acc` holds (at least) one batch per segment.
-template <class Scalar>
-feature_row_stats feature_sweep_row(const Scalar* p, Index n, Index li, const feature_segment* segs,
-                                    std::size_t seg_count, const Scalar* pm, const Scalar* sm, const Scalar* fm,
-                                    std::vector<xsimd::batch<Scalar>>& acc, double* seg_mass) {
+///
+/// FromLogits: the row holds logits x and is turned in place into p = exp(x - shift) as it is swept (the pattern
+/// row of a streamed head, `shift` its log-sum-exp), and log p is x - shift, so no logarithm is taken.
+template <class Scalar, bool FromLogits = false>
+feature_row_stats feature_sweep_row(std::conditional_t<FromLogits, Scalar*, const Scalar*> p, Index n, Index li,
+                                    const feature_segment* segs, std::size_t seg_count, const Scalar* pm,
+                                    const Scalar* sm, const Scalar* fm, std::vector<xsimd::batch<Scalar>>& acc,
+                                    double* seg_mass, Scalar shift = 0) {
   using batch = xsimd::batch<Scalar>;
   constexpr Index lanes = static_cast<Index>(batch::size);
   constexpr Scalar inf = std::numeric_limits<Scalar>::infinity();
@@ -187,12 +191,13 @@ feature_row_stats feature_sweep_row(const Scalar* p, Index n, Index li, const fe
     std::size_t s = 0;
     Scalar seg_sum = 0;
     for (Index j = 0; j < n; ++j) {
+      if constexpr (FromLogits) p[j] = std::exp(p[j] - shift);
       const Scalar v = p[j];
       const Scalar vf = v * fm[j];
       sum += v;
       free += vf;
       sink += v - vf;
-      if (vf > 0) plogp += vf * std::log(vf);
+      if (vf > 0) plogp += vf * std::log(vf);  // rows this short: the logarithm either way
       dist += vf * static_cast<Scalar>(j > li ? j - li : li - j);
       punct += v * pm[j];
       sep += v * sm[j];
@@ -241,14 +246,22 @@ feature_row_stats feature_sweep_row(const Scalar* p, Index n, Index li, const fe
     }
   };
   Index j = 0;
+  const batch vshift(shift);
   for (; j + lanes <= n; j += lanes) {
-    const batch v = batch::load_unaligned(p + j);
+    batch v = batch::load_unaligned(p + j);
+    batch logp;
+    if constexpr (FromLogits) {
+      logp = v - vshift;
+      v = xsimd::exp(logp);
+      v.store_unaligned(p + j);
+    }
     const batch vf = v * batch::load_unaligned(fm + j);
     const batch idx = lane + batch(static_cast<Scalar>(j));
     vsum += v;
     vfree += vf;
     vsink += v - vf;
-    vplogp += xsimd::select(vf > zero, vf * entropy_log(xsimd::max(vf, tiny)), zero);
+    if constexpr (!FromLogits) logp = entropy_log(xsimd::max(vf, tiny));
+    vplogp += xsimd::select(vf > zero, vf * logp, zero);
     vdist += vf * xsimd::abs(idx - query);
     vpunct += v * batch::load_unaligned(pm + j);
     vsep += v * batch::load_unaligned(sm + j);
@@ -263,13 +276,20 @@ feature_row_stats feature_sweep_row(const Scalar* p, Index n, Index li, const fe
     const Index q = n - lanes;
     const batch idx = lane + batch(static_cast<Scalar>(q));
     const auto valid = idx >= batch(static_cast<Scalar>(j));
-    const batch raw = batch::load_unaligned(p + q);
+    batch raw = batch::load_unaligned(p + q);
+    batch logp;
+    if constexpr (FromLogits) {  // the lanes before j hold probabilities already and are stored back as they are
+      logp = raw - vshift;
+      raw = xsimd::select(valid, xsimd::exp(logp), raw);
+      raw.store_unaligned(p + q);
+    }
     const batch v = xsimd::select(valid, raw, zero);
     const batch vf = v * batch::load_unaligned(fm + q);
     vsum += v;
     vfree += vf;
     vsink += v - vf;
-    vplogp += xsimd::select(vf > zero, vf * entropy_log(xsimd::max(vf, tiny)), zero);
+    if constexpr (!FromLogits) logp = entropy_log(xsimd::max(vf, tiny));
+    vplogp += xsimd::select(vf > zero, vf * logp, zero);
     vdist += vf * xsimd::abs(idx - query);
     vpunct += v * batch::load_unaligned(pm + q);
     vsep += v * batch::load_unaligned(sm + q);

@@ -24,6 +24,7 @@
 /// ```
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <vector>
 
@@ -354,17 +355,33 @@ class streaming_word_features final : public pattern_row_observer<float> {
   void measure_block_in_place(const pattern_rows<float>& rows, Index h, const block& b, thread_workspace& tw,
                               detail::feature_window_totals& out, double& dropped_sum) const {
     const Index T = alignment_.tokens(), n = win_.size(), own = win_.own_end - win_.begin;
-    const Index offset = first_token_[0];
-    rows.visible_rows(h, b.first_token, b.end_token - b.first_token, tw.tokens.data(), T);
+    const Index offset = first_token_[0], count = b.end_token - b.first_token;
+    // From the logits, exponentiated as they are swept (log p is then free), unless a row is masked or NaN.
+    bool finite = true;
+    for (Index t = b.first_token; t < b.end_token; ++t) finite = finite && std::isfinite(rows.log_sum_exp(h, t));
+    if (finite) {
+      rows.visible_logits(h, b.first_token, count, tw.tokens.data(), T);
+    } else {
+      rows.visible_rows(h, b.first_token, count, tw.tokens.data(), T);
+    }
     for (Index v = b.first_word; v < b.end_word; ++v) {
-      const float* p = tw.tokens.data() + (first_token_[std::size_t(v)] - b.first_token) * T;
-      if (v < own) {
+      const Index t = first_token_[std::size_t(v)];
+      float* p = tw.tokens.data() + (t - b.first_token) * T;
+      const float shift = rows.log_sum_exp(h, t);
+      const Index* extent = rows.causal() ? causal_extent_.data() + v : nullptr;
+      if (v < own) {  // the dropped mass: tokens of no word lie outside the word columns the sweep turns
         for (Index u : unowned_tokens_) {
-          if (!rows.causal() || u <= rows.past() + first_token_[std::size_t(v)]) dropped_sum += double(p[u]);
+          if (rows.causal() && u > rows.past() + t) continue;
+          dropped_sum += double(finite ? std::exp(p[u] - shift) : p[u]);
         }
       }
-      detail::window_measure::rows(p + offset, n, v, v + 1, doc_, win_, tw.features, acc_.options(), out,
-                                   rows.causal() ? causal_extent_.data() + v : nullptr, true);
+      if (finite) {
+        detail::window_measure::rows_from_logits(p + offset, n, v, v + 1, doc_, win_, tw.features, acc_.options(),
+                                                 out, extent, true, &shift);
+      } else {
+        detail::window_measure::rows(p + offset, n, v, v + 1, doc_, win_, tw.features, acc_.options(), out, extent,
+                                     true);
+      }
     }
   }
 

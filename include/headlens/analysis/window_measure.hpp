@@ -53,6 +53,26 @@ struct window_measure {
   static void rows(const Scalar* data, Index row_stride, Index li0, Index li1, const prepared_document& doc,
                    const word_window& win, feature_workspace& ws, const feature_options& options,
                    feature_window_totals& out, const Index* extent = nullptr, bool renormalise = false) {
+    // Not from logits: the rows are only read.
+    measure<Scalar, false>(const_cast<Scalar*>(data), row_stride, li0, li1, doc, win, ws, options, out, extent,
+                           renormalise, nullptr);
+  }
+
+  /// `rows` over rows that hold logits: row li becomes exp(x - shift[li - li0]) in place as it is swept (up to its
+  /// extent), and is measured as that pattern row, so a streaming caller need not exponentiate it first.
+  template <class Scalar>
+  static void rows_from_logits(Scalar* data, Index row_stride, Index li0, Index li1, const prepared_document& doc,
+                               const word_window& win, feature_workspace& ws, const feature_options& options,
+                               feature_window_totals& out, const Index* extent, bool renormalise,
+                               const Scalar* shift) {
+    measure<Scalar, true>(data, row_stride, li0, li1, doc, win, ws, options, out, extent, renormalise, shift);
+  }
+
+ private:
+  template <class Scalar, bool FromLogits>
+  static void measure(Scalar* data, Index row_stride, Index li0, Index li1, const prepared_document& doc,
+                      const word_window& win, feature_workspace& ws, const feature_options& options,
+                      feature_window_totals& out, const Index* extent, bool renormalise, const Scalar* shift) {
     const Index b = win.begin, n = win.size();
     const Index own_end = win.own_end - b;
     const double tol = options.row_sum_tolerance;
@@ -67,13 +87,14 @@ struct window_measure {
       const doc_index row_unit = doc.unit_of(w);
       const Index row_local_unit = row_unit < 0 ? -1 : row_unit - ws.first_unit;
       if (!owned && (row_local_unit < 0 || !ws.tracked[static_cast<std::size_t>(row_local_unit)])) continue;
-      const Scalar* p = data + (li - li0) * row_stride;
+      Scalar* p = data + (li - li0) * row_stride;
       const Index swept = extent != nullptr ? std::clamp<Index>(extent[li - li0], 0, n) : n;
       // Every segment's mass only where the row's attention per unit wants it, or spans cannot stand in for it.
       const bool unit_row = row_local_unit >= 0 && ws.tracked[static_cast<std::size_t>(row_local_unit)];
       const bool by_segments = unit_row || !ws.spans_exact;
-      feature_row_stats st = feature_sweep_row(p, swept, li, ws.segments.data(), by_segments ? seg_count : 0, pm,
-                                               sm, fm, acc, ws.segment_mass.data());
+      feature_row_stats st = feature_sweep_row<Scalar, FromLogits>(
+          p, swept, li, ws.segments.data(), by_segments ? seg_count : 0, pm, sm, fm, acc, ws.segment_mass.data(),
+          FromLogits ? shift[li - li0] : Scalar(0));
       // Every mass is linear in the row; sum (c p log(c p)) = c sum p log p + c log c sum p over the free columns.
       const double scale = renormalise && st.sum > 0 && std::isfinite(st.sum) ? 1.0 / st.sum : 1.0;
       if (scale != 1.0) {
@@ -222,6 +243,7 @@ struct window_measure {
     }
   }
 
+ public:
   /// The per-window measures that need every row: related discourse units.
   static void finish(const prepared_document& doc, const word_window& win, const feature_workspace& ws,
                      feature_window_totals& out) {

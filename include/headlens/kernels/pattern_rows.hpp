@@ -73,22 +73,34 @@ class pattern_rows {
   /// Writes rows r0 .. r0 + count - 1 of head h's pattern to `out` (count rows of `keys()` values, `out_stride`
   /// apart). Throws `argument_error` for a head that is not available or rows outside 0..queries().
   void rows(Index h, Index r0, Index count, Scalar* out, Index out_stride) const {
-    write(h, r0, count, out, out_stride, true);
+    write(h, r0, count, out, out_stride, fill::whole);
   }
 
   /// As `rows`, but in a causal view each row is written only up to the block's last visible column: returns that
   /// count (`keys()` without a causal mask, and for a block holding a NaN or fully masked row), columns from it on
   /// are left as they were. For an observer that reads a causal row only as far as it sees.
   Index visible_rows(Index h, Index r0, Index count, Scalar* out, Index out_stride) const {
-    return write(h, r0, count, out, out_stride, false);
+    return write(h, r0, count, out, out_stride, fill::visible);
+  }
+
+  /// Row i's log-sum-exp of head h (`-inf` for a fully masked row, NaN for a row whose logits hold a NaN).
+  Scalar log_sum_exp(Index h, Index i) const noexcept { return s_.lse[h * s_.t_q + i]; }
+
+  /// As `visible_rows`, but the rows hold the scaled, masked logits x (-inf where a causal row does not see), so
+  /// row i of the pattern is exp(x - log_sum_exp(h, i)); for an observer that exponentiates as it reads. Only for
+  /// rows whose log-sum-exp is finite (what the rows hold otherwise is unspecified).
+  Index visible_logits(Index h, Index r0, Index count, Scalar* out, Index out_stride) const {
+    return write(h, r0, count, out, out_stride, fill::logits);
   }
 
  private:
+  enum class fill { whole, visible, logits };
   /// Key columns per chunk of `rows`: the chunk's transposed keys (head_dim x chunk) and logits stay in L2.
   static constexpr Index column_chunk = 512;
 
-  /// `rows` (whole) or `visible_rows`.
-  Index write(Index h, Index r0, Index count, Scalar* out, Index out_stride, bool whole) const {
+  /// `rows`, `visible_rows` or `visible_logits`.
+  Index write(Index h, Index r0, Index count, Scalar* out, Index out_stride, fill how) const {
+    const bool whole = how == fill::whole;
     if (!available(h)) {
       detail::fail<argument_error>("pattern_rows: head ", h, " is not available (",
                                    h < 0 || h >= s_.heads ? "out of range" : "skipped or materialised",
@@ -127,11 +139,16 @@ class pattern_rows {
             if ((*s_.key_padding)(s_.batch_row, j)) row[j] = minus_infinity;
           }
         }
+        if (how == fill::logits) {
+          std::fill(row + seen, row + c1, minus_infinity);
+          continue;
+        }
         const Scalar lse = s_.lse[h * s_.t_q + i];
         if (!std::isnan(lse) && lse != minus_infinity && seen > c0) detail::exp_shifted_sum(row + c0, seen - c0, lse);
         std::fill(row + seen, row + c1, Scalar(0));
       }
     }
+    if (how == fill::logits) return visible;
     Index written = whole ? t_k : visible;
     for (Index r = 0; r < count; ++r) {
       const Scalar lse = s_.lse[h * s_.t_q + r0 + r];
