@@ -245,46 +245,11 @@ feature_row_stats feature_sweep_row(std::conditional_t<FromLogits, Scalar*, cons
       }
     }
   };
-  Index j = 0;
-  const batch vshift(shift);
-  for (; j + lanes <= n; j += lanes) {
-    batch v = batch::load_unaligned(p + j);
-    batch logp;
-    if constexpr (FromLogits) {
-      logp = v - vshift;
-      v = xsimd::exp(logp);
-      v.store_unaligned(p + j);
-    }
-    const batch vf = v * batch::load_unaligned(fm + j);
-    const batch idx = lane + batch(static_cast<Scalar>(j));
-    vsum += v;
-    vfree += vf;
-    vsink += v - vf;
-    if constexpr (!FromLogits) logp = entropy_log(xsimd::max(vf, tiny));
-    vplogp += xsimd::select(vf > zero, vf * logp, zero);
-    vdist += vf * xsimd::abs(idx - query);
-    vpunct += v * batch::load_unaligned(pm + j);
-    vsep += v * batch::load_unaligned(sm + j);
-    const auto gt = vf > vmax;
-    vmax = xsimd::select(gt, vf, vmax);
-    vidx = xsimd::select(gt, idx, vidx);
-    vmin = xsimd::min(vmin, v);
-    to_segments(vf, idx, j);
-  }
-  if (j < n) {
-    // The rest as one vector ending at the row's end, the lanes before j (already counted) masked off.
-    const Index q = n - lanes;
-    const batch idx = lane + batch(static_cast<Scalar>(q));
-    const auto valid = idx >= batch(static_cast<Scalar>(j));
-    batch raw = batch::load_unaligned(p + q);
-    batch logp;
-    if constexpr (FromLogits) {  // the lanes before j hold probabilities already and are stored back as they are
-      logp = raw - vshift;
-      raw = xsimd::select(valid, xsimd::exp(logp), raw);
-      raw.store_unaligned(p + q);
-    }
-    const batch v = xsimd::select(valid, raw, zero);
+  // Adds the vector v of columns [q, q + lanes) to every accumulator but the minimum; `logp` is log v from the
+  // logits (FromLogits), else taken here.
+  auto add = [&](const batch& v, batch logp, Index q) {
     const batch vf = v * batch::load_unaligned(fm + q);
+    const batch idx = lane + batch(static_cast<Scalar>(q));
     vsum += v;
     vfree += vf;
     vsink += v - vf;
@@ -293,11 +258,38 @@ feature_row_stats feature_sweep_row(std::conditional_t<FromLogits, Scalar*, cons
     vdist += vf * xsimd::abs(idx - query);
     vpunct += v * batch::load_unaligned(pm + q);
     vsep += v * batch::load_unaligned(sm + q);
-    const auto gt = vf > vmax;  // lanes already seen are 0 here, so they never win
+    const auto gt = vf > vmax;
     vmax = xsimd::select(gt, vf, vmax);
     vidx = xsimd::select(gt, idx, vidx);
-    vmin = xsimd::min(vmin, xsimd::select(valid, raw, pinf));
     to_segments(vf, idx, q);
+  };
+  Index j = 0;
+  const batch vshift(shift);
+  for (; j + lanes <= n; j += lanes) {
+    batch v = batch::load_unaligned(p + j);
+    batch logp = zero;  // from the logits, or taken in `add`
+    if constexpr (FromLogits) {
+      logp = v - vshift;
+      v = xsimd::exp(logp);
+      v.store_unaligned(p + j);
+    }
+    add(v, logp, j);
+    vmin = xsimd::min(vmin, v);
+  }
+  if (j < n) {
+    // The rest as one vector ending at the row's end, the lanes before j (already counted) masked off.
+    const Index q = n - lanes;
+    const batch idx = lane + batch(static_cast<Scalar>(q));
+    const auto valid = idx >= batch(static_cast<Scalar>(j));
+    batch raw = batch::load_unaligned(p + q);
+    batch logp = zero;  // from the logits, or taken in `add`
+    if constexpr (FromLogits) {  // the lanes before j hold probabilities already and are stored back as they are
+      logp = raw - vshift;
+      raw = xsimd::select(valid, xsimd::exp(logp), raw);
+      raw.store_unaligned(p + q);
+    }
+    add(xsimd::select(valid, raw, zero), logp, q);  // lanes already seen are 0 here, so they never win the max
+    vmin = xsimd::min(vmin, xsimd::select(valid, raw, pinf));
   }
   out.sum = static_cast<double>(xsimd::hadd(vsum));
   out.free = static_cast<double>(xsimd::hadd(vfree));
