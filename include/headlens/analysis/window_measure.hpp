@@ -197,27 +197,24 @@ struct window_measure {
         out.unit_free_mass += free;
         ++out.unit_rows;
       }
-      // Syntactic: an arc whose target is a sink is not judged (nor counted for the baseline).
+      // Syntactic: an arc whose target is a sink is not judged (nor counted for the baseline). The arc's
+      // relation is its dependent's; direction 0 is dependent_to_head, 1 head_to_dependent.
       const Index e = win.end;
-      const doc_index h = doc.head_[static_cast<std::size_t>(w)];
-      if (h >= b && h < e && fm[h - b] != Scalar(0)) {
-        auto& t = out.relations[static_cast<std::size_t>(doc.relation_[static_cast<std::size_t>(w)])][0];
+      const auto judge_arc = [&](doc_index target, doc_index dependent, int direction) {
+        if (target < b || target >= e || fm[target - b] == Scalar(0)) return;
+        auto& t = out.relations[static_cast<std::size_t>(doc.relation_[static_cast<std::size_t>(dependent)])]
+                               [static_cast<std::size_t>(direction)];
         ++t.count;
-        if (b + arg == h) ++t.correct;
-        const Index d = h - w;
+        if (b + arg == target) ++t.correct;
+        const Index d = target - w;
         if (d >= -evidence_max_offset && d <= evidence_max_offset)
           ++t.at_offset[static_cast<std::size_t>(d + evidence_max_offset)];
-      }
+      };
+      judge_arc(doc.head_[static_cast<std::size_t>(w)], static_cast<doc_index>(w), 0);
       for (Index c = doc.child_start_[static_cast<std::size_t>(w)];
            c < doc.child_start_[static_cast<std::size_t>(w) + 1]; ++c) {
         const doc_index dep = doc.children_[static_cast<std::size_t>(c)];
-        if (dep < b || dep >= e || fm[dep - b] == Scalar(0)) continue;
-        auto& t = out.relations[static_cast<std::size_t>(doc.relation_[static_cast<std::size_t>(dep)])][1];
-        ++t.count;
-        if (b + arg == dep) ++t.correct;
-        const Index d = dep - w;
-        if (d >= -evidence_max_offset && d <= evidence_max_offset)
-          ++t.at_offset[static_cast<std::size_t>(d + evidence_max_offset)];
+        judge_arc(dep, dep, 1);
       }
       // Coreference.
       for (Index c = doc.coref_start_[static_cast<std::size_t>(w)];
