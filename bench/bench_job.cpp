@@ -1,14 +1,15 @@
 // The main job's throughput: `head_analysis` (what `headlens classify` runs: windows fitted and tokenised once,
 // the model with every head streaming, word-level features measured inside the kernel, the annotated policy) on a
 // GPT-2-small-shaped checkpoint (12 layers x 12 heads, d 768, MLP 3072, random weights, written once to a
-// temporary directory and loaded through `load_attention_model` like a downloaded one) over GUM dev in 256-word
-// windows (stride 128), against the same model's uninstrumented forward (`transformer::hidden_states`, no observer)
-// over the same windows' tokens, run the same way (short windows several at once, one per thread). Reports words per
-// second; the closing table gives job / forward time (target: at most 1 / 0.7 = 1.43, the job at least 0.7x of
-// the forward's throughput).
+// temporary directory and loaded through `load_attention_model` like a downloaded one) over GUM dev, against the
+// same model's uninstrumented forward (`transformer::hidden_states`, no observer) over the same windows' tokens, run
+// the same way (the same batches; short batches several at once, one per thread). Reports words per second; the
+// closing table gives job / forward time (target: at most 1 / 0.7 = 1.43, the job at least 0.7x of the forward's
+// throughput) and, for short windows, the forward one window at a time against the batched forward.
 //
-// The argument is how many words of the corpus to take (whole documents, in order, until that many): 200 (the first
-// document) for the smoke run, 30000 (all of GUM dev's 28,119) for the full one. The tokenizer is the tiny test
+// The first argument is how many words of the corpus to take (whole documents, in order, until that many): 200 (the
+// first document) for the smoke run, 30000 (all of GUM dev's 28,119) for the full one; then the window and
+// `batch_tokens` (see `job_args`). The tokenizer is the tiny test
 // checkpoint's byte-level BPE (300 tokens, so about 3 tokens a word: windows of 700-900 tokens). GUM dev is read from
 // ../shared/data/gum/en_gum-ud-dev.conllu (or $HEADLENS_GUM_DEV); where it is absent, the CC BY sample in
 // tests/data/gum stands in.
@@ -125,11 +126,18 @@ std::vector<headlens::document> corpus_prefix(Index words) {
   return out;
 }
 
-headlens::analysis_options options() {
+/// Args: words of the corpus, words per window (stride half of it), `batch_tokens` (0: one window per forward).
+headlens::analysis_options options(const benchmark::State& state) {
   headlens::analysis_options o;
-  o.window = 256;
-  o.stride = 128;
+  o.window = state.range(1);
+  o.stride = o.window / 2;
+  o.batch_tokens = state.range(2);
   return o;
+}
+
+std::string args(const benchmark::State& state) {
+  return "words:" + std::to_string(state.range(0)) + "/window:" + std::to_string(state.range(1)) +
+         "/batch:" + std::to_string(state.range(2));
 }
 
 void BM_job(benchmark::State& state) {
@@ -137,48 +145,66 @@ void BM_job(benchmark::State& state) {
   const headlens::attention_model& model = *shared().model;
   std::size_t words = 0;
   for (auto _ : state) {
-    const headlens::head_analysis analysis(model, docs, options());
+    const headlens::head_analysis analysis(model, docs, options(state));
     const headlens::head_measurements measured = analysis.measure();
     const auto verdicts = headlens::classify_heads(headlens::annotated_policy(), measured.features.evidence());
     benchmark::DoNotOptimize(verdicts.data());
     words = analysis.plan_counts().words;
   }
   state.counters["words/s"] = benchmark::Counter(double(words), benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel("vs:BM_forward/words:" + std::to_string(state.range(0)));
+  state.SetLabel("vs:BM_forward/" + args(state));
 }
 
 void BM_forward(benchmark::State& state) {
   const std::vector<headlens::document> docs = corpus_prefix(state.range(0));
   const auto* model = dynamic_cast<const headlens::detail::transformer_attention_model*>(shared().model.get());
-  // The same windows and tokens as the job (planned outside the timed region).
-  const headlens::head_analysis plan(*shared().model, docs, options());
-  std::vector<std::vector<std::int32_t>> windows;
-  std::size_t longest = 0;
-  for (const headlens::planned_document& d : plan.documents()) {
-    for (const auto& tokens : d.tokens) {
-      windows.push_back(headlens::token_ids(tokens));
-      if (windows.back().size() > std::size_t(model->max_tokens()))
-        windows.back().resize(std::size_t(model->max_tokens()));
-      longest = std::max(longest, windows.back().size());
+  // The same windows, tokens and batches as the job (planned outside the timed region).
+  const headlens::head_analysis plan(*shared().model, docs, options(state));
+  std::vector<std::vector<std::vector<std::int32_t>>> batches;
+  std::size_t longest = 0, tokens = 0, rows = 0;
+  for (const auto& batch : plan.batches()) {
+    batches.emplace_back();
+    for (const headlens::planned_window& w : batch) {
+      batches.back().push_back(plan.window_ids(w));
+      tokens += batches.back().back().size();
     }
+    longest = std::max(longest, plan.batch_rows(batch));
+    rows += plan.batch_rows(batch);
   }
   const int workers =
-      headlens::head_analysis::window_workers(windows.size(), longest, headlens::detail::thread_count(0));
+      headlens::head_analysis::window_workers(batches.size(), longest, headlens::detail::thread_count(0));
   for (auto _ : state) {
-    headlens::detail::parallel_for(Index(windows.size()), workers, [&](Index w, int) {
+    headlens::detail::parallel_for(Index(batches.size()), workers, [&](Index b, int) {
 #ifdef _OPENMP
       if (workers > 1) omp_set_num_threads(1);
 #endif
-      const headlens::matrix<float> h = model->model().hidden_states(windows[std::size_t(w)]);
+      const auto& batch = batches[std::size_t(b)];
+      const headlens::matrix<float> h =
+          batch.size() == 1 ? model->model().hidden_states(batch.front()) : model->model().hidden_states_batch(batch);
       benchmark::DoNotOptimize(h.data());
     });
   }
   state.counters["words/s"] =
       benchmark::Counter(double(plan.plan_counts().words), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["tokens/s"] = benchmark::Counter(double(tokens), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["batches"] = double(batches.size());
+  state.counters["padding"] = double(rows - tokens) / double(rows);  // share of the rows run that are padding
+  if (state.range(2) == 0) {  // one window per forward against the batched forward
+    state.SetLabel("vs:BM_forward/words:" + std::to_string(state.range(0)) +
+                   "/window:" + std::to_string(state.range(1)) + "/batch:256");
+  }
 }
 
-BENCHMARK(BM_forward)->ArgName("words")->Arg(200)->Arg(30000)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1);
-BENCHMARK(BM_job)->ArgName("words")->Arg(200)->Arg(30000)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1);
+// 256-word windows (700-900 tokens: each runs alone) over GUM dev, the measure; 24-word windows (60-90
+// tokens, what 64-word windows make with a real GPT-2 vocabulary) over its first 5,000 words, batched and one per
+// forward.
+void job_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"words", "window", "batch"});
+  b->Args({200, 256, 256})->Args({200, 24, 256})->Args({30000, 256, 256});
+  b->Args({5000, 24, 256})->Args({5000, 24, 0})->Args({5000, 12, 256})->Args({5000, 12, 0});
+}
+BENCHMARK(BM_forward)->Apply(job_args)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1);
+BENCHMARK(BM_job)->Apply(job_args)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1);
 
 }  // namespace
 

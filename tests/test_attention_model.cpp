@@ -1,7 +1,7 @@
-// models/attention_model.hpp on the tiny GPT-2 and Llama checkpoints of tests/data/models (tools/make_model_fixtures.py):
-// the maps equal the PyTorch goldens, tokens and byte spans equal the reference tokenizer's (tokenizer_cases.json,
-// written by Python's `re`), the Llama BOS rule, and the errors for what is not a model or has no tokenizer.
-// (USE-lite through the same interface: tests/cli/run_use_lite.cmake.)
+// models/attention_model.hpp on the tiny GPT-2 and Llama checkpoints of tests/data/models
+// (tools/make_model_fixtures.py): the maps equal the PyTorch goldens, tokens and byte spans equal the reference
+// tokenizer's (tokenizer_cases.json, written by Python's `re`), the Llama BOS rule, and the errors for what is not a
+// model or has no tokenizer. (USE-lite through the same interface: tests/cli/run_use_lite.cmake.)
 
 #include <catch2/catch.hpp>
 
@@ -108,7 +108,8 @@ TEST_CASE("attention_model: Llama with a word vocabulary, BOS first", "[attentio
   }
   CHECK(model->token_text(4) == "cat");
   CHECK(model->token_text(250) == "#250");  // in the model's vocabulary, not the word list's
-  REQUIRE_THROWS_WITH(model->token_text(300), Contains("token id 300 is out of range, expected 0 <= id < vocab_size = 300"));
+  REQUIRE_THROWS_WITH(model->token_text(300),
+                      Contains("token id 300 is out of range, expected 0 <= id < vocab_size = 300"));
   // Unknown words map to [UNK] (id 0).
   CHECK(headlens::token_ids(model->tokenize("the dog")) == std::vector<std::int32_t>{1, 3, 0});
 
@@ -131,6 +132,20 @@ TEST_CASE("attention_model: sequences it cannot take", "[attention_model]") {
   const auto gpt2 = headlens::load_attention_model(gpt2_dir);
   REQUIRE_THROWS_WITH(gpt2->attention(std::vector<std::int32_t>(49, 3)),
                       Contains("ids has 49 tokens, expected at most the model's max_tokens = 48"));
+
+  struct ignore final : headlens::pattern_row_observer<float> {
+    void operator()(const headlens::pattern_rows<float>&) override {}
+  } observer;
+  REQUIRE_THROWS_WITH(model->observe_attention_batch({}, {}), Contains("batch is empty, expected at least one"));
+  REQUIRE_THROWS_WITH(model->observe_attention_batch({{3, 4}, {5}}, {&observer}),
+                      Contains("observers has 1 entries, expected one per sequence = 2"));
+  REQUIRE_THROWS_WITH(model->observe_attention_batch({{3, 4}, {}}, {&observer, &observer}),
+                      Contains("batch[1]: ids is empty"));
+  REQUIRE_THROWS_WITH(model->observe_attention_batch({{3}, std::vector<std::int32_t>(129, 3)}, {&observer, &observer}),
+                      Contains("batch[1]: ids has 129 tokens, expected at most the model's max_tokens = 128"));
+  REQUIRE_THROWS_WITH(model->observe_attention_batch({{3}, {3, 300}}, {&observer, &observer}),
+                      Contains("batch[1]: token id 300 at position 1 is out of range"));
+  REQUIRE_THROWS_WITH(model->observe_attention_batch({{3}}, {nullptr}), Contains("observers[0] is null"));
 }
 
 TEST_CASE("attention_model: paths that are not a model or have no tokenizer", "[attention_model]") {
@@ -142,8 +157,9 @@ TEST_CASE("attention_model: paths that are not a model or have no tokenizer", "[
   REQUIRE_THROWS_WITH(headlens::load_attention_model(words_vocab),
                       Contains("model " + words_vocab + " is not a directory (a file)"));
   REQUIRE_THROWS_AS(headlens::load_attention_model(llama_dir), headlens::io_error);
-  REQUIRE_THROWS_WITH(headlens::load_attention_model(llama_dir),
-                      Contains("model directory " + llama_dir + " has no vocab.json; expected vocab.json + merges.txt"));
+  REQUIRE_THROWS_WITH(
+      headlens::load_attention_model(llama_dir),
+      Contains("model directory " + llama_dir + " has no vocab.json; expected vocab.json + merges.txt"));
   REQUIRE_THROWS_WITH(headlens::load_attention_model(llama_dir, with_tokenizer(models_dir + "/nowhere")),
                       Contains("tokenizer " + models_dir + "/nowhere does not exist"));
   const std::string hf_tokenizer = scratch_model_dir("tokenizer_json", {"tokenizer.json", "tokenizer.model"});

@@ -2,8 +2,8 @@
 // the long-double reference's pattern (tests/support/reference_attention.hpp) for self-attention, causal and not,
 // GQA, rotary, key padding, an additive mask, lengths around the tile sizes, float and double, read whole, as far as
 // a causal block sees, or as logits with their log-sum-exp; the output of the
-// call is unchanged by observing; heads masked off are unavailable; fully masked rows read as 0; bad requests
-// are refused.
+// call is unchanged by observing; heads masked off are unavailable; fully masked rows read as 0; each sequence of a
+// padded batch, cut to its own length by `sequence_observers`, reads as it would alone; bad requests are refused.
 
 #include <catch2/catch.hpp>
 
@@ -79,8 +79,7 @@ TEMPLATE_TEST_CASE("pattern_rows equal the reference pattern", "", float, double
   const int kv = GENERATE(4, 2);
   const bool rotary = GENERATE(false, true);
   const read_as how = GENERATE(read_as::rows, read_as::visible_rows, read_as::visible_logits);
-  INFO("T " << t << " causal " << causal << " kv heads " << kv << " rotary " << rotary << " read as "
-            << int(how));
+  INFO("T " << t << " causal " << causal << " kv heads " << kv << " rotary " << rotary << " read as " << int(how));
   const layer_shape shape{32, 4, kv, 16, causal, true, rotary};
   const reference::layer L = testing_support::random_reference_layer(shape, 11u + unsigned(t));
   const auto module = testing_support::module_of<Scalar>(shape, L);
@@ -148,6 +147,81 @@ TEST_CASE("pattern_rows with key padding, an additive mask, a batch and masked-o
                                           expected.patterns[std::size_t(h)]) < 1e-12);
     }
   }
+}
+
+TEST_CASE("sequence_observers hand each sequence of a padded batch the rows it has alone") {
+  const bool causal = GENERATE(false, true);
+  INFO("causal " << causal);
+  const layer_shape shape{32, 4, 2, 16, causal, true, true};
+  const reference::layer L = testing_support::random_reference_layer(shape, 21u);
+  const auto module = testing_support::module_of<double>(shape, L);
+  std::mt19937 rng(13);
+  const std::vector<int> lengths{23, 40, 1};
+  const int t = 40, batch = 3;
+  std::vector<reference::mat> sequences;
+  headlens::matrix<double> x(batch * t, 32);
+  for (int b = 0; b < batch; ++b) {
+    // Padding rows hold other random values: what a padded query sees must not reach a real one.
+    const reference::mat padded = testing_support::random_mat(rng, t, 32);
+    sequences.push_back(padded.topRows(lengths[std::size_t(b)]));
+    x.middleRows(b * t, t) = padded.cast<double>();
+  }
+  headlens::forward_options<double> options;
+  options.batch = batch;
+  if (!causal) {  // a causal query never sees the keys after it, so it needs no padding mask
+    options.key_padding = headlens::bool_matrix::Constant(batch, t, false);
+    for (int b = 0; b < batch; ++b) options.key_padding.row(b).tail(t - lengths[std::size_t(b)]).setConstant(true);
+  }
+  std::vector<row_reader<double>> readers(static_cast<std::size_t>(batch));
+  readers[1].how = read_as::visible_logits;
+  headlens::sequence_observers<double> each(
+      {&readers[0], &readers[1], &readers[2]},
+      {headlens::Index(lengths[0]), headlens::Index(lengths[1]), headlens::Index(lengths[2])});
+  options.row_observer = &each;
+  module.forward(x, options);
+  for (int b = 0; b < batch; ++b) {
+    const int n = lengths[std::size_t(b)];
+    const auto expected = reference::attend(L, sequences[std::size_t(b)], sequences[std::size_t(b)], reference::iota(n),
+                                            reference::iota(n));
+    const row_reader<double>& r = readers[std::size_t(b)];
+    REQUIRE(r.calls == 1);
+    CHECK(r.visible_as_expected);
+    for (int h = 0; h < 4; ++h) {
+      INFO("sequence " << b << " head " << h);
+      REQUIRE(r.heads[std::size_t(h)].rows() == n);
+      REQUIRE(r.heads[std::size_t(h)].cols() == n);
+      CHECK(testing_support::scaled_error(r.heads[std::size_t(h)], expected.patterns[std::size_t(h)]) < 1e-12);
+    }
+  }
+}
+
+TEST_CASE("sequence_observers and pattern_rows::prefix refuse what is not one sequence's own rows") {
+  const layer_shape shape{16, 2, 2, 8, false, true, false};
+  const reference::layer L = testing_support::random_reference_layer(shape, 6u);
+  const auto module = testing_support::module_of<double>(shape, L);
+  std::mt19937 rng(3);
+  const headlens::matrix<double> x = testing_support::to_matrix<double>(testing_support::random_mat(rng, 20, 16));
+  row_reader<double> reader;
+  headlens::forward_options<double> options;
+  options.batch = 2;
+  SECTION("keys after the prefix that are not padding") {
+    headlens::sequence_observers<double> each({&reader, &reader}, {10, 7});
+    options.row_observer = &each;
+    CHECK_THROWS_WITH(module.forward(x, options),
+                      Catch::Contains("key 7 of sequence 1 is not padding, expected every key from the prefix "
+                                      "length 7 on masked"));
+  }
+  SECTION("a length the sequence does not have") {
+    headlens::sequence_observers<double> each({&reader, &reader}, {10, 11});
+    options.row_observer = &each;
+    CHECK_THROWS_WITH(module.forward(x, options), Catch::Contains("prefix length is 11, expected 1 to"));
+  }
+  SECTION("more sequences than observers") {
+    headlens::sequence_observers<double> each({&reader}, {10});
+    options.row_observer = &each;
+    CHECK_THROWS_WITH(module.forward(x, options), Catch::Contains("batch row 1, expected below the 1 sequences"));
+  }
+  CHECK_THROWS_WITH(headlens::sequence_observers<double>({&reader}, {}), Catch::Contains("1 observers for 0 lengths"));
 }
 
 TEST_CASE("pattern_rows of a fully masked row are 0") {

@@ -81,7 +81,7 @@ double max_abs_diff(const matrix<S>& a, const matrix<double>& b) {
 }
 
 template <class S>
-headlens::transformer<S> make_model(bool llama_like, Index vocab, bool tied) {
+headlens::transformer<S> make_model(bool llama_like, Index vocab, bool tied, bool causal = false) {
   const Index d = 64, ff = 176, max_t = 320;  // ff: 11 SIMD batches, not a multiple of the 64-column tile
   headlens::transformer_weights<S> w;
   w.token_embedding = random_matrix<S>(vocab, d, 11, 0.5);
@@ -91,6 +91,7 @@ headlens::transformer<S> make_model(bool llama_like, Index vocab, bool tied) {
     const unsigned s = 100 + 20 * unsigned(l);
     b.attention.d_model = d;
     b.attention.n_heads = 4;
+    b.attention.causal = causal;
     b.attention.bias = !llama_like;
     if (llama_like) {
       b.attention.n_kv_heads = 2;
@@ -205,6 +206,46 @@ TEMPLATE_TEST_CASE("transformer: forwards are bit-identical on 1, 2 and 3 thread
   const double tol = std::is_same<TestType, float>::value ? 1e-4 : 1e-10;
   CHECK((first.template cast<double>() - one.topRows(200).template cast<double>()).cwiseAbs().maxCoeff() < tol);
   CHECK((rest.template cast<double>() - one.bottomRows(100).template cast<double>()).cwiseAbs().maxCoeff() < tol);
+}
+
+TEMPLATE_TEST_CASE("transformer: a padded batch gives each sequence the hidden states it has alone", "[transformer]",
+                   float, double) {
+  const bool llama_like = GENERATE(false, true);
+  const bool causal = GENERATE(false, true);
+  INFO("llama-like " << llama_like << " causal " << causal);
+  const headlens::Index vocab = 83;
+  const auto model = make_model<TestType>(llama_like, vocab, true, causal);
+  std::vector<std::vector<std::int32_t>> batch{ids(37, vocab), ids(70, vocab), ids(1, vocab), ids(70, vocab)};
+  for (auto& id : batch[1]) id = (id + 11) % std::int32_t(vocab);
+  batch[3][69] = 4;  // equal lengths but not equal sequences
+  headlens::forward_options<TestType> options;
+  options.threads = 2;
+  const matrix<TestType> h = model.hidden_states_batch(batch, options);
+  REQUIRE(h.rows() == 4 * 70);
+  REQUIRE(h.cols() == model.d_model());
+  const double tol = std::is_same<TestType, float>::value ? 1e-5 : 1e-12;
+  for (std::size_t b = 0; b < batch.size(); ++b) {
+    INFO("sequence " << b);
+    const matrix<TestType> alone = model.hidden_states(batch[b], options);
+    const auto mine = h.middleRows(headlens::Index(b) * 70, alone.rows());
+    CHECK((mine.template cast<double>() - alone.template cast<double>()).cwiseAbs().maxCoeff() < tol);
+  }
+  // The batch is bit-identical on any number of threads.
+  options.threads = 1;
+  CHECK((model.hidden_states_batch(batch, options).array() == h.array()).all());
+
+  CHECK_THROWS_WITH(model.hidden_states_batch({}), Catch::Matchers::Contains("batch is empty"));
+  CHECK_THROWS_WITH(model.hidden_states_batch({ids(3, vocab), {1, 83}}),
+                    Catch::Matchers::Contains("batch[1]: token id 83 at position 1 is out of range"));
+  CHECK_THROWS_WITH(model.hidden_states_batch({ids(3, vocab), {}}),
+                    Catch::Matchers::Contains("batch[1]: ids is empty"));
+  if (!llama_like) {
+    CHECK_THROWS_WITH(model.hidden_states_batch({ids(3, vocab), ids(321, vocab)}),
+                      Catch::Matchers::Contains("batch[1]: ids has 321 tokens, expected at most max_positions = 320"));
+  }
+  options.key_padding = headlens::bool_matrix::Constant(2, 3, false);
+  CHECK_THROWS_WITH(model.hidden_states_batch({ids(3, vocab), ids(3, vocab)}, options),
+                    Catch::Matchers::Contains("options.key_padding is set, expected it empty"));
 }
 
 }  // namespace test_transformer

@@ -21,6 +21,9 @@ class ratio_reporter : public benchmark::ConsoleReporter {
       std::string name = run.run_name.str();
       const std::size_t suffix = name.find("/real_time");
       if (suffix != std::string::npos) name.erase(suffix, 10);
+      // Likewise a MinTime() adds "/min_time:<seconds>".
+      const std::size_t min_time = name.find("/min_time:");
+      if (min_time != std::string::npos) name.erase(min_time, name.find('/', min_time + 1) - min_time);
       times_[name] = run.GetAdjustedRealTime();
       if (run.report_label.rfind("vs:", 0) == 0) baselines_[name] = run.report_label.substr(3);
     }

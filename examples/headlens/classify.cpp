@@ -50,6 +50,7 @@ struct classify_args {
   std::string model, tokenizer, conllu, text, policy, format = "table", out, evidence;
   headlens::Index window = 0;  // 0: 64, or the model's context when shorter
   headlens::Index stride = 0;  // 0: window / 2
+  headlens::Index batch_tokens = headlens::analysis_options{}.batch_tokens;
   bool quiet = false;
   bool materialise = false;
   bool strict = false;
@@ -260,6 +261,7 @@ void run_classify(classify_args args, const headlens_cli::classify_run& run) {
   options.window = args.window;
   options.stride = stride;
   options.materialise = args.materialise;
+  options.batch_tokens = args.batch_tokens;
   std::unique_ptr<progress_bar> bar;
   if (run.writes_report) {
     options.progress = [&](std::size_t done, std::size_t total) {
@@ -349,6 +351,10 @@ void setup_classify(CLI::App& app, headlens_cli::classify_run run) {
                   "makes more tokens than that is narrowed, or split, to fit; the report's first line counts them");
   sub->add_option("--stride", args->stride, "words between window starts (default: half the window)")
       ->check(CLI::PositiveNumber);
+  sub->add_option("--batch-tokens", args->batch_tokens,
+                  "short windows run several to a forward, padded, up to this many token rows (default 256; 0: one "
+                  "window per forward); the report is the same within float rounding")
+      ->check(CLI::NonNegativeNumber);
   sub->add_option(
          "--format", args->format,
          "table (default), json, csv, md, or html (one self-contained page with each head's attention over a few "

@@ -63,8 +63,7 @@ class format_error : public error {
   }
   /// A binary-format error at a byte offset of `file`.
   static format_error at_byte(const std::string& file, std::uint64_t offset, const std::string& what) {
-    return format_error(file, 0, offset,
-                        "headlens: " + file + " at byte " + std::to_string(offset) + ": " + what);
+    return format_error(file, 0, offset, "headlens: " + file + " at byte " + std::to_string(offset) + ": " + what);
   }
 
  private:
@@ -88,6 +87,13 @@ std::string message(const Parts&... parts) {
   out << "headlens: ";
   (out << ... << parts);
   return out.str();
+}
+
+/// The message of `e` without its "headlens: " prefix, to quote inside another message.
+inline std::string unprefixed(const std::exception& e) {
+  const std::string what = e.what();
+  const std::string prefix = "headlens: ";
+  return what.compare(0, prefix.size(), prefix) == 0 ? what.substr(prefix.size()) : what;
 }
 
 /// Throws E with a message built from the parts.

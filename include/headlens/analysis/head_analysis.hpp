@@ -16,10 +16,12 @@
 /// const auto verdicts = headlens::classify_heads(headlens::annotated_policy(), measured.features.evidence());
 /// headlens::write_table(std::cout, headlens::make_report(verdicts, "annotated"));
 /// ```
-/// `measure(shard, shards)` measures every `shards`-th window only, so a corpus can be split across processes;
+/// Short windows of similar length run several to a forward (`analysis_options::batch_tokens`).
+/// `measure(shard, shards)` measures every `shards`-th batch only, so a corpus can be split across processes;
 /// `head_measurements::merge` then adds the parts exactly (bit for bit whatever the split). Needs nlohmann_json
 /// (through models/attention_model.hpp).
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -56,8 +58,13 @@ struct analysis_options {
   /// Measure from materialised [T x T] maps (`attention_model::attention`) instead of inside the streaming kernel
   /// (`observe_attention`, the default): the reference the streaming path is tested against.
   bool materialise = false;
-  /// Threads (0: OpenMP's default): over windows when they are short and many, else inside the kernels.
+  /// Threads (0: OpenMP's default): over batches of windows when they are short and many, else inside the kernels.
   Index threads = 0;
+  /// Windows of at most half this many tokens go several to a forward (`attention_model::observe_attention_batch`),
+  /// windows of similar length together, padded to the longest, up to this many token rows: the products of a
+  /// 64-token window run at about 70% of the speed of a 256-token one. 0: one window per forward. The batches
+  /// depend on the windows' lengths alone (not on threads or shards), so the results do too.
+  Index batch_tokens = 256;
   /// Called after each measured window (from any thread, one call at a time) with (windows done, windows to do in this
   /// shard).
   std::function<void(std::size_t, std::size_t)> progress;
@@ -121,8 +128,14 @@ struct planned_document {
   std::vector<std::vector<model_token>> tokens;  ///< per window, not clipped
 };
 
-/// The whole job over a corpus for one model: plans the windows at construction (tokenising each once), measures
-/// them on demand. The model and the documents must outlive it.
+/// A window of a planned corpus: document `document` (an index into `head_analysis::documents()`), its window
+/// `window`, and `order`, its place among all the corpus's windows.
+struct planned_window {
+  std::size_t document = 0, window = 0, order = 0;
+};
+
+/// The whole job over a corpus for one model: plans the windows at construction (tokenising each once) and the
+/// batches they run in, measures them on demand. The model and the documents must outlive it.
 class head_analysis {
  public:
   /// Throws `argument_error` for a window below 2 words or a stride above the window, and when no document has a
@@ -144,6 +157,7 @@ class head_analysis {
       plan(doc);
     }
     if (documents_.empty()) detail::fail<argument_error>("no document has a word, expected at least one word");
+    plan_batches();
   }
 
   const attention_model& model() const noexcept { return model_; }
@@ -151,64 +165,115 @@ class head_analysis {
   Index stride() const noexcept { return stride_; }
   const corpus_plan_counts& plan_counts() const noexcept { return plan_counts_; }
   const std::vector<planned_document>& documents() const noexcept { return documents_; }
+  /// The batches the windows run in (see `analysis_options::batch_tokens`): each one forward, its windows of
+  /// similar length; every window in exactly one. The same for every shard and thread count.
+  const std::vector<std::vector<planned_window>>& batches() const noexcept { return batches_; }
+  /// The ids window w of document d runs with: its tokens, clipped to the model's `max_tokens`.
+  std::vector<std::int32_t> window_ids(const planned_window& w) const {
+    std::vector<std::int32_t> ids = token_ids(documents_[w.document].tokens[w.window]);
+    if (static_cast<Index>(ids.size()) > model_.max_tokens()) ids.resize(static_cast<std::size_t>(model_.max_tokens()));
+    return ids;
+  }
 
-  /// The features of every head over windows k = shard, shard + shards, ... (in corpus order), with their counts.
-  /// Short windows are measured several at once, one per thread (each merged exactly, so the result does not depend
-  /// on the threads); long ones one at a time with every thread inside the kernels. Throws `argument_error` unless
-  /// shard < shards; the model's errors (those of the earliest failing window).
+  /// The features of every head over batches k = shard, shard + shards, ... of `batches()`, with their counts.
+  /// Short batches are measured several at once, one per thread (each merged exactly, so the result does not
+  /// depend on the threads); long ones one at a time with every thread inside the kernels. Throws `argument_error`
+  /// unless shard < shards; the model's errors (those of the earliest failing window, in corpus order).
   head_measurements measure(std::size_t shard = 0, std::size_t shards = 1) const {
     if (shards < 1 || shard >= shards) {
       detail::fail<argument_error>("shard is ", shard, " of ", shards, ", expected shard < shards");
     }
-    std::vector<std::pair<const planned_document*, std::size_t>> todo;
-    std::size_t k = 0, longest = 0;
-    for (const planned_document& doc : documents_) {
-      for (std::size_t w = 0; w < doc.windows.size(); ++w, ++k) {
-        if (k % shards != shard) continue;
-        todo.emplace_back(&doc, w);
-        longest = std::max(longest, doc.tokens[w].size());
-      }
+    std::vector<const std::vector<planned_window>*> todo;
+    std::size_t windows = 0, longest = 0;
+    for (std::size_t k = shard; k < batches_.size(); k += shards) {
+      todo.push_back(&batches_[k]);
+      windows += batches_[k].size();
+      longest = std::max(longest, batch_rows(batches_[k]));
     }
     const int workers = window_workers(todo.size(), longest, detail::thread_count(options_.threads));
     std::vector<head_measurements> parts(std::size_t(workers), empty_measurements());
-    std::vector<std::exception_ptr> errors(todo.size());
+    std::vector<std::pair<std::size_t, std::exception_ptr>> errors(todo.size());
     std::mutex progress_lock;
     std::size_t done = 0;
     detail::parallel_for(Index(todo.size()), workers, [&](Index unit, int worker) {
 #ifdef _OPENMP
-      if (workers > 1) omp_set_num_threads(1);  // this thread's window runs its kernels on this thread alone
+      if (workers > 1) omp_set_num_threads(1);  // this thread's batch runs its kernels on this thread alone
 #endif
+      const std::vector<planned_window>& batch = *todo[std::size_t(unit)];
       try {
-        measure_window(*todo[std::size_t(unit)].first, todo[std::size_t(unit)].second, parts[std::size_t(worker)]);
+        measure_batch(batch, parts[std::size_t(worker)]);
       } catch (...) {
-        errors[std::size_t(unit)] = std::current_exception();
+        std::size_t first = batch.front().order;
+        for (const planned_window& w : batch) first = std::min(first, w.order);
+        errors[std::size_t(unit)] = {first, std::current_exception()};
       }
       if (options_.progress) {
         const std::lock_guard<std::mutex> lock(progress_lock);
-        options_.progress(++done, todo.size());
+        options_.progress(done += batch.size(), windows);
       }
     });
-    for (const std::exception_ptr& e : errors) {
-      if (e) std::rethrow_exception(e);
+    const std::pair<std::size_t, std::exception_ptr>* earliest = nullptr;
+    for (const auto& e : errors) {
+      if (e.second && (earliest == nullptr || e.first < earliest->first)) earliest = &e;
     }
+    if (earliest != nullptr) std::rethrow_exception(earliest->second);
     head_measurements out = empty_measurements();
     for (const head_measurements& part : parts) out.merge(part);
     return out;
   }
 
-  /// Windows of at most this many tokens are measured several at once when there are enough of them.
+  /// Batches of at most this many token rows are measured several at once when there are enough of them.
   static constexpr Index window_parallel_tokens = 2048;
 
-  /// How many windows run at once, each on one thread, for `windows` windows of at most `longest` tokens on
-  /// `threads` threads: all the threads when the windows are short and at least two per thread, else 1 (one window
-  /// at a time, every thread inside the kernels). `measure` follows it; a baseline that runs the same windows can too.
-  static int window_workers(std::size_t windows, std::size_t longest, int threads) noexcept {
-    const bool by_window =
-        threads > 1 && windows >= 2 * std::size_t(threads) && longest <= std::size_t(window_parallel_tokens);
-    return by_window ? threads : 1;
+  /// How many batches run at once, each on one thread, for `batches` batches of at most `longest` token rows on
+  /// `threads` threads: all the threads when the batches are short and at least two per thread, else 1 (one batch
+  /// at a time, every thread inside the kernels). `measure` follows it; a baseline that runs the same batches can.
+  static int window_workers(std::size_t batches, std::size_t longest, int threads) noexcept {
+    const bool by_batch =
+        threads > 1 && batches >= 2 * std::size_t(threads) && longest <= std::size_t(window_parallel_tokens);
+    return by_batch ? threads : 1;
+  }
+
+  /// Token rows of one forward over `batch`: its windows padded to the longest.
+  std::size_t batch_rows(const std::vector<planned_window>& batch) const {
+    std::size_t longest = 0;
+    for (const planned_window& w : batch) longest = std::max(longest, clipped_tokens(w));
+    return longest * batch.size();
   }
 
  private:
+  std::size_t clipped_tokens(const planned_window& w) const {
+    return std::min<std::size_t>(documents_[w.document].tokens[w.window].size(),
+                                 static_cast<std::size_t>(model_.max_tokens()));
+  }
+
+  /// Windows by length (then corpus order); runs of them into batches of at most `batch_tokens` padded rows. A
+  /// window of more than half of it, a window without tokens and every window of the materialised path run alone.
+  void plan_batches() {
+    std::vector<planned_window> all;
+    for (std::size_t d = 0; d < documents_.size(); ++d) {
+      for (std::size_t w = 0; w < documents_[d].windows.size(); ++w) all.push_back({d, w, all.size()});
+    }
+    const auto limit = static_cast<std::size_t>(std::max<Index>(options_.batch_tokens, 0));
+    const auto alone = [&](const planned_window& w) {
+      const std::size_t t = clipped_tokens(w);
+      return options_.materialise || t == 0 || 2 * t > limit;
+    };
+    std::stable_sort(all.begin(), all.end(), [&](const planned_window& a, const planned_window& b) {
+      return clipped_tokens(a) < clipped_tokens(b);
+    });
+    batches_.clear();
+    for (const planned_window& w : all) {
+      // Sorted by length, so w is the longest of the batch it joins.
+      if (!alone(w) && !batches_.empty() && !alone(batches_.back().front()) &&
+          (batches_.back().size() + 1) * clipped_tokens(w) <= limit) {
+        batches_.back().push_back(w);
+      } else {
+        batches_.push_back({w});
+      }
+    }
+  }
+
   head_measurements empty_measurements() const {
     feature_options features = options_.features;
     features.causal = model_.causal();
@@ -263,29 +328,80 @@ class head_analysis {
                                options_.materialise ? " or the streaming path (no --materialise)" : "");
   }
 
-  void measure_window(const planned_document& doc, std::size_t w, head_measurements& out) const {
+  /// One batch into `out`: a window without tokens, or on the materialised path, alone; else one forward with
+  /// every window's features measured by its own observer. Nothing is added unless every window succeeds; when
+  /// memory runs out for a batch of several, its windows are measured one by one (so the error names the window).
+  void measure_batch(const std::vector<planned_window>& batch, head_measurements& out) const {
+    if (batch.size() == 1) {
+      const planned_window& w = batch.front();
+      try {
+        measure_window(documents_[w.document], w.window, out);
+      } catch (const std::bad_alloc&) {
+        out_of_memory(documents_[w.document], w.window);
+      }
+      return;
+    }
     try {
-      measure_window_unchecked(doc, w, out);
+      head_measurements mine = empty_measurements();
+      measure_streaming_batch(batch, mine);
+      out.merge(mine);
     } catch (const std::bad_alloc&) {
-      out_of_memory(doc, w);
+      for (const planned_window& w : batch) measure_batch({w}, out);
     }
   }
 
-  void measure_window_unchecked(const planned_document& doc, std::size_t w, head_measurements& out) const {
+  /// What a window runs with: its tokens (clipped to the model), their alignment to its words.
+  struct window_input {
+    std::vector<model_token> tokens;
+    token_alignment alignment;
+  };
+
+  window_input prepare_window(const planned_document& doc, std::size_t w, window_counts& counts) const {
     const word_window& win = doc.windows[w];
     std::vector<char_span> spans;
     span_text(doc.surface, win.begin, win.end, &spans);
-    std::vector<model_token> tokens = doc.tokens[w];
-    if (static_cast<Index>(tokens.size()) > model_.max_tokens()) {
-      tokens.resize(static_cast<std::size_t>(model_.max_tokens()));
-      ++out.counts.clipped_windows;
+    window_input in;
+    in.tokens = doc.tokens[w];
+    if (static_cast<Index>(in.tokens.size()) > model_.max_tokens()) {
+      in.tokens.resize(static_cast<std::size_t>(model_.max_tokens()));
+      ++counts.clipped_windows;
     }
-    ++out.counts.windows;
-    out.counts.tokens += tokens.size();
-    const token_alignment alignment = align_tokens(tokens, spans);
+    ++counts.windows;
+    counts.tokens += in.tokens.size();
+    in.alignment = align_tokens(in.tokens, spans);
     for (Index v = win.own_begin; v < win.own_end; ++v) {
-      if (alignment.tokens_per_word[static_cast<std::size_t>(v - win.begin)] == 0) ++out.counts.words_without_tokens;
+      if (in.alignment.tokens_per_word[static_cast<std::size_t>(v - win.begin)] == 0) ++counts.words_without_tokens;
     }
+    return in;
+  }
+
+  /// Several windows with tokens, streamed in one padded forward.
+  void measure_streaming_batch(const std::vector<planned_window>& batch, head_measurements& out) const {
+    std::vector<window_input> inputs;
+    inputs.reserve(batch.size());
+    std::vector<std::vector<std::int32_t>> ids;
+    std::vector<std::unique_ptr<streaming_word_features>> measures;
+    std::vector<pattern_row_observer<float>*> observers;
+    for (const planned_window& w : batch) {
+      const planned_document& doc = documents_[w.document];
+      inputs.push_back(prepare_window(doc, w.window, out.counts));
+      ids.push_back(token_ids(inputs.back().tokens));
+      measures.push_back(std::make_unique<streaming_word_features>(out.features, *doc.prepared, doc.windows[w.window],
+                                                                   inputs.back().alignment));
+      observers.push_back(measures.back().get());
+    }
+    model_.observe_attention_batch(ids, observers);
+    for (const auto& measure : measures) {
+      measure->commit();
+      out.counts.dropped_mass += detail::feature_to_fixed(measure->mean_dropped_mass(), detail::feature_mass_scale);
+    }
+  }
+
+  void measure_window(const planned_document& doc, std::size_t w, head_measurements& out) const {
+    const word_window& win = doc.windows[w];
+    const window_input in = prepare_window(doc, w, out.counts);
+    const std::vector<model_token>& tokens = in.tokens;
+    const token_alignment& alignment = in.alignment;
     const Index n = win.size(), L = model_.layers(), H = model_.heads();
     if (tokens.empty()) {  // nothing to attend with: every word row is masked
       const matrix<float> zero = matrix<float>::Zero(n, n);
@@ -338,6 +454,7 @@ class head_analysis {
   Index stride_ = 1;
   corpus_plan_counts plan_counts_;
   std::vector<planned_document> documents_;
+  std::vector<std::vector<planned_window>> batches_;
 };
 
 namespace detail {

@@ -68,12 +68,12 @@ class streaming_word_features final : public pattern_row_observer<float> {
       detail::fail<shape_error>("streaming_word_features: the kernel's layer ", layer, " with ", rows.heads(),
                                 " heads does not fit the accumulator's ", acc_.layers(), " x ", acc_.heads());
     }
-    if (rows.batch_row() != 0 || rows.queries() != alignment_.tokens() || rows.keys() != alignment_.tokens()) {
+    if (rows.queries() != alignment_.tokens() || rows.keys() != alignment_.tokens()) {
       detail::fail<shape_error>("streaming_word_features: the kernel ran ", rows.queries(), " queries x ", rows.keys(),
-                                " keys (batch row ", rows.batch_row(),
-                                "), expected self-attention over "
-                                "the window's ",
-                                alignment_.tokens(), " tokens");
+                                " keys (batch row ", rows.batch_row(), "), expected self-attention over the window's ",
+                                alignment_.tokens(),
+                                " tokens (a padded batch hands each window its own rows through "
+                                "`sequence_observers`)");
     }
     for (Index h = 0; h < rows.heads(); ++h) {
       if (!rows.available(h)) {
@@ -148,9 +148,9 @@ class streaming_word_features final : public pattern_row_observer<float> {
   struct thread_workspace {
     detail::feature_workspace features;
     bool prepared = false;
-    std::vector<float> tokens;     ///< [block tokens x T] pattern rows
-    std::vector<float> word_row;   ///< [n] the word row being measured
-    std::vector<double> row;       ///< [n] one word row, summed in double
+    std::vector<float> tokens;    ///< [block tokens x T] pattern rows
+    std::vector<float> word_row;  ///< [n] the word row being measured
+    std::vector<double> row;      ///< [n] one word row, summed in double
   };
 
   /// Cuts the measured words into blocks of whole words. When some word's tokens are not contiguous (tokenizers
@@ -376,8 +376,8 @@ class streaming_word_features final : public pattern_row_observer<float> {
         }
       }
       if (finite) {
-        detail::window_measure::rows_from_logits(p + offset, n, v, v + 1, doc_, win_, tw.features, acc_.options(),
-                                                 out, extent, true, &shift);
+        detail::window_measure::rows_from_logits(p + offset, n, v, v + 1, doc_, win_, tw.features, acc_.options(), out,
+                                                 extent, true, &shift);
       } else {
         detail::window_measure::rows(p + offset, n, v, v + 1, doc_, win_, tw.features, acc_.options(), out, extent,
                                      true);
@@ -421,11 +421,11 @@ class streaming_word_features final : public pattern_row_observer<float> {
   const token_alignment& alignment_;
   int threads_ = 1;
   std::vector<block> blocks_;
-  std::vector<key_run> key_runs_;        ///< empty when some word's tokens are not one run (the scalar path)
-  std::vector<Index> unowned_tokens_;    ///< tokens of no word, for the dropped mass
-  std::vector<Index> first_token_;       ///< per word: its first token (T when it has none)
-  std::vector<Index> causal_extent_;     ///< per word: in a causal model its row is 0 from here on (`plan_extents`)
-  bool one_to_one_ = false;              ///< every word is one token, in order (`measure_block_in_place`)
+  std::vector<key_run> key_runs_;      ///< empty when some word's tokens are not one run (the scalar path)
+  std::vector<Index> unowned_tokens_;  ///< tokens of no word, for the dropped mass
+  std::vector<Index> first_token_;     ///< per word: its first token (T when it has none)
+  std::vector<Index> causal_extent_;   ///< per word: in a causal model its row is 0 from here on (`plan_extents`)
+  bool one_to_one_ = false;            ///< every word is one token, in order (`measure_block_in_place`)
   Index block_tokens_max_ = 0, owned_words_with_tokens_ = 0;
   std::vector<thread_workspace> workspaces_;
   std::vector<detail::feature_window_totals> totals_;

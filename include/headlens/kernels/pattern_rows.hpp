@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "headlens/error.hpp"
@@ -49,7 +50,8 @@ class pattern_rows {
     /// the same order, so they equal the streaming pass's bit for bit.
     const Scalar* kt = nullptr;
     Index kt_stride = 0;
-    const Scalar* lse = nullptr;  ///< [heads x t_q]: each row's log-sum-exp of the scaled, masked logits
+    const Scalar* lse = nullptr;  ///< [heads x lse_stride]: each row's log-sum-exp of the scaled, masked logits
+    Index lse_stride = 0;         ///< 0 means t_q
     const unsigned char* available =
         nullptr;  ///< [heads], non-zero where the head streamed (not skipped, not materialised)
     const matrix<Scalar>* attn_mask = nullptr;  ///< [t_q x t_k] or empty
@@ -84,7 +86,33 @@ class pattern_rows {
   }
 
   /// Row i's log-sum-exp of head h (`-inf` for a fully masked row, NaN for a row whose logits hold a NaN).
-  Scalar log_sum_exp(Index h, Index i) const noexcept { return s_.lse[h * s_.t_q + i]; }
+  Scalar log_sum_exp(Index h, Index i) const noexcept { return lse_at(h, i); }
+
+  /// The view of the first `length` queries and keys: one sequence of a padded batch as if it ran alone (its
+  /// padding cut off), for an observer written for one sequence (`sequence_observers`). Throws `argument_error`
+  /// unless 1 <= length <= queries() and keys(), past() is 0, and the keys from `length` on carry no attention
+  /// for the first `length` queries: causal, or masked as padding (`key_padding`) for this sequence.
+  pattern_rows prefix(Index length) const {
+    if (length < 1 || length > s_.t_q || length > s_.t_k) {
+      detail::fail<argument_error>("pattern_rows: prefix length is ", length,
+                                   ", expected 1 to min(queries, keys) = ", std::min(s_.t_q, s_.t_k));
+    }
+    if (s_.past != 0) detail::fail<argument_error>("pattern_rows: past is ", s_.past, ", expected 0 for a prefix");
+    if (!s_.causal && length < s_.t_k) {
+      const bool padded = s_.key_padding != nullptr && s_.key_padding->size() != 0;
+      for (Index j = length; j < s_.t_k; ++j) {
+        if (!padded || !(*s_.key_padding)(s_.batch_row, j)) {
+          detail::fail<argument_error>("pattern_rows: key ", j, " of sequence ", s_.batch_row,
+                                       " is not padding, expected every key from the prefix length ", length,
+                                       " on masked (the rows would not sum to 1 over the prefix)");
+        }
+      }
+    }
+    source cut = s_;
+    cut.lse_stride = lse_stride();
+    cut.t_q = cut.t_k = length;
+    return pattern_rows(cut);
+  }
 
   /// As `visible_rows`, but the rows hold the scaled, masked logits x (-inf where a causal row does not see), so
   /// row i of the pattern is exp(x - log_sum_exp(h, i)); for an observer that exponentiates as it reads. Only for
@@ -95,6 +123,8 @@ class pattern_rows {
 
  private:
   enum class fill { whole, visible, logits };
+  Index lse_stride() const noexcept { return s_.lse_stride > 0 ? s_.lse_stride : s_.t_q; }
+  Scalar lse_at(Index h, Index i) const noexcept { return s_.lse[h * lse_stride() + i]; }
   /// Key columns per chunk of `rows`: the chunk's transposed keys (head_dim x chunk) and logits stay in L2.
   static constexpr Index column_chunk = 512;
 
@@ -119,8 +149,8 @@ class pattern_rows {
     const Index visible = s_.causal ? std::min(t_k, s_.past + r0 + count) : t_k;
     std::vector<Scalar> scaled(std::size_t(count * d));
     matrix_view<Scalar>(scaled.data(), count, d, Eigen::OuterStride<>(d)) =
-        s_.scale * const_matrix_view<Scalar>(s_.q + r0 * s_.q_stride + h * d, count, d,
-                                             Eigen::OuterStride<>(s_.q_stride));
+        s_.scale *
+        const_matrix_view<Scalar>(s_.q + r0 * s_.q_stride + h * d, count, d, Eigen::OuterStride<>(s_.q_stride));
     const bool mask = s_.attn_mask != nullptr && s_.attn_mask->size() != 0;
     const bool padding = s_.key_padding != nullptr && s_.key_padding->size() != 0;
     // Column chunks, each finished (logits, mask, exponentials) while its keys and rows are in cache.
@@ -143,7 +173,7 @@ class pattern_rows {
           std::fill(row + seen, row + c1, minus_infinity);
           continue;
         }
-        const Scalar lse = s_.lse[h * s_.t_q + i];
+        const Scalar lse = lse_at(h, i);
         if (!std::isnan(lse) && lse != minus_infinity && seen > c0) detail::exp_shifted_sum(row + c0, seen - c0, lse);
         std::fill(row + seen, row + c1, Scalar(0));
       }
@@ -151,12 +181,12 @@ class pattern_rows {
     if (how == fill::logits) return visible;
     Index written = whole ? t_k : visible;
     for (Index r = 0; r < count; ++r) {
-      const Scalar lse = s_.lse[h * s_.t_q + r0 + r];
+      const Scalar lse = lse_at(h, r0 + r);
       if (std::isnan(lse) || lse == minus_infinity) written = t_k;
     }
     for (Index r = 0; r < count; ++r) {
       Scalar* row = out + r * out_stride;
-      const Scalar lse = s_.lse[h * s_.t_q + r0 + r];
+      const Scalar lse = lse_at(h, r0 + r);
       if (std::isnan(lse)) {
         std::fill(row, row + written, std::numeric_limits<Scalar>::quiet_NaN());
       } else if (lse == minus_infinity) {  // fully masked
@@ -176,7 +206,8 @@ class pattern_rows {
     const Index d = s_.head_dim;
     if (s_.kt == nullptr) {
       const const_matrix_view<Scalar> q(scaled, count, d, Eigen::OuterStride<>(d));
-      const const_matrix_view<Scalar> k(s_.k + c0 * s_.kv_stride + g * d, c1 - c0, d, Eigen::OuterStride<>(s_.kv_stride));
+      const const_matrix_view<Scalar> k(s_.k + c0 * s_.kv_stride + g * d, c1 - c0, d,
+                                        Eigen::OuterStride<>(s_.kv_stride));
       matrix_view<Scalar>(out + c0, count, c1 - c0, Eigen::OuterStride<>(out_stride)).noalias() = q * k.transpose();
       return;
     }
@@ -209,6 +240,37 @@ class pattern_row_observer {
  public:
   virtual ~pattern_row_observer() = default;
   virtual void operator()(const pattern_rows<Scalar>& rows) = 0;
+};
+
+/// Hands each sequence of a padded batch (`forward_options::batch`, padding at the end) to an observer of its own,
+/// as the view of that sequence's own length (`pattern_rows::prefix`), so an observer written for one sequence
+/// serves one sequence of a batch unchanged. The observers must outlive it.
+template <class Scalar>
+class sequence_observers final : public pattern_row_observer<Scalar> {
+ public:
+  /// observers[b] (null: not observed) receives the rows of sequence b cut to lengths[b] tokens. Throws
+  /// `argument_error` when the two differ in size.
+  sequence_observers(std::vector<pattern_row_observer<Scalar>*> observers, std::vector<Index> lengths)
+      : observers_(std::move(observers)), lengths_(std::move(lengths)) {
+    if (observers_.size() != lengths_.size()) {
+      detail::fail<argument_error>("sequence_observers: ", observers_.size(), " observers for ", lengths_.size(),
+                                   " lengths, expected one length per observer");
+    }
+  }
+
+  /// Throws `argument_error` for a batch row without an observer slot, and what `prefix` and the observer throw.
+  void operator()(const pattern_rows<Scalar>& rows) override {
+    const Index b = rows.batch_row();
+    if (b < 0 || b >= Index(observers_.size())) {
+      detail::fail<argument_error>("sequence_observers: batch row ", b, ", expected below the ", observers_.size(),
+                                   " sequences observed");
+    }
+    if (observers_[std::size_t(b)] != nullptr) (*observers_[std::size_t(b)])(rows.prefix(lengths_[std::size_t(b)]));
+  }
+
+ private:
+  std::vector<pattern_row_observer<Scalar>*> observers_;
+  std::vector<Index> lengths_;
 };
 
 }  // namespace headlens

@@ -24,6 +24,7 @@
 #include "headlens/error.hpp"
 #include "headlens/hooks/hook_point.hpp"
 #include "headlens/io/dtype.hpp"
+#include "headlens/kernels/pattern_rows.hpp"
 #include "headlens/models/hugging_face.hpp"
 #include "headlens/models/use_lite.hpp"
 #include "headlens/text/token.hpp"
@@ -42,6 +43,41 @@ inline std::vector<std::int32_t> token_ids(const std::vector<model_token>& token
   for (const model_token& t : tokens) ids.push_back(t.id);
   return ids;
 }
+
+namespace detail {
+
+/// The check every `attention_model::attention` makes before running: 1 <= tokens <= max_tokens.
+inline void check_sequence_length(std::size_t tokens, Index max_tokens) {
+  if (tokens == 0) detail::fail<argument_error>("ids is empty, expected at least one token");
+  if (static_cast<Index>(tokens) > max_tokens) {
+    detail::fail<argument_error>("ids has ", tokens, " tokens, expected at most the model's max_tokens = ", max_tokens);
+  }
+}
+
+/// The checks of `attention_model::observe_attention_batch`: a sequence and an observer for each, each sequence
+/// as `check_sequence_length` wants it (named in the message). Returns the lengths.
+inline std::vector<Index> check_observed_batch(const std::vector<std::vector<std::int32_t>>& batch,
+                                               const std::vector<pattern_row_observer<float>*>& observers,
+                                               Index max_tokens) {
+  if (batch.empty()) detail::fail<argument_error>("batch is empty, expected at least one sequence");
+  if (observers.size() != batch.size()) {
+    detail::fail<argument_error>("observers has ", observers.size(),
+                                 " entries, expected one per sequence = ", batch.size());
+  }
+  std::vector<Index> lengths;
+  for (std::size_t b = 0; b < batch.size(); ++b) {
+    if (observers[b] == nullptr) detail::fail<argument_error>("observers[", b, "] is null, expected an observer");
+    try {
+      check_sequence_length(batch[b].size(), max_tokens);
+    } catch (const argument_error& e) {
+      detail::fail<argument_error>("batch[", b, "]: ", detail::unprefixed(e));
+    }
+    lengths.push_back(Index(batch[b].size()));
+  }
+  return lengths;
+}
+
+}  // namespace detail
 
 /// A model seen as its tokenizer and its heads' attention. Implementations are immutable after loading except for
 /// `set_threads`.
@@ -71,6 +107,16 @@ class attention_model {
   /// `observer` as it goes (kernels/pattern_rows.hpp): no [T x T] map is formed. Throws as `attention`, and what
   /// the observer throws.
   virtual void observe_attention(const std::vector<std::int32_t>& ids, pattern_row_observer<float>& observer) const = 0;
+  /// `observe_attention` over several sequences, observers[b] seeing sequence b as if it ran alone. The models
+  /// here run them as one padded batch (every product once over all their rows: short sequences run near the
+  /// speed of long ones), each sequence's result within float rounding of its own forward; this default runs them
+  /// one by one. Throws as `observe_attention` for any sequence, and `argument_error` for an empty batch or one
+  /// observer too many or too few.
+  virtual void observe_attention_batch(const std::vector<std::vector<std::int32_t>>& batch,
+                                       const std::vector<pattern_row_observer<float>*>& observers) const {
+    detail::check_observed_batch(batch, observers, max_tokens());
+    for (std::size_t b = 0; b < batch.size(); ++b) observe_attention(batch[b], *observers[b]);
+  }
   /// Threads the kernels may use (0: OpenMP's default). Results do not depend on it.
   virtual void set_threads(Index threads) = 0;
 };
@@ -86,14 +132,6 @@ struct attention_model_options {
 };
 
 namespace detail {
-
-/// The check every `attention_model::attention` makes before running: 1 <= tokens <= max_tokens.
-inline void check_sequence_length(std::size_t tokens, Index max_tokens) {
-  if (tokens == 0) detail::fail<argument_error>("ids is empty, expected at least one token");
-  if (static_cast<Index>(tokens) > max_tokens) {
-    detail::fail<argument_error>("ids has ", tokens, " tokens, expected at most the model's max_tokens = ", max_tokens);
-  }
-}
 
 /// USE-lite through its own tokenizer and forward pass.
 class use_lite_attention_model final : public attention_model {
@@ -119,6 +157,11 @@ class use_lite_attention_model final : public attention_model {
     check_sequence_length(ids.size(), max_tokens());
     model_.forward_batch({ids}, no_hooks{}, &observer);
   }
+  void observe_attention_batch(const std::vector<std::vector<std::int32_t>>& batch,
+                               const std::vector<pattern_row_observer<float>*>& observers) const override {
+    sequence_observers<float> each(observers, check_observed_batch(batch, observers, max_tokens()));
+    model_.forward_batch(batch, no_hooks{}, &each);
+  }
   void set_threads(Index threads) override { model_.set_threads(threads); }
 
   const use_lite_model& model() const noexcept { return model_; }
@@ -138,7 +181,10 @@ class transformer_attention_model final : public attention_model {
 
   transformer_attention_model(model_family family, transformer<float> model, tokenizer_type tokenizer,
                               std::optional<std::int32_t> bos, Index max_tokens)
-      : family_(family), model_(std::move(model)), tokenizer_(std::move(tokenizer)), bos_(bos),
+      : family_(family),
+        model_(std::move(model)),
+        tokenizer_(std::move(tokenizer)),
+        bos_(bos),
         max_tokens_(max_tokens) {}
 
   std::string description() const override {
@@ -165,8 +211,8 @@ class transformer_attention_model final : public attention_model {
   }
   std::string token_text(std::int32_t id) const override {
     if (id < 0 || static_cast<Index>(id) >= model_.vocab_size()) {
-      detail::fail<argument_error>("token id ", id, " is out of range, expected 0 <= id < vocab_size = ",
-                                   model_.vocab_size());
+      detail::fail<argument_error>("token id ", id,
+                                   " is out of range, expected 0 <= id < vocab_size = ", model_.vocab_size());
     }
     // BPE tokens as the vocabulary spells them ("Ġworld"): always valid UTF-8, unlike the bytes of one token.
     if (const auto* bpe = std::get_if<byte_level_bpe>(&tokenizer_.tokenizer)) return bpe->token(id);
@@ -191,6 +237,15 @@ class transformer_attention_model final : public attention_model {
     options.path = attention_path::streaming;
     options.row_observer = &observer;
     model_.hidden_states(ids, options);
+  }
+  void observe_attention_batch(const std::vector<std::vector<std::int32_t>>& batch,
+                               const std::vector<pattern_row_observer<float>*>& observers) const override {
+    sequence_observers<float> each(observers, check_observed_batch(batch, observers, max_tokens_));
+    forward_options<float> options;
+    options.threads = threads_;
+    options.path = attention_path::streaming;
+    options.row_observer = &each;
+    model_.hidden_states_batch(batch, options);
   }
   void set_threads(Index threads) override { threads_ = threads; }
 
@@ -282,9 +337,8 @@ inline std::unique_ptr<attention_model> load_attention_model(const std::string& 
       bos = static_cast<std::int32_t>(id.get<std::int64_t>());
     }
     // GPT-2's learned positions bound the length; Llama's rotary positions are bounded by what it was trained on.
-    const Index max_tokens = family == model_family::gpt2
-                                 ? model.max_positions()
-                                 : config.positive_or("max_position_embeddings", 2048);
+    const Index max_tokens =
+        family == model_family::gpt2 ? model.max_positions() : config.positive_or("max_position_embeddings", 2048);
     return std::make_unique<detail::transformer_attention_model>(family, std::move(model), std::move(tokenizer), bos,
                                                                  max_tokens);
   }

@@ -65,8 +65,8 @@ struct normalization {
   void validate(const std::string& name) const {
     if (weight.size() == 0) detail::fail<shape_error>(name, ".weight is empty, expected [d] with d >= 1");
     if (bias.size() != 0 && bias.size() != weight.size()) {
-      detail::fail<shape_error>(name, ".bias has ", bias.size(), " entries, expected ", weight.size(),
-                                " (the size of ", name, ".weight) or none");
+      detail::fail<shape_error>(name, ".bias has ", bias.size(), " entries, expected ", weight.size(), " (the size of ",
+                                name, ".weight) or none");
     }
     if (kind == norm_kind::rms_norm && bias.size() != 0) {
       detail::fail<argument_error>(name, " is an RMSNorm with a bias, expected no bias");
@@ -137,8 +137,8 @@ using layer_norm = normalization<Scalar>;
 
 /// Which MLP a block uses.
 enum class mlp_kind {
-  plain,   ///< act(x W_in + b_in) W_out + b_out (GPT-2)
-  gated,   ///< (act(x W_gate) * (x W_in)) W_out (Llama's SwiGLU with act = SiLU); biases optional
+  plain,  ///< act(x W_in + b_in) W_out + b_out (GPT-2)
+  gated,  ///< (act(x W_gate) * (x W_in)) W_out (Llama's SwiGLU with act = SiLU); biases optional
 };
 
 /// The feed-forward half of a block, in the `x W` convention.
@@ -271,10 +271,10 @@ matrix<Scalar> embed_tokens(const Eigen::Ref<const matrix<Scalar>>& table, const
 /// The weights of one pre-norm decoder block.
 template <class Scalar>
 struct block_weights {
-  normalization<Scalar> attention_norm;  ///< before attention (GPT-2 ln_1, Llama input_layernorm)
-  attention_config attention;            ///< the attention layer's shape; `causal` is forced on
+  normalization<Scalar> attention_norm;             ///< before attention (GPT-2 ln_1, Llama input_layernorm)
+  attention_config attention;                       ///< the attention layer's shape; `causal` is forced on
   attention_weights<Scalar> attention_projections;  ///< q, k, v, o in the x W convention
-  normalization<Scalar> mlp_norm;        ///< before the MLP (GPT-2 ln_2, Llama post_attention_layernorm)
+  normalization<Scalar> mlp_norm;                   ///< before the MLP (GPT-2 ln_2, Llama post_attention_layernorm)
   mlp<Scalar> feed_forward;
 };
 
@@ -284,9 +284,9 @@ struct transformer_weights {
   matrix<Scalar> token_embedding;     ///< [vocab x d]
   matrix<Scalar> position_embedding;  ///< [max_positions x d] learned positions (GPT-2), or empty (Llama: rotary)
   std::vector<block_weights<Scalar>> blocks;
-  normalization<Scalar> final_norm;   ///< GPT-2 ln_f, Llama norm
-  matrix<Scalar> lm_head;             ///< [d x vocab]; empty means tied to token_embedding (logits = x E^T)
-  vector<Scalar> lm_head_bias;        ///< [vocab] or empty
+  normalization<Scalar> final_norm;  ///< GPT-2 ln_f, Llama norm
+  matrix<Scalar> lm_head;            ///< [d x vocab]; empty means tied to token_embedding (logits = x E^T)
+  vector<Scalar> lm_head_bias;       ///< [vocab] or empty
 };
 
 /// One pre-norm decoder block, its attention layer built once.
@@ -408,8 +408,7 @@ class transformer {
                                 " x vocab]");
     }
     if (lm_head_bias_.size() != 0 && lm_head_bias_.size() != vocab_size()) {
-      detail::fail<shape_error>("lm_head_bias has ", lm_head_bias_.size(), " entries, expected vocab = ",
-                                vocab_size());
+      detail::fail<shape_error>("lm_head_bias has ", lm_head_bias_.size(), " entries, expected vocab = ", vocab_size());
     }
     blocks_.reserve(w.blocks.size());
     for (std::size_t i = 0; i < w.blocks.size(); ++i) {
@@ -445,6 +444,52 @@ class transformer {
     return x;
   }
 
+  /// `hidden_states` of several sequences in one forward (a padded batch): every product runs once over all their
+  /// rows, so short sequences keep the projections as busy as one long one. Returns [batch.size() * T x d_model],
+  /// sequence b in rows b*T .. b*T + batch[b].size() - 1, T the longest length; the rows after a sequence's own are
+  /// padding and mean nothing. Each sequence gets what it gets alone within float rounding: its positions start at
+  /// 0 and the padded keys are masked (a causal layer needs no mask: its queries never see keys after them).
+  /// Hooks and `row_observer` see the sequences as `batch_row` b, at the padded length (see `sequence_observers`).
+  /// Throws as `hidden_states` for any sequence (naming it), for an empty batch, and when `options` already sets
+  /// `batch` or `key_padding` (this call does).
+  template <class Hooks = no_hooks>
+  matrix<Scalar> hidden_states_batch(const std::vector<std::vector<std::int32_t>>& batch,
+                                     const forward_options<Scalar>& options = {}, Hooks&& hooks = Hooks{}) const {
+    if (batch.empty()) detail::fail<argument_error>("batch is empty, expected at least one sequence");
+    if (options.key_padding.size() != 0) {
+      detail::fail<argument_error>("options.key_padding is set, expected it empty (hidden_states_batch pads)");
+    }
+    Index T = 0;
+    bool same_length = true;
+    for (std::size_t b = 0; b < batch.size(); ++b) {
+      try {
+        check_ids(batch[b], options);
+      } catch (const argument_error& e) {
+        detail::fail<argument_error>("batch[", b, "]: ", detail::unprefixed(e));
+      }
+      same_length = same_length && batch[b].size() == batch.front().size();
+      T = std::max(T, Index(batch[b].size()));
+    }
+    const Index B = Index(batch.size());
+    std::vector<std::int32_t> ids(std::size_t(B * T), 0);  // id 0 at padding: any valid row of the table
+    for (Index b = 0; b < B; ++b)
+      std::copy(batch[std::size_t(b)].begin(), batch[std::size_t(b)].end(), ids.begin() + b * T);
+    forward_options<Scalar> o = options;
+    o.batch = B;
+    const bool all_causal = std::all_of(blocks_.begin(), blocks_.end(), [](const decoder_block<Scalar>& block) {
+      return block.attention().config().causal;
+    });
+    if (!same_length && !all_causal) {
+      o.key_padding = bool_matrix::Constant(B, T, false);
+      for (Index b = 0; b < B; ++b)
+        o.key_padding.row(b).tail(T - Index(batch[std::size_t(b)].size())).setConstant(true);
+    }
+    matrix<Scalar> x = embed(ids, 0, options.threads, T);
+    for (const decoder_block<Scalar>& block : blocks_) x = block.forward(x, o, hooks);
+    final_norm_.apply(x, x, options.threads);
+    return x;
+  }
+
   /// Logits [T x vocab] for token `ids` (see `hidden_states` for options and errors).
   template <class Hooks = no_hooks>
   matrix<Scalar> forward(const std::vector<std::int32_t>& ids, const forward_options<Scalar>& options = {},
@@ -462,8 +507,9 @@ class transformer {
                               const forward_options<Scalar>& options = {}, Hooks&& hooks = Hooks{}) const {
     check_ids(ids, options, cache.length_);
     if (!options.positions.empty()) {
-      detail::fail<argument_error>("options.positions is set, expected it empty (forward_step continues from the "
-                                   "cache)");
+      detail::fail<argument_error>(
+          "options.positions is set, expected it empty (forward_step continues from the "
+          "cache)");
     }
     if (cache.layers_.size() != blocks_.size()) {
       if (cache.length_ != 0) {
@@ -506,15 +552,18 @@ class transformer {
   }
 
  private:
-  // Token embeddings (+ learned positions from `first_position`) of already checked ids, rows in parallel.
-  matrix<Scalar> embed(const std::vector<std::int32_t>& ids, Index first_position, Index threads) const {
+  // Token embeddings (+ learned positions from `first_position`) of already checked ids, rows in parallel; with
+  // `period`, the ids are sequences of that many tokens each, each from `first_position` again.
+  matrix<Scalar> embed(const std::vector<std::int32_t>& ids, Index first_position, Index threads,
+                       Index period = 0) const {
     const Index t = Index(ids.size());
+    if (period <= 0) period = std::max<Index>(t, 1);
     matrix<Scalar> x(t, d_model());
     const Index rows_per_unit = 32;
     detail::parallel_for((t + rows_per_unit - 1) / rows_per_unit, detail::thread_count(threads), [&](Index unit, int) {
       for (Index r = unit * rows_per_unit; r < std::min(t, (unit + 1) * rows_per_unit); ++r) {
         x.row(r) = token_embedding_.row(ids[std::size_t(r)]);
-        if (position_embedding_.size() != 0) x.row(r) += position_embedding_.row(first_position + r);
+        if (position_embedding_.size() != 0) x.row(r) += position_embedding_.row(first_position + r % period);
       }
     });
     return x;
@@ -527,8 +576,8 @@ class transformer {
     }
     if (position_embedding_.size() != 0 && past + Index(ids.size()) > position_embedding_.rows()) {
       if (past == 0) {
-        detail::fail<argument_error>("ids has ", ids.size(), " tokens, expected at most max_positions = ",
-                                     position_embedding_.rows());
+        detail::fail<argument_error>("ids has ", ids.size(),
+                                     " tokens, expected at most max_positions = ", position_embedding_.rows());
       }
       detail::fail<argument_error>("ids has ", ids.size(), " tokens after ", past,
                                    " cached, expected at most max_positions = ", position_embedding_.rows(), " in all");
