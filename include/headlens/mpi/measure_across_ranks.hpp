@@ -64,8 +64,8 @@ inline head_measurements measurements_from_text(const std::string& text, int ran
 
 }  // namespace detail
 
-/// Measures this rank's share of `analysis`'s batches of windows, then (once every rank has agreed that it succeeded) gathers
-/// every rank's totals at `root` and merges them in rank order. Collective over `agreement`'s communicator: every
+/// Measures this rank's share of `analysis`'s batches of windows, then (once every rank has agreed that it
+/// succeeded) gathers every rank's totals at `root` and merges them in rank order. Collective over `agreement`'s communicator: every
 /// rank calls it with an analysis of the same documents, model and options. Returns at the root the measurements of
 /// the whole corpus, elsewhere this rank's own share.
 ///
