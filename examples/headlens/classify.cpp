@@ -354,7 +354,7 @@ void setup_classify(CLI::App& app, headlens_cli::classify_run run) {
   sub->add_option("--batch-tokens", args->batch_tokens,
                   "short windows run several to a forward, padded, up to this many token rows (default 256; 0: one "
                   "window per forward); the report is the same within float rounding")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(headlens::Index(0), headlens::Index(1) << 30));
   sub->add_option(
          "--format", args->format,
          "table (default), json, csv, md, or html (one self-contained page with each head's attention over a few "
