@@ -328,25 +328,31 @@ class head_analysis {
                                options_.materialise ? " or the streaming path (no --materialise)" : "");
   }
 
-  /// One batch into `out`: a window without tokens, or on the materialised path, alone; else one forward with
-  /// every window's features measured by its own observer. Nothing is added unless every window succeeds; when
-  /// memory runs out for a batch of several, its windows are measured one by one (so the error names the window).
+  /// One batch into `out`: one forward with every window's features measured by its own observer, or, for a
+  /// window without tokens or on the materialised path (each alone), from maps. Nothing is added unless every
+  /// window succeeds; when memory runs out for a batch of several, its windows are measured one by one (so the
+  /// error names the window).
   void measure_batch(const std::vector<planned_window>& batch, head_measurements& out) const {
-    if (batch.size() == 1) {
-      const planned_window& w = batch.front();
+    if (batch.size() > 1) {
       try {
-        measure_window(documents_[w.document], w.window, out);
+        head_measurements mine = empty_measurements();
+        measure_streaming(batch, mine);
+        out.merge(mine);
       } catch (const std::bad_alloc&) {
-        out_of_memory(documents_[w.document], w.window);
+        for (const planned_window& w : batch) measure_batch({w}, out);
       }
       return;
     }
+    const planned_window& w = batch.front();
+    const planned_document& doc = documents_[w.document];
     try {
-      head_measurements mine = empty_measurements();
-      measure_streaming_batch(batch, mine);
-      out.merge(mine);
+      if (options_.materialise || doc.tokens[w.window].empty()) {
+        measure_from_maps(doc, w.window, out);
+      } else {
+        measure_streaming(batch, out);
+      }
     } catch (const std::bad_alloc&) {
-      for (const planned_window& w : batch) measure_batch({w}, out);
+      out_of_memory(doc, w.window);
     }
   }
 
@@ -375,8 +381,8 @@ class head_analysis {
     return in;
   }
 
-  /// Several windows with tokens, streamed in one padded forward.
-  void measure_streaming_batch(const std::vector<planned_window>& batch, head_measurements& out) const {
+  /// Windows with tokens streamed in one forward (padded when several), each measured inside the kernel.
+  void measure_streaming(const std::vector<planned_window>& batch, head_measurements& out) const {
     std::vector<window_input> inputs;
     inputs.reserve(batch.size());
     std::vector<std::vector<std::int32_t>> ids;
@@ -397,7 +403,8 @@ class head_analysis {
     }
   }
 
-  void measure_window(const planned_document& doc, std::size_t w, head_measurements& out) const {
+  /// One window from its materialised maps (`attention_model::attention`); a window without tokens as masked rows.
+  void measure_from_maps(const planned_document& doc, std::size_t w, head_measurements& out) const {
     const word_window& win = doc.windows[w];
     const window_input in = prepare_window(doc, w, out.counts);
     const std::vector<model_token>& tokens = in.tokens;
@@ -408,13 +415,6 @@ class head_analysis {
       for (int l = 0; l < L; ++l) {
         for (int h = 0; h < H; ++h) out.features.head(l, h).add(zero, *doc.prepared, win);
       }
-      return;
-    }
-    if (!options_.materialise) {
-      streaming_word_features measure(out.features, *doc.prepared, win, alignment);
-      model_.observe_attention(token_ids(tokens), measure);
-      measure.commit();
-      out.counts.dropped_mass += detail::feature_to_fixed(measure.mean_dropped_mass(), detail::feature_mass_scale);
       return;
     }
     const tensor<float> maps = model_.attention(token_ids(tokens));
