@@ -13,6 +13,13 @@ if(TARGET headlens_mpi)
     NAMESPACE headlens::
     DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/headlens)
 endif()
+# The tokenizers component likewise: only a consumer that asks for it looks for PCRE2.
+if(TARGET headlens_tokenizers)
+  install(TARGETS headlens_tokenizers EXPORT headlensTokenizersTargets)
+  install(EXPORT headlensTokenizersTargets
+    NAMESPACE headlens::
+    DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/headlens)
+endif()
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/headlensConfig.cmake.in
   ${PROJECT_BINARY_DIR}/headlensConfig.cmake
   INSTALL_DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/headlens)

@@ -159,12 +159,12 @@ TEST_CASE("attention_model: paths that are not a model or have no tokenizer", "[
   REQUIRE_THROWS_AS(headlens::load_attention_model(llama_dir), headlens::io_error);
   REQUIRE_THROWS_WITH(
       headlens::load_attention_model(llama_dir),
-      Contains("model directory " + llama_dir + " has no vocab.json; expected vocab.json + merges.txt"));
+      Contains("model directory " + llama_dir + " has no tokenizer; expected tokenizer.json, tokenizer.model"));
   REQUIRE_THROWS_WITH(headlens::load_attention_model(llama_dir, with_tokenizer(models_dir + "/nowhere")),
                       Contains("tokenizer " + models_dir + "/nowhere does not exist"));
   const std::string hf_tokenizer = scratch_model_dir("tokenizer_json", {"tokenizer.json", "tokenizer.model"});
   REQUIRE_THROWS_WITH(headlens::load_attention_model(hf_tokenizer),
-                      Contains("(it has tokenizer.json, tokenizer.model, which headlens does not read yet)"));
+                      Contains("tokenizer.json is a tokenizer.json, which this build of headlens does not read yet"));
   // A malformed word vocabulary names the file.
   const std::string bad_vocab = scratch_model_dir("bad_vocab", {"vocab.json"});
   { std::ofstream(bad_vocab + "/vocab.json") << "[1, 2]"; }

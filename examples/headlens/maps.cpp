@@ -22,6 +22,7 @@
 
 #include "command.hpp"
 #include "model_loading.hpp"
+#include "token_text.hpp"
 
 namespace {
 
@@ -30,28 +31,6 @@ using headlens_cli::fail;
 struct maps_args {
   std::string model, tokenizer, text, out, format = "npy";
 };
-
-/// A piece of valid UTF-8 cut at any bytes (a byte-level BPE token may end inside a character) with the bytes of
-/// its cut characters replaced by U+FFFD, since JSON text must be UTF-8. Only cut edges are looked for: the whole
-/// text was validated by the tokenizer.
-std::string valid_utf8(const std::string& text) {
-  std::string out;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    const std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    bool ok = len > 0 && i + len <= text.size();
-    for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
-    if (ok) {
-      out.append(text, i, len);
-      i += len;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
-}
 
 /// The JSON description of the tokens: id, piece, bytes [begin, end) of the text and the text they cover.
 nlohmann::json tokens_json(const headlens::attention_model& model, const std::string& text,
@@ -62,7 +41,7 @@ nlohmann::json tokens_json(const headlens::attention_model& model, const std::st
                    {"piece", model.token_text(t.id)},
                    {"begin", t.begin},
                    {"end", t.end},
-                   {"text", valid_utf8(text.substr(t.begin, t.end - t.begin))}});
+                   {"text", headlens_cli::valid_utf8(text.substr(t.begin, t.end - t.begin))}});
   }
   return out;
 }

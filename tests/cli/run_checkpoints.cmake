@@ -74,7 +74,7 @@ expect_match("${html}" "GPT-2 \\(2 layers x 4 heads, byte-level BPE\\): head rep
 run(1 out maps --model "${DATA}" --text "x" --out "${WORK}/x.npy")
 expect_match("${out}" "^headlens maps: no model in .*: expected a Hugging Face directory" "no model")
 run(1 out classify --model "${llama}" --quiet)
-expect_match("${out}" "^headlens classify: model directory .*llama has no vocab.json; expected" "no tokenizer")
+expect_match("${out}" "^headlens classify: model directory .*llama has no tokenizer; expected tokenizer.json" "no tokenizer")
 run(1 out classify --model "${llama}" --tokenizer "${WORK}/nowhere" --quiet)
 expect_match("${out}" "^headlens classify: tokenizer .*nowhere does not exist" "missing tokenizer")
 run(1 out classify --tokenizer "${gpt2}" --quiet)

