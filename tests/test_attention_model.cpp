@@ -97,6 +97,17 @@ TEST_CASE("attention_model: Llama with a word vocabulary, BOS first", "[attentio
   CHECK(model->description() == "Llama (2 layers x 4 heads, word vocabulary)");
   CHECK(model->max_tokens() == 128);  // max_position_embeddings
   check_golden_maps(*model, llama_dir, 3);
+  CHECK(model->vocab_size() == 300);
+  for (int k = 0; k < 3; ++k) {  // PyTorch's logits of the same ids
+    INFO("sequence " << k);
+    const auto g = model_fixtures::read_golden<float>(llama_dir, k);
+    const headlens::matrix<float> logits = model->logits(g.ids);
+    REQUIRE(logits.rows() == g.logits.rows());
+    REQUIRE(logits.cols() == g.logits.cols());
+    CHECK((logits - g.logits).cwiseAbs().maxCoeff() <
+          model_fixtures::logits_tolerance<float>() * std::max(1.0f, g.logits.cwiseAbs().maxCoeff()));
+  }
+  REQUIRE_THROWS_WITH(model->logits({}), Contains("ids is empty"));
   // bos_token_id 1 (an empty span), then "the" 3 [0, 3), "cat" 4 [4, 7), "sat" 5 [8, 11), "." 8 [11, 12).
   const std::vector<headlens::model_token> tokens = model->tokenize("the cat sat.");
   REQUIRE(tokens.size() == 5);

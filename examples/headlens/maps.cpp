@@ -1,11 +1,14 @@
 // `headlens maps`: every head's attention over one text, from a real model, to look at or to feed other tools.
 //
-//   headlens maps [--model PATH [--tokenizer PATH]] --text "..." --out MAPS.npy [--format npy|bertviz]
+//   headlens maps [--model PATH [--tokenizer PATH]] (--text "..." | --ids "1 2 3") --out MAPS.npy
+//                 [--format npy|bertviz] [--logits LOGITS.npy]
 //
 // npy: MAPS.npy holds float32 [layers, heads, T, T] (element [l, h, i, j]: the weight head h of layer l puts on
 // token j from token i; rows sum to 1) and MAPS.tokens.json the T tokens (id, piece, and the bytes of the text each
 // covers). bertviz: one JSON file with the object BertViz's head view and model view take as their `params`
 // (`attention` = [{"name", "attn": [layers][heads][T][T], "left_text", "right_text"}], ...), tokens included.
+// --ids runs pre-tokenized input (the tokens then cover no text), and --logits writes the model's logits, float32
+// [T, vocab]: with both, a port can be checked against any other runtime on the same ids.
 // The model is any that models/attention_model.hpp loads (a Hugging Face GPT-2 or Llama directory, or USE-lite), by
 // default USE-lite as `make models` fetches it.
 
@@ -19,6 +22,7 @@
 
 #include <headlens/io/npy.hpp>
 #include <headlens/models/attention_model.hpp>
+#include <headlens/text/word_tokenizer.hpp>
 
 #include "command.hpp"
 #include "model_loading.hpp"
@@ -29,7 +33,8 @@ namespace {
 using headlens_cli::fail;
 
 struct maps_args {
-  std::string model, tokenizer, text, out, format = "npy";
+  std::string model, tokenizer, text, ids, out, format = "npy", logits;
+  bool text_given = false;
 };
 
 /// The JSON description of the tokens: id, piece, bytes [begin, end) of the text and the text they cover.
@@ -67,8 +72,18 @@ void run_maps(const maps_args& args) {
   if (args.format != "npy" && args.format != "bertviz") {
     fail("--format is '", args.format, "', expected npy or bertviz");
   }
+  if (args.text_given == !args.ids.empty()) fail("give exactly one of --text and --ids");
   const std::unique_ptr<headlens::attention_model> model = headlens_cli::load_model(args.model, args.tokenizer);
-  std::vector<headlens::model_token> tokens = model->tokenize(args.text);
+  std::vector<headlens::model_token> tokens;
+  if (args.text_given) {
+    tokens = model->tokenize(args.text);
+  } else {
+    try {
+      for (const std::int32_t id : headlens::parse_token_ids(args.ids, model->vocab_size())) tokens.push_back({id, 0, 0});
+    } catch (const headlens::argument_error& e) {
+      fail("--ids: ", headlens::detail::unprefixed(e));
+    }
+  }
   if (tokens.empty()) fail("--text has no tokens (it is empty); the model needs at least one");
   const std::size_t all_tokens = tokens.size();
   if (static_cast<headlens::Index>(tokens.size()) > model->max_tokens()) {
@@ -76,6 +91,7 @@ void run_maps(const maps_args& args) {
   }
   const headlens::tensor<float> maps = model->attention(headlens::token_ids(tokens));
   const headlens::Index layers = maps.shape[0], heads = maps.shape[1], T = maps.shape[2];
+  if (!args.logits.empty()) headlens::write_npy(args.logits, model->logits(headlens::token_ids(tokens)));
 
   std::string where;
   if (args.format == "npy") {
@@ -129,7 +145,9 @@ void run_maps(const maps_args& args) {
   if (all_tokens > tokens.size()) {
     std::cout << " (the first " << T << " of " << all_tokens << "; the model sees " << model->max_tokens() << ")";
   }
-  std::cout << " -> " << where << "\n";
+  std::cout << " -> " << where;
+  if (!args.logits.empty()) std::cout << "; logits -> " << args.logits << " (float32 [" << T << ", " << model->vocab_size() << "])";
+  std::cout << "\n";
 }
 
 void setup_maps(CLI::App& app) {
@@ -146,7 +164,12 @@ void setup_maps(CLI::App& app) {
                   "the tokenizer for a Hugging Face --model: a directory with vocab.json + merges.txt (byte-level "
                   "BPE) or vocab.json alone, or a word-level vocab.json file");
   sub->add_option("--text", args->text, "the text (UTF-8); the model keeps as many tokens as it sees (USE-lite: 128)")
-      ->required();
+      ->each([args](const std::string&) { args->text_given = true; });
+  sub->add_option("--ids", args->ids,
+                  "pre-tokenized input instead of --text: token ids separated by spaces or commas (\"1 15043 3186\"), "
+                  "run as they are (no beginning-of-sequence token is added)");
+  sub->add_option("--logits", args->logits,
+                  "also write the model's logits over the tokens to this .npy file, float32 [T, vocab] (decoders)");
   sub->add_option("--out", args->out,
                   "file to write: with --format npy, float32 [layers, heads, T, T] (element [l, h, i, j] = weight "
                   "from token i to token j), and the tokens beside it in OUT.tokens.json (OUT minus .npy); with "

@@ -22,6 +22,24 @@ file(READ "${WORK}/gpt2.tokens.json" tokens)
 expect_match("${tokens}" "\"model\": \"GPT-2 \\(2 layers x 4 heads, byte-level BPE\\)\"" "gpt2.tokens.json model")
 expect_match("${tokens}" "\"piece\": \"Ġfox\"" "gpt2.tokens.json pieces")
 
+# maps --ids: Llama's seq_0 ids as they are (no BOS added), with --logits: PyTorch's attention and logits. Bad ids are
+# named.
+run(0 out maps --model "${llama}" --tokenizer "${DATA}/words/vocab.json" --ids "279 206 249 195 182 64 19 161 100 20 51"
+    --out "${WORK}/llama_ids.npy" --logits "${WORK}/llama_logits.npy")
+expect_match("${out}" "11 tokens -> .*logits -> .*llama_logits.npy \\(float32 \\[11, 300\\]\\)" "maps --ids summary")
+foreach(pair "llama_ids.npy;seq_0_attention.npy" "llama_logits.npy;seq_0_logits.npy")
+  list(GET pair 0 got)
+  list(GET pair 1 want)
+  execute_process(COMMAND "${COMPARE}" "${WORK}/${got}" "${llama}/${want}" 1e-4 RESULT_VARIABLE rc ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "Llama maps --ids: ${got} differs from PyTorch's ${want}: ${err}")
+  endif()
+endforeach()
+run(1 out maps --model "${llama}" --tokenizer "${DATA}/words/vocab.json" --ids "1 2 300" --out "${WORK}/x.npy")
+expect_match("${out}" "^headlens maps: --ids: token id 2 is 300, expected 0 <= id < vocab_size = 300" "maps bad --ids")
+run(1 out maps --model "${llama}" --tokenizer "${DATA}/words/vocab.json" --ids "1" --text "x" --out "${WORK}/x.npy")
+expect_match("${out}" "^headlens maps: give exactly one of --text and --ids" "maps --ids and --text")
+
 # A text longer than the 48 positions keeps its first 48 tokens and says so.
 run(0 out maps --model "${gpt2}" --format bertviz --out "${WORK}/long.json"
     --text "The quick brown fox jumps over the lazy dog. The quick brown fox jumps over the lazy dog.")

@@ -55,4 +55,7 @@ expect_match("${out}" "^headlens classify: cannot open --text" "missing text err
 run(2 out classify --conllu a --text b)
 run(1 out maps --model "${MODEL}" --text "a" --out "${WORK}/no/such/dir/m.npy")
 expect_match("${out}" "^headlens maps: cannot open" "unwritable --out error")
+run(1 out maps --model "${MODEL}" --text "a" --out "${WORK}/m.npy" --logits "${WORK}/l.npy")
+expect_match("${out}" "^headlens maps: USE-lite \\(2 layers x 4 heads\\) has no language-model head, so no logits"
+             "--logits of a sentence embedder")
 message("cli:use_lite: maps and classify passed")

@@ -100,6 +100,15 @@ class attention_model {
   virtual std::vector<model_token> tokenize(std::string_view text) const = 0;
   /// How the vocabulary spells token `id` (for displays). Throws `argument_error` for an id outside it.
   virtual std::string token_text(std::int32_t id) const = 0;
+  /// The ids the model takes are [0, vocab_size()).
+  virtual Index vocab_size() const noexcept = 0;
+  /// The model's output logits over `ids` (next-token logits for a decoder): float [T x vocab]. Throws as
+  /// `attention`, and `argument_error` for a model with no language-model head (USE-lite, a sentence embedder).
+  virtual matrix<float> logits(const std::vector<std::int32_t>& ids) const {
+    (void)ids;
+    detail::fail<argument_error>(description(), " has no language-model head, so no logits; expected a decoder such "
+                                                "as GPT-2 or Llama");
+  }
   /// Every head's attention over `ids`: float [layers, heads, T, T], element [l, h, i, j] the weight token i puts
   /// on token j; rows sum to 1. Throws `argument_error` when `ids` is empty, longer than `max_tokens`, or holds an
   /// id outside the vocabulary.
@@ -150,6 +159,7 @@ class use_lite_attention_model final : public attention_model {
     return out;
   }
   std::string token_text(std::int32_t id) const override { return model_.tokenizer().piece(id); }
+  Index vocab_size() const noexcept override { return static_cast<Index>(model_.tokenizer().size()); }
   tensor<float> attention(const std::vector<std::int32_t>& ids) const override {
     check_sequence_length(ids.size(), max_tokens());
     return model_.attention(ids);
@@ -209,6 +219,14 @@ class transformer_attention_model final : public attention_model {
     // the model has but the tokenizer does not (a padded embedding) is "#id".
     if (id >= tokenizer_.vocab_size()) return "#" + std::to_string(id);
     return tokenizer_.token(id);
+  }
+  Index vocab_size() const noexcept override { return model_.vocab_size(); }
+  matrix<float> logits(const std::vector<std::int32_t>& ids) const override {
+    check_sequence_length(ids.size(), max_tokens_);
+    forward_options<float> options;
+    options.threads = threads_;
+    options.path = attention_path::streaming;
+    return model_.forward(ids, options);
   }
   tensor<float> attention(const std::vector<std::int32_t>& ids) const override {
     check_sequence_length(ids.size(), max_tokens_);
