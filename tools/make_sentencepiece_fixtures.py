@@ -96,12 +96,29 @@ MODELS = {
     "unigram_suffix_keepspaces": dict(model_type="unigram", vocab_size=350, normalization_rule_name="identity",
                                       treat_whitespace_as_suffix=True, remove_extra_whitespaces=False),
     "bpe_nfkc_bytes": dict(model_type="bpe", vocab_size=600, byte_fallback=True),
+    # A small charsmap compiled from our own rules (RULES below): multi-character keys, expansions, whitespace.
+    "unigram_custom_rules": dict(model_type="unigram", vocab_size=300, normalization_rule_tsv="RULES"),
     "bpe_identity": dict(model_type="bpe", vocab_size=400, normalization_rule_name="identity"),
     "bpe_user_nodummy_keepspaces": dict(model_type="bpe", vocab_size=450, normalization_rule_name="nmt_nfkc",
                                         user_defined_symbols=["<sep>", "hello", "🙂"], add_dummy_prefix=False,
                                         remove_extra_whitespaces=False, split_digits=True, byte_fallback=True,
                                         unk_id=3, bos_id=0, eos_id=1, pad_id=2),
 }
+
+
+# Normalisation rules (source code points -> target code points, hex) for unigram_custom_rules: the longest
+# matching source wins ("t h" over "t"), a rule may expand ("é" -> "e" + U+0301) or map to a space.
+RULES = """74\t54
+74 68\t3B8
+74 68 65\t2234
+41\t61
+E9\t65 301
+FB01\t66 69
+3000\t20
+9\t20
+A\t20
+1F642\t3A 29
+"""
 
 
 def encode(sp, text):
@@ -121,9 +138,15 @@ def main():
     strings = make_strings(sentences, words, rng)
     extra = ["日本語 中文 🙂 emoji 3.14 ＡＢＣ é" for _ in range(3)] + ["tab\tseparated\tvalues", "<sep> hello <sep>"]
     os.makedirs(OUT, exist_ok=True)
+    os.chdir(OUT)
     for name, options in MODELS.items():
         # From an iterator into memory, so that no path of this machine ends up in the model's TrainerSpec.
         model = io.BytesIO()
+        if options.get("normalization_rule_tsv") == "RULES":
+            rules = "rules.tsv"  # relative (to OUT, the working directory): the model records the name given
+            with open(rules, "w") as f:
+                f.write(RULES)
+            options = dict(options, normalization_rule_tsv=rules)
         spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences + extra), model_writer=model,
                                        hard_vocab_limit=False, num_threads=1, minloglevel=2, **options)
         prefix = os.path.join(OUT, name)
@@ -145,6 +168,9 @@ def main():
                        "bos_id": sp.bos_id(), "eos_id": sp.eos_id(), "unk_id": sp.unk_id(),
                        "cases": cases, "bos_cases": bos}, f, ensure_ascii=False, separators=(",", ":"))
             f.write("\n")
+        if "normalization_rule_tsv" in options:
+            os.remove(options["normalization_rule_tsv"])
+            options["normalization_rule_tsv"] = "RULES in tools/make_sentencepiece_fixtures.py"
         print(name, sp.get_piece_size(), os.path.getsize(prefix + ".model"), file=sys.stderr)
     with open(os.path.join(OUT, "strings.json"), "w", encoding="utf-8") as f:
         json.dump(strings, f, ensure_ascii=False, indent=0)
