@@ -2,7 +2,7 @@
 // Reference: tests/data/sentencepiece/, written by tools/make_sentencepiece_fixtures.py with the real SentencePiece
 // library (Debian's python3-sentencepiece 0.1.97): eight small models and, for 1,100 strings, the ids and byte
 // spans the library itself reports. The hand-built models below are checked against segmentations worked out by
-// hand (each also confirmed by loading the same pieces into SentencePiece 0.1.97 as a serialised ModelProto).
+// hand, and confirmed with the library by tools/check_sentencepiece_hand_models.py.
 #include <catch2/catch.hpp>
 
 #include <cstdint>
