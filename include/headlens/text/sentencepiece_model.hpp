@@ -490,6 +490,7 @@ class sentencepiece_model {
     std::vector<symbol> symbols;
     std::unordered_map<std::string, std::pair<std::string, std::string>> reverse_merge;
     const std::string_view text(normalized);
+    std::string merged;  // reused: no allocation per candidate pair
 
     const auto maybe_add = [&](std::int64_t left, std::int64_t right) {
       if (left == -1 || right == -1) return;
@@ -497,7 +498,7 @@ class sentencepiece_model {
       const symbol& r = symbols[static_cast<std::size_t>(right)];
       if (l.freeze || r.freeze) return;
       // SentencePiece takes the bytes from the left symbol's start: contiguous, since only neighbours merge.
-      const std::string merged(text.substr(l.begin, l.length + r.length));
+      merged.assign(text.data() + l.begin, l.length + r.length);
       const auto it = pieces_map_.find(merged);
       if (it == pieces_map_.end()) return;
       agenda.push({left, right, scores_[static_cast<std::size_t>(it->second)], merged.size()});
