@@ -1,6 +1,6 @@
 // SentencePiece tokenizer.model files: the protobuf reader, the normaliser, unigram and BPE encoding.
 // Reference: tests/data/sentencepiece/, written by tools/make_sentencepiece_fixtures.py with the real SentencePiece
-// library (Debian's python3-sentencepiece 0.1.97): eight small models and, for 1,100 strings, the ids and byte
+// library (Debian's python3-sentencepiece 0.1.97): nine small models and, for 1,100 strings, the ids and byte
 // spans the library itself reports. The hand-built models below are checked against segmentations worked out by
 // hand, and confirmed with the library by tools/check_sentencepiece_hand_models.py.
 #include <catch2/catch.hpp>
@@ -117,6 +117,7 @@ TEST_CASE("sentencepiece_model: unigram models encode as SentencePiece does", "[
 TEST_CASE("sentencepiece_model: BPE models encode as SentencePiece does", "[sentencepiece_model]") {
   check_reference("bpe_nfkc_bytes", sentencepiece_model_kind::bpe);
   check_reference("bpe_identity", sentencepiece_model_kind::bpe);
+  check_reference("bpe_identity_noescape", sentencepiece_model_kind::bpe);
   check_reference("bpe_user_nodummy_keepspaces", sentencepiece_model_kind::bpe);
 }
 

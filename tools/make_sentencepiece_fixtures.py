@@ -99,7 +99,11 @@ MODELS = {
     # A small charsmap compiled from our own rules (RULES below): multi-character keys, expansions, whitespace.
     "unigram_custom_rules": dict(model_type="unigram", vocab_size=300, normalization_rule_tsv="RULES"),
     "bpe_identity": dict(model_type="bpe", vocab_size=400, normalization_rule_name="identity"),
-    "bpe_user_nodummy_keepspaces": dict(model_type="bpe", vocab_size=450, normalization_rule_name="nmt_nfkc",
+    # escape_whitespaces=false cannot be trained (the trainers require it), so it is appended to the trained model
+    # as a second normalizer_spec field, which protobuf merges into the first: spaces stay U+0020.
+    "bpe_identity_noescape": dict(model_type="bpe", vocab_size=400, normalization_rule_name="identity",
+                                  escape_whitespaces_appended=False),
+    "bpe_user_nodummy_keepspaces": dict(model_type="bpe", vocab_size=450, normalization_rule_name="nmt_nfkc_cf",
                                         user_defined_symbols=["<sep>", "hello", "🙂"], add_dummy_prefix=False,
                                         remove_extra_whitespaces=False, split_digits=True, byte_fallback=True,
                                         unk_id=3, bos_id=0, eos_id=1, pad_id=2),
@@ -147,11 +151,16 @@ def main():
             with open(rules, "w") as f:
                 f.write(RULES)
             options = dict(options, normalization_rule_tsv=rules)
+        train_options = {k: v for k, v in options.items() if k != "escape_whitespaces_appended"}
         spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences + extra), model_writer=model,
-                                       hard_vocab_limit=False, num_threads=1, minloglevel=2, **options)
+                                       hard_vocab_limit=False, num_threads=1, minloglevel=2, **train_options)
+        data = model.getvalue()
+        if "escape_whitespaces_appended" in options:
+            # ModelProto field 3 (normalizer_spec), length 2: NormalizerSpec field 5 (escape_whitespaces), varint 0.
+            data += bytes([(3 << 3) | 2, 2, (5 << 3) | 0, 0])
         prefix = os.path.join(OUT, name)
         with open(prefix + ".model", "wb") as f:
-            f.write(model.getvalue())
+            f.write(data)
         sp = spm.SentencePieceProcessor(model_file=prefix + ".model")
         cases = []
         for text in strings:
