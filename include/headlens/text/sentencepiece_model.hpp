@@ -6,6 +6,10 @@
 /// unknown pieces and byte fallback. Every token carries the bytes `[begin, end)` of the original text it covers,
 /// as SentencePiece's own ImmutableSentencePieceText reports them.
 ///
+/// TrainerSpec settings that only shape training (split_digits, split_by_whitespace, vocab_size, ...) are read past:
+/// the library does not consult them when it encodes. Not provided: WORD and CHAR models, sampling and n-best,
+/// decoding (the denormaliser).
+///
 /// Not to be confused with sentencepiece.hpp, which reproduces one npm package's unigram tokenizer for USE-lite.
 
 #include <algorithm>
@@ -71,6 +75,12 @@ class sentencepiece_model {
   /// `argument_error` when the sizes differ, a piece is empty or given twice, there is no or more than one unknown
   /// piece, a byte piece is not `<0xXX>` (upper-case hex) or appears without `byte_fallback`, `byte_fallback` is on
   /// without all 256 byte pieces, or the charsmap is malformed — the checks SentencePiece makes when it loads.
+  ///
+  /// From GGUF (`tokenizer.ggml.model` = "llama"): pieces, scores and types are `tokenizer.ggml.tokens`, `.scores`
+  /// and `.token_type` (the same type numbers); the options that Llama's own tokenizer.model carries are kind = bpe,
+  /// byte_fallback = true when byte pieces are present, no charsmap, remove_extra_whitespaces = false and
+  /// add_dummy_prefix = `tokenizer.ggml.add_space_prefix` (default true); bos_piece = the piece of
+  /// `tokenizer.ggml.bos_token_id`.
   sentencepiece_model(std::vector<std::string> pieces, std::vector<float> scores,
                       std::vector<sentencepiece_piece_type> types, sentencepiece_model_options options = {})
       : sentencepiece_model(std::move(pieces), std::move(scores), std::move(types), std::move(options), nullptr, 0) {}
