@@ -84,14 +84,13 @@ void check_reference(const std::string& name, sentencepiece_model_kind kind) {
     if (!same) {
       ++mismatches;
       if (mismatches <= 5) {
-        first_mismatches << name << " string " << i << " \"" << escaped(text) << "\"\n  expected "
-                         << describe(expected) << "\n  got      " << describe(got) << "\n";
+        first_mismatches << name << " string " << i << " \"" << escaped(text) << "\"\n  expected " << describe(expected)
+                         << "\n  got      " << describe(got) << "\n";
       }
     }
   }
   INFO(first_mismatches.str());
-  INFO(name << ": " << mismatches << " of " << cases.size() << " strings differ (" << tokens
-                     << " reference tokens)");
+  INFO(name << ": " << mismatches << " of " << cases.size() << " strings differ (" << tokens << " reference tokens)");
   CHECK(mismatches == 0);
   // add_bos: the BOS id, then the same ids.
   const auto& bos_cases = reference.find("bos_cases")->array;
@@ -158,13 +157,13 @@ const std::string marker = "\xE2\x96\x81";  // U+2581
 
 // A unigram model worked out by hand. Scores: "▁a" + "b" (-3.5) beats "▁" + "ab" (-4.5) and "▁" + "a" + "b" (-5).
 struct tiny {
-  std::vector<std::string> pieces{"<unk>", "<s>", "</s>", marker, "a", "b", "ab", marker + "a", "c", "abc",
-                                  "<sep>", "p", "q", "pq"};
+  std::vector<std::string> pieces{"<unk>",      "<s>", "</s>", marker,  "a", "b", "ab",
+                                  marker + "a", "c",   "abc",  "<sep>", "p", "q", "pq"};
   std::vector<float> scores{0, 0, 0, -1, -2, -2, -3.5f, -1.5f, -5, -9, 0, -1, -1, -2};
   std::vector<sentencepiece_piece_type> types{
-      sentencepiece_piece_type::unknown, sentencepiece_piece_type::control, sentencepiece_piece_type::control,
-      sentencepiece_piece_type::normal,  sentencepiece_piece_type::normal,  sentencepiece_piece_type::normal,
-      sentencepiece_piece_type::normal,  sentencepiece_piece_type::normal,  sentencepiece_piece_type::normal,
+      sentencepiece_piece_type::unknown, sentencepiece_piece_type::control,      sentencepiece_piece_type::control,
+      sentencepiece_piece_type::normal,  sentencepiece_piece_type::normal,       sentencepiece_piece_type::normal,
+      sentencepiece_piece_type::normal,  sentencepiece_piece_type::normal,       sentencepiece_piece_type::normal,
       sentencepiece_piece_type::normal,  sentencepiece_piece_type::user_defined, sentencepiece_piece_type::normal,
       sentencepiece_piece_type::normal,  sentencepiece_piece_type::normal};
   sentencepiece_model model(sentencepiece_model_options options = {}) const {
@@ -305,9 +304,9 @@ TEST_CASE("sentencepiece_model: BPE merges on a hand-made model", "[sentencepiec
 
 TEST_CASE("sentencepiece_model: a character spelling a control piece", "[sentencepiece_model]") {
   const std::vector<std::string> pieces{"<unk>", "a", "b", "x", marker};
-  const std::vector<sentencepiece_piece_type> types{
-      sentencepiece_piece_type::unknown, sentencepiece_piece_type::normal, sentencepiece_piece_type::normal,
-      sentencepiece_piece_type::control, sentencepiece_piece_type::normal};
+  const std::vector<sentencepiece_piece_type> types{sentencepiece_piece_type::unknown, sentencepiece_piece_type::normal,
+                                                    sentencepiece_piece_type::normal, sentencepiece_piece_type::control,
+                                                    sentencepiece_piece_type::normal};
   sentencepiece_model_options o;
   o.add_dummy_prefix = false;
   o.kind = sentencepiece_model_kind::bpe;
@@ -353,19 +352,21 @@ TEST_CASE("sentencepiece_model: protobuf files and their errors", "[sentencepiec
     return "no error";
   };
   // Truncated varint: a tag byte with its continuation bit set and nothing after.
-  CHECK(error_of(good + "\x80") ==
-        "headlens: bad.model at byte " + std::to_string(good.size()) +
-            ": ModelProto: truncated varint (a field tag) @" + std::to_string(good.size()));
+  CHECK(error_of(good + "\x80") == "headlens: bad.model at byte " + std::to_string(good.size()) +
+                                       ": ModelProto: truncated varint (a field tag) @" + std::to_string(good.size()));
   // Wrong wire type: pieces (field 1) as a varint.
   CHECK(error_of(std::string("\x08\x01", 2)) ==
         "headlens: bad.model at byte 0: ModelProto: field 1 (pieces) has wire type 0 (varint), expected 2 "
         "(length-delimited) @0");
   // A length past the end.
-  CHECK(error_of(std::string("\x0a\x05" "ab", 4)) ==
+  CHECK(error_of(std::string("\x0a\x05"
+                             "ab",
+                             4)) ==
         "headlens: bad.model at byte 1: ModelProto: length 5 of pieces runs past the end of ModelProto (2 bytes left) "
         "@1");
   // Unknown and unsupported model types.
-  CHECK_THAT(error_of(t.serialized(7)), Catch::Contains("TrainerSpec.model_type is 7, expected 1 (UNIGRAM) or 2 (BPE)"));
+  CHECK_THAT(error_of(t.serialized(7)),
+             Catch::Contains("TrainerSpec.model_type is 7, expected 1 (UNIGRAM) or 2 (BPE)"));
   CHECK_THAT(error_of(t.serialized(3)), Catch::Contains("model_type is 3 (WORD), which headlens does not support"));
   CHECK_THAT(error_of(t.serialized(4)), Catch::Contains("(CHAR)"));
   // A piece type out of range, an empty piece, a nested truncation.
@@ -376,7 +377,10 @@ TEST_CASE("sentencepiece_model: protobuf files and their errors", "[sentencepiec
   put_bytes(empty_piece, 1, piece_message("", 0, 1));
   CHECK_THAT(error_of(empty_piece), Catch::Contains("piece is empty"));
   std::string nested;
-  put_bytes(nested, 1, std::string("\x0a\x09" "abc", 5));
+  put_bytes(nested, 1,
+            std::string("\x0a\x09"
+                        "abc",
+                        5));
   CHECK(error_of(nested) ==
         "headlens: bad.model at byte 3: ModelProto.pieces[0]: length 9 of piece runs past the end of "
         "ModelProto.pieces[0] (3 bytes left) @3");
@@ -390,7 +394,10 @@ TEST_CASE("sentencepiece_model: protobuf files and their errors", "[sentencepiec
   // A broken charsmap: its trie size exceeds the blob.
   std::string charsmap = good;
   std::string normalizer;
-  put_bytes(normalizer, 2, std::string("\xff\x00\x00\x00" "abcd", 8));
+  put_bytes(normalizer, 2,
+            std::string("\xff\x00\x00\x00"
+                        "abcd",
+                        8));
   put_bytes(charsmap, 3, normalizer);
   CHECK_THAT(error_of(charsmap), Catch::Contains("precompiled_charsmap trie size is 255 bytes"));
   CHECK_THROWS_AS(sentencepiece_model::from_file(data_dir + "no-such.model"), headlens::io_error);

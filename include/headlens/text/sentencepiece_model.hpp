@@ -50,16 +50,16 @@ enum class sentencepiece_piece_type : std::int32_t {
 /// the special pieces. Defaults are those of the protobuf schema.
 struct sentencepiece_model_options {
   sentencepiece_model_kind kind = sentencepiece_model_kind::unigram;
-  bool byte_fallback = false;                ///< unknown characters become <0xXX> byte pieces
-  std::string precompiled_charsmap;          ///< NormalizerSpec.precompiled_charsmap; empty means no mapping
-  std::string normalizer_name;               ///< NormalizerSpec.name ("nmt_nfkc", "identity", ...), informative
-  bool add_dummy_prefix = true;              ///< a space is put before the text
-  bool remove_extra_whitespaces = true;      ///< leading, trailing and repeated spaces are dropped
-  bool escape_whitespaces = true;            ///< spaces become U+2581
-  bool treat_whitespace_as_suffix = false;   ///< the dummy space goes after the text instead
-  std::string bos_piece = "<s>";             ///< TrainerSpec.bos_piece: bos_id() is its id when it is a control piece
-  std::string eos_piece = "</s>";            ///< TrainerSpec.eos_piece
-  std::string pad_piece = "<pad>";           ///< TrainerSpec.pad_piece
+  bool byte_fallback = false;               ///< unknown characters become <0xXX> byte pieces
+  std::string precompiled_charsmap;         ///< NormalizerSpec.precompiled_charsmap; empty means no mapping
+  std::string normalizer_name;              ///< NormalizerSpec.name ("nmt_nfkc", "identity", ...), informative
+  bool add_dummy_prefix = true;             ///< a space is put before the text
+  bool remove_extra_whitespaces = true;     ///< leading, trailing and repeated spaces are dropped
+  bool escape_whitespaces = true;           ///< spaces become U+2581
+  bool treat_whitespace_as_suffix = false;  ///< the dummy space goes after the text instead
+  std::string bos_piece = "<s>";            ///< TrainerSpec.bos_piece: bos_id() is its id when it is a control piece
+  std::string eos_piece = "</s>";           ///< TrainerSpec.eos_piece
+  std::string pad_piece = "<pad>";          ///< TrainerSpec.pad_piece
 };
 
 /// A SentencePiece model. Build it from a `tokenizer.model` (`from_file`, `from_bytes`) or from its vocabulary
@@ -107,8 +107,8 @@ class sentencepiece_model {
     while (!model.done()) {
       const auto f = model.next_field();
       if (f.number == 1) {  // repeated SentencePiece pieces
-        detail::protobuf_reader piece = model.sub_message(f, "pieces", "ModelProto.pieces[" +
-                                                                          std::to_string(pieces.size()) + "]");
+        detail::protobuf_reader piece =
+            model.sub_message(f, "pieces", "ModelProto.pieces[" + std::to_string(pieces.size()) + "]");
         std::string text;
         float score = 0.0f;
         std::int32_t type = 1;
@@ -127,8 +127,7 @@ class sentencepiece_model {
           }
         }
         if (type < 1 || type > 6) {
-          piece.fail_at(type_offset, "type is " + std::to_string(type) +
-                                         ", expected 1 (NORMAL) to 6 (BYTE)");
+          piece.fail_at(type_offset, "type is " + std::to_string(type) + ", expected 1 (NORMAL) to 6 (BYTE)");
         }
         if (text.empty()) piece.fail_at(f.offset, "piece is empty, expected its text");
         pieces.push_back(std::move(text));
@@ -139,13 +138,27 @@ class sentencepiece_model {
         while (!trainer.done()) {
           const auto g = trainer.next_field();
           switch (g.number) {
-            case 3: model_type_offset = g.offset; model_type = trainer.int32(g, "model_type"); break;
-            case 24: options.treat_whitespace_as_suffix = trainer.boolean(g, "treat_whitespace_as_suffix"); break;
-            case 35: options.byte_fallback = trainer.boolean(g, "byte_fallback"); break;
-            case 46: options.bos_piece = std::string(trainer.bytes(g, "bos_piece")); break;
-            case 47: options.eos_piece = std::string(trainer.bytes(g, "eos_piece")); break;
-            case 48: options.pad_piece = std::string(trainer.bytes(g, "pad_piece")); break;
-            default: trainer.skip(g);  // training-only settings (split_digits, vocab_size, ...) do not affect encoding
+            case 3:
+              model_type_offset = g.offset;
+              model_type = trainer.int32(g, "model_type");
+              break;
+            case 24:
+              options.treat_whitespace_as_suffix = trainer.boolean(g, "treat_whitespace_as_suffix");
+              break;
+            case 35:
+              options.byte_fallback = trainer.boolean(g, "byte_fallback");
+              break;
+            case 46:
+              options.bos_piece = std::string(trainer.bytes(g, "bos_piece"));
+              break;
+            case 47:
+              options.eos_piece = std::string(trainer.bytes(g, "eos_piece"));
+              break;
+            case 48:
+              options.pad_piece = std::string(trainer.bytes(g, "pad_piece"));
+              break;
+            default:
+              trainer.skip(g);  // training-only settings (split_digits, vocab_size, ...) do not affect encoding
           }
         }
       } else if (f.number == 3) {  // NormalizerSpec
@@ -153,17 +166,26 @@ class sentencepiece_model {
         while (!normalizer.done()) {
           const auto g = normalizer.next_field();
           switch (g.number) {
-            case 1: options.normalizer_name = std::string(normalizer.bytes(g, "name")); break;
+            case 1:
+              options.normalizer_name = std::string(normalizer.bytes(g, "name"));
+              break;
             case 2: {
               const std::string_view blob = normalizer.bytes(g, "precompiled_charsmap");
               charsmap_offset = static_cast<std::size_t>(blob.data() - bytes.data());
               options.precompiled_charsmap = std::string(blob);
               break;
             }
-            case 3: options.add_dummy_prefix = normalizer.boolean(g, "add_dummy_prefix"); break;
-            case 4: options.remove_extra_whitespaces = normalizer.boolean(g, "remove_extra_whitespaces"); break;
-            case 5: options.escape_whitespaces = normalizer.boolean(g, "escape_whitespaces"); break;
-            default: normalizer.skip(g);
+            case 3:
+              options.add_dummy_prefix = normalizer.boolean(g, "add_dummy_prefix");
+              break;
+            case 4:
+              options.remove_extra_whitespaces = normalizer.boolean(g, "remove_extra_whitespaces");
+              break;
+            case 5:
+              options.escape_whitespaces = normalizer.boolean(g, "escape_whitespaces");
+              break;
+            default:
+              normalizer.skip(g);
           }
         }
       } else {
@@ -176,8 +198,8 @@ class sentencepiece_model {
                                            ", which headlens does not support (expected 1 UNIGRAM or 2 BPE)");
     }
     if (model_type != 1 && model_type != 2) {
-      model.fail_at(model_type_offset, "TrainerSpec.model_type is " + std::to_string(model_type) +
-                                           ", expected 1 (UNIGRAM) or 2 (BPE)");
+      model.fail_at(model_type_offset,
+                    "TrainerSpec.model_type is " + std::to_string(model_type) + ", expected 1 (UNIGRAM) or 2 (BPE)");
     }
     options.kind = static_cast<sentencepiece_model_kind>(model_type);
     try {
@@ -230,8 +252,9 @@ class sentencepiece_model {
     std::vector<text_token> out;
     if (add_bos) {
       const auto bos = bos_id();
-      if (!bos) detail::fail<argument_error>("add_bos is true but the model's bos_piece \"", options_.bos_piece,
-                                             "\" is not a control piece");
+      if (!bos)
+        detail::fail<argument_error>("add_bos is true but the model's bos_piece \"", options_.bos_piece,
+                                     "\" is not a control piece");
       out.push_back({*bos, 0, 0});
     }
     std::vector<std::size_t> to_original;
@@ -348,8 +371,7 @@ class sentencepiece_model {
         if (!byte_found[b]) {
           char name[8];
           std::snprintf(name, sizeof name, "<0x%02X>", static_cast<unsigned>(b));
-          detail::fail<argument_error>("byte_fallback is true but there is no byte piece ", name,
-                                       ", expected all 256");
+          detail::fail<argument_error>("byte_fallback is true but there is no byte piece ", name, ", expected all 256");
         }
         // SentencePiece's PieceToId looks in the reserved pieces first: a byte piece is one.
         byte_ids_[b] = lookup(pieces_[static_cast<std::size_t>(byte_ids_[b])]);
@@ -367,8 +389,8 @@ class sentencepiece_model {
     n.treat_whitespace_as_suffix = options_.treat_whitespace_as_suffix;
     // From a file, a malformed charsmap is a format_error at its offset; from the constructor, a bad argument.
     try {
-      normalizer_ = detail::sentencepiece_normalizer(std::move(n), file ? *file : "precompiled_charsmap",
-                                                     charsmap_offset);
+      normalizer_ =
+          detail::sentencepiece_normalizer(std::move(n), file ? *file : "precompiled_charsmap", charsmap_offset);
     } catch (const format_error& e) {
       if (file != nullptr) throw;
       detail::fail<argument_error>(detail::unprefixed(e));
@@ -402,9 +424,12 @@ class sentencepiece_model {
     for (int i = 3; i < 5; ++i) {
       const char c = p[static_cast<std::size_t>(i)];
       value *= 16;
-      if (c >= '0' && c <= '9') value += c - '0';
-      else if (c >= 'A' && c <= 'F') value += c - 'A' + 10;
-      else return -1;
+      if (c >= '0' && c <= '9')
+        value += c - '0';
+      else if (c >= 'A' && c <= 'F')
+        value += c - 'A' + 10;
+      else
+        return -1;
     }
     return value;
   }

@@ -18,19 +18,32 @@ namespace headlens {
 namespace detail {
 
 /// Protobuf wire types.
-enum class wire_type : std::uint32_t { varint = 0, fixed64 = 1, length_delimited = 2, start_group = 3, end_group = 4,
-                                       fixed32 = 5 };
+enum class wire_type : std::uint32_t {
+  varint = 0,
+  fixed64 = 1,
+  length_delimited = 2,
+  start_group = 3,
+  end_group = 4,
+  fixed32 = 5
+};
 
 /// The name of a wire type, for messages.
 inline const char* wire_type_name(std::uint32_t type) noexcept {
   switch (type) {
-    case 0: return "varint";
-    case 1: return "fixed64";
-    case 2: return "length-delimited";
-    case 3: return "start-group";
-    case 4: return "end-group";
-    case 5: return "fixed32";
-    default: return "invalid";
+    case 0:
+      return "varint";
+    case 1:
+      return "fixed64";
+    case 2:
+      return "length-delimited";
+    case 3:
+      return "start-group";
+    case 4:
+      return "end-group";
+    case 5:
+      return "fixed32";
+    default:
+      return "invalid";
   }
 }
 
@@ -116,7 +129,8 @@ class protobuf_reader {
     expect(f, wire_type::fixed32, name);
     if (end_ - pos_ < 4) fail_at(pos_, std::string("truncated fixed32 (") + name + ")");
     std::uint32_t bits = 0;
-    for (int i = 0; i < 4; ++i) bits |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes_[pos_ + i])) << (8 * i);
+    for (std::size_t i = 0; i < 4; ++i)
+      bits |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes_[pos_ + i])) << (8 * i);
     pos_ += 4;
     float value = 0;
     std::memcpy(&value, &bits, sizeof value);
@@ -144,10 +158,18 @@ class protobuf_reader {
   /// Skips a field of any wire type, as protobuf does for a field number it does not know.
   void skip(const field& f, int depth = 0) {
     switch (f.type) {
-      case 0: varint("an unknown field"); return;
-      case 1: advance(8, "an unknown fixed64 field"); return;
-      case 2: payload("an unknown field"); return;
-      case 5: advance(4, "an unknown fixed32 field"); return;
+      case 0:
+        varint("an unknown field");
+        return;
+      case 1:
+        advance(8, "an unknown fixed64 field");
+        return;
+      case 2:
+        payload("an unknown field");
+        return;
+      case 5:
+        advance(4, "an unknown fixed32 field");
+        return;
       case 3: {
         if (depth >= 64) fail_at(f.offset, "groups nested more than 64 deep");
         for (;;) {
@@ -155,8 +177,8 @@ class protobuf_reader {
           const field inner = next_field();
           if (inner.type == 4) {
             if (inner.number != f.number) {
-              fail_at(inner.offset, "end-group of field " + std::to_string(inner.number) + " closes the group of field " +
-                                        std::to_string(f.number));
+              fail_at(inner.offset, "end-group of field " + std::to_string(inner.number) +
+                                        " closes the group of field " + std::to_string(f.number));
             }
             return;
           }

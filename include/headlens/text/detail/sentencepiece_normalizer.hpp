@@ -32,8 +32,8 @@ inline std::size_t sentencepiece_utf8_length(std::string_view s) noexcept {
     return trail(1) && c >= 0x80 && valid(c) ? 2 : 0;
   }
   if (s.size() >= 3 && (b(0) & 0xF0) == 0xE0) {
-    const char32_t c = (static_cast<char32_t>(b(0) & 0x0F) << 12) | (static_cast<char32_t>(b(1) & 0x3F) << 6) |
-                       (b(2) & 0x3F);
+    const char32_t c =
+        (static_cast<char32_t>(b(0) & 0x0F) << 12) | (static_cast<char32_t>(b(1) & 0x3F) << 6) | (b(2) & 0x3F);
     return trail(1) && trail(2) && c >= 0x800 && valid(c) ? 3 : 0;
   }
   if (s.size() >= 4 && (b(0) & 0xF8) == 0xF0) {
@@ -59,8 +59,7 @@ class byte_trie {
 
   /// Builds the trie; a string given twice keeps its last value. Empty strings are ignored.
   explicit byte_trie(std::vector<std::pair<std::string, std::int32_t>> entries) {
-    std::stable_sort(entries.begin(), entries.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     nodes_.push_back({0, 0, -1});
     // Explicit stack of (node, depth, [lo, hi) of the sorted entries that share the node's prefix).
     struct task {
@@ -163,10 +162,12 @@ class sentencepiece_normalizer {
       : options_(std::move(options)), file_(file), charsmap_offset_(charsmap_offset) {
     const std::string& blob = options_.precompiled_charsmap;
     if (blob.empty()) return;
-    if (blob.size() <= 4) fail(0, "precompiled_charsmap has " + std::to_string(blob.size()) +
-                                      " bytes, expected a 4-byte trie size and the trie");
+    if (blob.size() <= 4)
+      fail(0, "precompiled_charsmap has " + std::to_string(blob.size()) +
+                  " bytes, expected a 4-byte trie size and the trie");
     std::uint32_t trie_bytes = 0;
-    for (int i = 0; i < 4; ++i) trie_bytes |= static_cast<std::uint32_t>(static_cast<unsigned char>(blob[i])) << (8 * i);
+    for (std::size_t i = 0; i < 4; ++i)
+      trie_bytes |= static_cast<std::uint32_t>(static_cast<unsigned char>(blob[i])) << (8 * i);
     if (trie_bytes >= blob.size()) {
       fail(0, "precompiled_charsmap trie size is " + std::to_string(trie_bytes) + " bytes, expected less than the " +
                   std::to_string(blob.size()) + " bytes of the charsmap");
@@ -175,7 +176,8 @@ class sentencepiece_normalizer {
     units_.resize(trie_bytes / 4);
     for (std::size_t u = 0; u < units_.size(); ++u) {
       std::uint32_t v = 0;
-      for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(static_cast<unsigned char>(blob[4 + 4 * u + i])) << (8 * i);
+      for (std::size_t i = 0; i < 4; ++i)
+        v |= static_cast<std::uint32_t>(static_cast<unsigned char>(blob[4 + 4 * u + i])) << (8 * i);
       units_[u] = v;
     }
     strings_offset_ = 4 + trie_bytes;
