@@ -113,6 +113,40 @@ TEST_CASE("sentencepiece_model: unigram models encode as SentencePiece does", "[
   check_reference("unigram_custom_rules", sentencepiece_model_kind::unigram);
 }
 
+// Malformed UTF-8 cannot travel through the JSON fixtures: these few cases were encoded with the C++ library
+// (libsentencepiece-dev 0.1.97, EncodeAsImmutableProto; tools/sentencepiece_differential.cpp compares 180,000 such
+// random strings). Every malformed byte reads as U+FFFD, one byte at a time.
+TEST_CASE("sentencepiece_model: malformed UTF-8 as SentencePiece reads it", "[sentencepiece_model]") {
+  const auto unigram = sentencepiece_model::from_file(data_dir + "unigram_nfkc.model");
+  const auto bpe = sentencepiece_model::from_file(data_dir + "bpe_nfkc_bytes.model");
+  const std::vector<std::string> texts{"a\xFF" "b", "\xC3", "x\xE2\x96 y", "\xED\xA0\x80z", "\xF4\x90\x80\x80",
+                                       "\xC0\xAF ok"};
+  const std::vector<std::vector<text_token>> unigram_expected{
+      {{11, 0, 1}, {0, 1, 2}, {92, 2, 3}},
+      {{3, 0, 0}, {0, 0, 1}},
+      {{3, 0, 0}, {392, 0, 1}, {0, 1, 3}, {3, 3, 4}, {7, 4, 5}},
+      {{3, 0, 0}, {0, 0, 3}, {273, 3, 4}},
+      {{3, 0, 0}, {0, 0, 4}},
+      {{3, 0, 0}, {0, 0, 2}, {3, 2, 3}, {19, 3, 4}, {399, 4, 5}}};
+  // U+FFFD is EF BF BD: with byte fallback, three byte pieces per malformed byte (ids 242, 194, 192).
+  const std::vector<std::vector<text_token>> bpe_expected{
+      {{261, 0, 1}, {242, 1, 1}, {194, 1, 1}, {192, 1, 2}, {545, 2, 3}},
+      {{523, 0, 0}, {242, 0, 0}, {194, 0, 0}, {192, 0, 1}},
+      {{523, 0, 0}, {567, 0, 1}, {242, 1, 1}, {194, 1, 1}, {192, 1, 2}, {242, 2, 2}, {194, 2, 2}, {192, 2, 3},
+       {424, 3, 5}},
+      {{523, 0, 0}, {242, 0, 0}, {194, 0, 0}, {192, 0, 1}, {242, 1, 1}, {194, 1, 1}, {192, 1, 2}, {242, 2, 2},
+       {194, 2, 2}, {192, 2, 3}, {548, 3, 4}},
+      {{523, 0, 0}, {242, 0, 0}, {194, 0, 0}, {192, 0, 1}, {242, 1, 1}, {194, 1, 1}, {192, 1, 2}, {242, 2, 2},
+       {194, 2, 2}, {192, 2, 3}, {242, 3, 3}, {194, 3, 3}, {192, 3, 4}},
+      {{523, 0, 0}, {242, 0, 0}, {194, 0, 0}, {192, 0, 1}, {242, 1, 1}, {194, 1, 1}, {192, 1, 2}, {267, 2, 4},
+       {547, 4, 5}}};
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    INFO("text " << i << " \"" << escaped(texts[i]) << "\"");
+    CHECK(describe(unigram.encode(texts[i])) == describe(unigram_expected[i]));
+    CHECK(describe(bpe.encode(texts[i])) == describe(bpe_expected[i]));
+  }
+}
+
 TEST_CASE("sentencepiece_model: BPE models encode as SentencePiece does", "[sentencepiece_model]") {
   check_reference("bpe_nfkc_bytes", sentencepiece_model_kind::bpe);
   check_reference("bpe_identity", sentencepiece_model_kind::bpe);
