@@ -324,8 +324,11 @@ class sentencepiece_model {
     }
     std::vector<bool> byte_found(256, false);
     byte_ids_.assign(256, -1);
-    std::vector<std::pair<std::string, std::int32_t>> trie_entries;
-    std::vector<std::pair<std::string, std::int32_t>> user_entries;
+    // Views into pieces_, which outlives the trie construction below.
+    std::vector<std::pair<std::string_view, std::int32_t>> trie_entries;
+    std::vector<std::pair<std::string_view, std::int32_t>> user_entries;
+    pieces_map_.reserve(pieces_.size());
+    trie_entries.reserve(pieces_.size());
     float min_score = std::numeric_limits<float>::max();
     float max_score = std::numeric_limits<float>::min();  // FLT_MIN, as SentencePiece starts from
     for (std::size_t i = 0; i < pieces_.size(); ++i) {

@@ -57,8 +57,9 @@ class byte_trie {
  public:
   byte_trie() = default;
 
-  /// Builds the trie; a string given twice keeps its last value. Empty strings are ignored.
-  explicit byte_trie(std::vector<std::pair<std::string, std::int32_t>> entries) {
+  /// Builds the trie (the views need to live only during the call); a string given twice keeps its last value.
+  /// Empty strings are ignored.
+  explicit byte_trie(std::vector<std::pair<std::string_view, std::int32_t>> entries) {
     std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     nodes_.push_back({0, 0, -1});
     // Explicit stack of (node, depth, [lo, hi) of the sorted entries that share the node's prefix).
