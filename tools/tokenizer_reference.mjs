@@ -1,0 +1,171 @@
+// Reference encodings for the tokenizer conformance test (tests/test_tokenizer_conformance.cpp): the real
+// Hugging Face `tokenizers` library encodes every string of tests/data/tokenizers/corpus.json with each tokenizer,
+// and this writes the ids and byte spans it returns, so that the test needs no Node.
+//
+// How to run (Node 20), from a scratch directory outside git (build/ is ignored):
+//
+//   mkdir -p build/npm-ref && cd build/npm-ref && npm init -y
+//   npm install -E tokenizers@0.23.2 @huggingface/tokenizers@0.2.0
+//   ../../tools/fetch-tokenizers.sh          # the real tokenizer.json files, in build/models/tokenizers
+//   node ../../tools/tokenizer_reference.mjs [TOKENIZERS_DIR]
+//
+// TOKENIZERS_DIR defaults to build/models/tokenizers. The packages are resolved from the current directory.
+//
+// The reference is `tokenizers` (npm), the Rust library itself as a Node addon (prebuilt .node files in the
+// package, no install script): the same code as Python's `tokenizers`. `@huggingface/tokenizers` (the pure
+// JavaScript port behind transformers.js) encodes the real files too, with their tokenizer_config.json, and
+// its ids are compared with the Rust ones: disagreements are counted in each reference file and listed in
+// build/tokenizer-reference-disagreements.json, not used as the reference.
+//
+// Offsets: the Node addon reports each token's span in Unicode code points of the input (not UTF-16 code
+// units: "a😀" gives [0,1],[1,2]); this script converts them to UTF-8 byte offsets of the input, which is what
+// headlens's text_token holds. Every Rust span starts and ends on a character boundary (a token covering part of
+// a character's bytes, as byte-level or byte-fallback tokens do, gets the whole character), so the conversion is
+// exact. add_special_tokens is true: each file's post-processor adds what it adds by default.
+//
+// Writes tests/data/tokenizers/<name>.reference.json, one per tokenizer:
+//   { "name", "source": "npm" | "synthetic", "file" (npm: folder under TOKENIZERS_DIR; synthetic: path under
+//     tests/data/tokenizers), "package", "version", "integrity" (npm only), "tokenizer_json_sha256",
+//     "reference", "offsets": "utf8_bytes", "add_special_tokens": true, "corpus_sha256",
+//     "strings": [indices into corpus.json], "encodings": [[id, begin, end, id, begin, end, ...], ...],
+//     "js_port": { "version", "agree", "disagree", "error" } }
+// Synthetic tokenizers (tests/data/tokenizers/synthetic/*.json, from tools/make_synthetic_tokenizers.mjs) are
+// encoded on every third corpus string.
+
+import { createRequire } from 'node:module';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve, basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(join(process.cwd(), 'package.json'));
+const rust = require('tokenizers');
+const jsport = require('@huggingface/tokenizers');
+const rustVersion = require('tokenizers/package.json').version;
+const jsVersion = JSON.parse(readFileSync(require.resolve('@huggingface/tokenizers').replace(/dist\/.*$/, 'package.json'))).version;
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
+const dataDir = join(root, 'tests', 'data', 'tokenizers');
+const tokDir = resolve(process.argv[2] ?? join(root, 'build', 'models', 'tokenizers'));
+
+// The real tokenizers, as tools/fetch-tokenizers.sh pins them (name, package, version, integrity are read from
+// the script so the two cannot drift apart).
+function pinned() {
+  const script = readFileSync(join(here, 'fetch-tokenizers.sh'), 'utf8');
+  const rows = [];
+  for (const m of script.matchAll(/^\s+"(\S+)\s+(\S+)\s+(\S+)\s+(sha512-\S+)"$/gm)) {
+    rows.push({ name: m[1], package: m[2], version: m[3], integrity: m[4] });
+  }
+  if (rows.length === 0) throw new Error('no pinned tokenizers found in tools/fetch-tokenizers.sh');
+  return rows;
+}
+
+const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
+
+// UTF-8 byte offset of every code point boundary of s: bytes[k] is where code point k starts.
+function codePointToByte(s) {
+  const bytes = [0];
+  let b = 0;
+  for (const ch of s) {
+    const c = ch.codePointAt(0);
+    b += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    bytes.push(b);
+  }
+  return bytes;
+}
+
+async function encodeAll(file, configFile, strings, indices) {
+  const tok = rust.Tokenizer.fromFile(file);
+  let js = null;
+  let jsError = null;
+  try {
+    const json = JSON.parse(readFileSync(file, 'utf8'));
+    const config = configFile && existsSync(configFile) ? JSON.parse(readFileSync(configFile, 'utf8')) : {};
+    js = new jsport.Tokenizer(json, config);
+  } catch (e) {
+    jsError = String(e.message ?? e).slice(0, 200);
+  }
+  const encodings = [];
+  const disagreements = [];
+  let agree = 0;
+  for (const i of indices) {
+    const s = strings[i];
+    const enc = await tok.encode(s, null, { addSpecialTokens: true });
+    const ids = enc.getIds();
+    const offsets = enc.getOffsets();
+    const toByte = codePointToByte(s);
+    const flat = [];
+    ids.forEach((id, k) => {
+      const [b, e] = offsets[k];
+      if (b > e || e >= toByte.length) throw new Error(`${file}: string ${i}: offset [${b},${e}) outside the text`);
+      flat.push(id, toByte[b], toByte[e]);
+    });
+    encodings.push(flat);
+    if (js !== null) {
+      let jsIds;
+      try {
+        jsIds = Array.from(js.encode(s).ids, Number);
+      } catch (e) {
+        jsIds = `error: ${String(e.message ?? e).slice(0, 120)}`;
+      }
+      if (JSON.stringify(jsIds) === JSON.stringify(ids)) agree += 1;
+      else disagreements.push({ string: i, text: s, rust: ids, js: jsIds });
+    }
+  }
+  return { encodings, jsPort: { version: jsVersion, agree, disagree: disagreements.length, error: jsError }, disagreements };
+}
+
+function write(name, meta, result, indices, corpusSha) {
+  const out = {
+    name,
+    ...meta,
+    reference: `tokenizers ${rustVersion} (the Rust library's Node addon)`,
+    offsets: 'utf8_bytes',
+    add_special_tokens: true,
+    corpus_sha256: corpusSha,
+    js_port: result.jsPort,
+    strings: indices,
+    encodings: result.encodings,
+  };
+  // Compact: one encoding a line keeps the file small and its diffs readable.
+  const head = JSON.stringify({ ...out, strings: undefined, encodings: undefined }).slice(0, -1);
+  const text = `${head},\n"strings":${JSON.stringify(indices)},\n"encodings":[\n${result.encodings.map((e) => JSON.stringify(e)).join(',\n')}\n]}\n`;
+  writeFileSync(join(dataDir, `${name}.reference.json`), text);
+  const tokens = result.encodings.reduce((n, e) => n + e.length / 3, 0);
+  console.error(`${name}: ${indices.length} strings, ${tokens} tokens; JS port agrees on ${result.jsPort.agree}, ` +
+                `disagrees on ${result.jsPort.disagree}${result.jsPort.error ? ` (cannot load: ${result.jsPort.error})` : ''}`);
+}
+
+const corpusText = readFileSync(join(dataDir, 'corpus.json'));
+const corpus = JSON.parse(corpusText);
+const corpusSha = sha256(corpusText);
+const all = corpus.map((_, i) => i);
+const disagreementLog = {};
+
+for (const p of pinned()) {
+  const file = join(tokDir, p.name, 'tokenizer.json');
+  const stamp = join(tokDir, p.name, '.integrity');
+  if (!existsSync(file) || readFileSync(stamp, 'utf8').trim() !== p.integrity) {
+    throw new Error(`${file} missing or not from ${p.package}@${p.version}; run tools/fetch-tokenizers.sh`);
+  }
+  const result = await encodeAll(file, join(tokDir, p.name, 'tokenizer_config.json'), corpus, all);
+  write(p.name, { source: 'npm', file: `${p.name}/tokenizer.json`, package: p.package, version: p.version,
+                  integrity: p.integrity, tokenizer_json_sha256: sha256(readFileSync(file)) }, result, all, corpusSha);
+  disagreementLog[p.name] = result.disagreements;
+}
+
+const synthDir = join(dataDir, 'synthetic');
+if (existsSync(synthDir)) {
+  const every3 = all.filter((i) => i % 3 === 0);
+  for (const f of readdirSync(synthDir).filter((f) => f.endsWith('.json')).sort()) {
+    const name = `synthetic_${basename(f, '.json')}`;
+    const file = join(synthDir, f);
+    const result = await encodeAll(file, null, corpus, every3);
+    write(name, { source: 'synthetic', file: `synthetic/${f}`, tokenizer_json_sha256: sha256(readFileSync(file)) },
+          result, every3, corpusSha);
+    disagreementLog[name] = result.disagreements;
+  }
+}
+
+writeFileSync(join(root, 'build', 'tokenizer-reference-disagreements.json'), JSON.stringify(disagreementLog, null, 1));
