@@ -26,7 +26,7 @@
 // Writes tests/data/tokenizers/<name>.reference.json, one per tokenizer:
 //   { "name", "source": "npm" | "synthetic", "file" (npm: folder under TOKENIZERS_DIR; synthetic: path under
 //     tests/data/tokenizers), "package", "version", "integrity" (npm only), "tokenizer_json_sha256",
-//     "reference", "offsets": "utf8_bytes", "add_special_tokens": true, "corpus_sha256",
+//     "reference", "offsets": "utf8_bytes", "add_special_tokens": true, "corpus_sha256", "corpus_fnv1a64",
 //     "strings": [indices into corpus.json], "encodings": [[id, begin, end, id, begin, end, ...], ...],
 //     "js_port": { "version", "agree", "disagree", "error" } }
 // Synthetic tokenizers (tests/data/tokenizers/synthetic/*.json, from tools/make_synthetic_tokenizers.mjs) are
@@ -62,6 +62,13 @@ function pinned() {
 }
 
 const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
+
+// 64-bit FNV-1a of the bytes, in hex: the conformance test recomputes it over corpus.json (no SHA-256 in C++ there).
+function fnv1a64(buf) {
+  let h = 0xcbf29ce484222325n;
+  for (const b of buf) h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n);
+  return h.toString(16).padStart(16, '0');
+}
 
 // UTF-8 byte offset of every code point boundary of s: bytes[k] is where code point k starts.
 function codePointToByte(s) {
@@ -124,6 +131,7 @@ function write(name, meta, result, indices, corpusSha) {
     offsets: 'utf8_bytes',
     add_special_tokens: true,
     corpus_sha256: corpusSha,
+    corpus_fnv1a64: fnv1a64(corpusText),
     js_port: result.jsPort,
     strings: indices,
     encodings: result.encodings,
