@@ -2,7 +2,8 @@
 // conformance test do not use (WordPiece, Unigram, WordLevel; BertNormalizer, NFD/NFKC/NFKD, StripAccents,
 // Lowercase, Strip, Replace, Prepend; BertPreTokenizer, Whitespace, WhitespaceSplit, Metaspace, Digits,
 // Punctuation, Split with every behaviour and invert, CharDelimiterSplit; BertProcessing, RobertaProcessing,
-// TemplateProcessing, ByteLevel trimming; added tokens with lstrip, rstrip, single_word, normalized).
+// TemplateProcessing, ByteLevel trimming; BPE with an end-of-word suffix; added tokens with lstrip, rstrip,
+// single_word, normalized).
 //
 //   cd build/npm-ref && node ../../tools/make_synthetic_tokenizers.mjs     (needs `tokenizers`, see tokenizer_reference.mjs)
 //
@@ -37,7 +38,7 @@ const bertWords = (s) => s.match(/[\p{L}\p{N}]+|[^\s\p{L}\p{N}]/gu) ?? [];
 
 // Greedy BPE over words given as arrays of symbols: returns the merges, most frequent pair first.
 function trainBpe(wordCounts, numMerges) {
-  let words = wordCounts.map(([w, c]) => ({ s: [...w], c }));
+  let words = wordCounts.map(([w, c]) => ({ s: Array.isArray(w) ? w : [...w], c }));
   const merges = [];
   for (let m = 0; m < numMerges; ++m) {
     const pairs = new Map();
@@ -292,6 +293,33 @@ function unigramVocab(specials, lower, byteFallback) {
       special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } } },
     model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null,
       fuse_unk: true, byte_fallback: true, ignore_merges: false, vocab, merges: merges.map(([a, b]) => `${a} ${b}`) },
+  });
+}
+
+{  // CLIP-like: byte-level BPE whose word-final symbols carry the end_of_word_suffix "</w>"; NFC, Replace of
+   // whitespace runs, Lowercase; CLIP's regex as an inverted Removed Split; RobertaProcessing without trimming.
+  const clipRegex = "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
+  const js = new RegExp(clipRegex, 'giu');
+  const words = countWords(gum.map((s) => s.toLowerCase()), (s) => s.match(js) ?? []).map(([w, c]) => {
+    const symbols = [...toByteLevel(w)];
+    symbols[symbols.length - 1] += '</w>';
+    return [symbols, c];
+  });
+  const merges = trainBpe(words, 600);
+  const vocab = vocabFrom([...byteChar, ...byteChar.map((c) => `${c}</w>`), ...merges.map(([a, b]) => a + b),
+    '<|startoftext|>', '<|endoftext|>']);
+  const n = Object.keys(vocab).length;
+  files.bpe_clip_suffix = tokenizerJson({
+    added_tokens: [added(n - 2, '<|startoftext|>', { normalized: true }), added(n - 1, '<|endoftext|>')],
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'NFC' }, { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' },
+      { type: 'Lowercase' }] },
+    pre_tokenizer: { type: 'Sequence', pretokenizers: [
+      { type: 'Split', pattern: { Regex: clipRegex }, behavior: 'Removed', invert: true },
+      { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }] },
+    post_processor: { type: 'RobertaProcessing', sep: ['<|endoftext|>', n - 1], cls: ['<|startoftext|>', n - 2],
+      trim_offsets: false, add_prefix_space: false },
+    model: { type: 'BPE', dropout: null, unk_token: '<|endoftext|>', continuing_subword_prefix: '', end_of_word_suffix: '</w>',
+      fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges },
   });
 }
 
