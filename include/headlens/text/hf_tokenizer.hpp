@@ -133,6 +133,18 @@ class hf_tokenizer {
   std::vector<std::string> spelling_;
   std::vector<bool> has_spelling_;
   std::unordered_map<std::string, std::int32_t> ids_;
+  int depth_ = 0;  // nesting of Sequence components while parsing (bounded, so hostile files cannot overflow the stack)
+
+  /// Counts one level of Sequence nesting for the lifetime of the guard.
+  struct nesting {
+    hf_tokenizer* t;
+    nesting(hf_tokenizer* owner, const std::string& path) : t(owner) {
+      if (++t->depth_ > 32) t->bad(path, "nests Sequences more than 32 deep");
+    }
+    ~nesting() { --t->depth_; }
+    nesting(const nesting&) = delete;
+    nesting& operator=(const nesting&) = delete;
+  };
 
   std::vector<detail::hf::piece> model_tokenize(const std::string& word) const {
     return std::visit([&](const auto& m) { return m.tokenize(word); }, model_);
@@ -313,13 +325,22 @@ class hf_tokenizer {
     if (b == "Contiguous") return sb::contiguous;
     bad(path + ".behavior", "is \"" + b + "\", expected one of Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous");
   }
+  /// `s` decoded, or a format_error naming `path` when it is not UTF-8.
+  std::vector<source_char> utf8_field(const std::string& s, const std::string& path) const {
+    try {
+      return decode_utf8(s);
+    } catch (const argument_error& e) {
+      bad(path, detail::unprefixed(e));
+    }
+  }
   char32_t single_char(const std::string& s, const std::string& path) const {
-    const auto cps = decode_utf8(s);
+    const auto cps = utf8_field(s, path);
     if (cps.size() != 1) bad(path, "is \"" + s + "\", expected a single character");
     return cps[0].code_point;
   }
 
-  detail::hf::normalizer parse_normalizer(const nlohmann::json& j, const std::string& path) const {
+  detail::hf::normalizer parse_normalizer(const nlohmann::json& j, const std::string& path) {
+    const nesting guard(this, path);
     using nk = detail::hf::normalizer::kind;
     const std::string t = type_of(j, path, {"Sequence", "NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Strip", "StripAccents",
                                             "Replace", "Prepend", "BertNormalizer", "ByteLevel", "Precompiled"});
@@ -369,7 +390,8 @@ class hf_tokenizer {
     return n;
   }
 
-  detail::hf::pre_tokenizer parse_pre_tokenizer(const nlohmann::json& j, const std::string& path) const {
+  detail::hf::pre_tokenizer parse_pre_tokenizer(const nlohmann::json& j, const std::string& path) {
+    const nesting guard(this, path);
     using pk = detail::hf::pre_tokenizer::kind;
     const std::string t = type_of(j, path, {"Sequence", "ByteLevel", "Split", "Metaspace", "Digits", "Punctuation",
                                             "BertPreTokenizer", "Whitespace", "WhitespaceSplit", "CharDelimiterSplit"});
@@ -435,7 +457,8 @@ class hf_tokenizer {
     return static_cast<std::int32_t>(get_int(v[1], path + "." + key + "[1]", 0, std::numeric_limits<std::int32_t>::max()));
   }
 
-  detail::hf::post_processor parse_post_processor(const nlohmann::json& j, const std::string& path) const {
+  detail::hf::post_processor parse_post_processor(const nlohmann::json& j, const std::string& path) {
+    const nesting guard(this, path);
     using pk = detail::hf::post_processor::kind;
     const std::string t = type_of(j, path, {"Sequence", "TemplateProcessing", "BertProcessing", "RobertaProcessing", "ByteLevel"});
     detail::hf::post_processor p;
@@ -624,7 +647,7 @@ class hf_tokenizer {
         a.lstrip = get_bool(e, "lstrip", where, false);
         a.rstrip = get_bool(e, "rstrip", where, false);
         a.normalized = get_bool(e, "normalized", where, !a.special);
-        (void)decode_utf8(a.content);
+        (void)utf8_field(a.content, where + ".content");
         a.match = a.content;
         if (a.normalized && normalizer_) {
           auto n = detail::hf::normalized_string::from_original(a.content, 0);
