@@ -1,6 +1,7 @@
 // headlens's tokenizer.json encoder against the real Hugging Face `tokenizers` (the Rust library, run once by
 // tools/tokenizer_reference.mjs): for every string of tests/data/tokenizers/corpus.json, the ids and the UTF-8 byte
-// spans must be exactly the reference's, add_special_tokens on.
+// spans must be exactly the reference's, with add_special_tokens on (every string) and off (a quarter of them; a
+// sixth for the synthetic files).
 //
 // Real tokenizers (Llama 2, Llama 3.1, Qwen3, Gemma 3, GPT-4o) are read from HEADLENS_TOKENIZERS_DIR (tests/CMakeLists.txt
 // sets it) or build/models/tokenizers (tools/fetch-tokenizers.sh, `make models`); without them each says it is
@@ -109,14 +110,16 @@ struct outcome {
   std::vector<mismatch> first;
 };
 
-outcome compare(const headlens::hf_tokenizer& tok, const nlohmann::json& ref) {
+/// `section` is "add_special_tokens" or "no_special_tokens", the two encodings the reference holds.
+outcome compare(const headlens::hf_tokenizer& tok, const nlohmann::json& ref, const std::string& section) {
   const corpus_file& c = corpus();
   REQUIRE(ref.at("corpus_fnv1a64").get<std::string>() == c.fnv);  // else rerun tools/tokenizer_reference.mjs
   REQUIRE(ref.at("offsets").get<std::string>() == "utf8_bytes");
-  REQUIRE(ref.at("add_special_tokens").get<bool>());
-  const auto& indices = ref.at("strings");
-  const auto& encodings = ref.at("encodings");
+  const bool add_special = section == "add_special_tokens";
+  const auto& indices = ref.at(section).at("strings");
+  const auto& encodings = ref.at(section).at("encodings");
   REQUIRE(indices.size() == encodings.size());
+  REQUIRE(!indices.empty());
   outcome o;
   for (std::size_t n = 0; n < indices.size(); ++n) {
     const std::size_t i = indices[n].get<std::size_t>();
@@ -134,7 +137,7 @@ outcome compare(const headlens::hf_tokenizer& tok, const nlohmann::json& ref) {
     std::vector<headlens::text_token> got;
     std::string error;
     try {
-      got = tok.encode(text, /*add_special_tokens=*/true);
+      got = tok.encode(text, add_special);
     } catch (const std::exception& e) {
       error = std::string("threw: ") + e.what();
     }
@@ -165,13 +168,17 @@ std::string summary(const std::string& name, const outcome& o) {
   return out.str();
 }
 
-void report(const std::string& name, const outcome& o) {
-  const std::string text = summary(name, o);
-  if (const char* file = std::getenv("HEADLENS_CONFORMANCE_REPORT"); file != nullptr && *file != '\0') {
-    std::ofstream(file, std::ios::app) << text << '\n';
+/// Both encodings of a reference, each summarised and required to match.
+void check(const headlens::hf_tokenizer& tok, const std::string& name, const nlohmann::json& ref) {
+  for (const std::string section : {"add_special_tokens", "no_special_tokens"}) {
+    const outcome o = compare(tok, ref, section);
+    const std::string text = summary(name + (section == "add_special_tokens" ? "" : " (add_special_tokens=false)"), o);
+    if (const char* file = std::getenv("HEADLENS_CONFORMANCE_REPORT"); file != nullptr && *file != '\0') {
+      std::ofstream(file, std::ios::app) << text << '\n';
+    }
+    INFO(text);
+    CHECK(o.mismatching == 0);
   }
-  INFO(text);
-  CHECK(o.mismatching == 0);
 }
 
 nlohmann::json reference(const std::string& name) {
@@ -198,7 +205,7 @@ void check_real(const std::string& name) {
     REQUIRE(trimmed(read_file(stamp)) == ref.at("integrity").get<std::string>());
   }
   const headlens::hf_tokenizer tok = headlens::hf_tokenizer::from_file(file);
-  report(name, compare(tok, ref));
+  check(tok, name, ref);
 }
 
 }  // namespace
@@ -243,7 +250,7 @@ TEST_CASE("tokenizer.json conformance: the synthetic tokenizers (WordPiece, Unig
     const nlohmann::json ref = reference(name);
     REQUIRE(ref.at("source").get<std::string>() == "synthetic");
     const headlens::hf_tokenizer tok = headlens::hf_tokenizer::from_file(data_dir + ref.at("file").get<std::string>());
-    report(name, compare(tok, ref));
+    check(tok, name, ref);
   }
 }
 

@@ -21,14 +21,17 @@
 // units: "a😀" gives [0,1],[1,2]); this script converts them to UTF-8 byte offsets of the input, which is what
 // headlens's text_token holds. Every Rust span starts and ends on a character boundary (a token covering part of
 // a character's bytes, as byte-level or byte-fallback tokens do, gets the whole character), so the conversion is
-// exact. add_special_tokens is true: each file's post-processor adds what it adds by default.
+// exact. Each string is encoded with add_special_tokens true (each file's post-processor adds what it adds by
+// default), and every fourth string (every sixth for the synthetic files) also with add_special_tokens false (the
+// post-processor still runs: it trims offsets but adds nothing).
 //
 // Writes tests/data/tokenizers/<name>.reference.json, one per tokenizer:
 //   { "name", "source": "npm" | "synthetic", "file" (npm: folder under TOKENIZERS_DIR; synthetic: path under
 //     tests/data/tokenizers), "package", "version", "integrity" (npm only), "tokenizer_json_sha256",
-//     "reference", "offsets": "utf8_bytes", "add_special_tokens": true, "corpus_sha256", "corpus_fnv1a64",
-//     "strings": [indices into corpus.json], "encodings": [[id, begin, end, id, begin, end, ...], ...],
-//     "js_port": { "version", "agree", "disagree", "error" } }
+//     "reference", "offsets": "utf8_bytes", "corpus_sha256", "corpus_fnv1a64",
+//     "js_port": { "version", "agree", "disagree", "error" },
+//     "add_special_tokens": { "strings": [indices into corpus.json], "encodings": [[id, begin, end, id, ...], ...] },
+//     "no_special_tokens": { "strings": [...], "encodings": [...] } }
 // Synthetic tokenizers (tests/data/tokenizers/synthetic/*.json, from tools/make_synthetic_tokenizers.mjs) are
 // encoded on every third corpus string.
 
@@ -82,7 +85,7 @@ function codePointToByte(s) {
   return bytes;
 }
 
-async function encodeAll(file, configFile, strings, indices) {
+async function encodeAll(file, configFile, strings, indices, addSpecial) {
   const tok = rust.Tokenizer.fromFile(file);
   let js = null;
   let jsError = null;
@@ -98,7 +101,7 @@ async function encodeAll(file, configFile, strings, indices) {
   let agree = 0;
   for (const i of indices) {
     const s = strings[i];
-    const enc = await tok.encode(s, null, { addSpecialTokens: true });
+    const enc = await tok.encode(s, null, { addSpecialTokens: addSpecial });
     const ids = enc.getIds();
     const offsets = enc.getOffsets();
     const toByte = codePointToByte(s);
@@ -112,37 +115,46 @@ async function encodeAll(file, configFile, strings, indices) {
     if (js !== null) {
       let jsIds;
       try {
-        jsIds = Array.from(js.encode(s).ids, Number);
+        jsIds = Array.from(js.encode(s, { add_special_tokens: addSpecial }).ids, Number);
       } catch (e) {
         jsIds = `error: ${String(e.message ?? e).slice(0, 120)}`;
       }
       if (JSON.stringify(jsIds) === JSON.stringify(ids)) agree += 1;
-      else disagreements.push({ string: i, text: s, rust: ids, js: jsIds });
+      else disagreements.push({ string: i, add_special_tokens: addSpecial, text: s, rust: ids, js: jsIds });
     }
   }
   return { encodings, jsPort: { version: jsVersion, agree, disagree: disagreements.length, error: jsError }, disagreements };
 }
 
-function write(name, meta, result, indices, corpusSha) {
-  const out = {
+// Both encodings of one tokenizer: with special tokens on `indices`, without on every `stride`-th of them.
+async function encodeBoth(file, configFile, indices, stride) {
+  const plain = indices.filter((_, k) => k % stride === 0);
+  const withSpecial = await encodeAll(file, configFile, corpus, indices, true);
+  const without = await encodeAll(file, configFile, corpus, plain, false);
+  const jsPort = { ...withSpecial.jsPort, agree: withSpecial.jsPort.agree + without.jsPort.agree,
+                   disagree: withSpecial.jsPort.disagree + without.jsPort.disagree };
+  return { withSpecial, without, plain, jsPort, disagreements: [...withSpecial.disagreements, ...without.disagreements] };
+}
+
+function write(name, meta, result, indices) {
+  const head = JSON.stringify({
     name,
     ...meta,
     reference: `tokenizers ${rustVersion} (the Rust library's Node addon)`,
     offsets: 'utf8_bytes',
-    add_special_tokens: true,
     corpus_sha256: corpusSha,
     corpus_fnv1a64: fnv1a64(corpusText),
     js_port: result.jsPort,
-    strings: indices,
-    encodings: result.encodings,
-  };
+  }).slice(0, -1);
   // Compact: one encoding a line keeps the file small and its diffs readable.
-  const head = JSON.stringify({ ...out, strings: undefined, encodings: undefined }).slice(0, -1);
-  const text = `${head},\n"strings":${JSON.stringify(indices)},\n"encodings":[\n${result.encodings.map((e) => JSON.stringify(e)).join(',\n')}\n]}\n`;
+  const lines = (encodings) => `[\n${encodings.map((e) => JSON.stringify(e)).join(',\n')}\n]`;
+  const text = `${head},\n"add_special_tokens":{"strings":${JSON.stringify(indices)},\n"encodings":${lines(result.withSpecial.encodings)}},\n` +
+               `"no_special_tokens":{"strings":${JSON.stringify(result.plain)},\n"encodings":${lines(result.without.encodings)}}}\n`;
   writeFileSync(join(dataDir, `${name}.reference.json`), text);
-  const tokens = result.encodings.reduce((n, e) => n + e.length / 3, 0);
-  console.error(`${name}: ${indices.length} strings, ${tokens} tokens; JS port agrees on ${result.jsPort.agree}, ` +
-                `disagrees on ${result.jsPort.disagree}${result.jsPort.error ? ` (cannot load: ${result.jsPort.error})` : ''}`);
+  const tokens = result.withSpecial.encodings.reduce((n, e) => n + e.length / 3, 0);
+  console.error(`${name}: ${indices.length} strings (${result.plain.length} also without special tokens), ${tokens} tokens; ` +
+                `JS port agrees on ${result.jsPort.agree}, disagrees on ${result.jsPort.disagree}` +
+                `${result.jsPort.error ? ` (cannot load: ${result.jsPort.error})` : ''}`);
 }
 
 const corpusText = readFileSync(join(dataDir, 'corpus.json'));
@@ -157,9 +169,9 @@ for (const p of pinned()) {
   if (!existsSync(file) || readFileSync(stamp, 'utf8').trim() !== p.integrity) {
     throw new Error(`${file} missing or not from ${p.package}@${p.version}; run tools/fetch-tokenizers.sh`);
   }
-  const result = await encodeAll(file, join(tokDir, p.name, 'tokenizer_config.json'), corpus, all);
+  const result = await encodeBoth(file, join(tokDir, p.name, 'tokenizer_config.json'), all, 4);
   write(p.name, { source: 'npm', file: `${p.name}/tokenizer.json`, package: p.package, version: p.version,
-                  integrity: p.integrity, tokenizer_json_sha256: sha256(readFileSync(file)) }, result, all, corpusSha);
+                  integrity: p.integrity, tokenizer_json_sha256: sha256(readFileSync(file)) }, result, all);
   disagreementLog[p.name] = result.disagreements;
 }
 
@@ -169,9 +181,9 @@ if (existsSync(synthDir)) {
   for (const f of readdirSync(synthDir).filter((f) => f.endsWith('.json')).sort()) {
     const name = `synthetic_${basename(f, '.json')}`;
     const file = join(synthDir, f);
-    const result = await encodeAll(file, null, corpus, every3);
+    const result = await encodeBoth(file, null, every3, 2);
     write(name, { source: 'synthetic', file: `synthetic/${f}`, tokenizer_json_sha256: sha256(readFileSync(file)) },
-          result, every3, corpusSha);
+          result, every3);
     disagreementLog[name] = result.disagreements;
   }
 }
