@@ -98,6 +98,15 @@ TEST_CASE("hf_tokenizer ByteLevel pre-tokenizer and post-processor offsets", "[h
   const auto trimmed = hf_tokenizer::from_json_text(make_json(model, "null", pre, post));
   // The first token keeps its one added space; the lone Ġ later is trimmed to an empty span at its end.
   CHECK(encode(trimmed, "hi é") == std::vector<tok>{{4, 0, 2}, {0, 3, 3}, {7, 3, 5}});
+  // Trimming counts characters of the original text: the added space before é shares é's two bytes, and
+  // trimming its one trailing space leaves [0, 0), not [0, 1).
+  CHECK(encode(trimmed, "é") == std::vector<tok>{{0, 0, 0}, {7, 0, 2}});
+  // An lstrip added token's spelling for trimming is the text it matched, so its leading space is trimmed.
+  const std::string added = R"([{"id":8,"content":"X","lstrip":true,"normalized":false,"special":true}])";
+  const auto with_added = hf_tokenizer::from_json_text(make_json(model, "null", pre, "null", added));
+  CHECK(encode(with_added, "hi X") == std::vector<tok>{{4, 0, 2}, {8, 2, 4}});
+  const auto trimmed_added = hf_tokenizer::from_json_text(make_json(model, "null", pre, post, added));
+  CHECK(encode(trimmed_added, "hi X") == std::vector<tok>{{4, 0, 2}, {8, 3, 4}});
 }
 
 TEST_CASE("hf_tokenizer Metaspace and Unigram Viterbi", "[hf_tokenizer]") {
@@ -170,6 +179,8 @@ TEST_CASE("hf_tokenizer Whitespace, Digits, Punctuation, CharDelimiterSplit", "[
   CHECK(encode(contiguous, "ab12") == std::vector<tok>{{1, 0, 2}, {5, 2, 4}});
   const auto punct = hf_tokenizer::from_json_text(make_json(model, "null", R"({"type":"Punctuation","behavior":"Isolated"})"));
   CHECK(encode(punct, "ab!!") == std::vector<tok>{{1, 0, 2}, {6, 2, 3}, {6, 3, 4}});
+  // ASCII symbols that are not Unicode punctuation ($, S category) still count, as in the reference.
+  CHECK(encode(punct, "ab$") == std::vector<tok>{{1, 0, 2}, {0, 2, 3}});
   const auto delim = hf_tokenizer::from_json_text(make_json(model, "null", R"({"type":"CharDelimiterSplit","delimiter":"x"})"));
   CHECK(encode(delim, "abx12") == std::vector<tok>{{1, 0, 2}, {5, 3, 5}});
 }

@@ -70,7 +70,7 @@ class hf_tokenizer {
     for (const auto& part : split_and_normalize(text)) {
       if (part.added_id >= 0) {
         const auto sp = part.n.original(0, part.n.text.size());
-        tokens.push_back({part.added_id, sp.first, sp.second});
+        tokens.push_back({part.added_id, sp.first, sp.second, part.n.text});
         continue;
       }
       std::vector<detail::hf::normalized_string> words{part.n};
@@ -78,12 +78,12 @@ class hf_tokenizer {
       for (const auto& w : words) {
         for (const auto& p : model_tokenize(w.text)) {
           const auto sp = w.original(p.begin, p.end);
-          tokens.push_back({p.id, sp.first, sp.second});
+          tokens.push_back({p.id, sp.first, sp.second, std::string()});
         }
       }
     }
     if (post_processor_) {
-      post_processor_->apply(tokens, add_special_tokens, [this](std::int32_t id) { return token(id); });
+      post_processor_->apply(tokens, add_special_tokens, [this](std::int32_t id) { return token(id); }, text);
     }
     std::vector<text_token> out;
     out.reserve(tokens.size());

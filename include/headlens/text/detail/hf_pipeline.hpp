@@ -195,8 +195,8 @@ struct pre_tokenizer {
       }
       case kind::digits:
         return split(n, predicate(&is_numeric), individual_digits ? split_behavior::isolated : split_behavior::contiguous);
-      case kind::punctuation:
-        return split(n, predicate(&is_punctuation), behavior);
+      case kind::punctuation:  // ASCII punctuation or P*, as the BERT pre-tokenizer's
+        return split(n, predicate(&is_bert_punctuation), behavior);
       case kind::bert: {
         std::vector<normalized_string> out;
         for (auto& w : split(n, predicate(&is_whitespace), split_behavior::removed)) {
@@ -226,10 +226,12 @@ struct pre_tokenizer {
   }
 };
 
-/// A token of the encoding being built: id, original byte span, and its spelling (for ByteLevel's offset trimming).
+/// A token of the encoding being built: id, original byte span, and for an added token the text it matched (with
+/// the whitespace lstrip/rstrip took), which is its spelling for ByteLevel's offset trimming.
 struct encoded_token {
   std::int32_t id;
   std::size_t begin, end;
+  std::string matched;
 };
 
 /// One post-processor of the pipeline.
@@ -246,22 +248,24 @@ struct post_processor {
   std::int32_t cls_id = 0, sep_id = 0;  // Bert / Roberta
   bool trim_offsets = true, add_prefix_space = true;
 
+  /// `spelling(id)` is the vocabulary's spelling; `text` the original text (offsets are trimmed in characters, as
+  /// the reference, which post-processes character offsets, does).
   template <class Spelling>
-  void apply(std::vector<encoded_token>& tokens, bool add_special, const Spelling& spelling) const {
+  void apply(std::vector<encoded_token>& tokens, bool add_special, const Spelling& spelling, std::string_view text) const {
     switch (k) {
       case kind::sequence:
-        for (const auto& c : children) c.apply(tokens, add_special, spelling);
+        for (const auto& c : children) c.apply(tokens, add_special, spelling, text);
         return;
       case kind::byte_level:
-        if (trim_offsets) trim(tokens, add_prefix_space, spelling);
+        if (trim_offsets) trim(tokens, add_prefix_space, spelling, text);
         return;
       case kind::roberta:
-        if (trim_offsets) trim(tokens, add_prefix_space, spelling);
+        if (trim_offsets) trim(tokens, add_prefix_space, spelling, text);
         [[fallthrough]];
       case kind::bert:
         if (add_special) {
-          tokens.insert(tokens.begin(), encoded_token{cls_id, 0, 0});
-          tokens.push_back({sep_id, 0, 0});
+          tokens.insert(tokens.begin(), encoded_token{cls_id, 0, 0, {}});
+          tokens.push_back({sep_id, 0, 0, {}});
         }
         return;
       case kind::template_processing: {
@@ -271,7 +275,7 @@ struct post_processor {
           if (!it.is_special) {
             out.insert(out.end(), tokens.begin(), tokens.end());
           } else {
-            for (std::int32_t id : special_ids.at(it.name)) out.push_back({id, 0, 0});
+            for (std::int32_t id : special_ids.at(it.name)) out.push_back({id, 0, 0, {}});
           }
         }
         tokens = std::move(out);
@@ -283,10 +287,26 @@ struct post_processor {
  private:
   /// Moves span ends off the spaces a byte-level token carries ('Ġ' or real whitespace at either end).
   template <class Spelling>
-  static void trim(std::vector<encoded_token>& tokens, bool prefix_space, const Spelling& spelling) {
+  static void trim(std::vector<encoded_token>& tokens, bool prefix_space, const Spelling& spelling, std::string_view text) {
+    // Moves a byte offset by whole characters of the original text.
+    auto forward = [&](std::size_t at, std::size_t n) {
+      for (; n > 0 && at < text.size(); --n) at += utf8_length_of_lead(static_cast<unsigned char>(text[at]));
+      return std::min(at, text.size());
+    };
+    auto chars_before = [&](std::size_t at, std::size_t n) {  // at least n characters before `at`?
+      std::size_t count = 0;
+      for (std::size_t b = at; b > 0 && count < n; --b) count += (static_cast<unsigned char>(text[b - 1]) & 0xC0u) != 0x80u;
+      return count >= n;
+    };
+    auto backward = [&](std::size_t at, std::size_t n) {
+      for (; n > 0 && at > 0; --n) {
+        do --at; while (at > 0 && (static_cast<unsigned char>(text[at]) & 0xC0u) == 0x80u);
+      }
+      return at;
+    };
     for (std::size_t i = 0; i < tokens.size(); ++i) {
       auto& t = tokens[i];
-      const auto cps = code_points(spelling(t.id));
+      const auto cps = code_points(t.matched.empty() ? spelling(t.id) : t.matched);
       auto is_space = [](char32_t c) { return c == 0x120 || is_whitespace(c); };
       std::size_t lead = 0, trail = 0;
       while (lead < cps.size() && is_space(cps[lead])) ++lead;
@@ -294,9 +314,9 @@ struct post_processor {
       if (lead > 0) {
         const bool first = i == 0 || t.begin == 0;
         if (first && prefix_space && lead == 1) lead = 0;
-        t.begin = std::min(t.begin + lead, t.end);
+        t.begin = std::min(forward(t.begin, lead), t.end);
       }
-      if (trail > 0 && t.end >= trail) t.end = std::max(t.end - trail, t.begin);
+      if (trail > 0 && chars_before(t.end, trail)) t.end = std::max(backward(t.end, trail), t.begin);
     }
   }
 };
