@@ -5,6 +5,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -270,7 +273,12 @@ TEST_CASE("hf_tokenizer rejects malformed files naming the JSON path", "[hf_toke
   REQUIRE_THROWS_WITH(load(make_json(R"({"type":"Unigram","vocab":[["a","high"]]})")),
                       Catch::Contains("model.vocab[0] is [\"a\",\"high\"], expected [\"piece\", score]"));
   REQUIRE_THROWS_WITH(load(make_json(small_bpe(), R"({"type":"Precompiled","precompiled_charsmap":"AA=="})")),
-                      Catch::Contains("normalizer.type is \"Precompiled\"") && Catch::Contains("does not support"));
+                      Catch::Contains("normalizer.precompiled_charsmap is 1 bytes, too short"));
+  REQUIRE_THROWS_WITH(load(make_json(small_bpe(), R"({"type":"Precompiled","precompiled_charsmap":"not base64!"})")),
+                      Catch::Contains("normalizer.precompiled_charsmap is not base64"));
+  // A trie size of 0x10 bytes with only 4 bytes after it.
+  REQUIRE_THROWS_WITH(load(make_json(small_bpe(), R"({"type":"Precompiled","precompiled_charsmap":"EAAAAAAAAAA="})")),
+                      Catch::Contains("declares a trie of 16 bytes"));
   REQUIRE_THROWS_WITH(load(make_json(small_bpe(), "null", "null",
                           R"({"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<x>","type_id":0}}],"pair":[],"special_tokens":{}})")),
                       Catch::Contains("post_processor.single[0].SpecialToken.id is \"<x>\", which special_tokens does not define"));
@@ -296,6 +304,30 @@ TEST_CASE("hf_tokenizer rejects bad arguments", "[hf_tokenizer]") {
   const auto wl = hf_tokenizer::from_json_text(make_json(R"({"type":"WordLevel","vocab":{"a":0}})", "null", whitespace_split));
   REQUIRE_THROWS_WITH(wl.encode("b"), Catch::Contains("no unk_token"));
   CHECK(t.encode("").empty());
+}
+
+TEST_CASE("hf_tokenizer Precompiled normalizer matches tokenizers on a real SentencePiece charsmap", "[hf_tokenizer]") {
+  // tools/make_hf_precompiled_fixture.py (a Unigram model and nmt_nfkc charsmap trained by sentencepiece) and
+  // tools/hf_precompiled_reference.mjs (its encodings by the real tokenizers 0.23.2).
+  const std::string dir = std::string(HEADLENS_TEST_DATA_DIR) + "/";
+  const auto t = hf_tokenizer::from_file(dir + "hf_tokenizer/precompiled_unigram.json");
+  std::ifstream ref_in(dir + "hf_tokenizer/precompiled_unigram.reference.json");
+  std::ifstream corpus_in(dir + "tokenizers/corpus.json");
+  REQUIRE(ref_in.good());
+  REQUIRE(corpus_in.good());
+  const auto ref = nlohmann::json::parse(ref_in);
+  const auto corpus = nlohmann::json::parse(corpus_in);
+  REQUIRE(ref.at("strings").size() >= 300);
+  std::size_t mismatches = 0;
+  for (std::size_t k = 0; k < ref.at("strings").size(); ++k) {
+    const std::string text = corpus.at(ref.at("strings")[k].get<std::size_t>()).get<std::string>();
+    std::vector<std::size_t> got;
+    for (const auto& x : t.encode(text)) got.insert(got.end(), {static_cast<std::size_t>(x.id), x.begin, x.end});
+    if (got != ref.at("encodings")[k].get<std::vector<std::size_t>>()) {
+      if (++mismatches <= 3) WARN("mismatch on corpus string " << ref.at("strings")[k] << ": " << text);
+    }
+  }
+  CHECK(mismatches == 0);
 }
 
 }  // namespace test_hf_tokenizer

@@ -56,6 +56,14 @@ class hf_tokenizer {
     } catch (const nlohmann::json::parse_error& e) {
       throw format_error::at_byte(name, e.byte, std::string("invalid JSON: ") + e.what());
     }
+    return from_json(j, name);
+  }
+
+  /// Builds the tokenizer from an already parsed tokenizer.json document. Also the way to build one without a file:
+  /// GGUF's `tokenizer.ggml.*` (tokens + merges, or tokens + scores) maps onto {"model": {"type": "BPE", "vocab",
+  /// "merges"}} or {"model": {"type": "Unigram", "vocab": [[piece, score], ...]}} plus the pre-tokenizer its
+  /// `tokenizer.ggml.pre` names.
+  static hf_tokenizer from_json(const nlohmann::json& j, const std::string& name = "<tokenizer.json>") {
     hf_tokenizer t;
     t.name_ = name;
     t.load(j);
@@ -385,7 +393,14 @@ class hf_tokenizer {
       n.lower = get_bool(j, "lowercase", path, true);
       n.strip_accents = get_bool(j, "strip_accents", path, n.lower);
     } else {
-      bad(path + ".type", "is \"Precompiled\" (a SentencePiece charsmap), which this reader does not support yet");
+      known_keys(j, path, {"type", "precompiled_charsmap"});
+      n.k = nk::precompiled;
+      const auto decoded = detail::hf::base64_decode(get_string(j, "precompiled_charsmap", path));
+      if (!decoded) bad(path + ".precompiled_charsmap", "is not base64");
+      auto map = std::make_shared<detail::hf::precompiled_charsmap>();
+      const std::string problem = map->parse(*decoded);
+      if (!problem.empty()) bad(path + ".precompiled_charsmap", problem);
+      n.charsmap = std::move(map);
     }
     return n;
   }

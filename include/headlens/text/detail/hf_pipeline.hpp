@@ -6,10 +6,12 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "headlens/text/detail/hf_normalized.hpp"
+#include "headlens/text/detail/hf_precompiled.hpp"
 #include "headlens/text/detail/hf_unicode.hpp"
 
 namespace headlens {
@@ -50,13 +52,14 @@ inline const char* gpt2_pattern() {
 
 /// One normalizer of the pipeline.
 struct normalizer {
-  enum class kind { sequence, unicode, lowercase, strip, strip_accents, replace, prepend, bert, byte_level } k = kind::sequence;
+  enum class kind { sequence, unicode, lowercase, strip, strip_accents, replace, prepend, bert, byte_level, precompiled } k = kind::sequence;
   std::vector<normalizer> children;
   unicode_form form = unicode_form::nfc;
   bool left = false, right = false;  // Strip
   pattern pat;                        // Replace
   std::string content;                // Replace content / Prepend text
   bool clean_text = true, chinese = true, strip_accents = false, lower = true;  // BertNormalizer
+  std::shared_ptr<const precompiled_charsmap> charsmap;                         // Precompiled
 
   void apply(normalized_string& n) const {
     switch (k) {
@@ -83,6 +86,9 @@ struct normalizer {
         break;
       case kind::byte_level:
         byte_level_map(n);
+        break;
+      case kind::precompiled:
+        charsmap->apply(n);
         break;
       case kind::bert: {
         if (clean_text) {
