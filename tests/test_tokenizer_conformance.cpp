@@ -1,11 +1,12 @@
 // headlens's tokenizer.json encoder against the real Hugging Face `tokenizers` (the Rust library, run once by
 // tools/tokenizer_reference.mjs): for every string of tests/data/tokenizers/corpus.json, the ids and the UTF-8 byte
-// spans must be exactly the reference's, with add_special_tokens on (every string) and off (a quarter of them; a
-// sixth for the synthetic files).
+// spans must be exactly the reference's, with add_special_tokens on and (for a quarter or a third of the strings)
+// off.
 //
-// Real tokenizers (Llama 2, Llama 3.1, Qwen3, Gemma 3, GPT-4o) are read from HEADLENS_TOKENIZERS_DIR (tests/CMakeLists.txt
-// sets it) or build/models/tokenizers (tools/fetch-tokenizers.sh, `make models`); without them each says it is
-// skipped. The synthetic tokenizers (tests/data/tokenizers/synthetic/) are committed and always run.
+// Real tokenizers (Llama 2, Llama 3.1, Qwen3, Gemma 3, GPT-4o, DeepSeek-V3, Claude) are read from
+// HEADLENS_TOKENIZERS_DIR (tests/CMakeLists.txt sets it) or build/models/tokenizers (tools/fetch-tokenizers.sh,
+// `make models`); without them each says it is skipped. The synthetic tokenizers (tests/data/tokenizers/synthetic/)
+// are committed and always run.
 //
 // Set HEADLENS_CONFORMANCE_REPORT=FILE to have each tokenizer's summary (count of mismatching strings, the first
 // five with expected and actual tokens) appended to FILE as Markdown.
@@ -68,7 +69,9 @@ const corpus_file& corpus() {
 /// The folder of the fetched real tokenizers, or empty when neither the variable nor the build tree's cache exists.
 std::string tokenizers_dir() {
   std::vector<std::string> candidates;
-  if (const char* dir = std::getenv("HEADLENS_TOKENIZERS_DIR"); dir != nullptr && *dir != '\0') candidates.push_back(dir);
+  if (const char* dir = std::getenv("HEADLENS_TOKENIZERS_DIR"); dir != nullptr && *dir != '\0') {
+    candidates.push_back(dir);
+  }
   candidates.push_back(std::string(HEADLENS_TEST_DATA_DIR) + "/../../build/models/tokenizers");
   for (const std::string& dir : candidates) {
     if (fs::is_directory(dir)) return dir;
@@ -162,8 +165,8 @@ std::string summary(const std::string& name, const outcome& o) {
   out << "## " << name << ": " << o.mismatching << " of " << o.strings << " strings mismatch (" << o.tokens
       << " reference tokens)\n";
   for (const mismatch& m : o.first) {
-    out << "\n- string " << m.index << ": `" << m.text << "`\n  - expected: " << m.expected << "\n  - got:      " << m.got
-        << '\n';
+    out << "\n- string " << m.index << ": `" << m.text << "`\n  - expected: " << m.expected
+        << "\n  - got:      " << m.got << '\n';
   }
   return out.str();
 }
@@ -231,6 +234,16 @@ TEST_CASE("tokenizer.json conformance: Gemma 3 (BPE, byte fallback, Split Merged
 
 TEST_CASE("tokenizer.json conformance: GPT-4o (o200k regex, Split Removed + invert)", "[tokenizer][conformance]") {
   check_real("gpt4o");
+}
+
+TEST_CASE("tokenizer.json conformance: DeepSeek-V3 (three Split regexes, CJK ranges, 818 added tokens)",
+          "[tokenizer][conformance]") {
+  check_real("deepseek_v3");
+}
+
+TEST_CASE("tokenizer.json conformance: Claude (NFKC, ByteLevel with its default regex, no post-processor)",
+          "[tokenizer][conformance]") {
+  check_real("claude");
 }
 
 TEST_CASE("tokenizer.json conformance: the synthetic tokenizers (WordPiece, Unigram, WordLevel, BPE components)",

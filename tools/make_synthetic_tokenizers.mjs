@@ -323,6 +323,24 @@ function unigramVocab(specials, lower, byteFallback) {
   });
 }
 
+{  // Added tokens that overlap (leftmost-longest), matched on the original text (normalized: false) and on the
+   // lowercased text (normalized: true), with single_word, lstrip and rstrip; byte-level BPE with GPT-2's regex.
+  const { vocab, merges } = byteLevelBpe(['<|endoftext|>']);
+  const n = Object.keys(vocab).length;
+  const tokens = [['<|a|>', {}], ['<|a|><|b|>', {}], ['[x][y]', { special: false }],
+    ['abc', { special: false, normalized: true, single_word: true }], ['abcd', { special: false, normalized: true }],
+    ['user', { special: false, normalized: true, lstrip: true, rstrip: true }],
+    ['\u00e9cole', { special: false, normalized: true }], ['hi', { special: false, normalized: true }],
+    ['<|c|>', { lstrip: true }]];
+  files.bpe_added_tokens = tokenizerJson({
+    added_tokens: [added(0, '<|endoftext|>'), ...tokens.map(([t, o], k) => added(n + k, t, o))],
+    normalizer: { type: 'Lowercase' },
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
+      fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges },
+  });
+}
+
 rmSync(outDir, { recursive: true, force: true });
 mkdirSync(outDir, { recursive: true });
 for (const [name, json] of Object.entries(files)) {

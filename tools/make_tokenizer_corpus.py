@@ -137,6 +137,13 @@ HARD = [
     "HELLO WORLD", "hElLo WoRlD", "Hello World", "hello world", "THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG",
     # control characters
     "a\x00b", "\x07 bell", "\x1b[31mred\x1b[0m", "\x7f delete", "null\x00\x00end",
+    # added later (appended so earlier indices stay): DeepSeek's and Claude's special tokens, overlapping added
+    # tokens of the synthetic files
+    "<\uff5cbegin\u2581of\u2581sentence\uff5c>Hi<\uff5cend\u2581of\u2581sentence\uff5c>",
+    "<\uff5cUser\uff5c>2+2?<\uff5cAssistant\uff5c><think>\n", "<|begin of sentence|>", "<EOT><META> <META_START>x",
+    "\u4f60\u597d\u3053\u3093\u306b\u3061\u306f\u30ab\u30bf\u30ab\u30ca123456789", "#abc, .Def ;ghi !JKL",
+    "<|a|><|b|> <|a|> <|a|><|b|><|c|>", "abc abcd xabc ab-c", "user: hi\nassistant: ok", "USER: HI", "[x][y][x][y]",
+    "\u00c9cole \u00e9cole ECOLE", "  <|a|>  ", "\tuser\t", "single word usernames user",
 ]
 
 

@@ -22,7 +22,7 @@
 // headlens's text_token holds. Every Rust span starts and ends on a character boundary (a token covering part of
 // a character's bytes, as byte-level or byte-fallback tokens do, gets the whole character), so the conversion is
 // exact. Each string is encoded with add_special_tokens true (each file's post-processor adds what it adds by
-// default), and every fourth string (every sixth for the synthetic files) also with add_special_tokens false (the
+// default), and every fourth of them (every third for the synthetic files) also with add_special_tokens false (the
 // post-processor still runs: it trims offsets but adds nothing).
 //
 // Writes tests/data/tokenizers/<name>.reference.json, one per tokenizer:
@@ -33,7 +33,7 @@
 //     "add_special_tokens": { "strings": [indices into corpus.json], "encodings": [[id, begin, end, id, ...], ...] },
 //     "no_special_tokens": { "strings": [...], "encodings": [...] } }
 // Synthetic tokenizers (tests/data/tokenizers/synthetic/*.json, from tools/make_synthetic_tokenizers.mjs) are
-// encoded on every third corpus string.
+// encoded on every fourth GUM sentence and every hard case.
 
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
@@ -177,13 +177,15 @@ for (const p of pinned()) {
 
 const synthDir = join(dataDir, 'synthetic');
 if (existsSync(synthDir)) {
-  const every3 = all.filter((i) => i % 3 === 0);
+  // Every fourth GUM sentence or variant, and every hand-written hard case (they follow those, starting with "").
+  const firstHard = corpus.indexOf('');
+  const subset = all.filter((i) => i % 4 === 0 || i >= firstHard);
   for (const f of readdirSync(synthDir).filter((f) => f.endsWith('.json')).sort()) {
     const name = `synthetic_${basename(f, '.json')}`;
     const file = join(synthDir, f);
-    const result = await encodeBoth(file, null, every3, 2);
+    const result = await encodeBoth(file, null, subset, 3);
     write(name, { source: 'synthetic', file: `synthetic/${f}`, tokenizer_json_sha256: sha256(readFileSync(file)) },
-          result, every3);
+          result, subset);
     disagreementLog[name] = result.disagreements;
   }
 }
