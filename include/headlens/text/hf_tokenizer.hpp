@@ -10,6 +10,7 @@
 /// Link with `-lpcre2-8 -licuuc` (PCRE2 runs the Split regexes; ICU supplies the Unicode data).
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <fstream>
 #include <limits>
@@ -137,7 +138,58 @@ class hf_tokenizer {
   std::optional<detail::hf::normalizer> normalizer_;
   std::optional<detail::hf::pre_tokenizer> pre_tokenizer_;
   std::optional<detail::hf::post_processor> post_processor_;
+  /// A byte trie over the added tokens' match strings, for the reference's leftmost-longest matching.
+  struct added_trie {
+    struct node {
+      std::vector<std::pair<unsigned char, std::int32_t>> next;
+      std::int32_t token = -1;  // index into added_ of the token ending here (the first one added wins)
+    };
+    std::vector<node> nodes{node{}};
+    std::array<std::int32_t, 256> root{};  // root's children by byte, 0 = none
+
+    void insert(const std::string& key, std::int32_t token) {
+      std::int32_t at = 0;
+      for (std::size_t i = 0; i < key.size(); ++i) {
+        const auto c = static_cast<unsigned char>(key[i]);
+        std::int32_t child = 0;
+        if (at == 0) {
+          child = root[c];
+        } else {
+          for (const auto& [b, n] : nodes[static_cast<std::size_t>(at)].next) {
+            if (b == c) child = n;
+          }
+        }
+        if (child == 0) {
+          child = static_cast<std::int32_t>(nodes.size());
+          nodes.emplace_back();
+          if (at == 0) root[c] = child;
+          else nodes[static_cast<std::size_t>(at)].next.push_back({c, child});
+        }
+        at = child;
+      }
+      if (at != 0 && nodes[static_cast<std::size_t>(at)].token < 0) nodes[static_cast<std::size_t>(at)].token = token;
+    }
+    /// The longest key starting at `pos` of `s`: (length, token index), or (0, -1).
+    std::pair<std::size_t, std::int32_t> longest_at(const std::string& s, std::size_t pos) const {
+      std::pair<std::size_t, std::int32_t> best{0, -1};
+      std::int32_t at = root[static_cast<unsigned char>(s[pos])];
+      for (std::size_t i = pos; at != 0;) {
+        const node& n = nodes[static_cast<std::size_t>(at)];
+        if (n.token >= 0) best = {i + 1 - pos, n.token};
+        if (++i >= s.size()) break;
+        const auto c = static_cast<unsigned char>(s[i]);
+        std::int32_t child = 0;
+        for (const auto& [b, m] : n.next) {
+          if (b == c) child = m;
+        }
+        at = child;
+      }
+      return best;
+    }
+  };
+
   std::vector<added_token> added_;  // special first, then the others, as the reference orders its matcher
+  added_trie original_trie_, normalized_trie_;
   std::vector<std::string> spelling_;
   std::vector<bool> has_spelling_;
   std::unordered_map<std::string, std::int32_t> ids_;
@@ -179,14 +231,13 @@ class hf_tokenizer {
       // Leftmost match at or after cursor, longest at that position; ties go to the earlier pattern.
       std::size_t best_pos = std::string::npos, best_len = 0;
       const added_token* best = nullptr;
-      for (const auto& a : added_) {
-        if (a.normalized != normalized_pass || a.match.empty()) continue;
-        const std::size_t pos = s.find(a.match, cursor);
-        if (pos == std::string::npos) continue;
-        if (pos < best_pos || (pos == best_pos && a.match.size() > best_len)) {
+      const added_trie& trie = normalized_pass ? normalized_trie_ : original_trie_;
+      for (std::size_t pos = cursor; pos < s.size() && best == nullptr; ++pos) {
+        const auto [len, index] = trie.longest_at(s, pos);
+        if (index >= 0) {
           best_pos = pos;
-          best_len = a.match.size();
-          best = &a;
+          best_len = len;
+          best = &added_[static_cast<std::size_t>(index)];
         }
       }
       if (best == nullptr) break;
@@ -674,6 +725,10 @@ class hf_tokenizer {
       }
       added_ = std::move(special);
       added_.insert(added_.end(), plain.begin(), plain.end());
+      for (std::size_t i = 0; i < added_.size(); ++i) {
+        if (added_[i].match.empty()) continue;
+        (added_[i].normalized ? normalized_trie_ : original_trie_).insert(added_[i].match, static_cast<std::int32_t>(i));
+      }
     }
     // Post-processor ids must exist, so that encode cannot produce ids the model lacks.
     check_post_ids(post_processor_ ? &*post_processor_ : nullptr, "post_processor");

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <queue>
@@ -55,6 +56,15 @@ struct bpe_model {
   std::string end_of_word_suffix;
   std::vector<std::int32_t> byte_ids;  // filled by finish()
 
+  /// Words seen before and their tokens (words repeat; the reference caches them too). Shared by copies.
+  struct word_cache {
+    std::mutex mutex;
+    std::unordered_map<std::string, std::vector<piece>> words;
+  };
+  std::shared_ptr<word_cache> cache = std::make_shared<word_cache>();
+  static constexpr std::size_t cache_capacity = 50000;
+  static constexpr std::size_t cached_word_bytes = 256;  // longer words are not worth keeping
+
   static std::uint64_t key(std::int32_t a, std::int32_t b) noexcept {
     return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
   }
@@ -77,6 +87,22 @@ struct bpe_model {
   void finish() { byte_ids = byte_token_ids(vocab); }
 
   std::vector<piece> tokenize(std::string_view word) const {
+    if (word.size() > cached_word_bytes) return merge_word(word);
+    const std::string key_word(word);
+    {
+      std::lock_guard<std::mutex> lock(cache->mutex);
+      const auto it = cache->words.find(key_word);
+      if (it != cache->words.end()) return it->second;
+    }
+    auto out = merge_word(word);
+    std::lock_guard<std::mutex> lock(cache->mutex);
+    if (cache->words.size() >= cache_capacity) cache->words.clear();
+    cache->words.emplace(key_word, out);
+    return out;
+  }
+
+  /// The tokens of one word: its characters (or byte-fallback bytes, or unk) merged lowest rank first.
+  std::vector<piece> merge_word(std::string_view word) const {
     std::vector<piece> out;
     if (word.empty()) return out;
     if (ignore_merges) {
