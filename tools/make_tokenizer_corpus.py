@@ -6,8 +6,8 @@
 GUM_CONLLU defaults to ../shared/data/gum/en_gum-ud-dev.conllu. Only the sentences of the GUM documents whose
 sources are CC BY or public domain (genres news, interview, bio, voyage, textbook, vlog, speech, conversation,
 per GUM's LICENSE.txt) are taken; tests/data/tokenizers/README.md carries their attribution. Then a few variants of
-those sentences (case, surrounding whitespace, paragraphs), then the hand-written hard cases below. Deterministic:
-the same input gives the same file.
+those sentences (case, surrounding whitespace, paragraphs), then the hand-written hard cases below, then 120
+seeded random strings drawn from POOL. Deterministic: the same input gives the same file.
 """
 
 import json
@@ -147,12 +147,30 @@ HARD = [
 ]
 
 
+# Characters the random strings are drawn from: the ones where normalizers, regex classes and byte-level splits
+# disagree most easily (whitespace of every kind, marks, case mappings that change length, digits of other scripts,
+# emoji parts, CJK, punctuation and symbols, apostrophes, controls).
+POOL = list(" \t\n\r\u00a0\u2009\u3000\u200b\u200d\ufe0f\u0301\u0308\u0323\u064e\u093f") + \
+    list("aAzZ\u00e9\u00c9\u0130\u0131\u00df\u1e9e\u0149\u01f0\u03a3\u03c2\u0390\ufb01\u2126\u212a") + \
+    list("09\u0663\u0967\uff11\u00bd\u2167\u00b2") + \
+    list("\U0001F600\U0001F3FD\U0001F468\U0001F1EB\u2764\u65e5\u672c\u3042\u30ab\uff76\ud55c\u1100\u1161") + \
+    list("'\u2019\".,!?-_/\\<>|[](){}#$%&*+=@^`~\u2014\u2026\u00bf\u3002\u00a7\u20ac") + \
+    list("\x00\x07\x1b\x7f\u0085\u2028\ue000") + ["<s>", "</s>", "<|im_start|>", "'s", "'LL", "\r\n", "  "]
+
+
+def random_strings(count, seed=10):
+    """Deterministic random strings of 1 to 24 pool elements (Python's `random` is stable across 3.x)."""
+    import random
+    rng = random.Random(seed)
+    return ["".join(rng.choice(POOL) for _ in range(rng.randint(1, 24))) for _ in range(count)]
+
+
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     gum = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "..", "shared", "data", "gum", "en_gum-ud-dev.conllu")
     sentences = gum_sentences(gum)
     corpus, seen = [], set()
-    for s in sentences + variants(sentences) + HARD:
+    for s in sentences + variants(sentences) + HARD + random_strings(120):
         if s not in seen:
             seen.add(s)
             corpus.append(s)

@@ -33,7 +33,7 @@
 //     "add_special_tokens": { "strings": [indices into corpus.json], "encodings": [[id, begin, end, id, ...], ...] },
 //     "no_special_tokens": { "strings": [...], "encodings": [...] } }
 // Synthetic tokenizers (tests/data/tokenizers/synthetic/*.json, from tools/make_synthetic_tokenizers.mjs) are
-// encoded on every fourth GUM sentence and every hard case.
+// encoded on every eighth GUM sentence and every hard case.
 
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
@@ -177,9 +177,9 @@ for (const p of pinned()) {
 
 const synthDir = join(dataDir, 'synthetic');
 if (existsSync(synthDir)) {
-  // Every fourth GUM sentence or variant, and every hand-written hard case (they follow those, starting with "").
+  // Every eighth GUM sentence or variant, and every hand-written or random hard case (those follow, from "").
   const firstHard = corpus.indexOf('');
-  const subset = all.filter((i) => i % 4 === 0 || i >= firstHard);
+  const subset = all.filter((i) => i % 8 === 0 || i >= firstHard);
   for (const f of readdirSync(synthDir).filter((f) => f.endsWith('.json')).sort()) {
     const name = `synthetic_${basename(f, '.json')}`;
     const file = join(synthDir, f);
