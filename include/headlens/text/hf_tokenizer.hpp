@@ -582,7 +582,12 @@ class hf_tokenizer {
     std::unordered_map<std::string, std::int32_t> vocab;
     vocab.reserve(v.size());
     for (auto it = v.begin(); it != v.end(); ++it) {
-      vocab[it.key()] = static_cast<std::int32_t>(get_int(it.value(), path + ".vocab[\"" + it.key() + "\"]", 0, std::numeric_limits<std::int32_t>::max() - 1));
+      const auto& v = it.value();
+      // The path is built only for the error: files hold hundreds of thousands of entries.
+      if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > std::numeric_limits<std::int32_t>::max() - 1) {
+        get_int(v, path + ".vocab[\"" + it.key() + "\"]", 0, std::numeric_limits<std::int32_t>::max() - 1);
+      }
+      vocab[it.key()] = static_cast<std::int32_t>(v.get<std::int64_t>());
     }
     return vocab;
   }
@@ -615,23 +620,23 @@ class hf_tokenizer {
       const auto& merges = array_at(j, "merges", path);
       m.merges.reserve(merges.size());
       for (std::size_t i = 0; i < merges.size(); ++i) {
-        const std::string where = path + ".merges[" + std::to_string(i) + "]";
+        auto where = [&] { return path + ".merges[" + std::to_string(i) + "]"; };
         std::string left, right;
         const auto& e = merges[i];
         if (e.is_string()) {
           const std::string s = e.get<std::string>();
           const auto sp = s.find(' ');
-          if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos) bad(where, "is \"" + s + "\", expected \"left right\" (two tokens, one space)");
+          if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos) bad(where(), "is \"" + s + "\", expected \"left right\" (two tokens, one space)");
           left = s.substr(0, sp);
           right = s.substr(sp + 1);
         } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
           left = e[0].get<std::string>();
           right = e[1].get<std::string>();
         } else {
-          bad(where, "is " + e.dump() + ", expected \"left right\" or [\"left\", \"right\"]");
+          bad(where(), "is " + e.dump() + ", expected \"left right\" or [\"left\", \"right\"]");
         }
         std::string missing;
-        if (!m.add_merge(left, right, static_cast<std::int32_t>(i), &missing)) bad(where, "needs \"" + missing + "\", which is not in model.vocab");
+        if (!m.add_merge(left, right, static_cast<std::int32_t>(i), &missing)) bad(where(), "needs \"" + missing + "\", which is not in model.vocab");
       }
       m.finish();
       model_ = std::move(m);
@@ -687,6 +692,7 @@ class hf_tokenizer {
     if (j.contains("pre_tokenizer") && !j.at("pre_tokenizer").is_null()) pre_tokenizer_ = parse_pre_tokenizer(j.at("pre_tokenizer"), "pre_tokenizer");
     if (j.contains("post_processor") && !j.at("post_processor").is_null()) post_processor_ = parse_post_processor(j.at("post_processor"), "post_processor");
     // Spellings: the model's vocabulary, then the added tokens over it.
+    ids_.reserve(std::visit([](const auto& m) { return m.vocab.size(); }, model_) + 1024);
     std::visit(
         [&](const auto& m) {
           using M = std::decay_t<decltype(m)>;
