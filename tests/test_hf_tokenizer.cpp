@@ -128,6 +128,13 @@ TEST_CASE("hf_tokenizer Metaspace and Unigram Viterbi", "[hf_tokenizer]") {
   CHECK(encode(t2, "b a") == std::vector<tok>{{3, 0, 1}, {2, 1, 3}});
 }
 
+TEST_CASE("hf_tokenizer Unigram without an unknown token", "[hf_tokenizer]") {
+  const std::string model = R"({"type":"Unigram","unk_id":null,"vocab":[["a",-1.0],["b",-1.0],["ab",-1.5]]})";
+  const auto t = hf_tokenizer::from_json_text(make_json(model));
+  CHECK(encode(t, "abab") == std::vector<tok>{{2, 0, 2}, {2, 2, 4}});
+  REQUIRE_THROWS_WITH(t.encode("ax"), Catch::Contains("no unk_id"));
+}
+
 TEST_CASE("hf_tokenizer Unigram byte fallback", "[hf_tokenizer]") {
   const std::string model = R"({"type":"Unigram","unk_id":0,"byte_fallback":true,
       "vocab":[["<unk>",0.0],["a",-1.0],["<0xC3>",-5.0],["<0xA9>",-5.0]]})";

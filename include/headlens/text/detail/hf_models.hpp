@@ -317,7 +317,7 @@ struct unigram_model {
       e = b;
     }
     for (auto it = rev.rbegin(); it != rev.rend(); ++it) {
-      const bool is_unk = !unk_id || it->id == *unk_id || it->id < 0;
+      const bool is_unk = it->id < 0 || (unk_id && it->id == *unk_id);
       if (fuse_unk && is_unk && !out.empty() && (out.back().id == -2)) {
         out.back().end = it->end;
         continue;

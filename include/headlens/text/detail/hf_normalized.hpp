@@ -69,7 +69,7 @@ struct normalized_string {
     for (const auto& [c, change] : dest) {
       span a;
       if (change > 0) {
-        a = offset < 1 ? none : align[std::min(offset, align.size()) - 1];
+        a = offset < 1 || align.empty() ? none : align[std::min(offset, align.size()) - 1];
       } else {
         a = offset < align.size() ? align[offset] : (align.empty() ? none : span{align.back().second, align.back().second});
         if (next < replaced.size()) offset += replaced[next++];
