@@ -162,19 +162,28 @@ struct normalized_string {
     }
     transform(dest, lead);
   }
-  /// Replaces each match (byte ranges, ascending, non-overlapping) by `content`.
+  /// Replaces each match (byte ranges, ascending, non-overlapping, non-empty) by `content`, in one pass. As the
+  /// reference's sequence of transforms does, every inserted character takes the span of the match's last byte.
   void replace(const std::vector<span>& matches, std::string_view content) {
-    const auto add = code_points(content);
-    std::vector<std::pair<char32_t, int>> dest;
-    for (char32_t c : add) dest.push_back({c, 1});
-    std::ptrdiff_t delta = 0;
+    if (matches.empty()) return;
+    std::string new_text;
+    std::vector<span> new_align;
+    new_text.reserve(text.size());
+    new_align.reserve(text.size());
+    std::size_t prev = 0;
     for (const auto& m : matches) {
-      const std::size_t s = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(m.first) + delta);
-      const std::size_t e = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(m.second) + delta);
-      const std::size_t removed = code_points(std::string_view(text).substr(s, e - s)).size();
-      transform_range(s, e, dest, removed);
-      delta += static_cast<std::ptrdiff_t>(content.size()) - static_cast<std::ptrdiff_t>(m.second - m.first);
+      new_text.append(text, prev, m.first - prev);
+      new_align.insert(new_align.end(), align.begin() + static_cast<std::ptrdiff_t>(prev),
+                       align.begin() + static_cast<std::ptrdiff_t>(m.first));
+      const span a = m.second >= 1 ? align[m.second - 1] : span{0, 0};
+      new_text.append(content.data(), content.size());
+      new_align.insert(new_align.end(), content.size(), a);
+      prev = m.second;
     }
+    new_text.append(text, prev, std::string::npos);
+    new_align.insert(new_align.end(), align.begin() + static_cast<std::ptrdiff_t>(prev), align.end());
+    text = std::move(new_text);
+    align = std::move(new_align);
   }
 };
 
