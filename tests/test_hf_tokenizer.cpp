@@ -128,6 +128,31 @@ TEST_CASE("hf_tokenizer Metaspace and Unigram Viterbi", "[hf_tokenizer]") {
   CHECK(encode(t2, "b a") == std::vector<tok>{{3, 0, 1}, {2, 1, 3}});
 }
 
+TEST_CASE("hf_tokenizer Metaspace prepend_scheme first prepends only at the start of the text", "[hf_tokenizer]") {
+  const std::string model = R"({"type":"Unigram","unk_id":0,"byte_fallback":false,
+      "vocab":[["<unk>",0.0],["▁",-2.0],["▁a",-1.0],["b",-2.0],["▁ab",-2.5],["a",-3.0]]})";
+  const std::string pre = R"({"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":true})";
+  const std::string added = R"([{"id":6,"content":"<s>","normalized":false,"special":true}])";
+  const auto t = hf_tokenizer::from_json_text(make_json(model, "null", pre, "null", added));
+  // After <s> the piece "ab a" does not start the text: no ▁ before a, so a (-3) + b (-2); then ▁a.
+  CHECK(encode(t, "<s>ab a") == std::vector<tok>{{6, 0, 3}, {5, 3, 4}, {3, 4, 5}, {2, 5, 7}});
+  CHECK(encode(t, "ab") == std::vector<tok>{{4, 0, 2}});
+}
+
+TEST_CASE("hf_tokenizer StripAccents drops every mark, BertNormalizer only nonspacing ones", "[hf_tokenizer]") {
+  const std::string model = R"({"type":"WordLevel","unk_token":"?","vocab":{"?":0,"a":1}})";
+  // U+0903 DEVANAGARI SIGN VISARGA is a spacing mark (Mc): StripAccents removes it, BertNormalizer keeps it.
+  const auto strip = hf_tokenizer::from_json_text(make_json(model, R"({"type":"StripAccents"})", whitespace_split));
+  CHECK(encode(strip, "a\xE0\xA4\x83") == std::vector<tok>{{1, 0, 1}});
+  const auto bert = hf_tokenizer::from_json_text(make_json(model,
+      R"({"type":"BertNormalizer","clean_text":false,"handle_chinese_chars":false,"strip_accents":true,"lowercase":false})", whitespace_split));
+  CHECK(encode(bert, "a\xE0\xA4\x83") == std::vector<tok>{{0, 0, 4}});
+  // Strip on the left only keeps the trailing spaces; WhitespaceSplit then drops them.
+  const auto left = hf_tokenizer::from_json_text(make_json(model, R"({"type":"Strip","strip_left":true,"strip_right":false})",
+                                                           R"({"type":"Split","pattern":{"String":"x"},"behavior":"Removed","invert":false})"));
+  CHECK(encode(left, " a ") == std::vector<tok>{{0, 1, 3}});
+}
+
 TEST_CASE("hf_tokenizer Unigram without an unknown token", "[hf_tokenizer]") {
   const std::string model = R"({"type":"Unigram","unk_id":null,"vocab":[["a",-1.0],["b",-1.0],["ab",-1.5]]})";
   const auto t = hf_tokenizer::from_json_text(make_json(model));
