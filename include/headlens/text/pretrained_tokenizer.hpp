@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,10 +23,15 @@
 #include <variant>
 #include <vector>
 
+#include "headlens/detail/binary_file.hpp"
 #include "headlens/error.hpp"
 #include "headlens/text/bpe.hpp"
+#include "headlens/text/sentencepiece_model.hpp"
 #include "headlens/text/token.hpp"
 #include "headlens/text/word_tokenizer.hpp"
+#if defined(HEADLENS_WITH_TOKENIZERS)
+#include "headlens/text/hf_tokenizer.hpp"
+#endif
 
 namespace headlens {
 
@@ -87,28 +93,64 @@ class pretrained_tokenizer {
     return t;
   }
 
+  /// A SentencePiece model. With `add_bos` (as Hugging Face's Llama and Gemma tokenizers do unless their
+  /// tokenizer_config.json says `"add_bos_token": false`), `encode` puts the model's BOS piece first when it has one.
+  static pretrained_tokenizer sentencepiece(sentencepiece_model model, std::string source, bool add_bos = true) {
+    pretrained_tokenizer t(tokenizer_kind::sentencepiece_model, std::move(source));
+    t.spm_bos_ = add_bos && model.bos_id().has_value();
+    t.impl_ = std::move(model);
+    return t;
+  }
+
+#if defined(HEADLENS_WITH_TOKENIZERS)
+  /// A Hugging Face tokenizer.json pipeline; its post-processor decides what `encode` adds.
+  static pretrained_tokenizer hugging_face(hf_tokenizer tokenizer, std::string source) {
+    pretrained_tokenizer t(tokenizer_kind::tokenizer_json, std::move(source));
+    // Whether the post-processor adds tokens, seen from what it does to one word.
+    t.hf_adds_ = tokenizer.encode("a", true).size() != tokenizer.encode("a", false).size();
+    t.impl_ = std::move(tokenizer);
+    return t;
+  }
+#endif
+
   tokenizer_kind kind() const noexcept { return kind_; }
   /// The file it was read from.
   const std::string& source() const noexcept { return source_; }
 
-  /// "tokenizer.json (BPE)", "byte-level BPE", ...: what a report says about the tokenizer.
-  std::string description() const { return to_string(kind_); }
+  /// "SentencePiece BPE", "byte-level BPE", ...: what a report says about the tokenizer.
+  std::string description() const {
+    if (const auto* m = std::get_if<sentencepiece_model>(&impl_)) {
+      return m->kind() == sentencepiece_model_kind::bpe ? "SentencePiece BPE" : "SentencePiece unigram";
+    }
+    return to_string(kind_);
+  }
 
-  /// Whether `encode(text, true)` adds the tokens a model expects around a text itself (a tokenizer.json with a
-  /// post-processor that adds them). When false, a model that wants a beginning-of-sequence token adds it.
-  bool adds_special_tokens() const noexcept { return false; }
+  /// Whether `encode(text, true)` adds the tokens a model expects around a text by itself (a tokenizer.json whose
+  /// post-processor adds them, a SentencePiece model's BOS). When false, a model that wants a beginning-of-sequence
+  /// token adds it.
+  bool adds_special_tokens() const noexcept { return hf_adds_ || spm_bos_; }
 
   /// Every token of `text` (UTF-8) with the bytes it covers; with `add_special_tokens`, also those the tokenizer
-  /// adds by itself (with empty spans). Throws `argument_error` for text that is not UTF-8, and for a word a word
-  /// vocabulary without an unknown entry does not know.
+  /// adds by itself (with empty spans). Throws `argument_error` for text that is not UTF-8 (a SentencePiece model
+  /// reads a malformed byte as U+FFFD, as the library does), and for a word a word vocabulary without an unknown
+  /// entry does not know.
   std::vector<text_token> encode(std::string_view text, bool add_special_tokens = true) const {
-    (void)add_special_tokens;
-    return std::visit([&](const auto& tok) { return std::vector<text_token>(tok.encode(text)); }, impl_);
+    if (const auto* m = std::get_if<sentencepiece_model>(&impl_)) return m->encode(text, add_special_tokens && spm_bos_);
+#if defined(HEADLENS_WITH_TOKENIZERS)
+    if (const auto* h = std::get_if<hf_tokenizer>(&impl_)) return h->encode(text, add_special_tokens);
+#endif
+    if (const auto* b = std::get_if<byte_level_bpe>(&impl_)) return b->encode(text);
+    return std::get<word_tokenizer>(impl_).encode(text);
   }
 
   /// Largest id + 1.
   std::int32_t vocab_size() const {
-    return std::visit([](const auto& tok) { return static_cast<std::int32_t>(tok.size()); }, impl_);
+    if (const auto* m = std::get_if<sentencepiece_model>(&impl_)) return m->size();
+#if defined(HEADLENS_WITH_TOKENIZERS)
+    if (const auto* h = std::get_if<hf_tokenizer>(&impl_)) return h->vocab_size();
+#endif
+    if (const auto* b = std::get_if<byte_level_bpe>(&impl_)) return static_cast<std::int32_t>(b->size());
+    return static_cast<std::int32_t>(std::get<word_tokenizer>(impl_).size());
   }
 
   /// How the vocabulary spells token `id` (byte-level BPE tokens as in vocab.json, "Ġworld"); "#id" for an id a
@@ -118,13 +160,22 @@ class pretrained_tokenizer {
       detail::fail<argument_error>("token id ", id, " is out of range, expected 0 <= id < vocab_size = ", vocab_size());
     }
     if (const auto* b = std::get_if<byte_level_bpe>(&impl_)) return b->token(id);
+    if (const auto* m = std::get_if<sentencepiece_model>(&impl_)) return m->piece(id);
+#if defined(HEADLENS_WITH_TOKENIZERS)
+    if (const auto* h = std::get_if<hf_tokenizer>(&impl_)) return h->token(id);
+#endif
     const auto k = static_cast<std::size_t>(id);
     return k < words_.size() && !words_[k].empty() ? words_[k] : "#" + std::to_string(id);
   }
 
   /// The id of a token as the vocabulary spells it, if any.
   std::optional<std::int32_t> token_id(const std::string& token) const {
-    return std::visit([&](const auto& tok) { return tok.token_id(token); }, impl_);
+    if (const auto* m = std::get_if<sentencepiece_model>(&impl_)) return m->piece_id(token);
+#if defined(HEADLENS_WITH_TOKENIZERS)
+    if (const auto* h = std::get_if<hf_tokenizer>(&impl_)) return h->token_id(token);
+#endif
+    if (const auto* b = std::get_if<byte_level_bpe>(&impl_)) return b->token_id(token);
+    return std::get<word_tokenizer>(impl_).token_id(token);
   }
 
  private:
@@ -132,8 +183,16 @@ class pretrained_tokenizer {
 
   tokenizer_kind kind_;
   std::string source_;
-  std::variant<byte_level_bpe, word_tokenizer> impl_ = word_tokenizer({});
+  std::variant<word_tokenizer, byte_level_bpe, sentencepiece_model
+#if defined(HEADLENS_WITH_TOKENIZERS)
+               ,
+               hf_tokenizer
+#endif
+               >
+      impl_ = word_tokenizer({});
   std::vector<std::string> words_;  // word vocabularies: the words by id
+  bool spm_bos_ = false;            // a SentencePiece model that puts its BOS first
+  bool hf_adds_ = false;            // a tokenizer.json whose post-processor adds tokens
 };
 
 namespace detail {
@@ -143,10 +202,32 @@ inline bool is_file(const std::filesystem::path& p) {
   return std::filesystem::is_regular_file(p, ec);
 }
 
+/// Whether the JSON file at `path` is a tokenizer.json (an object whose "model" is an object), not a vocab.json (an
+/// object of token -> id). A file that is not JSON is neither: the vocab.json reader then names the fault.
+inline bool is_tokenizer_json(const std::filesystem::path& path) {
+  const std::vector<unsigned char> bytes = read_file_bytes(path.string());
+  const nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.contains("model") && j.at("model").is_object();
+}
+
+/// Whether a SentencePiece model in `directory` puts BOS first: `"add_bos_token"` of its tokenizer_config.json when
+/// that is a boolean (as Hugging Face's LlamaTokenizer reads it), true otherwise. A config that is not JSON is left
+/// to the loaders that need it.
+inline bool add_bos_token(const std::filesystem::path& directory) {
+  const std::filesystem::path config = directory / "tokenizer_config.json";
+  if (!is_file(config)) return true;
+  const std::vector<unsigned char> bytes = read_file_bytes(config.string());
+  const nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("add_bos_token") && j.at("add_bos_token").is_boolean()) {
+    return j.at("add_bos_token").get<bool>();
+  }
+  return true;
+}
+
 }  // namespace detail
 
-/// Reads the tokenizer at `path`: a tokenizer.json, tokenizer.model or vocab.json file (by name: a `.json` file
-/// other than vocab.json whose name says `tokenizer` is read as tokenizer.json, a `.model` file as SentencePiece),
+/// Reads the tokenizer at `path`: a tokenizer.json, tokenizer.model or vocab.json file (a `.model` file is read as
+/// SentencePiece; a `.json` file other than vocab.json as tokenizer.json when its "model" is an object),
 /// or a directory holding tokenizer.json, tokenizer.model, vocab.json + merges.txt, or vocab.json (the first found,
 /// in that order). `what` names the path in messages ("tokenizer", "model directory"). Throws `io_error` when
 /// nothing readable is there (naming what was looked for), and the errors of each reader (`format_error` with the
@@ -166,9 +247,17 @@ inline pretrained_tokenizer load_tokenizer(const std::string& path, const std::s
       }
       return vocab_words(p);
     }
-    if (p.extension() == ".model" || (p.extension() == ".json" && name.find("tokenizer") != std::string::npos)) {
-      detail::fail<io_error>(what, " ", path, " is a ", p.extension() == ".model" ? "SentencePiece model" : "tokenizer.json",
-                             ", which this build of headlens does not read yet");
+    if (p.extension() == ".model") {
+      return pretrained_tokenizer::sentencepiece(sentencepiece_model::from_file(p.string()), p.string(),
+                                                 detail::add_bos_token(p.parent_path()));
+    }
+    if (name == "tokenizer.json" || (p.extension() == ".json" && detail::is_tokenizer_json(p))) {
+#if defined(HEADLENS_WITH_TOKENIZERS)
+      return pretrained_tokenizer::hugging_face(hf_tokenizer::from_file(p.string()), p.string());
+#else
+      detail::fail<io_error>(what, " ", path, " is a tokenizer.json, which needs headlens's tokenizers component ",
+                             "(PCRE2: link headlens::tokenizers, which defines HEADLENS_WITH_TOKENIZERS)");
+#endif
     }
     if (p.extension() == ".json") return vocab_words(p);
     detail::fail<io_error>(what, " ", path,
