@@ -83,7 +83,7 @@ test-packaging:
 	$(call run_ctest,packaging)
 
 # A short real fuzz run of every harness (libFuzzer under ASan+UBSan, FUZZ_SECONDS each), on top of the corpus
-# replays the dev and asan runs already do. Only the harnesses are built with clang, not the rest of the suite.
+# replays the asan run already does. Only the harnesses are built with clang, not the rest of the suite.
 FUZZ_SECONDS ?= 15
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.cpp)))
 test-fuzz:
