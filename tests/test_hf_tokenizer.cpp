@@ -275,6 +275,7 @@ TEST_CASE("hf_tokenizer rejects malformed files naming the JSON path", "[hf_toke
   REQUIRE_THROWS_AS(load("{"), format_error);
   REQUIRE_THROWS_WITH(load("{"), Catch::Contains("tok.json") && Catch::Contains("invalid JSON"));
   REQUIRE_THROWS_WITH(load("[]"), Catch::Contains("(root) is an array, expected an object"));
+  REQUIRE_THROWS_WITH(load("[1e999999]"), Catch::Contains("invalid JSON") && Catch::Contains("number overflow"));
   REQUIRE_THROWS_WITH(load(R"({"version":"1.0"})"), Catch::Contains("(root).model is missing"));
   REQUIRE_THROWS_WITH(load(R"({"model":{"type":"BPE","vocab":{},"merges":[]},"colour":1})"),
                       Catch::Contains("(root).colour is not a field this reader knows"));

@@ -56,6 +56,8 @@ class hf_tokenizer {
       j = nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
       throw format_error::at_byte(name, e.byte, std::string("invalid JSON: ") + e.what());
+    } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
+      throw format_error::at_byte(name, 0, std::string("invalid JSON: ") + e.what());
     }
     return from_json(j, name);
   }
@@ -67,7 +69,11 @@ class hf_tokenizer {
   static hf_tokenizer from_json(const nlohmann::json& j, const std::string& name = "<tokenizer.json>") {
     hf_tokenizer t;
     t.name_ = name;
-    t.load(j);
+    try {
+      t.load(j);
+    } catch (const nlohmann::json::exception& e) {  // defensive: every access is type-checked first
+      throw format_error(name, 0, 0, detail::message(name, ": unexpected JSON content: ", e.what()));
+    }
     return t;
   }
 
