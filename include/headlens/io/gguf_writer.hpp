@@ -9,7 +9,9 @@
 ///   w.add_tensor("blk.0.attn_q.weight", headlens::ggml_type::q4_k, {256, 256}, weights.data());  // [out x in] rows
 ///   w.write("model.gguf");
 
+#include <cerrno>
 #include <cstddef>
+#include <fstream>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -82,6 +84,34 @@ class gguf_writer {
 
   /// The whole file.
   std::vector<unsigned char> bytes() const {
+    std::vector<unsigned char> out = header();
+    for (const stored& t : tensors_) {
+      out.insert(out.end(), t.data.begin(), t.data.end());
+      out.resize(std::size_t(out.size() + padded(t.data.size()) - t.data.size()), 0);
+    }
+    return out;
+  }
+
+  /// Writes the file to `path`, streaming the tensors (no second copy of the data in memory). Throws `io_error`
+  /// naming the path on failure.
+  void write(const std::string& path) const {
+    errno = 0;
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    if (!out) detail::fail<io_error>("cannot open ", path, " for writing: ", detail::errno_text(errno));
+    const std::vector<unsigned char> head = header();
+    out.write(reinterpret_cast<const char*>(head.data()), std::streamsize(head.size()));
+    const std::vector<char> zeros(alignment_, 0);
+    for (const stored& t : tensors_) {
+      out.write(reinterpret_cast<const char*>(t.data.data()), std::streamsize(t.data.size()));
+      out.write(zeros.data(), std::streamsize(padded(t.data.size()) - t.data.size()));
+    }
+    out.close();
+    if (!out) detail::fail<io_error>("cannot write ", path, ": ", detail::errno_text(errno));
+  }
+
+ private:
+  /// Everything before the data section: magic, version, counts, metadata, tensor infos, padding.
+  std::vector<unsigned char> header() const {
     std::vector<unsigned char> out;
     put(out, "GGUF", 4);
     put_uint(out, 3, 4);
@@ -93,31 +123,18 @@ class gguf_writer {
       put_value(out, kv.second);
     }
     std::uint64_t offset = 0;
-    std::vector<std::uint64_t> offsets;
     for (const stored& t : tensors_) {
       put_string(out, t.name);
       put_uint(out, t.dims.size(), 4);
       for (std::uint64_t d : t.dims) put_uint(out, d, 8);
       put_uint(out, t.type, 4);
       put_uint(out, offset, 8);
-      offsets.push_back(offset);
       offset += padded(t.data.size());
     }
     out.resize(std::size_t(padded(out.size())), 0);
-    for (const stored& t : tensors_) {
-      out.insert(out.end(), t.data.begin(), t.data.end());
-      out.resize(std::size_t(out.size() + padded(t.data.size()) - t.data.size()), 0);
-    }
     return out;
   }
 
-  /// Writes the file to `path`. Throws `io_error` naming the path on failure.
-  void write(const std::string& path) const {
-    const std::vector<unsigned char> b = bytes();
-    detail::write_file_bytes(path, b.data(), b.size());
-  }
-
- private:
   struct stored {
     std::string name;
     std::vector<std::uint64_t> dims;
