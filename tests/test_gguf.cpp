@@ -255,6 +255,9 @@ TEST_CASE("GGUF metadata of every type and tensors round-trip through the writer
   const std::string path = temp_path("roundtrip.gguf");
   w.write(path);
   const gguf_file f(path);
+#ifdef HEADLENS_HAVE_MMAP
+  CHECK(f.is_mapped());  // the data is paged in, not copied
+#endif
   CHECK(f.version() == 3);
   CHECK(f.alignment() == 64);
   CHECK(f.data_offset() % 64 == 0);
@@ -316,6 +319,8 @@ TEST_CASE("malformed GGUF headers are format errors naming the byte offset", "[g
     b[3] = 'X';
     CHECK(error_offset(b, "magic is \"GGUX\", expected \"GGUF\"") == 0);
     b = good;
+    put_u32(b, 4, 2);  // version 2 has the same layout (64-bit counts and lengths)
+    CHECK(gguf_file::from_bytes(b).version() == 2);
     put_u32(b, 4, 4);
     CHECK(error_offset(b, "version is 4, expected 2 or 3") == 4);
     put_u32(b, 4, 0x03000000);
