@@ -475,6 +475,25 @@ TEST_CASE("the GGUF Llama loader in float matches llama.cpp's F32 logits", "[ggu
   std::filesystem::remove(path);
 }
 
+TEST_CASE("a GGUF Qwen2 (Q, K, V biases, unpermuted rotary rows) matches llama.cpp's logits", "[gguf][llama]") {
+  const std::vector<std::int32_t> ids = gguf_fixture::ids();
+  const bytes_t bytes = gguf_fixture::llama_bytes(ggml_type::f32, "qwen2");
+  REQUIRE(gguf_fixture::fnv1a(bytes) == 0x600c9353e0f96a07ull);  // the file tools/gguf_fixtures.mjs evaluated
+  const gguf_file f = gguf_file::from_bytes(bytes, "qwen2_F32.gguf");
+  const auto model = headlens::load_gguf_llama<double>(f);
+  CHECK(model.blocks()[0].attention().config().bias);
+  const headlens::matrix<double> logits = model.forward(ids);
+  const headlens::matrix<double> reference = headlens::read_npy_matrix<double>(
+      std::string(HEADLENS_TEST_DATA_DIR) + "/gguf/qwen2_F32.logprobs.npy", headlens::Index(ids.size()), 288);
+  double diff = 0;
+  for (headlens::Index r = 0; r < logits.rows(); ++r) {
+    const std::vector<double> ours = log_softmax_row(logits, r);
+    for (headlens::Index c = 0; c < logits.cols(); ++c) diff = std::max(diff, std::fabs(ours[std::size_t(c)] - reference(r, c)));
+  }
+  INFO("qwen2: max |log p - llama.cpp| = " << diff);
+  CHECK(diff <= 1e-4);
+}
+
 TEST_CASE("our dequantisation equals ggml's own, bit for bit, on the fixture blocks", "[gguf]") {
   for (const char* type : {"F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"}) {
     INFO(type);
@@ -558,7 +577,7 @@ TEST_CASE("the GGUF Llama loader names the key or tensor at fault", "[gguf][llam
   REQUIRE_NOTHROW(load(t));
   t.architecture = "gpt2";
   REQUIRE_THROWS_WITH(load(t), Contains("tiny.gguf at byte") &&
-                                   Contains("metadata general.architecture is \"gpt2\", expected \"llama\""));
+                                   Contains("metadata general.architecture is \"gpt2\", expected \"llama\" or \"qwen2\""));
   t = tiny_llama();
   t.drop_key = "llama.block_count";
   REQUIRE_THROWS_WITH(load(t), Contains("metadata key llama.block_count is missing"));

@@ -4,11 +4,11 @@
 //   NODE_PATH=build/npm-llama/node_modules node tools/gguf_fixtures.mjs build/gguf-fixtures
 // (NODE_PATH does not apply to ESM imports, so the package is imported from build/npm-llama by path.)
 //
-// For each llama_<TYPE>.gguf: load on the CPU, one context with an F32 KV cache and no flash attention (so the
+// For each llama_<TYPE>.gguf and qwen2_F32.gguf: load on the CPU, one context with an F32 KV cache and no flash attention (so the
 // F32 model is evaluated in float throughout), evaluate the fixed ids of tests/support/gguf_random_llama.hpp in
 // one batch with LlamaContextSequence.controlledEvaluate, asking every position for the full next-token
 // probabilities (sampled greedily: the probabilities are llama.cpp's logits through a float softmax), and write
-// log(p) as tests/data/gguf/llama_<TYPE>.logprobs.npy, float64 [positions x vocab].
+// log(p) as tests/data/gguf/<name>.logprobs.npy, float64 [positions x vocab].
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -19,6 +19,7 @@ const { getLlama } = await import(
 
 const ids = [1, 262, 75, 104, 101, 32, 280, 3, 258, 44, 287, 120, 266, 10, 200, 271, 33, 2, 261, 150];
 const types = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"];
+const files = types.map((type) => `llama_${type}`).concat(["qwen2_F32"]);
 const inputDir = process.argv[2] ?? "build/gguf-fixtures";
 const outDir = path.join(root, "tests/data/gguf");
 
@@ -36,8 +37,8 @@ function writeNpy(file, rows, cols, values) {
 }
 
 const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
-for (const type of types) {
-  const model = await llama.loadModel({ modelPath: path.resolve(inputDir, `llama_${type}.gguf`), gpuLayers: 0 });
+for (const type of files) {
+  const model = await llama.loadModel({ modelPath: path.resolve(inputDir, `${type}.gguf`), gpuLayers: 0 });
   const context = await model.createContext({
     contextSize: 64, batchSize: 64, sequences: 1, threads: 2, flashAttention: false,
     experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32",
@@ -52,7 +53,7 @@ for (const type of types) {
     if (probs.size !== nVocab) throw new Error(`${type}: position ${pos} has ${probs.size} probabilities`);
     for (const [token, p] of probs) values[pos * nVocab + token] = Math.log(p);
   });
-  writeNpy(path.join(outDir, `llama_${type}.logprobs.npy`), ids.length, nVocab, values);
+  writeNpy(path.join(outDir, `${type}.logprobs.npy`), ids.length, nVocab, values);
   console.log(type, "kv", context.kvCacheKeyType, "first position top:", [...results[0].next.probabilities][0]);
   await context.dispose();
   await model.dispose();

@@ -107,6 +107,9 @@ int main(int argc, char** argv) {
     headlens::detail::write_file_bytes(dir + "/llama_" + t.name + ".gguf", bytes.data(), bytes.size());
     std::printf("{\"%s\", 0x%016" PRIx64 "ull},  // %zu bytes\n", t.name, gguf_fixture::fnv1a(bytes), bytes.size());
   }
+  const std::vector<unsigned char> qwen2 = gguf_fixture::llama_bytes(headlens::ggml_type::f32, "qwen2");
+  write(dir + "/qwen2_F32.gguf", qwen2);
+  std::printf("qwen2 F32: 0x%016" PRIx64 "ull,  // %zu bytes\n", gguf_fixture::fnv1a(qwen2), qwen2.size());
   if (argc == 3) write_corpus(argv[2]);
   return 0;
 }

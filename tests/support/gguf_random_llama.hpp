@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace gguf_fixture {
@@ -88,22 +89,24 @@ inline void add_tokenizer(headlens::gguf_writer& w) {
   w.set("tokenizer.ggml.unknown_token_id", gguf_value::of_uint32(0));
 }
 
-/// The GGUF bytes of the random Llama with every matrix stored as `type` (norms stay F32).
-inline std::vector<unsigned char> llama_bytes(headlens::ggml_type type) {
+/// The GGUF bytes of the random Llama with every matrix stored as `type` (norms stay F32). With `arch` "qwen2"
+/// the same shape as Qwen2 stores it: qwen2.* keys, Q, K, V biases, rows not permuted.
+inline std::vector<unsigned char> llama_bytes(headlens::ggml_type type, const std::string& arch = "llama") {
   using headlens::gguf_value;
+  const bool qwen2 = arch == "qwen2";
   headlens::gguf_writer w;
-  w.set("general.architecture", gguf_value::of_string("llama"));
-  w.set("general.name", gguf_value::of_string("headlens random llama"));
-  w.set("llama.context_length", gguf_value::of_uint32(512));
-  w.set("llama.embedding_length", gguf_value::of_uint32(std::uint32_t(d_model)));
-  w.set("llama.block_count", gguf_value::of_uint32(std::uint32_t(layers)));
-  w.set("llama.feed_forward_length", gguf_value::of_uint32(std::uint32_t(ff)));
-  w.set("llama.attention.head_count", gguf_value::of_uint32(std::uint32_t(heads)));
-  w.set("llama.attention.head_count_kv", gguf_value::of_uint32(std::uint32_t(kv_heads)));
-  w.set("llama.attention.layer_norm_rms_epsilon", gguf_value::of_float32(1e-5f));
-  w.set("llama.rope.freq_base", gguf_value::of_float32(10000.0f));
-  w.set("llama.rope.dimension_count", gguf_value::of_uint32(std::uint32_t(head_dim)));
-  w.set("llama.vocab_size", gguf_value::of_uint32(std::uint32_t(vocab)));
+  w.set("general.architecture", gguf_value::of_string(arch));
+  w.set("general.name", gguf_value::of_string("headlens random " + arch));
+  w.set(arch + ".context_length", gguf_value::of_uint32(512));
+  w.set(arch + ".embedding_length", gguf_value::of_uint32(std::uint32_t(d_model)));
+  w.set(arch + ".block_count", gguf_value::of_uint32(std::uint32_t(layers)));
+  w.set(arch + ".feed_forward_length", gguf_value::of_uint32(std::uint32_t(ff)));
+  w.set(arch + ".attention.head_count", gguf_value::of_uint32(std::uint32_t(heads)));
+  w.set(arch + ".attention.head_count_kv", gguf_value::of_uint32(std::uint32_t(kv_heads)));
+  w.set(arch + ".attention.layer_norm_rms_epsilon", gguf_value::of_float32(1e-5f));
+  w.set(arch + ".rope.freq_base", gguf_value::of_float32(10000.0f));
+  w.set(arch + ".rope.dimension_count", gguf_value::of_uint32(std::uint32_t(head_dim)));
+  w.set(arch + ".vocab_size", gguf_value::of_uint32(std::uint32_t(vocab)));
   add_tokenizer(w);
 
   rng r{20261207};
@@ -121,10 +124,18 @@ inline std::vector<unsigned char> llama_bytes(headlens::ggml_type type) {
     norm(p + "attn_norm.weight");
     const std::vector<float> q = random_values(r, heads * head_dim * d_model, 0.125f);
     const std::vector<float> k = random_values(r, kv_heads * head_dim * d_model, 0.125f);
-    w.add_tensor(p + "attn_q.weight", type, {d_model, heads * head_dim}, permute_rotary(q, heads, d_model).data());
+    w.add_tensor(p + "attn_q.weight", type, {d_model, heads * head_dim},
+                 (qwen2 ? q : permute_rotary(q, heads, d_model)).data());
     w.add_tensor(p + "attn_k.weight", type, {d_model, kv_heads * head_dim},
-                 permute_rotary(k, kv_heads, d_model).data());
+                 (qwen2 ? k : permute_rotary(k, kv_heads, d_model)).data());
     matrix(p + "attn_v.weight", kv_heads * head_dim, d_model, 0.125f);
+    if (qwen2) {
+      for (const auto& bias : {std::make_pair("attn_q.bias", heads * head_dim), std::make_pair("attn_k.bias", kv_heads * head_dim),
+                               std::make_pair("attn_v.bias", kv_heads * head_dim)}) {
+        const std::vector<float> v = random_values(r, bias.second, 0.25f);
+        w.add_tensor(p + bias.first, headlens::ggml_type::f32, {bias.second}, v.data());
+      }
+    }
     matrix(p + "attn_output.weight", d_model, heads * head_dim, 0.0625f);
     norm(p + "ffn_norm.weight");
     matrix(p + "ffn_gate.weight", ff, d_model, 0.125f);

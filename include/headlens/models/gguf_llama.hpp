@@ -1,29 +1,32 @@
 #pragma once
 /// \file
-/// Llama models in GGUF files (llama.cpp's format, `general.architecture` = "llama"), loaded into a
-/// `transformer` (models/transformer.hpp) whose every head can be hooked. Weights are dequantised to `Scalar`
-/// on load (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K; io/ggml_quants.hpp).
+/// Llama-family models in GGUF files (llama.cpp's format): `general.architecture` "llama" (Llama 1/2/3 without
+/// rope scaling, and Mistral, which llama.cpp's converter writes as "llama") and "qwen2" (Qwen2/2.5: biases on Q,
+/// K and V), loaded into a `transformer` (models/transformer.hpp) whose every head can be hooked. Weights are
+/// dequantised to `Scalar` on load (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K; io/ggml_quants.hpp).
 ///
 ///   auto model = headlens::load_gguf_llama<float>("model.gguf");
 ///   headlens::matrix<float> logits = model.forward({1, 15043, 3186});   // [T x vocab]
 ///
-/// Metadata read (llama.* keys): embedding_length, block_count, feed_forward_length, attention.head_count,
+/// Metadata read (ARCH.* keys, ARCH = general.architecture): embedding_length, block_count, feed_forward_length, attention.head_count,
 /// attention.head_count_kv (default head_count), attention.layer_norm_rms_epsilon, rope.freq_base (default
 /// 10000), rope.dimension_count (default head_dim; must equal it), attention.key_length / value_length (default
 /// embedding_length / head_count; must be equal), rope.scaling.type (absent or "none": scaled rotary positions
-/// are not supported). llama.context_length is not needed by the forward (`gguf_llama_config` keeps it).
+/// are not supported). ARCH.context_length is not needed by the forward (`gguf_llama_config` keeps it).
 /// Tensors: token_embd.weight, output_norm.weight, output.weight (absent: tied to the embedding), and per layer
-/// blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down}.weight.
+/// blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down}.weight, and
+/// blk.N.attn_{q,k,v}.bias when present (always for qwen2).
 ///
 /// Orientation: a GGUF weight of dims [ne0, ne1] = [in, out] is ne1 rows of ne0 (PyTorch's [out, in]); it is
 /// transposed once to the `x W` convention.
 ///
-/// Rotary pairs: llama.cpp's converter permutes the rows of each head of Q and K so that its interleaved rotary
-/// (pairs 2i, 2i + 1) equals Hugging Face's rotate-half (pairs i, i + head_dim/2): row 2i + a of a GGUF head is
-/// row a * head_dim/2 + i of the original. The loader applies the inverse permutation, so headlens's rotate-half
-/// rotary gives llama.cpp's results and the q/k hooks see Hugging Face's head layout.
+/// Rotary pairs: for "llama", llama.cpp's converter permutes the rows of each head of Q and K (weights and
+/// biases) so that its interleaved rotary (pairs 2i, 2i + 1) equals Hugging Face's rotate-half (pairs i,
+/// i + head_dim/2): row 2i + a of a GGUF head is row a * head_dim/2 + i of the original. The loader applies the
+/// inverse permutation, so headlens's rotate-half rotary gives llama.cpp's results and the q/k hooks see Hugging
+/// Face's head layout. "qwen2" is stored unpermuted (llama.cpp rotates it in the rotate-half "NEOX" order).
 ///
-/// Errors: an architecture other than "llama", a missing or wrongly typed key, an unsupported value -> `format_error`
+/// Errors: an architecture other than "llama" or "qwen2", a missing or wrongly typed key, an unsupported value -> `format_error`
 /// naming the key and value (at its byte offset); a missing tensor, one of the wrong dims or a type that cannot be
 /// converted -> `format_error` naming the tensor and the expected dims.
 /// Tokenizer (tokenizer.ggml.*) is not read here: the model takes token ids.
@@ -41,8 +44,10 @@ namespace headlens {
 
 /// The settings of a GGUF Llama that the forward pass depends on.
 struct gguf_llama_config {
+  std::string architecture = "llama";  ///< general.architecture: "llama" or "qwen2"
+  bool permuted_rotary = true;         ///< Q and K rows in llama.cpp's interleaved order (architecture "llama")
   Index vocab_size = 0;
-  Index context_length = 0;  ///< llama.context_length (0 when absent); informational
+  Index context_length = 0;  ///< ARCH.context_length (0 when absent); informational
   Index embedding_length = 0;
   Index block_count = 0;
   Index feed_forward_length = 0;
@@ -53,60 +58,64 @@ struct gguf_llama_config {
   double rope_freq_base = 10000.0;
   bool tied_output = false;  ///< no output.weight: logits use the token embedding
 
-  /// Reads and checks the llama.* metadata of `f` (see the file comment).
+  /// Reads and checks general.architecture and the ARCH.* metadata of `f` (see the file comment).
   static gguf_llama_config from_file(const gguf_file& f) {
     const std::string arch = f.get_string("general.architecture");
-    if (arch != "llama") {
-      f.bad_value("general.architecture", "\"" + arch + "\"", "\"llama\" (other architectures are not supported)");
+    if (arch != "llama" && arch != "qwen2") {
+      f.bad_value("general.architecture", "\"" + arch + "\"",
+                  "\"llama\" or \"qwen2\" (other architectures are not supported)");
     }
+    const std::string k = arch + ".";
     auto positive = [&](const std::string& key) -> Index {
       const std::uint64_t v = f.get_uint(key);
       if (v == 0 || v > (std::uint64_t(1) << 31)) f.bad_value(key, std::to_string(v), "a count from 1 to 2^31");
       return Index(v);
     };
     gguf_llama_config c;
-    c.context_length = Index(std::min<std::uint64_t>(f.get_uint_or("llama.context_length", 0), std::uint64_t(1) << 40));
-    c.embedding_length = positive("llama.embedding_length");
-    c.block_count = positive("llama.block_count");
-    c.feed_forward_length = positive("llama.feed_forward_length");
-    c.head_count = positive("llama.attention.head_count");
-    c.head_count_kv = f.has("llama.attention.head_count_kv") ? positive("llama.attention.head_count_kv") : c.head_count;
+    c.architecture = arch;
+    c.permuted_rotary = arch == "llama";
+    c.context_length = Index(std::min<std::uint64_t>(f.get_uint_or(k + "context_length", 0), std::uint64_t(1) << 40));
+    c.embedding_length = positive(k + "embedding_length");
+    c.block_count = positive(k + "block_count");
+    c.feed_forward_length = positive(k + "feed_forward_length");
+    c.head_count = positive(k + "attention.head_count");
+    c.head_count_kv = f.has(k + "attention.head_count_kv") ? positive(k + "attention.head_count_kv") : c.head_count;
     if (c.head_count % c.head_count_kv != 0) {
-      f.bad_value("llama.attention.head_count_kv", std::to_string(c.head_count_kv),
-                  "a divisor of llama.attention.head_count = " + std::to_string(c.head_count));
+      f.bad_value(k + "attention.head_count_kv", std::to_string(c.head_count_kv),
+                  "a divisor of " + k + "attention.head_count = " + std::to_string(c.head_count));
     }
-    if (f.has("llama.attention.key_length")) {
-      c.head_dim = positive("llama.attention.key_length");
+    if (f.has(k + "attention.key_length")) {
+      c.head_dim = positive(k + "attention.key_length");
     } else {
       if (c.embedding_length % c.head_count != 0) {
-        f.bad_value("llama.embedding_length", std::to_string(c.embedding_length),
-                    "a multiple of llama.attention.head_count = " + std::to_string(c.head_count));
+        f.bad_value(k + "embedding_length", std::to_string(c.embedding_length),
+                    "a multiple of " + k + "attention.head_count = " + std::to_string(c.head_count));
       }
       c.head_dim = c.embedding_length / c.head_count;
     }
-    if (f.has("llama.attention.value_length") && positive("llama.attention.value_length") != c.head_dim) {
-      f.bad_value("llama.attention.value_length", std::to_string(f.get_uint("llama.attention.value_length")),
+    if (f.has(k + "attention.value_length") && positive(k + "attention.value_length") != c.head_dim) {
+      f.bad_value(k + "attention.value_length", std::to_string(f.get_uint(k + "attention.value_length")),
                   "the key length " + std::to_string(c.head_dim));
     }
     if (c.head_dim % 2 != 0) {
-      f.bad_value("llama.attention.key_length", std::to_string(c.head_dim), "an even head width (rotary pairs)");
+      f.bad_value(k + "attention.key_length", std::to_string(c.head_dim), "an even head width (rotary pairs)");
     }
-    const std::uint64_t rot = f.get_uint_or("llama.rope.dimension_count", std::uint64_t(c.head_dim));
+    const std::uint64_t rot = f.get_uint_or(k + "rope.dimension_count", std::uint64_t(c.head_dim));
     if (rot != std::uint64_t(c.head_dim)) {
-      f.bad_value("llama.rope.dimension_count", std::to_string(rot),
+      f.bad_value(k + "rope.dimension_count", std::to_string(rot),
                   "the head width " + std::to_string(c.head_dim) + " (partial rotary is not supported)");
     }
-    c.rms_epsilon = f.get_number("llama.attention.layer_norm_rms_epsilon");
+    c.rms_epsilon = f.get_number(k + "attention.layer_norm_rms_epsilon");
     if (!(c.rms_epsilon >= 0 && c.rms_epsilon < 1)) {
-      f.bad_value("llama.attention.layer_norm_rms_epsilon", std::to_string(c.rms_epsilon), "a value in [0, 1)");
+      f.bad_value(k + "attention.layer_norm_rms_epsilon", std::to_string(c.rms_epsilon), "a value in [0, 1)");
     }
-    c.rope_freq_base = f.get_number_or("llama.rope.freq_base", 10000.0);
+    c.rope_freq_base = f.get_number_or(k + "rope.freq_base", 10000.0);
     if (!(c.rope_freq_base > 1)) {
-      f.bad_value("llama.rope.freq_base", std::to_string(c.rope_freq_base), "a value above 1");
+      f.bad_value(k + "rope.freq_base", std::to_string(c.rope_freq_base), "a value above 1");
     }
-    const std::string scaling = f.get_string_or("llama.rope.scaling.type", "none");
+    const std::string scaling = f.get_string_or(k + "rope.scaling.type", "none");
     if (scaling != "none") {
-      f.bad_value("llama.rope.scaling.type", "\"" + scaling + "\"", "\"none\" (scaled rotary positions are not supported)");
+      f.bad_value(k + "rope.scaling.type", "\"" + scaling + "\"", "\"none\" (scaled rotary positions are not supported)");
     }
     const gguf_tensor_info& embedding = f.tensor("token_embd.weight");
     if (embedding.dims.size() != 2 || embedding.dims[0] != std::uint64_t(c.embedding_length)) {
@@ -134,11 +143,11 @@ inline void check_gguf_dims(const gguf_file& f, const std::string& name, std::ve
   }
 }
 
-/// Undoes llama.cpp's rotary permutation of the rows of a Q or K weight [heads*head_dim x in] (see the file
-/// comment): GGUF row 2i + a of each head becomes row a * head_dim/2 + i.
-template <class Scalar>
-matrix<Scalar> unpermute_rotary_rows(const matrix<Scalar>& m, Index heads, Index head_dim) {
-  matrix<Scalar> out(m.rows(), m.cols());
+/// Undoes llama.cpp's rotary permutation of the rows of a Q or K weight [heads*head_dim x in] (or a bias, one
+/// column; see the file comment): GGUF row 2i + a of each head becomes row a * head_dim/2 + i.
+template <class Matrix>
+Matrix unpermute_rotary_rows(const Matrix& m, Index heads, Index head_dim) {
+  Matrix out(m.rows(), m.cols());
   const Index half = head_dim / 2;
   for (Index h = 0; h < heads; ++h) {
     for (Index i = 0; i < half; ++i) {
@@ -179,18 +188,39 @@ transformer<Scalar> load_gguf_llama(const gguf_file& f) {
     b.attention.n_kv_heads = c.head_count_kv;
     b.attention.head_dim = c.head_dim;
     b.attention.causal = true;
-    b.attention.bias = false;
+    const bool bias = c.architecture == "qwen2" || f.find_tensor(p + "attn_q.bias") != nullptr;
+    b.attention.bias = bias;
     b.attention.rotary = true;
     b.attention.rotary_base = c.rope_freq_base;
     attention_weights<Scalar>& a = b.attention_projections;
-    detail::check_gguf_dims(f, p + "attn_q.weight", {d, q_width});
-    detail::check_gguf_dims(f, p + "attn_k.weight", {d, kv_width});
-    a.w_q = detail::unpermute_rotary_rows(f.template read_matrix<Scalar>(p + "attn_q.weight"), c.head_count, c.head_dim)
-                .transpose();
-    a.w_k =
-        detail::unpermute_rotary_rows(f.template read_matrix<Scalar>(p + "attn_k.weight"), c.head_count_kv, c.head_dim)
-            .transpose();
+    // Q and K: [out x in] rows, back to Hugging Face's head layout when permuted, then to x W.
+    auto rotary_rows = [&](const std::string& name, u64 in, u64 out, Index n_heads) -> matrix<Scalar> {
+      detail::check_gguf_dims(f, name, {in, out});
+      matrix<Scalar> m = f.template read_matrix<Scalar>(name);
+      if (c.permuted_rotary) m = detail::unpermute_rotary_rows(m, n_heads, c.head_dim);
+      return m.transpose();
+    };
+    auto rotary_bias = [&](const std::string& name, u64 size, Index n_heads) -> vector<Scalar> {
+      detail::check_gguf_dims(f, name, {size});
+      vector<Scalar> v = f.template read_vector<Scalar>(name);
+      if (c.permuted_rotary) v = detail::unpermute_rotary_rows(v, n_heads, c.head_dim);
+      return v;
+    };
+    a.w_q = rotary_rows(p + "attn_q.weight", d, q_width, c.head_count);
+    a.w_k = rotary_rows(p + "attn_k.weight", d, kv_width, c.head_count_kv);
     a.w_v = linear(p + "attn_v.weight", d, kv_width);
+    if (bias) {
+      a.b_q = rotary_bias(p + "attn_q.bias", q_width, c.head_count);
+      a.b_k = rotary_bias(p + "attn_k.bias", kv_width, c.head_count_kv);
+      detail::check_gguf_dims(f, p + "attn_v.bias", {kv_width});
+      a.b_v = f.template read_vector<Scalar>(p + "attn_v.bias");
+      if (f.find_tensor(p + "attn_output.bias") != nullptr) {
+        detail::check_gguf_dims(f, p + "attn_output.bias", {d});
+        a.b_o = f.template read_vector<Scalar>(p + "attn_output.bias");
+      } else {
+        a.b_o = vector<Scalar>::Zero(c.embedding_length);  // Qwen2 has none; the kernel takes all four or none
+      }
+    }
     a.w_o = linear(p + "attn_output.weight", q_width, d);
     b.mlp_norm = norm(p + "ffn_norm.weight");
     b.feed_forward.kind = mlp_kind::gated;
