@@ -523,6 +523,7 @@ struct tiny_llama {
   std::string drop_key;
   std::uint64_t q_rows = 32;
   std::string scaling = "none";
+  bool rope_freqs = false;
 
   bytes_t bytes() const {
     headlens::gguf_writer w;
@@ -548,6 +549,7 @@ struct tiny_llama {
       add(name, dims, gguf_fixture::random_values(r, n, 0.25f, dims.size() == 1 ? 1.0f : 0.0f));
     };
     add("token_embd.weight", {32, 8}, embedding);
+    if (rope_freqs) add("rope_freqs.weight", {8}, std::vector<float>(8, 1.0f));
     random("blk.0.attn_norm.weight", {32});
     random("blk.0.attn_q.weight", {32, q_rows});
     random("blk.0.attn_k.weight", {32, 16});
@@ -584,6 +586,10 @@ TEST_CASE("the GGUF Llama loader names the key or tensor at fault", "[gguf][llam
   t = tiny_llama();
   t.scaling = "yarn";
   REQUIRE_THROWS_WITH(load(t), Contains("metadata llama.rope.scaling.type is \"yarn\", expected \"none\""));
+  t = tiny_llama();
+  t.rope_freqs = true;
+  REQUIRE_THROWS_WITH(load(t), Contains("tensor rope_freqs.weight (rotary frequency factors, Llama 3.1-style rope "
+                                        "scaling) is present, expected none"));
   t = tiny_llama();
   t.drop_tensor = "blk.0.ffn_up.weight";
   REQUIRE_THROWS_WITH(load(t), Contains("no tensor named blk.0.ffn_up.weight"));

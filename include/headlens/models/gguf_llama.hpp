@@ -12,7 +12,7 @@
 /// attention.head_count_kv (default head_count), attention.layer_norm_rms_epsilon, rope.freq_base (default
 /// 10000), rope.dimension_count (default head_dim; must equal it), attention.key_length / value_length (default
 /// embedding_length / head_count; must be equal), rope.scaling.type (absent or "none": scaled rotary positions
-/// are not supported). ARCH.context_length is not needed by the forward (`gguf_llama_config` keeps it).
+/// are not supported, nor is a rope_freqs.weight tensor, Llama 3.1's form of it). ARCH.context_length is not needed by the forward (`gguf_llama_config` keeps it).
 /// Tensors: token_embd.weight, output_norm.weight, output.weight (absent: tied to the embedding), and per layer
 /// blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down}.weight, and
 /// blk.N.attn_{q,k,v}.bias when present (always for qwen2).
@@ -116,6 +116,12 @@ struct gguf_llama_config {
     const std::string scaling = f.get_string_or(k + "rope.scaling.type", "none");
     if (scaling != "none") {
       f.bad_value(k + "rope.scaling.type", "\"" + scaling + "\"", "\"none\" (scaled rotary positions are not supported)");
+    }
+    if (const gguf_tensor_info* freqs = f.find_tensor("rope_freqs.weight")) {
+      // Llama 3.1/3.2 files carry their "llama3" rope scaling as per-frequency factors, with no scaling key.
+      throw format_error::at_byte(f.file_name(), freqs->info_offset,
+                                  "tensor rope_freqs.weight (rotary frequency factors, Llama 3.1-style rope scaling) "
+                                  "is present, expected none (scaled rotary positions are not supported)");
     }
     const gguf_tensor_info& embedding = f.tensor("token_embd.weight");
     if (embedding.dims.size() != 2 || embedding.dims[0] != std::uint64_t(c.embedding_length)) {
