@@ -59,7 +59,7 @@ struct gpt2_config {
     return from_config(detail::hf_config::parse(text, name));
   }
 
- private:
+  /// As `from_json_file`, from a parsed config.json.
   static gpt2_config from_config(const detail::hf_config& c) {
     gpt2_config g;
     g.vocab_size = c.positive("vocab_size");
