@@ -7,12 +7,15 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <random>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "headlens/hooks/hook_registry.hpp"
 #include "headlens/io/npy.hpp"
+#include "headlens/kernels/multi_head_attention.hpp"
 #include "headlens/models/attention_model.hpp"
 #include "headlens/models/families.hpp"
 #include "support/model_fixtures.hpp"
@@ -101,6 +104,123 @@ TEST_CASE("families: logits and every head's pattern match the PyTorch reference
       }
     }
   }
+}
+
+// The kernel switches the families need, at lengths past one key tile, against a scalar reference written here:
+// sliding window, soft-capping, llama3-scaled partial rotary and per-head q/k RMSNorm, on every path.
+TEST_CASE("families: window, soft-cap, scaled rotary and q/k norm on every attention path", "[families]") {
+  const Index d = 48, H = 4, KV = 2, hd = 16, T = 400, W = 70;  // T: past 256 + W + 64, so tiles are skipped
+  std::mt19937 gen(7);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  auto random = [&](Index r, Index c, double sd) {
+    headlens::matrix<double> m(r, c);
+    for (Index i = 0; i < r; ++i)
+      for (Index j = 0; j < c; ++j) m(i, j) = sd * normal(gen);
+    return m;
+  };
+  headlens::attention_config c;
+  c.d_model = d;
+  c.n_heads = H;
+  c.n_kv_heads = KV;
+  c.head_dim = hd;
+  c.causal = true;
+  c.bias = false;
+  c.rotary = true;
+  c.rotary_dim = 8;
+  c.rotary_base = 10000;
+  c.rotary_scale.type = headlens::rotary_scaling::kind::llama3;
+  c.rotary_scale.factor = 4;
+  c.rotary_scale.original_max_positions = 40;
+  c.softcap = 3.0;
+  c.sliding_window = W;
+  c.qk_norm = true;
+  c.qk_norm_eps = 1e-6;
+  const headlens::matrix<double> x = random(T, d, 1.0), wq = random(d, H * hd, 0.4), wk = random(d, KV * hd, 0.4),
+                                 wv = random(d, KV * hd, 0.4), wo = random(H * hd, d, 0.2);
+  const headlens::matrix<double> qn = random(1, hd, 0.2).array() + 1.0, kn = random(1, hd, 0.2).array() + 1.0;
+
+  // The reference, in double.
+  auto inverse_frequency = [&](Index i) {
+    double f = std::pow(10000.0, -2.0 * double(i) / 8.0);
+    const double wavelength = 2 * M_PI / f, low = 40.0 / 1.0, high = 40.0 / 4.0;
+    if (wavelength > low) return f / 4;
+    if (wavelength < high) return f;
+    const double smooth = (40.0 / wavelength - 1.0) / (4.0 - 1.0);
+    return (1 - smooth) * f / 4 + smooth * f;
+  };
+  auto prepare = [&](headlens::matrix<double> m, Index heads, const headlens::matrix<double>& norm) {
+    for (Index t = 0; t < T; ++t) {
+      for (Index h = 0; h < heads; ++h) {
+        auto v = m.row(t).segment(h * hd, hd);
+        v = v / std::sqrt(v.squaredNorm() / double(hd) + 1e-6);
+        v = v.cwiseProduct(norm.row(0));
+        for (Index i = 0; i < 4; ++i) {
+          const double a = v(i), b = v(i + 4), angle = double(t) * inverse_frequency(i);
+          v(i) = a * std::cos(angle) - b * std::sin(angle);
+          v(i + 4) = b * std::cos(angle) + a * std::sin(angle);
+        }
+      }
+    }
+    return m;
+  };
+  const headlens::matrix<double> q = prepare(x * wq, H, qn), k = prepare(x * wk, KV, kn), v = x * wv;
+  headlens::matrix<double> z = headlens::matrix<double>::Zero(T, H * hd);
+  std::vector<double> pattern(std::size_t(H * T * T), 0.0);
+  for (Index h = 0; h < H; ++h) {
+    const Index g = h / (H / KV);
+    for (Index i = 0; i < T; ++i) {
+      std::vector<double> s(std::size_t(T), -INFINITY);
+      double m = -INFINITY, sum = 0;
+      for (Index j = std::max<Index>(0, i - W + 1); j <= i; ++j) {
+        const double raw = q.row(i).segment(h * hd, hd).dot(k.row(j).segment(g * hd, hd)) / std::sqrt(double(hd));
+        s[std::size_t(j)] = 3.0 * std::tanh(raw / 3.0);
+        m = std::max(m, s[std::size_t(j)]);
+      }
+      for (Index j = 0; j < T; ++j) sum += std::exp(s[std::size_t(j)] - m);
+      for (Index j = 0; j < T; ++j) {
+        const double p = std::exp(s[std::size_t(j)] - m) / sum;
+        pattern[std::size_t((h * T + i) * T + j)] = p;
+        z.row(i).segment(h * hd, hd) += p * v.row(j).segment(g * hd, hd);
+      }
+    }
+  }
+  const headlens::matrix<double> out = z * wo;
+
+  headlens::attention_weights<float> w;
+  w.w_q = wq.cast<float>();
+  w.w_k = wk.cast<float>();
+  w.w_v = wv.cast<float>();
+  w.w_o = wo.cast<float>();
+  w.q_norm = qn.row(0).transpose().cast<float>();
+  w.k_norm = kn.row(0).transpose().cast<float>();
+  const headlens::multi_head_attention<float> mha(c, w);
+  const headlens::matrix<float> xf = x.cast<float>();
+  for (const auto path : {headlens::attention_path::materialised, headlens::attention_path::streaming}) {
+    headlens::forward_options<float> o;
+    o.path = path;
+    const Index L = 1;
+    row_collector rows(L, H, T);
+    model_fixtures::pattern_recorder<float> recorder(L, H, T);
+    headlens::matrix<float> y;
+    if (path == headlens::attention_path::streaming) {
+      o.row_observer = &rows;
+      y = mha.forward(xf, o);
+    } else {
+      y = mha.forward(xf, o, recorder.registry);
+    }
+    const std::vector<float> got = path == headlens::attention_path::streaming ? rows.maps.data : recorder.maps.data;
+    double pattern_err = 0;
+    for (std::size_t i = 0; i < pattern.size(); ++i) pattern_err = std::max(pattern_err, std::abs(got[i] - pattern[i]));
+    INFO("path " << int(path));
+    CHECK((y.cast<double>() - out).cwiseAbs().maxCoeff() < 1e-4);
+    CHECK(pattern_err < 1e-5);
+  }
+  // Decoding in steps sees the same window over the cache.
+  headlens::kv_cache<float> cache;
+  headlens::matrix<float> stepped(T, d);
+  stepped.topRows(130) = mha.forward_step(xf.topRows(130), cache);  // then 270 queries over 130 cached keys
+  stepped.bottomRows(T - 130) = mha.forward_step(xf.bottomRows(T - 130), cache);
+  CHECK((stepped.cast<double>() - out).cwiseAbs().maxCoeff() < 1e-4);
 }
 
 TEST_CASE("families: load_attention_model runs each family with its word vocabulary", "[families]") {

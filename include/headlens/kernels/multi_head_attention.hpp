@@ -870,7 +870,11 @@ class multi_head_attention {
     const Index pv_depth = std::max<Index>(
         8, Index(EIGEN_STACK_ALLOCATION_LIMIT / sizeof(Scalar)) / std::max(rows, head_dim_) / 8 * 8);
 
-    for (Index j0 = 0; j0 < visible_end; j0 += stream_key_tile) {
+    // With a sliding window, the key tiles before the first row's window are masked for every row of the unit:
+    // skipping them leaves the running sums as they were (a fully masked tile adds nothing).
+    const Index first_visible =
+        config_.sliding_window > 0 ? std::max<Index>(0, past + i0 - config_.sliding_window + 1) : 0;
+    for (Index j0 = first_visible / stream_key_tile * stream_key_tile; j0 < visible_end; j0 += stream_key_tile) {
       const Index cols = std::min(stream_key_tile, visible_end - j0);
       map s(ws.s.data(), rows, cols, Eigen::OuterStride<>(stream_key_tile));
       if (fast) {
