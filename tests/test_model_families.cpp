@@ -4,12 +4,12 @@
 // incremental decoding and through `load_attention_model`. Then the errors: unknown model_type, a missing tensor,
 // a misshapen tensor and unsupported config values, each naming what is at fault.
 #include <catch2/catch.hpp>
-#include <filesystem>
-#include <functional>
-#include <fstream>
-#include <random>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -41,9 +41,7 @@ reference read_reference(const std::string& dir) {
   return r;
 }
 
-double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  return model_fixtures::max_abs_diff(a, b);
-}
+double max_diff(const std::vector<float>& a, const std::vector<float>& b) { return model_fixtures::max_abs_diff(a, b); }
 
 // Every streamed head's rows through `pattern_rows`, the path `classify` takes.
 struct row_collector final : headlens::pattern_row_observer<float> {
@@ -60,8 +58,8 @@ struct row_collector final : headlens::pattern_row_observer<float> {
   }
 };
 
-const char* const families[] = {"llama3", "llama_linear", "mistral", "qwen2", "qwen3", "gemma",
-                                "gemma2", "phi3",         "gpt_neox", "opt", "bert", "roberta"};
+const char* const families[] = {"llama3", "llama_linear", "mistral",  "qwen2", "qwen3", "gemma",
+                                "gemma2", "phi3",         "gpt_neox", "opt",   "bert",  "roberta"};
 
 TEST_CASE("families: logits and every head's pattern match the PyTorch reference", "[families]") {
   for (const char* family : families) {
@@ -255,8 +253,8 @@ TEST_CASE("families: GPT-2 and Llama go through the table", "[families]") {
 struct scratch_dir {
   std::string path;
   explicit scratch_dir(const std::string& family) {
-    path = (std::filesystem::temp_directory_path() / ("headlens_families_" + family + "_" +
-                                                      std::to_string(reinterpret_cast<std::uintptr_t>(this))))
+    path = (std::filesystem::temp_directory_path() /
+            ("headlens_families_" + family + "_" + std::to_string(reinterpret_cast<std::uintptr_t>(this))))
                .string();
     std::filesystem::remove_all(path);
     std::filesystem::copy(data_dir + family, path);
@@ -339,7 +337,8 @@ TEST_CASE("families: errors name the field or tensor at fault", "[families]") {
     nlohmann::json c = d.config();
     c["position_embedding_type"] = "relative_key";
     d.write_config(c);
-    REQUIRE_THROWS_WITH(headlens::load_family<float>(d.path), Contains("\"position_embedding_type\" is \"relative_key\""));
+    REQUIRE_THROWS_WITH(headlens::load_family<float>(d.path),
+                        Contains("\"position_embedding_type\" is \"relative_key\""));
   }
   {
     const scratch_dir d("qwen3");

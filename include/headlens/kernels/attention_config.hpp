@@ -96,7 +96,8 @@ struct attention_config {
         detail::fail<argument_error>("config.rotary_scale is llama3 with low_freq_factor ", rs.low_freq_factor,
                                      ", high_freq_factor ", rs.high_freq_factor, ", original_max_positions ",
                                      rs.original_max_positions,
-                                     ", expected 0 < low_freq_factor < high_freq_factor and original_max_positions > 0");
+                                     ", expected 0 < low_freq_factor < high_freq_factor and "
+                                     "original_max_positions > 0");
       }
       const Index r = rotary_size();
       if (r <= 0 || r > head_size() || r % 2 != 0) {
@@ -223,7 +224,8 @@ void validate_weights(const attention_config& config, const attention_weights<Sc
   const Index want_norm = config.qk_norm ? config.head_size() : 0;
   if (w.q_norm.size() != want_norm || w.k_norm.size() != want_norm) {
     detail::fail<shape_error>("weights.q_norm and k_norm have ", w.q_norm.size(), " and ", w.k_norm.size(),
-                              " entries, expected ", want_norm, config.qk_norm ? " (head_dim)" : " (config.qk_norm is false)");
+                              " entries, expected ", want_norm,
+                              config.qk_norm ? " (head_dim)" : " (config.qk_norm is false)");
   }
 }
 

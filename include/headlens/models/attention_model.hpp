@@ -348,8 +348,8 @@ inline std::unique_ptr<attention_model> load_attention_model(const std::string& 
   for (const char* sub : {"", "dist", "package/dist"}) use_lite = use_lite || detail::is_file(dir / sub / "model.json");
   if (!use_lite) {
     detail::fail<io_error>("no model in ", path,
-                           ": expected a Hugging Face directory (config.json + model.safetensors of a known model_type) or "
-                           "the unpacked USE-lite package (dist/model.json)");
+                           ": expected a Hugging Face directory (config.json + model.safetensors of a known "
+                           "model_type) or the unpacked USE-lite package (dist/model.json)");
   }
   return std::make_unique<detail::use_lite_attention_model>(use_lite_model::load(path));
 }

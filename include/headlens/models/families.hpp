@@ -83,8 +83,9 @@ inline rotary_scaling rope_scaling_of(const hf_config& c) {
     r.high_freq_factor = sc.number_or("high_freq_factor", 4.0);
     r.original_max_positions = sc.number_or("original_max_position_embeddings", 8192.0);
     if (!(r.low_freq_factor > 0 && r.high_freq_factor > r.low_freq_factor && r.original_max_positions > 0)) {
-      c.bad("rope_scaling", "is " + shown +
-                                ", expected 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0");
+      c.bad(
+          "rope_scaling",
+          "is " + shown + ", expected 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0");
     }
   }
   return r;
@@ -122,8 +123,8 @@ std::vector<Index> layer_windows(const hf_config& c, Index layers, Index window,
 
 inline void check_heads(const hf_config& c, family_settings& s, bool head_dim_key) {
   if (s.heads % s.kv_heads != 0) {
-    c.bad("num_attention_heads", "is " + std::to_string(s.heads) + ", expected a multiple of num_key_value_heads = " +
-                                     std::to_string(s.kv_heads));
+    c.bad("num_attention_heads", "is " + std::to_string(s.heads) +
+                                     ", expected a multiple of num_key_value_heads = " + std::to_string(s.kv_heads));
   }
   if (s.head_dim == 0) {
     if (s.d % s.heads != 0) {
@@ -140,8 +141,13 @@ inline void check_heads(const hf_config& c, family_settings& s, bool head_dim_ke
 inline family_settings llama_like_settings(const hf_config& c, const std::string& type) {
   family_settings s;
   const bool gemma = type == "gemma" || type == "gemma2";
-  s.name = type == "llama" ? "Llama" : type == "mistral" ? "Mistral" : type == "qwen2" ? "Qwen2"
-           : type == "qwen3" ? "Qwen3" : type == "gemma" ? "Gemma" : type == "gemma2" ? "Gemma 2" : "Phi-3";
+  s.name = type == "llama"     ? "Llama"
+           : type == "mistral" ? "Mistral"
+           : type == "qwen2"   ? "Qwen2"
+           : type == "qwen3"   ? "Qwen3"
+           : type == "gemma"   ? "Gemma"
+           : type == "gemma2"  ? "Gemma 2"
+                               : "Phi-3";
   s.vocab = c.positive("vocab_size");
   s.d = c.positive("hidden_size");
   s.ff = c.positive("intermediate_size");
@@ -187,7 +193,8 @@ inline family_settings llama_like_settings(const hf_config& c, const std::string
     s.softcap = c.number_or("attn_logit_softcapping", 0);
     s.final_softcap = c.number_or("final_logit_softcapping", 0);
     if (s.softcap < 0) c.bad("attn_logit_softcapping", "is " + std::to_string(s.softcap) + ", expected >= 0");
-    if (s.final_softcap < 0) c.bad("final_logit_softcapping", "is " + std::to_string(s.final_softcap) + ", expected >= 0");
+    if (s.final_softcap < 0)
+      c.bad("final_logit_softcapping", "is " + std::to_string(s.final_softcap) + ", expected >= 0");
     const double scalar = c.number_or("query_pre_attn_scalar", double(s.head_dim));
     if (!(scalar > 0)) c.bad("query_pre_attn_scalar", "is " + std::to_string(scalar) + ", expected above 0");
     s.scale = 1.0 / std::sqrt(scalar);
@@ -200,7 +207,8 @@ inline family_settings llama_like_settings(const hf_config& c, const std::string
                                          std::to_string(s.head_dim) + " giving an even number of dims");
     }
   }
-  if (s.head_dim % 2 != 0) c.bad("head_dim", "is " + std::to_string(s.head_dim) + ", expected an even number (rotary pairs)");
+  if (s.head_dim % 2 != 0)
+    c.bad("head_dim", "is " + std::to_string(s.head_dim) + ", expected an even number (rotary pairs)");
   return s;
 }
 
@@ -250,7 +258,8 @@ inline family_settings neox_settings(const hf_config& c, const std::string&) {
   }
   s.rope_scaling = rope_scaling_of(c);
   s.mlp = mlp_kind::plain;
-  s.activation = activation_named(c, "hidden_act", "gelu", {"gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu"});
+  s.activation =
+      activation_named(c, "hidden_act", "gelu", {"gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu"});
   s.tied = c.boolean_or("tie_word_embeddings", false);
   s.max_tokens = c.positive_or("max_position_embeddings", 2048);
   return s;
@@ -300,7 +309,11 @@ inline family_settings opt_settings(const hf_config& c, const std::string&) {
   s.activation = activation_named(c, "activation_function", "relu", {"relu", "gelu", "gelu_new"});
   s.learned_positions = true;
   s.position_offset = 2;  // OPTLearnedPositionalEmbedding's offset
-  s.position_rows = c.positive("max_position_embeddings") + s.position_offset;
+  const Index positions = c.positive("max_position_embeddings");
+  if (positions > (Index(1) << 40)) {
+    c.bad("max_position_embeddings", "is " + std::to_string(positions) + ", expected at most 2^40");
+  }
+  s.position_rows = positions + s.position_offset;
   s.max_tokens = s.position_rows - s.position_offset;
   s.tied = c.boolean_or("tie_word_embeddings", true);
   return s;
@@ -332,7 +345,8 @@ inline family_settings encoder_settings(const hf_config& c, const std::string& t
   check_heads(c, s, false);
   const std::string positions = c.string_or("position_embedding_type", "absolute");
   if (positions != "absolute") {
-    c.bad("position_embedding_type", "is \"" + positions + "\", expected \"absolute\" (relative keys are not supported)");
+    c.bad("position_embedding_type",
+          "is \"" + positions + "\", expected \"absolute\" (relative keys are not supported)");
   }
   s.norm = norm_kind::layer_norm;
   s.norm_bias = true;
@@ -348,8 +362,9 @@ inline family_settings encoder_settings(const hf_config& c, const std::string& t
   if (roberta) {
     const nlohmann::json pad = c.value("pad_token_id");
     const std::int64_t p = pad.is_number_integer() ? pad.get<std::int64_t>() : 1;
-    if (p < 0 || p + 1 >= s.position_rows) {
-      c.bad("pad_token_id", "is " + pad.dump() + ", expected 0 <= id < max_position_embeddings - 1 (positions start after it)");
+    if (p < 0 || p >= s.position_rows - 1) {
+      c.bad("pad_token_id",
+            "is " + pad.dump() + ", expected 0 <= id < max_position_embeddings - 1 (positions start after it)");
     }
     s.position_offset = Index(p) + 1;
   }

@@ -1,7 +1,8 @@
 #pragma once
 /// \file
 /// Llama checkpoints in Hugging Face's layout (`LlamaForCausalLM`): a directory with `config.json` and
-/// `model.safetensors`, loaded into a `transformer` (models/transformer.hpp) whose every head can be hooked. Needs
+/// `model.safetensors`, loaded (through models/detail/family_loader.hpp) into a `transformer`
+/// (models/transformer.hpp) whose every head can be hooked. Needs
 /// nlohmann_json (for config.json), so the umbrella header does not include it.
 ///
 ///   auto model = headlens::load_llama<float>("path/to/llama");
@@ -18,8 +19,9 @@
 /// rotate-half convention (rope_theta) over the whole head, scale 1/sqrt(head_dim), SwiGLU MLP (SiLU).
 /// config.json keys: vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
 ///   num_key_value_heads (default num_attention_heads), head_dim (default hidden_size / num_attention_heads),
-///   rms_norm_eps, rope_theta (default 10000), hidden_act (silu only), rope_scaling (must be null: scaled
-///   rotary variants are not implemented), attention_bias, mlp_bias, tie_word_embeddings (default false).
+///   rms_norm_eps, rope_theta (default 10000), hidden_act (silu only), rope_scaling (must be null here;
+///   `load_family` in models/families.hpp reads linear and llama3 scaling and the other families),
+///   attention_bias, mlp_bias, tie_word_embeddings (default false).
 /// Errors: a missing tensor or one in a dtype other than F32, F16, BF16, F64 is a `format_error`, a wrong shape a
 /// `shape_error`; each names the tensor and the expected shape. A bad config value is an `argument_error` naming
 /// the key.

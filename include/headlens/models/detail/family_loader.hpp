@@ -48,9 +48,9 @@ struct family_settings {
   double rope_theta = 10000.0;
   rotary_scaling rope_scaling;
   double softcap = 0;
-  std::optional<double> scale;        ///< default 1/sqrt(head_dim)
+  std::optional<double> scale;          ///< default 1/sqrt(head_dim)
   bool scale_by_inverse_layer = false;  ///< GPT-2's scale_attn_by_inverse_layer_idx: also / (layer + 1)
-  std::vector<Index> sliding_window;  ///< per layer (0: full attention); empty: none anywhere
+  std::vector<Index> sliding_window;    ///< per layer (0: full attention); empty: none anywhere
   bool qk_norm = false;
   bool causal = true;
   // MLP.
