@@ -221,6 +221,51 @@ TEST_CASE("families: window, soft-cap, scaled rotary and q/k norm on every atten
   CHECK((stepped.cast<double>() - out).cwiseAbs().maxCoeff() < 1e-4);
 }
 
+// The interleaved convention is rotate-half with each head's q and k dims reordered (dim 2i <- i, 2i + 1 <- i + r/2):
+// the scores, and so the outputs, are the same (the identity llama.cpp's converter relies on).
+TEST_CASE("families: interleaved rotary is rotate-half on reordered q and k dims", "[families]") {
+  const Index d = 24, H = 2, hd = 12, T = 9;
+  std::mt19937 gen(3);
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  auto random = [&](Index r, Index c) {
+    headlens::matrix<float> m(r, c);
+    for (Index i = 0; i < r; ++i)
+      for (Index j = 0; j < c; ++j) m(i, j) = normal(gen);
+    return m;
+  };
+  headlens::attention_config half;
+  half.d_model = d;
+  half.n_heads = H;
+  half.head_dim = hd;
+  half.causal = true;
+  half.bias = false;
+  half.rotary = true;
+  half.rotary_dim = 8;  // partial: dims 8..11 of each head do not turn
+  headlens::attention_config interleaved = half;
+  interleaved.rotary_interleaved = true;
+  headlens::attention_weights<float> w;
+  w.w_q = random(d, H * hd);
+  w.w_k = random(d, H * hd);
+  w.w_v = random(d, H * hd);
+  w.w_o = random(H * hd, d);
+  headlens::attention_weights<float> reordered = w;
+  for (Index h = 0; h < H; ++h) {
+    for (Index i = 0; i < 4; ++i) {
+      for (auto* m : {&reordered.w_q, &reordered.w_k}) {
+        const headlens::matrix<float>& from = m == &reordered.w_q ? w.w_q : w.w_k;
+        m->col(h * hd + 2 * i) = from.col(h * hd + i);
+        m->col(h * hd + 2 * i + 1) = from.col(h * hd + i + 4);
+      }
+    }
+  }
+  const headlens::matrix<float> x = random(T, d);
+  const headlens::matrix<float> a = headlens::multi_head_attention<float>(half, w).forward(x);
+  const headlens::matrix<float> b = headlens::multi_head_attention<float>(interleaved, reordered).forward(x);
+  const headlens::matrix<float> c = headlens::multi_head_attention<float>(interleaved, w).forward(x);
+  CHECK((a - b).cwiseAbs().maxCoeff() < 1e-5);
+  CHECK((a - c).cwiseAbs().maxCoeff() > 1e-2);  // the convention matters
+}
+
 TEST_CASE("families: load_attention_model runs each family with its word vocabulary", "[families]") {
   for (const char* family : families) {
     DYNAMIC_SECTION(family) {

@@ -42,6 +42,9 @@ struct attention_config {
   double rotary_base = 10000.0; ///< theta_i = position * base^(-2i/rotary_dim)
   Index rotary_dim = 0;         ///< leading dims of each head that rotate; 0 means head_dim
   rotary_scaling rotary_scale;  ///< rescaled frequencies (Llama 3.1's `llama3`, `linear`); none by default
+  /// Pairs dims (2i, 2i + 1) (GPT-J's and Meta's original Llama convention) instead of (i, i + rotary_dim / 2)
+  /// (rotate-half, Hugging Face's); pair i turns by the same angle either way.
+  bool rotary_interleaved = false;
   /// Above 0: scaled logits s become softcap * tanh(s / softcap) before any mask (Gemma 2's attention soft-capping).
   double softcap = 0;
   /// Above 0 (with `causal`): the query at position p sees only keys p - sliding_window + 1 .. p, i.e. the

@@ -420,10 +420,10 @@ class multi_head_attention {
     }
     if (config_.rotary) {
       detail::apply_rotary(q, t_q, q_stride, config_.n_heads, head_dim_, config_.rotary_size(), config_.rotary_base,
-                           query_position, config_.rotary_scale);
+                           query_position, config_.rotary_scale, config_.rotary_interleaved);
       const auto key_position = [&](Index r) { return keys_at_query_positions ? query_position(r) : r; };
       detail::apply_rotary(k, t_k, kv_stride, config_.kv_heads(), head_dim_, config_.rotary_size(),
-                           config_.rotary_base, key_position, config_.rotary_scale);
+                           config_.rotary_base, key_position, config_.rotary_scale, config_.rotary_interleaved);
     }
     const Index kv_begin = past, kv_end = past + t_k;
     for (Index h = 0; h < config_.n_heads; ++h) {

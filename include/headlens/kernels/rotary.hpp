@@ -1,7 +1,8 @@
 #pragma once
 /// \file
-/// Rotary position embedding in Llama's rotate-half convention: within the first `rotary_dim` dims of each head,
-/// dim i pairs with dim i + rotary_dim/2 and the pair turns by theta_i = position * base^(-2i/rotary_dim).
+/// Rotary position embedding: within the first `rotary_dim` dims of each head, dim i pairs with dim i + rotary_dim/2
+/// (Hugging Face's rotate-half convention) or dims 2i and 2i + 1 pair (interleaved: GPT-J, Meta's Llama), and
+/// pair i turns by theta_i = position * base^(-2i/rotary_dim).
 /// Angles are computed in double precision whatever the scalar type, so float and double agree to float's
 /// rounding. The frequencies may be rescaled (`rotary_scaling`: linear, Llama 3.1's llama3).
 
@@ -43,9 +44,10 @@ inline std::vector<double> rotary_inverse_frequencies(Index rotary_dim, double b
 
 /// Rotates `n_heads` heads of `head_dim` columns in each of `rows` rows, in place. Row r has position
 /// `position(r)`.
+/// `interleaved` pairs dims (2i, 2i + 1) instead of (i, i + rotary_dim / 2).
 template <class Scalar, class Position>
 void apply_rotary(Scalar* data, Index rows, Index row_stride, Index n_heads, Index head_dim, Index rotary_dim,
-                  double base, Position position, const rotary_scaling& scaling = {}) {
+                  double base, Position position, const rotary_scaling& scaling = {}, bool interleaved = false) {
   const Index half = rotary_dim / 2;
   const std::vector<double> inverse_frequency = rotary_inverse_frequencies(rotary_dim, base, scaling);
   std::vector<Scalar> cosines(static_cast<std::size_t>(half)), sines(static_cast<std::size_t>(half));
@@ -59,11 +61,14 @@ void apply_rotary(Scalar* data, Index rows, Index row_stride, Index n_heads, Ind
     Scalar* row = data + r * row_stride;
     for (Index h = 0; h < n_heads; ++h) {
       Scalar* head = row + h * head_dim;
+      const Index step = interleaved ? 2 : 1, partner = interleaved ? 1 : half;
       for (Index i = 0; i < half; ++i) {
-        const Scalar a = head[i], b = head[i + half];
+        Scalar& a = head[i * step];
+        Scalar& b = head[i * step + partner];
+        const Scalar a0 = a, b0 = b;
         const Scalar c = cosines[std::size_t(i)], s = sines[std::size_t(i)];
-        head[i] = a * c - b * s;
-        head[i + half] = b * c + a * s;
+        a = a0 * c - b0 * s;
+        b = b0 * c + a0 * s;
       }
     }
   }
