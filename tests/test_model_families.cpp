@@ -276,6 +276,10 @@ TEST_CASE("families: load_attention_model runs each family with its word vocabul
       const auto model = headlens::load_attention_model(dir, options);
       const bool encoder = std::string(family) == "bert" || std::string(family) == "roberta";
       CHECK(model->causal() == !encoder);
+      const headlens::model_family f = headlens::detect_model_family(dir);
+      CHECK(headlens::to_string(f) ==
+            headlens::detail::hf_config::read(dir + "/config.json").string_or("model_type", ""));
+      CHECK(model->description().rfind(headlens::display_name(f), 0) == 0);
       CHECK(max_diff(model->attention(ref.ids).data, ref.attention.data) < 1e-4);
       CHECK(model->tokenize("w5 w7").size() == 2);
       INFO(model->description());

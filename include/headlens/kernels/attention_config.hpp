@@ -49,6 +49,7 @@ struct attention_config {
   double softcap = 0;
   /// Above 0 (with `causal`): the query at position p sees only keys p - sliding_window + 1 .. p, i.e. the
   /// `sliding_window` latest tokens, itself included (Hugging Face's mask `kv_idx > q_idx - sliding_window`).
+  /// Positions here are indices in the sequence (the cache length + row), not `forward_options::positions`.
   Index sliding_window = 0;
   /// RMSNorm of each head's query and key over head_dim, before rotary (Qwen3's q_norm / k_norm); the weights
   /// are `attention_weights::q_norm`, `k_norm`.
