@@ -14,6 +14,21 @@
 
 namespace headlens {
 
+/// How rotary frequencies are rescaled for a longer context than the model was trained on (Hugging Face's
+/// `rope_scaling`). With inv_i = base^(-2i/rotary_dim) the unscaled inverse frequency of pair i:
+/// - `linear`: inv_i / factor (positions interpolated);
+/// - `llama3` (Llama 3.1): wavelength w_i = 2 pi / inv_i; inv_i / factor where w_i > original / low_freq_factor,
+///   inv_i where w_i < original / high_freq_factor, and between them the blend (1 - s) inv_i / factor + s inv_i with
+///   s = (original / w_i - low_freq_factor) / (high_freq_factor - low_freq_factor).
+struct rotary_scaling {
+  enum class kind { none, linear, llama3 };
+  kind type = kind::none;
+  double factor = 1.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  double original_max_positions = 8192.0;  ///< `original_max_position_embeddings`
+};
+
 /// The shape and options of one attention layer.
 struct attention_config {
   Index d_model = 0;     ///< width of the input and output
@@ -26,6 +41,20 @@ struct attention_config {
   bool rotary = false;          ///< rotary position embedding on q and k (Llama's rotate-half convention)
   double rotary_base = 10000.0; ///< theta_i = position * base^(-2i/rotary_dim)
   Index rotary_dim = 0;         ///< leading dims of each head that rotate; 0 means head_dim
+  rotary_scaling rotary_scale;  ///< rescaled frequencies (Llama 3.1's `llama3`, `linear`); none by default
+  /// Pairs dims (2i, 2i + 1) (GPT-J's and Meta's original Llama convention) instead of (i, i + rotary_dim / 2)
+  /// (rotate-half, Hugging Face's); pair i turns by the same angle either way.
+  bool rotary_interleaved = false;
+  /// Above 0: scaled logits s become softcap * tanh(s / softcap) before any mask (Gemma 2's attention soft-capping).
+  double softcap = 0;
+  /// Above 0 (with `causal`): the query at position p sees only keys p - sliding_window + 1 .. p, i.e. the
+  /// `sliding_window` latest tokens, itself included (Hugging Face's mask `kv_idx > q_idx - sliding_window`).
+  /// Positions here are indices in the sequence (the cache length + row), not `forward_options::positions`.
+  Index sliding_window = 0;
+  /// RMSNorm of each head's query and key over head_dim, before rotary (Qwen3's q_norm / k_norm); the weights
+  /// are `attention_weights::q_norm`, `k_norm`.
+  bool qk_norm = false;
+  double qk_norm_eps = 1e-6;  ///< epsilon of those norms
 
   /// n_kv_heads with the default applied.
   Index kv_heads() const noexcept { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
@@ -61,12 +90,35 @@ struct attention_config {
       if (!(std::isfinite(rotary_base) && rotary_base > 1)) {
         detail::fail<argument_error>("config.rotary_base is ", rotary_base, ", expected a finite number above 1");
       }
+      const rotary_scaling& rs = rotary_scale;
+      if (rs.type != rotary_scaling::kind::none && !(std::isfinite(rs.factor) && rs.factor > 0)) {
+        detail::fail<argument_error>("config.rotary_scale.factor is ", rs.factor, ", expected a positive number");
+      }
+      if (rs.type == rotary_scaling::kind::llama3 &&
+          !(rs.high_freq_factor > rs.low_freq_factor && rs.low_freq_factor > 0 && rs.original_max_positions > 0 &&
+            std::isfinite(rs.high_freq_factor) && std::isfinite(rs.original_max_positions))) {
+        detail::fail<argument_error>("config.rotary_scale is llama3 with low_freq_factor ", rs.low_freq_factor,
+                                     ", high_freq_factor ", rs.high_freq_factor, ", original_max_positions ",
+                                     rs.original_max_positions,
+                                     ", expected 0 < low_freq_factor < high_freq_factor and "
+                                     "original_max_positions > 0");
+      }
       const Index r = rotary_size();
       if (r <= 0 || r > head_size() || r % 2 != 0) {
         detail::fail<argument_error>("config.rotary_dim is ", rotary_dim,
                                      rotary_dim == 0 ? " (0 means head_dim)" : "",
                                      ", expected an even number from 2 to head_dim = ", head_size());
       }
+    }
+    if (!(std::isfinite(softcap) && softcap >= 0)) {
+      detail::fail<argument_error>("config.softcap is ", softcap, ", expected 0 (none) or a finite positive number");
+    }
+    if (sliding_window < 0 || (sliding_window > 0 && !causal)) {
+      detail::fail<argument_error>("config.sliding_window is ", sliding_window,
+                                   sliding_window < 0 ? ", expected 0 (none) or more" : ", expected 0 without causal");
+    }
+    if (qk_norm && !(std::isfinite(qk_norm_eps) && qk_norm_eps >= 0)) {
+      detail::fail<argument_error>("config.qk_norm_eps is ", qk_norm_eps, ", expected >= 0");
     }
   }
 };
@@ -83,6 +135,8 @@ struct attention_weights {
   vector<Scalar> b_k;  ///< [n_kv_heads*head_dim] or empty
   vector<Scalar> b_v;  ///< [n_kv_heads*head_dim] or empty
   vector<Scalar> b_o;  ///< [d_model] or empty
+  vector<Scalar> q_norm;  ///< [head_dim] with `config.qk_norm`, else empty
+  vector<Scalar> k_norm;  ///< [head_dim] with `config.qk_norm`, else empty
 
   /// From `torch.nn.MultiheadAttention`'s state: `in_proj_weight` [3E x E] (q, k, v stacked), `in_proj_bias`
   /// [3E], `out_proj.weight` [E x E], `out_proj.bias` [E]; biases may be empty. Throws `shape_error`.
@@ -171,6 +225,12 @@ void validate_weights(const attention_config& config, const attention_weights<Sc
   detail::check_bias_shape("b_k", w.b_k.size(), kvd, config.bias);
   detail::check_bias_shape("b_v", w.b_v.size(), kvd, config.bias);
   detail::check_bias_shape("b_o", w.b_o.size(), d, config.bias);
+  const Index want_norm = config.qk_norm ? config.head_size() : 0;
+  if (w.q_norm.size() != want_norm || w.k_norm.size() != want_norm) {
+    detail::fail<shape_error>("weights.q_norm and k_norm have ", w.q_norm.size(), " and ", w.k_norm.size(),
+                              " entries, expected ", want_norm,
+                              config.qk_norm ? " (head_dim)" : " (config.qk_norm is false)");
+  }
 }
 
 }  // namespace headlens

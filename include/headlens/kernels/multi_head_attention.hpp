@@ -178,6 +178,8 @@ class multi_head_attention {
     w_qkv_.resize(config_.d_model, q_width_ + 2 * kv_width_);
     w_qkv_ << weights.w_q, weights.w_k, weights.w_v;
     w_o_ = weights.w_o;
+    q_norm_ = weights.q_norm;
+    k_norm_ = weights.k_norm;
     if (config_.bias) {
       b_qkv_.resize(q_width_ + 2 * kv_width_);
       b_qkv_ << weights.b_q.transpose(), weights.b_k.transpose(), weights.b_v.transpose();
@@ -412,12 +414,16 @@ class multi_head_attention {
     const auto query_position = [&](Index r) {
       return options.positions.empty() ? past + r : options.positions[std::size_t(r)];
     };
+    if (config_.qk_norm) {  // per-head RMSNorm before rotary (Qwen3)
+      normalize_heads(q, t_q, q_stride, config_.n_heads, head_dim_, q_norm_, config_.qk_norm_eps);
+      normalize_heads(k, t_k, kv_stride, config_.kv_heads(), head_dim_, k_norm_, config_.qk_norm_eps);
+    }
     if (config_.rotary) {
       detail::apply_rotary(q, t_q, q_stride, config_.n_heads, head_dim_, config_.rotary_size(), config_.rotary_base,
-                           query_position);
+                           query_position, config_.rotary_scale, config_.rotary_interleaved);
       const auto key_position = [&](Index r) { return keys_at_query_positions ? query_position(r) : r; };
       detail::apply_rotary(k, t_k, kv_stride, config_.kv_heads(), head_dim_, config_.rotary_size(),
-                           config_.rotary_base, key_position);
+                           config_.rotary_base, key_position, config_.rotary_scale, config_.rotary_interleaved);
     }
     const Index kv_begin = past, kv_end = past + t_k;
     for (Index h = 0; h < config_.n_heads; ++h) {
@@ -668,6 +674,8 @@ class multi_head_attention {
       src.past = past;
       src.causal = config_.causal;
       src.scale = Scalar(config_.logit_scale());
+      src.softcap = Scalar(config_.softcap);
+      src.sliding_window = config_.sliding_window;
       src.q = q;
       src.q_stride = q_stride;
       src.k = k;
@@ -798,6 +806,7 @@ class multi_head_attention {
       } else {
         s.noalias() = (scale * q_h) * k_g.transpose();
       }
+      if (config_.softcap > 0) detail::soft_cap(s, Scalar(config_.softcap));
       if (options.attn_mask.size() != 0) s += options.attn_mask.middleRows(r0, rows);
       if (has_padding) {
         for (Index j = 0; j < t_k; ++j) {
@@ -808,6 +817,12 @@ class multi_head_attention {
         for (Index i = 0; i < rows; ++i) {
           const Index first_hidden = past + r0 + i + 1;
           if (first_hidden < t_k) s.row(i).tail(t_k - first_hidden).setConstant(minus_infinity);
+        }
+      }
+      if (config_.sliding_window > 0) {
+        for (Index i = 0; i < rows; ++i) {
+          const Index first_seen = past + r0 + i - config_.sliding_window + 1;
+          if (first_seen > 0) s.row(i).head(std::min(first_seen, t_k)).setConstant(minus_infinity);
         }
       }
       if (hs.softmax) detail::softmax_rows(s.data(), rows, t_k, t_k);
@@ -855,7 +870,11 @@ class multi_head_attention {
     const Index pv_depth = std::max<Index>(
         8, Index(EIGEN_STACK_ALLOCATION_LIMIT / sizeof(Scalar)) / std::max(rows, head_dim_) / 8 * 8);
 
-    for (Index j0 = 0; j0 < visible_end; j0 += stream_key_tile) {
+    // With a sliding window, the key tiles before the first row's window are masked for every row of the unit:
+    // skipping them leaves the running sums as they were (a fully masked tile adds nothing).
+    const Index first_visible =
+        config_.sliding_window > 0 ? std::max<Index>(0, past + i0 - config_.sliding_window + 1) : 0;
+    for (Index j0 = first_visible / stream_key_tile * stream_key_tile; j0 < visible_end; j0 += stream_key_tile) {
       const Index cols = std::min(stream_key_tile, visible_end - j0);
       map s(ws.s.data(), rows, cols, Eigen::OuterStride<>(stream_key_tile));
       if (fast) {
@@ -867,6 +886,7 @@ class multi_head_attention {
       } else {
         s.noalias() = qs * k_g.middleRows(j0, cols).transpose();
       }
+      if (config_.softcap > 0) detail::soft_cap(s, Scalar(config_.softcap));
       if (options.attn_mask.size() != 0) s += options.attn_mask.block(i0, j0, rows, cols);
       if (has_padding) {
         for (Index c = 0; c < cols; ++c) {
@@ -877,6 +897,12 @@ class multi_head_attention {
         for (Index r = 0; r < rows; ++r) {
           const Index first_hidden = std::max<Index>(0, past + i0 + r + 1 - j0);
           if (first_hidden < cols) s.row(r).tail(cols - first_hidden).setConstant(minus_infinity);
+        }
+      }
+      if (config_.sliding_window > 0) {
+        for (Index r = 0; r < rows; ++r) {
+          const Index first_seen = past + i0 + r - config_.sliding_window + 1 - j0;
+          if (first_seen > 0) s.row(r).head(std::min(first_seen, cols)).setConstant(minus_infinity);
         }
       }
       for (Index r = 0; r < rows; ++r) {
@@ -1034,6 +1060,22 @@ class multi_head_attention {
   matrix<Scalar> w_qkv_;  ///< [d_model x (n_heads + 2 n_kv_heads) head_dim]: q, k, v side by side
   matrix<Scalar> w_o_;    ///< [n_heads head_dim x d_model]
   row_vector b_qkv_, b_o_;
+  vector<Scalar> q_norm_, k_norm_;  ///< [head_dim] each with `config.qk_norm`
+
+  /// RMSNorm over each of `heads` heads of `rows` rows in place (sum of squares in double, as models/transformer's
+  /// `normalization`).
+  static void normalize_heads(Scalar* data, Index rows, Index stride, Index heads, Index head_dim,
+                              const vector<Scalar>& weight, double eps) noexcept {
+    for (Index r = 0; r < rows; ++r) {
+      for (Index h = 0; h < heads; ++h) {
+        Scalar* x = data + r * stride + h * head_dim;
+        double ms = 0;
+        for (Index j = 0; j < head_dim; ++j) ms += double(x[j]) * double(x[j]);
+        const double scale = 1.0 / std::sqrt(ms / double(head_dim) + eps);
+        for (Index j = 0; j < head_dim; ++j) x[j] = Scalar(double(x[j]) * scale) * weight(j);
+      }
+    }
+  }
 };
 
 }  // namespace headlens

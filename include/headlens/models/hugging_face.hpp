@@ -1,7 +1,7 @@
 #pragma once
 /// \file
 /// One entry point for a Hugging Face model directory: `load_pretrained` reads `config.json`, picks the family from
-/// its `model_type` (GPT-2 or Llama), loads the weights (models/gpt2.hpp, models/llama.hpp) and, when the
+/// its `model_type` (any family of models/families.hpp), loads the weights and, when the
 /// directory has `vocab.json` and `merges.txt`, the byte-level BPE tokenizer (text/bpe.hpp). Needs nlohmann_json.
 ///
 ///   auto p = headlens::load_pretrained<float>("path/to/model");
@@ -14,18 +14,26 @@
 #include <utility>
 
 #include "headlens/models/detail/hf_checkpoint.hpp"
+#include "headlens/models/families.hpp"
 #include "headlens/models/gpt2.hpp"
 #include "headlens/models/llama.hpp"
 #include "headlens/text/bpe.hpp"
 
 namespace headlens {
 
-/// The model families `load_pretrained` knows.
-enum class model_family { gpt2, llama };
+/// The model families `load_pretrained` knows (the rows of `model_family_table`, in its order).
+enum class model_family { gpt2, llama, mistral, qwen2, qwen3, gemma, gemma2, phi3, gpt_neox, opt, bert, roberta };
 
-/// "gpt2", "llama".
+/// The family's `model_type` ("gpt2", "llama", ...).
 inline const char* to_string(model_family family) noexcept {
-  return family == model_family::gpt2 ? "gpt2" : "llama";
+  return model_family_table()[std::size_t(family)].model_type;
+}
+
+/// How reports name the family ("GPT-2", "Llama", "Gemma 2", ...).
+inline const char* display_name(model_family family) noexcept {
+  static const char* const names[] = {"GPT-2", "Llama",  "Mistral", "Qwen2", "Qwen3", "Gemma",
+                                      "Gemma 2", "Phi-3", "GPT-NeoX", "OPT",  "BERT",  "RoBERTa"};
+  return names[std::size_t(family)];
 }
 
 /// A loaded model directory.
@@ -36,14 +44,11 @@ struct pretrained_model {
   std::optional<byte_level_bpe> tokenizer;  ///< when the directory has vocab.json and merges.txt
 };
 
-/// The family a parsed config.json declares in `model_type` ("gpt2"; "llama", or "mistral" without sliding windows,
-/// which has Llama's layout). Throws `argument_error` naming the value when `model_type` is missing or not supported.
+/// The family a parsed config.json declares in `model_type`. Throws `argument_error` naming the value and the known
+/// types when `model_type` is missing or not supported.
 inline model_family detect_model_family(const detail::hf_config& c) {
-  const std::string type = c.string_or("model_type", "");
-  if (type == "gpt2") return model_family::gpt2;
-  if (type == "llama") return model_family::llama;
-  if (type == "mistral" && !c.has("sliding_window")) return model_family::llama;
-  c.bad("model_type", "is \"" + type + "\", expected \"gpt2\" or \"llama\" (the families headlens can load)");
+  const model_family_entry& e = model_family_of(c);
+  return model_family(&e - model_family_table().data());
 }
 
 /// The family `directory`/config.json declares (see the overload above). Throws also `io_error` and `format_error`
@@ -53,7 +58,7 @@ inline model_family detect_model_family(const std::string& directory) {
 }
 
 /// Loads the model in `directory` (config.json + model.safetensors or its shards) and its BPE tokenizer when
-/// present. Throws the errors of `detect_model_family`, `load_gpt2`, `load_llama` and `byte_level_bpe::from_files`.
+/// present. Throws the errors of `detect_model_family`, `load_family` and `byte_level_bpe::from_files`.
 template <class Scalar>
 pretrained_model<Scalar> load_pretrained(const std::string& directory) {
   const model_family family = detect_model_family(directory);
@@ -62,10 +67,7 @@ pretrained_model<Scalar> load_pretrained(const std::string& directory) {
   if (std::ifstream(vocab).good() && std::ifstream(merges).good()) {
     tokenizer = byte_level_bpe::from_files(vocab, merges);
   }
-  if (family == model_family::gpt2) {
-    return pretrained_model<Scalar>{family, load_gpt2<Scalar>(directory), std::move(tokenizer)};
-  }
-  return pretrained_model<Scalar>{family, load_llama<Scalar>(directory), std::move(tokenizer)};
+  return pretrained_model<Scalar>{family, load_family<Scalar>(directory).model, std::move(tokenizer)};
 }
 
 }  // namespace headlens

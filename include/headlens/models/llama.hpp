@@ -1,7 +1,8 @@
 #pragma once
 /// \file
 /// Llama checkpoints in Hugging Face's layout (`LlamaForCausalLM`): a directory with `config.json` and
-/// `model.safetensors`, loaded into a `transformer` (models/transformer.hpp) whose every head can be hooked. Needs
+/// `model.safetensors`, loaded (through models/detail/family_loader.hpp) into a `transformer`
+/// (models/transformer.hpp) whose every head can be hooked. Needs
 /// nlohmann_json (for config.json), so the umbrella header does not include it.
 ///
 ///   auto model = headlens::load_llama<float>("path/to/llama");
@@ -18,8 +19,9 @@
 /// rotate-half convention (rope_theta) over the whole head, scale 1/sqrt(head_dim), SwiGLU MLP (SiLU).
 /// config.json keys: vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
 ///   num_key_value_heads (default num_attention_heads), head_dim (default hidden_size / num_attention_heads),
-///   rms_norm_eps, rope_theta (default 10000), hidden_act (silu only), rope_scaling (must be null: scaled
-///   rotary variants are not implemented), attention_bias, mlp_bias, tie_word_embeddings (default false).
+///   rms_norm_eps, rope_theta (default 10000), hidden_act (silu only), rope_scaling (must be null here;
+///   `load_family` in models/families.hpp reads linear and llama3 scaling and the other families),
+///   attention_bias, mlp_bias, tie_word_embeddings (default false).
 /// Errors: a missing tensor or one in a dtype other than F32, F16, BF16, F64 is a `format_error`, a wrong shape a
 /// `shape_error`; each names the tensor and the expected shape. A bad config value is an `argument_error` naming
 /// the key.
@@ -29,6 +31,7 @@
 #include <utility>
 
 #include "headlens/io/safetensors.hpp"
+#include "headlens/models/detail/family_loader.hpp"
 #include "headlens/models/detail/hf_checkpoint.hpp"
 #include "headlens/models/transformer.hpp"
 
@@ -100,62 +103,31 @@ struct llama_config {
 
 namespace detail {
 
+/// Where Llama keeps its tensors (the defaults of `family_tensor_names`).
+inline family_tensor_names llama_tensor_names() { return family_tensor_names{}; }
+
+/// The switches of a Llama checkpoint.
+inline family_settings llama_settings(const llama_config& config) {
+  family_settings s;
+  s.name = "Llama";
+  s.vocab = config.vocab_size;
+  s.d = config.hidden_size;
+  s.layers = config.num_hidden_layers;
+  s.heads = config.num_attention_heads;
+  s.kv_heads = config.kv_heads();
+  s.head_dim = config.head_size();
+  s.ff = config.intermediate_size;
+  s.eps = config.rms_norm_eps;
+  s.rope_theta = config.rope_theta;
+  s.qkv_bias = s.o_bias = config.attention_bias;
+  s.mlp_bias = config.mlp_bias;
+  s.tied = config.tie_word_embeddings;
+  return s;
+}
+
 template <class Scalar>
 transformer<Scalar> load_llama_from(const llama_config& config, const std::vector<const safetensors_file*>& files) {
-  const hf_tensors root(files, "", "Llama");
-  const bool prefixed = root.has("model.embed_tokens.weight") || !root.has("embed_tokens.weight");
-  const hf_tensors t(files, prefixed ? "model." : "", "Llama");
-  const Index d = config.hidden_size, ff = config.intermediate_size, hd = config.head_size();
-  const Index q_width = config.num_attention_heads * hd, kv_width = config.kv_heads() * hd;
-  const double eps = config.rms_norm_eps;
-  auto linear = [&](const std::string& name, Index out, Index in) -> matrix<Scalar> {
-    return t.template read_matrix<Scalar>(name, out, in).transpose();
-  };
-  auto bias = [&](bool on, const std::string& name, Index size) -> vector<Scalar> {
-    return on ? t.template read_vector<Scalar>(name, size) : vector<Scalar>();
-  };
-
-  transformer_weights<Scalar> w;
-  w.token_embedding = t.template read_matrix<Scalar>("embed_tokens.weight", config.vocab_size, d);
-  for (Index i = 0; i < config.num_hidden_layers; ++i) {
-    const std::string p = "layers." + std::to_string(i) + ".";
-    block_weights<Scalar> b;
-    b.attention_norm = normalization<Scalar>::rms(t.template read_vector<Scalar>(p + "input_layernorm.weight", d), eps);
-    b.attention.d_model = d;
-    b.attention.n_heads = config.num_attention_heads;
-    b.attention.n_kv_heads = config.kv_heads();
-    b.attention.head_dim = hd;
-    b.attention.causal = true;
-    b.attention.bias = config.attention_bias;
-    b.attention.rotary = true;
-    b.attention.rotary_base = config.rope_theta;
-    attention_weights<Scalar>& a = b.attention_projections;
-    a.w_q = linear(p + "self_attn.q_proj.weight", q_width, d);
-    a.w_k = linear(p + "self_attn.k_proj.weight", kv_width, d);
-    a.w_v = linear(p + "self_attn.v_proj.weight", kv_width, d);
-    a.w_o = linear(p + "self_attn.o_proj.weight", d, q_width);
-    a.b_q = bias(config.attention_bias, p + "self_attn.q_proj.bias", q_width);
-    a.b_k = bias(config.attention_bias, p + "self_attn.k_proj.bias", kv_width);
-    a.b_v = bias(config.attention_bias, p + "self_attn.v_proj.bias", kv_width);
-    a.b_o = bias(config.attention_bias, p + "self_attn.o_proj.bias", d);
-    b.mlp_norm =
-        normalization<Scalar>::rms(t.template read_vector<Scalar>(p + "post_attention_layernorm.weight", d), eps);
-    b.feed_forward.kind = mlp_kind::gated;
-    b.feed_forward.activation = activation_kind::silu;
-    b.feed_forward.w_gate = linear(p + "mlp.gate_proj.weight", ff, d);
-    b.feed_forward.w_in = linear(p + "mlp.up_proj.weight", ff, d);
-    b.feed_forward.w_out = linear(p + "mlp.down_proj.weight", d, ff);
-    b.feed_forward.b_gate = bias(config.mlp_bias, p + "mlp.gate_proj.bias", ff);
-    b.feed_forward.b_in = bias(config.mlp_bias, p + "mlp.up_proj.bias", ff);
-    b.feed_forward.b_out = bias(config.mlp_bias, p + "mlp.down_proj.bias", d);
-    w.blocks.push_back(std::move(b));
-  }
-  w.final_norm = normalization<Scalar>::rms(t.template read_vector<Scalar>("norm.weight", d), eps);
-  if (!config.tie_word_embeddings) {
-    const hf_tensors& head = root;  // the head sits outside the `model.` prefix
-    w.lm_head = head.template read_matrix<Scalar>("lm_head.weight", config.vocab_size, d).transpose();
-  }
-  return transformer<Scalar>(std::move(w));
+  return build_transformer<Scalar>(llama_settings(config), llama_tensor_names(), files);
 }
 
 }  // namespace detail

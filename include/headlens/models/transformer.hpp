@@ -8,14 +8,19 @@
 /// the right (`y = x W + b`, W is [in x out], the transpose of PyTorch's `nn.Linear.weight`). Reductions inside
 /// the norms are accumulated in double whatever the scalar type.
 ///
-/// A block computes (pre-norm, as GPT-2 and Llama do):
-///   h = x + attention(norm_1(x))        hooks fire inside attention, with `hook_context::layer` = block index
-///   y = h + mlp(norm_2(h))
-/// and the model: x_0 = embed(ids) (+ learned positions), the blocks, a final norm, then logits = x W_head, where
-/// W_head is the transposed token embedding when the weights are tied. `transformer::forward_step` decodes
-/// incrementally over a `transformer_cache` (one `kv_cache` per layer).
+/// A block computes, by its `block_layout` (hooks fire inside attention, with `hook_context::layer` = block index):
+///   pre_norm (GPT-2, Llama, ...):  h = x + post_1(attention(norm_1(x)));  y = h + post_2(mlp(norm_2(h)))
+///                                  (post_1, post_2: Gemma 2's extra norms, absent elsewhere)
+///   parallel (GPT-NeoX):           y = x + attention(norm_1(x)) + mlp(norm_2(x))
+///   post_norm (BERT, RoBERTa):     h = norm_1(x + attention(x));      y = norm_2(h + mlp(h))
+/// and the model: x_0 = embed(ids) * embedding_scale (+ learned positions), then an embedding norm (BERT), the
+/// blocks, a final norm, a head transform (BERT's dense, activation, norm), then logits = x W_head + b, where W_head
+/// is the transposed token embedding when the weights are tied, soft-capped when asked (Gemma 2). Every part
+/// beyond the embedding, the blocks and the head is optional. `transformer::forward_step` decodes incrementally
+/// over a `transformer_cache` (one `kv_cache` per layer).
 ///
-/// Loaders for Hugging Face checkpoints are in models/gpt2.hpp and models/llama.hpp.
+/// Loaders for Hugging Face checkpoints are in models/families.hpp (every family), models/gpt2.hpp and
+/// models/llama.hpp.
 
 #include <algorithm>
 #include <cmath>
@@ -268,37 +273,68 @@ matrix<Scalar> embed_tokens(const Eigen::Ref<const matrix<Scalar>>& table, const
   return out;
 }
 
-/// The weights of one pre-norm decoder block.
+/// Where a block's norms sit relative to its residual additions (see the file comment).
+enum class block_layout {
+  pre_norm,   ///< norm, sublayer, residual add (GPT-2, Llama and most decoders)
+  parallel,   ///< attention and MLP both read the block input, one residual add (GPT-NeoX's parallel residual)
+  post_norm,  ///< sublayer, residual add, norm (BERT, RoBERTa)
+};
+
+/// The weights of one block.
 template <class Scalar>
 struct block_weights {
-  normalization<Scalar> attention_norm;             ///< before attention (GPT-2 ln_1, Llama input_layernorm)
-  attention_config attention;                       ///< the attention layer's shape; `causal` is forced on
+  block_layout layout = block_layout::pre_norm;
+  normalization<Scalar> attention_norm;             ///< GPT-2 ln_1, Llama input_layernorm, BERT attention LayerNorm
+  attention_config attention;                       ///< the attention layer's shape; `causal` is set from below
   attention_weights<Scalar> attention_projections;  ///< q, k, v, o in the x W convention
-  normalization<Scalar> mlp_norm;                   ///< before the MLP (GPT-2 ln_2, Llama post_attention_layernorm)
+  normalization<Scalar> mlp_norm;                   ///< GPT-2 ln_2, Llama post_attention_layernorm, BERT output LN
   mlp<Scalar> feed_forward;
+  /// Pre-norm only, optional (empty weight: none): norms of the attention and MLP outputs before their residual
+  /// adds (Gemma 2's post_attention_layernorm, post_feedforward_layernorm).
+  normalization<Scalar> attention_output_norm, mlp_output_norm;
+  bool causal = true;  ///< false for an encoder's bidirectional attention
+};
+
+/// The optional transform between the last block and the LM head of BERT-style masked LMs:
+/// norm(act(x W + b)) (BERT's cls.predictions.transform, RoBERTa's lm_head.dense + layer_norm).
+template <class Scalar>
+struct head_transform_weights {
+  matrix<Scalar> weight;  ///< [d x d]; empty means no transform
+  vector<Scalar> bias;    ///< [d] or empty
+  activation_kind activation = activation_kind::gelu_erf;
+  normalization<Scalar> norm;
 };
 
 /// Everything a `transformer` is built from.
 template <class Scalar>
 struct transformer_weights {
   matrix<Scalar> token_embedding;     ///< [vocab x d]
-  matrix<Scalar> position_embedding;  ///< [max_positions x d] learned positions (GPT-2), or empty (Llama: rotary)
+  /// [max_positions x d] learned positions (GPT-2; row p serves position p, so a loader drops the rows an offset
+  /// skips, as OPT's 2 and RoBERTa's padding_idx + 1), or empty (rotary)
+  matrix<Scalar> position_embedding;
+  Scalar embedding_scale = 1;          ///< token embeddings are multiplied by it (Gemma: sqrt(d) in the dtype)
+  normalization<Scalar> embedding_norm;  ///< after the embeddings (BERT's embeddings.LayerNorm); empty: none
   std::vector<block_weights<Scalar>> blocks;
-  normalization<Scalar> final_norm;  ///< GPT-2 ln_f, Llama norm
+  normalization<Scalar> final_norm;  ///< GPT-2 ln_f, Llama norm; empty weight: none (post-norm encoders)
+  head_transform_weights<Scalar> head_transform;  ///< BERT's MLM transform; empty: none
   matrix<Scalar> lm_head;            ///< [d x vocab]; empty means tied to token_embedding (logits = x E^T)
   vector<Scalar> lm_head_bias;       ///< [vocab] or empty
+  double final_logit_softcap = 0;    ///< above 0: logits become cap * tanh(logits / cap) (Gemma 2)
 };
 
-/// One pre-norm decoder block, its attention layer built once.
+/// One block (pre-norm, parallel or post-norm; see the file comment), its attention layer built once.
 template <class Scalar>
 class decoder_block {
  public:
   /// Validates and builds block `layer` (the index reported to hooks). Throws `shape_error`, `argument_error`.
   decoder_block(const block_weights<Scalar>& w, int layer)
-      : attention_norm_(w.attention_norm),
-        attention_(causal(w.attention), w.attention_projections, layer),
+      : layout_(w.layout),
+        attention_norm_(w.attention_norm),
+        attention_(with_causal(w.attention, w.causal), w.attention_projections, layer),
         mlp_norm_(w.mlp_norm),
-        mlp_(w.feed_forward) {
+        mlp_(w.feed_forward),
+        attention_output_norm_(w.attention_output_norm),
+        mlp_output_norm_(w.mlp_output_norm) {
     const std::string name = "blocks[" + std::to_string(layer) + "]";
     const Index d = w.attention.d_model;
     attention_norm_.validate(name + ".attention_norm");
@@ -307,6 +343,15 @@ class decoder_block {
       detail::fail<shape_error>(name, " norms have widths ", attention_norm_.size(), " and ", mlp_norm_.size(),
                                 ", expected d_model = ", d);
     }
+    for (const auto* n : {&attention_output_norm_, &mlp_output_norm_}) {
+      if (n->size() == 0) continue;
+      const std::string which = name + (n == &attention_output_norm_ ? ".attention_output_norm" : ".mlp_output_norm");
+      n->validate(which);
+      if (n->size() != d) detail::fail<shape_error>(which, " has width ", n->size(), ", expected d_model = ", d);
+      if (layout_ != block_layout::pre_norm) {
+        detail::fail<argument_error>(which, " is set, expected none outside a pre-norm block");
+      }
+    }
     mlp_.validate(name + ".feed_forward", d);
   }
 
@@ -314,10 +359,9 @@ class decoder_block {
   template <class Hooks = no_hooks>
   matrix<Scalar> forward(const Eigen::Ref<const matrix<Scalar>>& x, const forward_options<Scalar>& options = {},
                          Hooks&& hooks = Hooks{}) const {
-    matrix<Scalar> h = attention_.forward(attention_norm_(x, options.threads), options, hooks);
-    h += x;
-    mlp_.add_to(mlp_norm_(h, options.threads), h, options.threads);
-    return h;
+    return around_attention(x, options, [&](const Eigen::Ref<const matrix<Scalar>>& in) {
+      return attention_.forward(in, options, hooks);
+    });
   }
 
   /// The block applied to the next tokens `x` [n x d_model] of a sequence whose earlier keys and values are in
@@ -325,26 +369,61 @@ class decoder_block {
   template <class Hooks = no_hooks>
   matrix<Scalar> forward_step(const Eigen::Ref<const matrix<Scalar>>& x, kv_cache<Scalar>& cache,
                               const forward_options<Scalar>& options = {}, Hooks&& hooks = Hooks{}) const {
-    matrix<Scalar> h = attention_.forward_step(attention_norm_(x, options.threads), cache, options, hooks);
-    h += x;
-    mlp_.add_to(mlp_norm_(h, options.threads), h, options.threads);
-    return h;
+    return around_attention(x, options, [&](const Eigen::Ref<const matrix<Scalar>>& in) {
+      return attention_.forward_step(in, cache, options, hooks);
+    });
   }
 
   const multi_head_attention<Scalar>& attention() const noexcept { return attention_; }
   const normalization<Scalar>& attention_norm() const noexcept { return attention_norm_; }
   const normalization<Scalar>& mlp_norm() const noexcept { return mlp_norm_; }
   const mlp<Scalar>& feed_forward() const noexcept { return mlp_; }
+  block_layout layout() const noexcept { return layout_; }
 
  private:
-  static attention_config causal(attention_config c) {
-    c.causal = true;
+  static attention_config with_causal(attention_config c, bool causal) {
+    c.causal = causal;
     return c;
   }
+
+  // The residual wiring of `layout_` around `attend` (the attention layer, plain or with a cache).
+  template <class Attend>
+  matrix<Scalar> around_attention(const Eigen::Ref<const matrix<Scalar>>& x, const forward_options<Scalar>& options,
+                                  Attend&& attend) const {
+    const Index threads = options.threads;
+    if (layout_ == block_layout::post_norm) {
+      matrix<Scalar> h = attend(x);
+      h += x;
+      attention_norm_.apply(h, h, threads);
+      mlp_.add_to(h, h, threads);
+      mlp_norm_.apply(h, h, threads);
+      return h;
+    }
+    if (layout_ == block_layout::parallel) {
+      matrix<Scalar> h = attend(attention_norm_(x, threads));
+      h += x;
+      mlp_.add_to(mlp_norm_(x, threads), h, threads);
+      return h;
+    }
+    matrix<Scalar> h = attend(attention_norm_(x, threads));
+    if (attention_output_norm_.size() != 0) attention_output_norm_.apply(h, h, threads);
+    h += x;
+    if (mlp_output_norm_.size() != 0) {
+      matrix<Scalar> m = mlp_(mlp_norm_(h, threads), threads);
+      mlp_output_norm_.apply(m, m, threads);
+      h += m;
+    } else {
+      mlp_.add_to(mlp_norm_(h, threads), h, threads);
+    }
+    return h;
+  }
+
+  block_layout layout_;
   normalization<Scalar> attention_norm_;
   multi_head_attention<Scalar> attention_;
   normalization<Scalar> mlp_norm_;
   mlp<Scalar> mlp_;
+  normalization<Scalar> attention_output_norm_, mlp_output_norm_;
 };
 
 template <class Scalar>
@@ -387,9 +466,13 @@ class transformer {
   explicit transformer(transformer_weights<Scalar> w)
       : token_embedding_(std::move(w.token_embedding)),
         position_embedding_(std::move(w.position_embedding)),
+        embedding_scale_(w.embedding_scale),
+        embedding_norm_(std::move(w.embedding_norm)),
         final_norm_(std::move(w.final_norm)),
+        head_transform_(std::move(w.head_transform)),
         lm_head_(std::move(w.lm_head)),
-        lm_head_bias_(std::move(w.lm_head_bias)) {
+        lm_head_bias_(std::move(w.lm_head_bias)),
+        final_logit_softcap_(w.final_logit_softcap) {
     const Index d = token_embedding_.cols();
     if (token_embedding_.rows() == 0 || d == 0) {
       detail::fail<shape_error>("token_embedding is [", token_embedding_.rows(), " x ", d,
@@ -399,9 +482,28 @@ class transformer {
       detail::fail<shape_error>("position_embedding is [", position_embedding_.rows(), " x ",
                                 position_embedding_.cols(), "], expected [max_positions x ", d, "]");
     }
-    final_norm_.validate("final_norm");
-    if (final_norm_.size() != d) {
-      detail::fail<shape_error>("final_norm.weight has ", final_norm_.size(), " entries, expected d_model = ", d);
+    auto optional_norm = [&](const normalization<Scalar>& n, const char* name) {
+      if (n.size() == 0 && n.bias.size() == 0) return;
+      n.validate(name);
+      if (n.size() != d) detail::fail<shape_error>(name, ".weight has ", n.size(), " entries, expected d_model = ", d);
+    };
+    optional_norm(final_norm_, "final_norm");
+    optional_norm(embedding_norm_, "embedding_norm");
+    if (head_transform_.weight.size() != 0) {
+      if (head_transform_.weight.rows() != d || head_transform_.weight.cols() != d) {
+        detail::fail<shape_error>("head_transform.weight is [", head_transform_.weight.rows(), " x ",
+                                  head_transform_.weight.cols(), "], expected [", d, " x ", d, "]");
+      }
+      if (head_transform_.bias.size() != 0 && head_transform_.bias.size() != d) {
+        detail::fail<shape_error>("head_transform.bias has ", head_transform_.bias.size(), " entries, expected ", d);
+      }
+      optional_norm(head_transform_.norm, "head_transform.norm");
+    }
+    if (!(std::isfinite(double(embedding_scale_)) && embedding_scale_ > 0)) {
+      detail::fail<argument_error>("embedding_scale is ", embedding_scale_, ", expected a finite positive number");
+    }
+    if (!(std::isfinite(final_logit_softcap_) && final_logit_softcap_ >= 0)) {
+      detail::fail<argument_error>("final_logit_softcap is ", final_logit_softcap_, ", expected 0 (none) or more");
     }
     if (lm_head_.size() != 0 && lm_head_.rows() != d) {
       detail::fail<shape_error>("lm_head is [", lm_head_.rows(), " x ", lm_head_.cols(), "], expected [", d,
@@ -440,7 +542,7 @@ class transformer {
     check_ids(ids, options);
     matrix<Scalar> x = embed(ids, 0, options.threads);
     for (const decoder_block<Scalar>& block : blocks_) x = block.forward(x, options, hooks);
-    final_norm_.apply(x, x, options.threads);
+    finish(x, options.threads);
     return x;
   }
 
@@ -486,7 +588,7 @@ class transformer {
     }
     matrix<Scalar> x = embed(ids, 0, options.threads, T);
     for (const decoder_block<Scalar>& block : blocks_) x = block.forward(x, o, hooks);
-    final_norm_.apply(x, x, options.threads);
+    finish(x, options.threads);
     return x;
   }
 
@@ -523,17 +625,43 @@ class transformer {
       x = blocks_[i].forward_step(x, cache.layers_[i], options, hooks);
     }
     cache.length_ += x.rows();
-    final_norm_.apply(x, x, options.threads);
+    finish(x, options.threads);
     return logits(x, options.threads);
   }
 
   /// Logits for the rows of `hidden` [T x d_model] (already through the final norm), on up to `threads` threads
-  /// (0: OpenMP's default; the result does not depend on it). A tied head multiplies by the token embedding
-  /// transposed without copying it (`detail::projection_product_transposed`).
+  /// (0: OpenMP's default; the result does not depend on it): the head transform when there is one, the head, the
+  /// soft-cap. A tied head multiplies by the token embedding transposed without copying it
+  /// (`detail::projection_product_transposed`).
   matrix<Scalar> logits(const Eigen::Ref<const matrix<Scalar>>& hidden, Index threads_requested = 0) const {
     if (hidden.cols() != d_model()) {
       detail::fail<shape_error>("hidden.cols() is ", hidden.cols(), ", expected d_model = ", d_model());
     }
+    if (head_transform_.weight.size() != 0) {
+      matrix<Scalar> x = hidden * head_transform_.weight;
+      if (head_transform_.bias.size() != 0) x.rowwise() += head_transform_.bias.transpose();
+      apply_activation(head_transform_.activation, x);
+      if (head_transform_.norm.size() != 0) head_transform_.norm.apply(x, x, threads_requested);
+      matrix<Scalar> out = head_logits(x, threads_requested);
+      soft_cap_logits(out);
+      return out;
+    }
+    matrix<Scalar> out = head_logits(hidden, threads_requested);
+    soft_cap_logits(out);
+    return out;
+  }
+
+ private:
+  void soft_cap_logits(matrix<Scalar>& out) const noexcept {
+    if (final_logit_softcap_ > 0) detail::soft_cap(out, Scalar(final_logit_softcap_));
+  }
+
+  // The final norm, where there is one.
+  void finish(matrix<Scalar>& x, Index threads) const {
+    if (final_norm_.size() != 0) final_norm_.apply(x, x, threads);
+  }
+
+  matrix<Scalar> head_logits(const Eigen::Ref<const matrix<Scalar>>& hidden, Index threads_requested) const {
     const Index t = hidden.rows(), vocab = vocab_size();
     matrix<Scalar> out(t, vocab);
     const int threads = detail::product_threads(t, vocab, detail::thread_count(threads_requested));
@@ -551,7 +679,6 @@ class transformer {
     return out;
   }
 
- private:
   // Token embeddings (+ learned positions from `first_position`) of already checked ids, rows in parallel; with
   // `period`, the ids are sequences of that many tokens each, each from `first_position` again.
   matrix<Scalar> embed(const std::vector<std::int32_t>& ids, Index first_position, Index threads,
@@ -563,9 +690,11 @@ class transformer {
     detail::parallel_for((t + rows_per_unit - 1) / rows_per_unit, detail::thread_count(threads), [&](Index unit, int) {
       for (Index r = unit * rows_per_unit; r < std::min(t, (unit + 1) * rows_per_unit); ++r) {
         x.row(r) = token_embedding_.row(ids[std::size_t(r)]);
+        if (embedding_scale_ != Scalar(1)) x.row(r) *= embedding_scale_;
         if (position_embedding_.size() != 0) x.row(r) += position_embedding_.row(first_position + r % period);
       }
     });
+    if (embedding_norm_.size() != 0) embedding_norm_.apply(x, x, threads);
     return x;
   }
 
@@ -592,10 +721,14 @@ class transformer {
 
   matrix<Scalar> token_embedding_;
   matrix<Scalar> position_embedding_;
+  Scalar embedding_scale_;
+  normalization<Scalar> embedding_norm_;
   std::vector<decoder_block<Scalar>> blocks_;
   normalization<Scalar> final_norm_;
+  head_transform_weights<Scalar> head_transform_;
   matrix<Scalar> lm_head_;
   vector<Scalar> lm_head_bias_;
+  double final_logit_softcap_;
 };
 
 }  // namespace headlens

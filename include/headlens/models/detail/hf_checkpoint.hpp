@@ -41,6 +41,8 @@ class hf_config {
       c.json_ = nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
       throw format_error::at_byte(name, e.byte, std::string("not valid JSON (") + e.what() + ")");
+    } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double (out_of_range 406)
+      throw format_error::at_byte(name, 0, std::string("not readable JSON (") + e.what() + ")");
     }
     if (!c.json_.is_object()) throw format_error::at_byte(name, 0, "expected a JSON object of settings");
     return c;
