@@ -19,6 +19,7 @@
 #include "headlens/io/gguf.hpp"
 #include "headlens/io/gguf_writer.hpp"
 #include "headlens/io/npy.hpp"
+#include "headlens/models/attention_model.hpp"
 #include "headlens/models/gguf_llama.hpp"
 #include "support/gguf_random_llama.hpp"
 
@@ -472,6 +473,36 @@ TEST_CASE("the GGUF Llama loader in float matches llama.cpp's F32 logits", "[ggu
   }
   INFO("float: max |log p - llama.cpp| = " << diff);
   CHECK(diff <= 1e-4);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("load_attention_model runs a GGUF file with a tokenizer given apart, as llama.cpp does", "[gguf][llama]") {
+  const std::vector<std::int32_t> ids = gguf_fixture::ids();
+  const std::string path = temp_path("llama_attention_model.gguf");
+  const bytes_t bytes = gguf_fixture::llama_bytes(ggml_type::f32);
+  headlens::detail::write_file_bytes(path, bytes.data(), bytes.size());
+  const std::string words = std::string(HEADLENS_TEST_DATA_DIR) + "/models/words/vocab.json";
+  REQUIRE_THROWS_WITH(headlens::load_attention_model(path),
+                      Contains("is a GGUF file, whose own tokenizer (tokenizer.ggml.*) headlens does not read yet"));
+  headlens::attention_model_options options;
+  options.tokenizer = words;
+  const auto model = headlens::load_attention_model(path, options);
+  CHECK(model->description() == "Llama (2 layers x 4 heads, word vocabulary)");
+  CHECK(model->causal());
+  CHECK(model->vocab_size() == 288);
+  CHECK(headlens::token_ids(model->tokenize("the cat")) == std::vector<std::int32_t>{3, 4});  // no BOS of its own
+  const headlens::matrix<double> logits = model->logits(ids).cast<double>();
+  const headlens::matrix<double> reference = headlens::read_npy_matrix<double>(
+      std::string(HEADLENS_TEST_DATA_DIR) + "/gguf/llama_F32.logprobs.npy", headlens::Index(ids.size()), 288);
+  double diff = 0;
+  for (headlens::Index r = 0; r < logits.rows(); ++r) {
+    const std::vector<double> ours = log_softmax_row(logits, r);
+    for (headlens::Index c = 0; c < logits.cols(); ++c) diff = std::max(diff, std::fabs(ours[std::size_t(c)] - reference(r, c)));
+  }
+  INFO("through load_attention_model: max |log p - llama.cpp| = " << diff);
+  CHECK(diff <= 1e-4);
+  const headlens::tensor<float> maps = model->attention(ids);
+  CHECK(maps.shape == std::vector<headlens::Index>{2, 4, headlens::Index(ids.size()), headlens::Index(ids.size())});
   std::filesystem::remove(path);
 }
 

