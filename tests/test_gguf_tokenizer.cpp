@@ -1,7 +1,8 @@
 // The tokenizer of a GGUF file's tokenizer.ggml.* metadata against llama.cpp's own (node-llama-cpp 3.21.1,
 // tools/gguf_tokenizer_fixtures.mjs): the ids llama.cpp gives for every string of tests/data/tokenizers/corpus.json
 // on GGUF files that carry (a) the random Llama fixture's byte-fallback SentencePiece vocabulary and (b) the real
-// Llama 2 ("llama"), Llama 3.1 ("gpt2", pre "llama-bpe") and Qwen3 ("gpt2", pre "qwen2") vocabularies, rebuilt here
+// Llama 2 ("llama"), Llama 3.1 ("gpt2", pre "llama-bpe", also "gpt-2" and "default") and Qwen3 ("gpt2", pre
+// "qwen2") vocabularies, rebuilt here
 // from the tokenizer.json files tools/fetch-tokenizers.sh fetches (SKIPPED when they are absent). Malformed
 // metadata is checked to give format_errors naming the key.
 #include <catch2/catch.hpp>
@@ -127,25 +128,28 @@ TEST_CASE("gguf_tokenizer: add_space_prefix and add_bos_token are read", "[gguf]
 
 TEST_CASE("gguf_tokenizer: real vocabularies give llama.cpp's ids", "[gguf][tokenizer][real]") {
   const std::string dir = tokenizers_dir();
-  for (const char* name : {"llama2", "llama3_1", "qwen3"}) {
+  // Llama 3.1's vocabulary is also split with the "gpt-2" and "default" regexes (the name after '-').
+  for (const std::string name : {"llama2", "llama3_1", "qwen3", "llama3_1-gpt-2", "llama3_1-default"}) {
     DYNAMIC_SECTION(name) {
-      const std::string path = dir + "/" + name + "/tokenizer.json";
+      const std::string base = name.substr(0, name.find('-'));
+      const std::string pre = name.size() > base.size() ? name.substr(base.size() + 1) : "";
+      const std::string path = dir + "/" + base + "/tokenizer.json";
       if (dir.empty() || !std::filesystem::exists(path)) {
         WARN("SKIPPED: " << name << ": no " << (dir.empty() ? std::string("tokenizers folder") : path)
                          << "; set HEADLENS_TOKENIZERS_DIR or run tools/fetch-tokenizers.sh (make models)");
         continue;
       }
 #if !defined(HEADLENS_WITH_TOKENIZERS)
-      if (std::string(name) != "llama2") {
+      if (name != "llama2") {
         WARN("SKIPPED: " << name << " needs the tokenizers component (HEADLENS_WITH_TOKENIZERS)");
         continue;
       }
 #endif
-      const auto bytes = gguf_tokenizer_vocab::real_bytes(name, path);
+      const auto bytes = gguf_tokenizer_vocab::real_bytes(base, path, pre);
       const reference ref = load_reference(name);
       INFO(path << " must be the file the reference was made from (tools/fetch-tokenizers.sh pins it)");
       REQUIRE(hex64(gguf_fixture::fnv1a(bytes)) == ref.fnv);
-      check_against_llama_cpp(headlens::gguf_tokenizer(gguf_file::from_bytes(bytes, std::string(name) + ".gguf")), ref);
+      check_against_llama_cpp(headlens::gguf_tokenizer(gguf_file::from_bytes(bytes, name + ".gguf")), ref);
     }
   }
 }

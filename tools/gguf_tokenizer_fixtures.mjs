@@ -31,7 +31,7 @@ function fnv1a(bytes) {
 
 const corpus = JSON.parse(fs.readFileSync(path.join(root, "tests/data/tokenizers/corpus.json"), "utf8"));
 const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
-for (const name of ["spm_fixture", "llama2", "llama3_1", "qwen3"]) {
+for (const name of ["spm_fixture", "llama2", "llama3_1", "qwen3", "llama3_1-gpt-2", "llama3_1-default"]) {
   const file = path.resolve(inputDir, `${name}.gguf`);
   const model = await llama.loadModel({ modelPath: file, vocabOnly: true, gpuLayers: 0 });
   const ids = corpus.map((text) => model.tokenize(text, false));

@@ -25,4 +25,8 @@ int main(int argc, char** argv) {
     write(out + "/" + name + ".gguf",
           gguf_tokenizer_vocab::real_bytes(name, tokenizers + "/" + name + "/tokenizer.json"));
   }
+  for (const char* pre : {"gpt-2", "default"}) {
+    write(out + "/llama3_1-" + pre + ".gguf",
+          gguf_tokenizer_vocab::real_bytes("llama3_1", tokenizers + "/llama3_1/tokenizer.json", pre));
+  }
 }

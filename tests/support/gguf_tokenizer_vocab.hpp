@@ -7,7 +7,8 @@
 //   score -id (the order of its merges, as in its tokenizer.model), <unk> unknown, <s> </s> control, <0xXX> byte;
 // - "llama3_1": Llama 3.1's byte-level vocabulary ("gpt2", pre "llama-bpe"), merges as in its tokenizer.json;
 // - "qwen3": Qwen3's ("gpt2", pre "qwen2"); added tokens are control when special, user-defined otherwise, as
-//   llama.cpp's converter types them.
+//   llama.cpp's converter types them;
+// - "llama3_1-gpt-2", "llama3_1-default": Llama 3.1's vocabulary with pre "gpt-2" and "default" (other regexes).
 // The tokenizer.json files are those tools/fetch-tokenizers.sh fetches (build/models/tokenizers/<name>/).
 
 #include <headlens/io/gguf_writer.hpp>
@@ -45,8 +46,10 @@ inline std::vector<unsigned char> spm_fixture_bytes() {
   return w.bytes();
 }
 
-/// The GGUF bytes for the real vocabulary `name` read from its tokenizer.json at `path`.
-inline std::vector<unsigned char> real_bytes(const std::string& name, const std::string& path) {
+/// The GGUF bytes for the real vocabulary `name` read from its tokenizer.json at `path`; `pre` replaces the
+/// tokenizer.ggml.pre of a byte-level vocabulary when not empty (Llama 3.1's vocabulary split as GPT-2 splits, ...).
+inline std::vector<unsigned char> real_bytes(const std::string& name, const std::string& path,
+                                             const std::string& pre = "") {
   using headlens::gguf_value;
   std::ifstream in(path, std::ios::binary);
   const nlohmann::json j = nlohmann::json::parse(in);
@@ -90,7 +93,7 @@ inline std::vector<unsigned char> real_bytes(const std::string& name, const std:
                                      : m.at(0).get<std::string>() + " " + m.at(1).get<std::string>());
     }
     w.set("tokenizer.ggml.model", gguf_value::of_string("gpt2"));
-    w.set("tokenizer.ggml.pre", gguf_value::of_string(name == "qwen3" ? "qwen2" : "llama-bpe"));
+    w.set("tokenizer.ggml.pre", gguf_value::of_string(!pre.empty() ? pre : name == "qwen3" ? "qwen2" : "llama-bpe"));
     w.set("tokenizer.ggml.merges", gguf_value::of_strings(merges));
     const std::uint32_t bos = name == "qwen3" ? 151643 : 128000;
     w.set("tokenizer.ggml.bos_token_id", gguf_value::of_uint32(bos));
