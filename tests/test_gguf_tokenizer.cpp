@@ -219,6 +219,19 @@ TEST_CASE("gguf_tokenizer: malformed or unsupported metadata is a format_error n
     std::vector<std::int32_t> ids;
     for (const auto& t : tok.encode("ab a", true)) ids.push_back(t.id);
     CHECK(ids == std::vector<std::int32_t>{4, 2, 3, 0});
+    // Without add_bos_token: BOS by default for Llama 3's pre-tokenizer, not for Qwen2's (llama.cpp's defaults).
+    const auto count_without_key = [](const char* pre) {
+      headlens::gguf_writer w;
+      gguf_tokenizer_vocab::add_architecture(w, 5);
+      w.set("tokenizer.ggml.model", gguf_value::of_string("gpt2"));
+      w.set("tokenizer.ggml.pre", gguf_value::of_string(pre));
+      w.set("tokenizer.ggml.tokens", gguf_value::of_strings({"a", "b", "ab", "\xC4\xA0", "<s>"}));
+      w.set("tokenizer.ggml.merges", gguf_value::of_strings({"a b"}));
+      w.set("tokenizer.ggml.bos_token_id", gguf_value::of_uint32(4));
+      return headlens::gguf_tokenizer(gguf_file::from_bytes(w.bytes())).encode("ab", true).size();
+    };
+    CHECK(count_without_key("llama-bpe") == 2);
+    CHECK(count_without_key("qwen2") == 1);
   }
   check_error([&](W& w) { gpt2(w); w.set("tokenizer.ggml.pre", gguf_value::of_string("falcon")); },
               {"tokenizer.ggml.pre", "\"falcon\"", "llama-bpe", "qwen2", "gpt-2"});

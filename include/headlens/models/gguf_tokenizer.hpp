@@ -7,7 +7,8 @@
 /// - "gpt2": byte-level BPE over `tokens` and `merges` ("a b"), the text first split by the regular expression
 ///   llama.cpp uses for `tokenizer.ggml.pre` (see `gguf_pretokenizer_patterns`); needs the tokenizers component
 ///   (HEADLENS_WITH_TOKENIZERS, PCRE2);
-/// - BOS first when `tokenizer.ggml.add_bos_token` (default true) and `tokenizer.ggml.bos_token_id` is set.
+/// - BOS first when `tokenizer.ggml.add_bos_token` and `tokenizer.ggml.bos_token_id` are set (add_bos_token's
+///   default is llama.cpp's: true for "llama" and for the Llama 3 pre-tokenizer, false for other "gpt2" ones).
 /// Other models ("bert", "t5", "rwkv", ...) are `format_error`s naming the value ("not supported yet"); "none"
 /// says the file has no tokenizer. Malformed metadata (lengths that differ, ids out of range, wrong types) is a `format_error` at the
 /// key's byte offset.
@@ -64,6 +65,7 @@ inline const std::vector<gguf_pretokenizer>& gguf_pretokenizer_patterns() {
       {"gpt-2", {gpt2}},
       {"llama-bpe", {llama3}},
       {"llama3", {llama3}},
+      {"llama-v3", {llama3}},
       {"qwen2", {qwen2}},
   };
   return table;
@@ -174,6 +176,8 @@ inline pretrained_tokenizer gguf_gpt2_tokenizer(const gguf_file& file, const std
   if (found == nullptr) {
     file.bad_value("tokenizer.ggml.pre", "\"" + pre + "\", which headlens does not know", "one of " + known);
   }
+  // llama.cpp's Llama 3 pre-tokenizer also takes a word that is itself a token whole and adds BOS by default.
+  const bool llama3 = pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3";
   const std::vector<std::int32_t> types = gguf_token_types(file, n);
   const std::vector<std::string>& merges = file.get_strings("tokenizer.ggml.merges");
   for (std::size_t i = 0; i < merges.size(); ++i) {
@@ -207,13 +211,11 @@ inline pretrained_tokenizer gguf_gpt2_tokenizer(const gguf_file& file, const std
       {"added_tokens", added},
       {"normalizer", nullptr},
       {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", splits}}},
-      // llama.cpp takes a word that is itself a token whole for Llama 3 (as its tokenizer.json says).
-      {"model",
-       {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}, {"ignore_merges", pre == "llama-bpe" || pre == "llama3"}}},
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}, {"ignore_merges", llama3}}},
   };
   const std::optional<std::int32_t> bos = gguf_token_id(file, "tokenizer.ggml.bos_token_id", n);
   (void)gguf_token_id(file, "tokenizer.ggml.eos_token_id", n);
-  if (bos && gguf_bool_or(file, "tokenizer.ggml.add_bos_token", false)) {
+  if (bos && gguf_bool_or(file, "tokenizer.ggml.add_bos_token", llama3)) {
     const std::string& b = tokens[std::size_t(*bos)];
     j["post_processor"] = {{"type", "TemplateProcessing"},
                            {"single", {{{"SpecialToken", {{"id", b}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
