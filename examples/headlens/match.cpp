@@ -79,7 +79,7 @@ void run_match(const match_args& args) {
   headlens::head_comparison_options options;
   options.max_sentences = args.max_sentences;
   options.progress = [](std::size_t done, std::size_t total) {
-    if (done % 10 == 0 || done == total) std::cerr << "  sentence " << done << " / " << total << "\n";
+    if (done % 20 == 0 || done == total) std::cerr << "  sentence " << done << " / " << total << "\n";
   };
   const headlens::head_similarity s = headlens::compare_heads(*a, *b, documents, options);
   const std::vector<headlens::head_match> pairs = headlens::match_heads(s);

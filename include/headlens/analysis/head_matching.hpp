@@ -179,7 +179,8 @@ class head_similarity_accumulator {
 struct head_comparison_options {
   Index min_words = 2;      ///< sentences with fewer words are skipped
   Index max_sentences = 0;  ///< stop after this many compared sentences (0: all)
-  /// Called after each sentence with (sentences seen, sentences in all documents), e.g. for progress on stderr.
+  /// Called after each sentence, compared or skipped, with (sentences seen, sentences in all documents), e.g. for
+  /// progress on stderr.
   std::function<void(std::size_t, std::size_t)> progress;
 };
 
@@ -194,6 +195,9 @@ inline head_similarity compare_heads(const attention_model& a, const attention_m
   head_similarity_accumulator acc(a.layers(), a.heads(), a.causal(), b.layers(), b.heads(), b.causal());
   std::size_t total = 0, seen = 0;
   for (const document& doc : documents) total += doc.sentences.size();
+  const auto report = [&] {
+    if (options.progress) options.progress(seen, total);
+  };
   for (const document& doc : documents) {
     if (doc.words.empty()) continue;
     const document_text surface = document_surface_text(doc);
@@ -202,6 +206,7 @@ inline head_similarity compare_heads(const attention_model& a, const attention_m
       if (options.max_sentences > 0 && acc.sentences() >= options.max_sentences) break;
       if (sent.size() < std::max<Index>(options.min_words, 1)) {
         acc.skip();
+        report();
         continue;
       }
       const std::size_t base = surface.words[std::size_t(sent.begin)].begin;
@@ -215,6 +220,7 @@ inline head_similarity compare_heads(const attention_model& a, const attention_m
       if (tokens_a.empty() || tokens_b.empty() || Index(tokens_a.size()) > a.max_tokens() ||
           Index(tokens_b.size()) > b.max_tokens()) {
         acc.skip();
+        report();
         continue;
       }
       const token_alignment align_a = align_tokens(tokens_a, spans), align_b = align_tokens(tokens_b, spans);
@@ -224,7 +230,7 @@ inline head_similarity compare_heads(const attention_model& a, const attention_m
       }
       acc.add(token_to_word_maps(a.attention(token_ids(tokens_a)), align_a),
               token_to_word_maps(b.attention(token_ids(tokens_b)), align_b), usable);
-      if (options.progress) options.progress(seen, total);
+      report();
     }
   }
   head_similarity out = acc.result();
