@@ -476,14 +476,19 @@ TEST_CASE("the GGUF Llama loader in float matches llama.cpp's F32 logits", "[ggu
   std::filesystem::remove(path);
 }
 
-TEST_CASE("load_attention_model runs a GGUF file with a tokenizer given apart, as llama.cpp does", "[gguf][llama]") {
+TEST_CASE("load_attention_model runs a GGUF file with its own tokenizer or one given apart, as llama.cpp does",
+          "[gguf][llama]") {
   const std::vector<std::int32_t> ids = gguf_fixture::ids();
   const std::string path = temp_path("llama_attention_model.gguf");
   const bytes_t bytes = gguf_fixture::llama_bytes(ggml_type::f32);
   headlens::detail::write_file_bytes(path, bytes.data(), bytes.size());
   const std::string words = std::string(HEADLENS_TEST_DATA_DIR) + "/models/words/vocab.json";
-  REQUIRE_THROWS_WITH(headlens::load_attention_model(path),
-                      Contains("is a GGUF file, whose own tokenizer (tokenizer.ggml.*) headlens does not read yet"));
+  // Its own tokenizer: the fixture's SentencePiece-style vocabulary, BOS first (tokenizer.ggml.add_bos_token).
+  const auto own = headlens::load_attention_model(path);
+  CHECK(own->description() == "Llama (2 layers x 4 heads, SentencePiece BPE)");
+  const auto own_tokens = own->tokenize("hello");
+  REQUIRE_FALSE(own_tokens.empty());
+  CHECK(own_tokens.back().end == 5);
   headlens::attention_model_options options;
   options.tokenizer = words;
   const auto model = headlens::load_attention_model(path, options);

