@@ -117,6 +117,19 @@ std::vector<double> log_softmax_row(const headlens::matrix<double>& logits, head
   return out;
 }
 
+
+/// max |log softmax(logits) - reference| over every entry, and the reference read from tests/data/gguf/<file>.
+double max_logprob_diff(const headlens::matrix<double>& logits, const std::string& file) {
+  const headlens::matrix<double> reference = headlens::read_npy_matrix<double>(
+      std::string(HEADLENS_TEST_DATA_DIR) + "/gguf/" + file, logits.rows(), logits.cols());
+  double diff = 0;
+  for (headlens::Index r = 0; r < logits.rows(); ++r) {
+    const std::vector<double> ours = log_softmax_row(logits, r);
+    for (headlens::Index c = 0; c < logits.cols(); ++c) diff = std::max(diff, std::fabs(ours[std::size_t(c)] - reference(r, c)));
+  }
+  return diff;
+}
+
 }  // namespace
 
 TEST_CASE("ggml block layouts dequantise to the values worked out by hand", "[gguf]") {
@@ -464,13 +477,7 @@ TEST_CASE("the GGUF Llama loader in float matches llama.cpp's F32 logits", "[ggu
   headlens::detail::write_file_bytes(path, bytes.data(), bytes.size());
   const auto model = headlens::load_gguf_llama<float>(path);
   const headlens::matrix<double> logits = model.forward(ids).cast<double>();
-  const headlens::matrix<double> reference = headlens::read_npy_matrix<double>(
-      std::string(HEADLENS_TEST_DATA_DIR) + "/gguf/llama_F32.logprobs.npy", headlens::Index(ids.size()), 288);
-  double diff = 0;
-  for (headlens::Index r = 0; r < logits.rows(); ++r) {
-    const std::vector<double> ours = log_softmax_row(logits, r);
-    for (headlens::Index c = 0; c < logits.cols(); ++c) diff = std::max(diff, std::fabs(ours[std::size_t(c)] - reference(r, c)));
-  }
+  const double diff = max_logprob_diff(logits, "llama_F32.logprobs.npy");
   INFO("float: max |log p - llama.cpp| = " << diff);
   CHECK(diff <= 1e-4);
   std::filesystem::remove(path);
@@ -497,13 +504,7 @@ TEST_CASE("load_attention_model runs a GGUF file with its own tokenizer or one g
   CHECK(model->vocab_size() == 288);
   CHECK(headlens::token_ids(model->tokenize("the cat")) == std::vector<std::int32_t>{3, 4});  // no BOS of its own
   const headlens::matrix<double> logits = model->logits(ids).cast<double>();
-  const headlens::matrix<double> reference = headlens::read_npy_matrix<double>(
-      std::string(HEADLENS_TEST_DATA_DIR) + "/gguf/llama_F32.logprobs.npy", headlens::Index(ids.size()), 288);
-  double diff = 0;
-  for (headlens::Index r = 0; r < logits.rows(); ++r) {
-    const std::vector<double> ours = log_softmax_row(logits, r);
-    for (headlens::Index c = 0; c < logits.cols(); ++c) diff = std::max(diff, std::fabs(ours[std::size_t(c)] - reference(r, c)));
-  }
+  const double diff = max_logprob_diff(logits, "llama_F32.logprobs.npy");
   INFO("through load_attention_model: max |log p - llama.cpp| = " << diff);
   CHECK(diff <= 1e-4);
   const headlens::tensor<float> maps = model->attention(ids);
@@ -519,13 +520,7 @@ TEST_CASE("a GGUF Qwen2 (Q, K, V biases, unpermuted rotary rows) matches llama.c
   const auto model = headlens::load_gguf_llama<double>(f);
   CHECK(model.blocks()[0].attention().config().bias);
   const headlens::matrix<double> logits = model.forward(ids);
-  const headlens::matrix<double> reference = headlens::read_npy_matrix<double>(
-      std::string(HEADLENS_TEST_DATA_DIR) + "/gguf/qwen2_F32.logprobs.npy", headlens::Index(ids.size()), 288);
-  double diff = 0;
-  for (headlens::Index r = 0; r < logits.rows(); ++r) {
-    const std::vector<double> ours = log_softmax_row(logits, r);
-    for (headlens::Index c = 0; c < logits.cols(); ++c) diff = std::max(diff, std::fabs(ours[std::size_t(c)] - reference(r, c)));
-  }
+  const double diff = max_logprob_diff(logits, "qwen2_F32.logprobs.npy");
   INFO("qwen2: max |log p - llama.cpp| = " << diff);
   CHECK(diff <= 1e-4);
 }
