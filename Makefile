@@ -90,7 +90,7 @@ test-packaging:
 
 # A short real fuzz run of every harness (libFuzzer under ASan+UBSan, FUZZ_SECONDS each), on top of the corpus
 # replays the asan run already does. Only the harnesses are built with clang, not the rest of the suite.
-FUZZ_SECONDS ?= 15
+FUZZ_SECONDS ?= 8
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.cpp)))
 test-fuzz:
 	@HEADLENS_EXTRA_PACKAGES="clang libclang-rt-14-dev" bash tools/install-deps.sh
