@@ -38,6 +38,7 @@
 #include "headlens/models/transformer.hpp"
 
 // Head analysis.
+#include "headlens/analysis/ablation_target.hpp"
 #include "headlens/analysis/alignment.hpp"
 #include "headlens/analysis/conllu.hpp"
 #include "headlens/analysis/features.hpp"
