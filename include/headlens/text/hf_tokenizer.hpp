@@ -49,6 +49,10 @@ class hf_tokenizer {
     return from_json_text(text.str(), path);
   }
 
+  /// Whether `encode(text, true)` adds tokens of its own: the post-processor inserts special tokens (BERT's [CLS]
+  /// and [SEP], a template's BOS).
+  bool adds_special_tokens() const { return post_processor_ && post_processor_->adds_tokens(); }
+
   /// Parses the JSON text of a tokenizer.json; `name` is used in error messages.
   static hf_tokenizer from_json_text(const std::string& text, const std::string& name = "<tokenizer.json>") {
     nlohmann::json j;

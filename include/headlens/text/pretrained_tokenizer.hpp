@@ -106,8 +106,7 @@ class pretrained_tokenizer {
   /// A Hugging Face tokenizer.json pipeline; its post-processor decides what `encode` adds.
   static pretrained_tokenizer hugging_face(hf_tokenizer tokenizer, std::string source) {
     pretrained_tokenizer t(tokenizer_kind::tokenizer_json, std::move(source));
-    // Whether the post-processor adds tokens, seen from what it does to one word.
-    t.hf_adds_ = tokenizer.encode("a", true).size() != tokenizer.encode("a", false).size();
+    t.hf_adds_ = tokenizer.adds_special_tokens();
     t.impl_ = std::move(tokenizer);
     return t;
   }
@@ -202,11 +201,10 @@ inline bool is_file(const std::filesystem::path& p) {
   return std::filesystem::is_regular_file(p, ec);
 }
 
-/// Whether the JSON file at `path` is a tokenizer.json (an object whose "model" is an object), not a vocab.json (an
-/// object of token -> id). A file that is not JSON is neither: the vocab.json reader then names the fault.
-inline bool is_tokenizer_json(const std::filesystem::path& path) {
-  const std::vector<unsigned char> bytes = read_file_bytes(path.string());
-  const nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
+/// Whether a parsed JSON document is a tokenizer.json (an object whose "model" is an object), not a vocab.json (an
+/// object of token -> id). A document that did not parse (discarded) is neither: the vocab.json reader then names
+/// the fault.
+inline bool is_tokenizer_json(const nlohmann::json& j) {
   return j.is_object() && j.contains("model") && j.at("model").is_object();
 }
 
@@ -251,15 +249,25 @@ inline pretrained_tokenizer load_tokenizer(const std::string& path, const std::s
       return pretrained_tokenizer::sentencepiece(sentencepiece_model::from_file(p.string()), p.string(),
                                                  detail::add_bos_token(p.parent_path()));
     }
-    if (name == "tokenizer.json" || (p.extension() == ".json" && detail::is_tokenizer_json(p))) {
+    if (p.extension() == ".json") {
+      // Any other .json is a tokenizer.json or a word vocabulary: parsed once, to tell which (a big tokenizer.json
+      // takes seconds to parse), and handed on parsed.
+      nlohmann::json j;
+      const bool tokenizer_json = name == "tokenizer.json" || [&] {
+        const std::vector<unsigned char> bytes = detail::read_file_bytes(p.string());
+        j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, /*allow_exceptions=*/false);
+        return detail::is_tokenizer_json(j);
+      }();
+      if (!tokenizer_json) return vocab_words(p);
 #if defined(HEADLENS_WITH_TOKENIZERS)
-      return pretrained_tokenizer::hugging_face(hf_tokenizer::from_file(p.string()), p.string());
+      return pretrained_tokenizer::hugging_face(
+          name == "tokenizer.json" ? hf_tokenizer::from_file(p.string()) : hf_tokenizer::from_json(j, p.string()),
+          p.string());
 #else
       detail::fail<io_error>(what, " ", path, " is a tokenizer.json, which needs headlens's tokenizers component ",
                              "(PCRE2: link headlens::tokenizers, which defines HEADLENS_WITH_TOKENIZERS)");
 #endif
     }
-    if (p.extension() == ".json") return vocab_words(p);
     detail::fail<io_error>(what, " ", path,
                            " is not a tokenizer file; expected tokenizer.json, tokenizer.model or vocab.json");
   }

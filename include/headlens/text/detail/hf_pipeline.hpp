@@ -3,6 +3,7 @@
 /// Internal: the normalizers, pre-tokenizers and post-processors of a Hugging Face `tokenizer.json`, as small tagged
 /// structs that `hf_tokenizer` builds from the JSON and applies in the reference's order.
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <map>
@@ -253,6 +254,26 @@ struct post_processor {
   std::map<std::string, std::vector<std::int32_t>> special_ids;
   std::int32_t cls_id = 0, sep_id = 0;  // Bert / Roberta
   bool trim_offsets = true, add_prefix_space = true;
+
+  /// Whether `apply` with add_special adds tokens (read from the configuration, not from an encoding).
+  bool adds_tokens() const {
+    switch (k) {
+      case kind::sequence:
+        return std::any_of(children.begin(), children.end(), [](const post_processor& c) { return c.adds_tokens(); });
+      case kind::byte_level:
+        return false;
+      case kind::bert:
+      case kind::roberta:
+        return true;
+      case kind::template_processing:
+        return std::any_of(single.begin(), single.end(), [this](const item& it) {
+          if (!it.is_special) return false;
+          const auto found = special_ids.find(it.name);
+          return found != special_ids.end() && !found->second.empty();
+        });
+    }
+    return false;
+  }
 
   /// `spelling(id)` is the vocabulary's spelling; `text` the original text (offsets are trimmed in characters, as
   /// the reference, which post-processes character offsets, does).
