@@ -14,6 +14,8 @@
 #include <headlens/text/bpe.hpp>
 #include <headlens/text/word_tokenizer.hpp>
 
+#include "fuzz_invariant.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -23,13 +25,6 @@
 #include <vector>
 
 namespace {
-
-void require(bool condition, const char* what) {
-  if (!condition) {
-    std::fprintf(stderr, "fuzz_bpe: invariant broken: %s\n", what);
-    std::abort();
-  }
-}
 
 std::string byte_symbol(int b) {
   std::string s;

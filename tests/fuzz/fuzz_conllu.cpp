@@ -11,18 +11,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <headlens/analysis/conllu.hpp>
+
+#include "fuzz_invariant.hpp"
 #include <string>
 
 namespace {
 
 // Aborts on a broken invariant, so that the fuzzer reports it (assert would vanish under NDEBUG).
-void require(bool condition, const char* what) {
-  if (!condition) {
-    std::fprintf(stderr, "fuzz_conllu: invariant broken: %s\n", what);
-    std::abort();
-  }
-}
-
 void check_document(const headlens::document& doc) {
   using headlens::doc_index;
   const doc_index n_words = static_cast<doc_index>(doc.words.size());

@@ -10,6 +10,8 @@
 // Without HEADLENS_LIBFUZZER (any compiler, as the CMake build does) a main() replays files or directories.
 #include <headlens/models/families.hpp>
 
+#include "fuzz_invariant.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -17,13 +19,6 @@
 #include <string>
 
 namespace {
-
-void require(bool condition, const char* what) {
-  if (!condition) {
-    std::fprintf(stderr, "fuzz_family_config: invariant broken: %s\n", what);
-    std::abort();
-  }
-}
 
 void check(const headlens::detail::family_settings& s) {
   require(s.vocab > 0 && s.d > 0 && s.layers > 0 && s.ff > 0, "positive sizes");

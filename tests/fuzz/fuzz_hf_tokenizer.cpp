@@ -13,6 +13,8 @@
 // Without HEADLENS_LIBFUZZER (any compiler, as the CMake build does) a main() replays files or directories.
 #include <headlens/text/hf_tokenizer.hpp>
 
+#include "fuzz_invariant.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -22,13 +24,6 @@
 #include <vector>
 
 namespace {
-
-void require(bool condition, const char* what) {
-  if (!condition) {
-    std::fprintf(stderr, "fuzz_hf_tokenizer: invariant broken: %s\n", what);
-    std::abort();
-  }
-}
 
 bool boundary(const std::string& text, std::size_t at) {
   return at == text.size() || (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0u) != 0x80u);

@@ -13,6 +13,8 @@
 #include <headlens/text/sentencepiece.hpp>
 #include <headlens/text/unicode.hpp>
 
+#include "fuzz_invariant.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -21,13 +23,6 @@
 #include <vector>
 
 namespace {
-
-void require(bool condition, const char* what) {
-  if (!condition) {
-    std::fprintf(stderr, "fuzz_sentencepiece: invariant broken: %s\n", what);
-    std::abort();
-  }
-}
 
 const headlens::sentencepiece_unigram& small_tokenizer() {
   static const headlens::sentencepiece_unigram tokenizer(

@@ -10,6 +10,8 @@
 // Without HEADLENS_LIBFUZZER (any compiler, as the CMake build does) a main() replays files or directories.
 #include <headlens/text/sentencepiece_model.hpp>
 
+#include "fuzz_invariant.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -20,13 +22,6 @@
 #include <vector>
 
 namespace {
-
-void require(bool condition, const char* what) {
-  if (!condition) {
-    std::fprintf(stderr, "fuzz_sentencepiece_model: invariant broken: %s\n", what);
-    std::abort();
-  }
-}
 
 void check_encoding(const headlens::sentencepiece_model& model, std::string_view text) {
   std::vector<headlens::text_token> tokens;

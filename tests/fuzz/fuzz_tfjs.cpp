@@ -9,6 +9,8 @@
 // Without HEADLENS_LIBFUZZER (any compiler, as the CMake build does) a main() replays files or directories.
 #include <headlens/io/tfjs.hpp>
 
+#include "fuzz_invariant.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -17,13 +19,6 @@
 #include <vector>
 
 namespace {
-
-void require(bool condition, const char* what) {
-  if (!condition) {
-    std::fprintf(stderr, "fuzz_tfjs: invariant broken: %s\n", what);
-    std::abort();
-  }
-}
 
 std::vector<unsigned char> read_shard(const std::string& path) {
   if (path == "a.bin") return {0, 0, 128, 63, 0, 0, 0, 64, 1, 2, 3, 4, 0, 60, 0, 192};
