@@ -17,7 +17,6 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <iomanip>
 #include <iostream>
@@ -40,56 +39,23 @@
 
 #include "classify.hpp"
 #include "command.hpp"
+#include "corpus_input.hpp"
 #include "model_loading.hpp"
+#include "output_file.hpp"
 
 namespace {
 
 using headlens_cli::fail;
 
 struct classify_args {
-  std::string model, tokenizer, conllu, text, policy, format = "table", out, evidence;
+  std::string model, tokenizer, policy, format = "table", out, evidence;
+  headlens_cli::corpus_input input;
   headlens::Index window = 0;  // 0: 64, or the model's context when shorter
   headlens::Index stride = 0;  // 0: window / 2
   headlens::Index batch_tokens = headlens::analysis_options{}.batch_tokens;
   bool quiet = false;
   bool materialise = false;
-  bool strict = false;
 };
-
-// ---- input -------------------------------------------------------------------------------------------------------
-
-std::string read_file(const std::string& path, const char* option) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open ", option, " ", path);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) fail("cannot read ", option, " ", path);
-  return buffer.str();
-}
-
-/// Writes a file whole or not at all: into `path`.tmp-<pid>, renamed to `path` once complete, so a failure (or
-/// a failing MPI rank) never leaves a partial report.
-void write_whole(const std::string& path, const char* option, const std::function<void(std::ostream&)>& write) {
-  // Removed on every way out (a throw from `write`, a failed write or rename) unless renamed to `path`.
-  struct temporary_file {
-    std::string path;
-    bool renamed = false;
-    ~temporary_file() {
-      if (!renamed) std::remove(path.c_str());
-    }
-  } temporary{path + ".tmp-" + std::to_string(::getpid())};
-  {
-    std::ofstream file(temporary.path, std::ios::binary);  // closed before the temporary is removed
-    if (!file) fail("cannot open ", option, " ", path, " for writing");
-    write(file);
-    file.flush();
-    if (!file) fail("cannot write ", option, " ", path);
-  }
-  if (std::rename(temporary.path.c_str(), path.c_str()) != 0) {
-    fail("cannot write ", option, " ", path, " (renaming ", temporary.path, " failed)");
-  }
-  temporary.renamed = true;
-}
 
 // ---- progress ------------------------------------------------------------------------------------------------------
 
@@ -230,22 +196,11 @@ nlohmann::json evidence_json(const std::vector<headlens::head_evidence>& evidenc
 }
 
 void run_classify(classify_args args, const headlens_cli::classify_run& run) {
-  if (!args.conllu.empty() && !args.text.empty()) fail("give --conllu or --text, not both");
-
-  // Input documents.
-  std::string source;
-  std::vector<headlens::document> documents;
-  if (!args.text.empty()) {
-    source = args.text;
-    documents.push_back(headlens::document_from_text(read_file(args.text, "--text"), args.text));
-  } else {
-    source = args.conllu.empty() ? headlens_cli::default_gum_sample() : args.conllu;
-    headlens::conllu_options reading;
-    reading.strict = args.strict;
-    documents = headlens::read_conllu(source, reading);
-  }
+  const headlens_cli::corpus input = args.input.load();
+  const std::vector<headlens::document>& documents = input.documents;
+  const std::string& source = input.source;
   std::string policy = args.policy;
-  if (policy.empty()) policy = args.text.empty() ? "annotated" : "heuristic";
+  if (policy.empty()) policy = input.annotated ? "annotated" : "heuristic";
 
   const std::unique_ptr<headlens::attention_model> loaded = headlens_cli::load_model(args.model, args.tokenizer);
   const headlens::attention_model& model = *loaded;
@@ -254,9 +209,6 @@ void run_classify(classify_args args, const headlens_cli::classify_run& run) {
   const headlens::Index stride = args.stride > 0 ? args.stride : std::max<headlens::Index>(1, args.window / 2);
   if (stride > args.window) fail("--stride is ", stride, ", expected at most --window = ", args.window);
 
-  if (std::all_of(documents.begin(), documents.end(), [](const headlens::document& d) { return d.words.empty(); })) {
-    fail("no words in ", source);
-  }
   headlens::analysis_options options;
   options.window = args.window;
   options.stride = stride;
@@ -276,7 +228,7 @@ void run_classify(classify_args args, const headlens_cli::classify_run& run) {
 
   const std::vector<headlens::head_evidence> evidence = measured.features.evidence();
   if (!args.evidence.empty()) {
-    write_whole(args.evidence, "--evidence",
+    headlens_cli::write_whole(args.evidence, "--evidence",
                 [&](std::ostream& file) { file << evidence_json(evidence).dump(2) << "\n"; });
   }
   std::vector<headlens::head_verdict> verdicts;
@@ -311,13 +263,7 @@ void run_classify(classify_args args, const headlens_cli::classify_run& run) {
       headlens::write_markdown(out, report);
     }
   };
-  if (!args.out.empty()) {
-    write_whole(args.out, "--out", write_report);
-    return;
-  }
-  write_report(std::cout);
-  std::cout.flush();
-  if (!std::cout) fail("cannot write the report");
+  headlens_cli::write_output(args.out, write_report);
 }
 
 void setup_classify(CLI::App& app, headlens_cli::classify_run run) {
@@ -329,13 +275,7 @@ void setup_classify(CLI::App& app, headlens_cli::classify_run run) {
       "bundled CC-BY GUM sample, annotated policy, a table with the label percentages.");
   sub->add_option("--model", args->model, headlens_cli::model_option_help());
   sub->add_option("--tokenizer", args->tokenizer, headlens_cli::tokenizer_option_help());
-  auto* conllu = sub->add_option("--conllu", args->conllu,
-                                 "annotated CoNLL-U file (dependencies, GUM-style coreference and discourse are used "
-                                 "by the annotated policy). Default: tests/data/gum/gum_cc_by_sample.conllu");
-  auto* text = sub->add_option("--text", args->text,
-                               "plain UTF-8 text file instead (words and sentences by the library's one splitter, "
-                               "analysis/text_document.hpp; no annotations, so the heuristic policy is the default)");
-  conllu->excludes(text);
+  args->input.add_options(sub);
   sub->add_option("--policy", args->policy,
                   "annotated (needs --conllu annotations; default with --conllu) or heuristic (default with --text)")
       ->check(CLI::IsMember({"annotated", "heuristic"}));
@@ -358,9 +298,6 @@ void setup_classify(CLI::App& app, headlens_cli::classify_run run) {
   sub->add_option("--evidence", args->evidence,
                   "also write every measured figure of every head (positional histogram, each relation's accuracy and "
                   "baseline, coreference, discourse, entropy, sinks) to this JSON file");
-  sub->add_flag("--strict", args->strict,
-                "reject a --conllu whose discourse or coreference links leave their document (by default an "
-                "excerpt's dangling links are dropped and counted on the report's first line)");
   sub->add_flag("--materialise", args->materialise,
                 "measure from materialised [T x T] maps instead of inside the streaming kernel (the reference path: "
                 "same features within float rounding, memory quadratic in the window's tokens)");

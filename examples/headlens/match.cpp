@@ -11,12 +11,9 @@
 // "pairs": [{"a", "b", "similarity", "best_for_a", "best_for_b", "mutual"}], "similarity": [[...]], "counts"}.
 // The default model A is USE-lite and the default text the bundled GUM sample. Progress goes to stderr.
 
-#include <fstream>
-#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,51 +24,26 @@
 #include <headlens/analysis/text_document.hpp>
 
 #include "command.hpp"
+#include "corpus_input.hpp"
 #include "model_loading.hpp"
+#include "output_file.hpp"
 
 namespace {
 
 using headlens_cli::fail;
 
 struct match_args {
-  std::string model, tokenizer, model_b, tokenizer_b, conllu, text, format = "table", out;
+  std::string model, tokenizer, model_b, tokenizer_b, format = "table", out;
+  headlens_cli::corpus_input input;
   headlens::Index max_sentences = 0;
 };
-
-std::string read_whole(const std::string& path, const char* option) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot read ", option, " ", path);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-void write_output(const match_args& args, const std::function<void(std::ostream&)>& write) {
-  if (args.out.empty()) {
-    write(std::cout);
-    std::cout.flush();
-    if (!std::cout) fail("cannot write the output");
-    return;
-  }
-  std::ofstream file(args.out, std::ios::binary);
-  if (!file) fail("cannot open --out ", args.out, " for writing");
-  write(file);
-  file.flush();
-  if (!file) fail("cannot write --out ", args.out);
-}
 
 void run_match(const match_args& args) {
   if (args.model_b.empty()) fail("--model-b is required: the model to match model A's heads against");
   if (args.max_sentences < 0) fail("--max-sentences is ", args.max_sentences, ", expected >= 0");
-  std::vector<headlens::document> documents;
-  std::string source;
-  if (!args.text.empty()) {
-    source = args.text;
-    documents.push_back(headlens::document_from_text(read_whole(args.text, "--text"), args.text));
-  } else {
-    source = args.conllu.empty() ? headlens_cli::default_gum_sample() : args.conllu;
-    documents = headlens::read_conllu(source);
-  }
+  const headlens_cli::corpus input = args.input.load();
+  const std::vector<headlens::document>& documents = input.documents;
+  const std::string& source = input.source;
   const std::unique_ptr<headlens::attention_model> a = headlens_cli::load_model(args.model, args.tokenizer);
   const std::unique_ptr<headlens::attention_model> b = headlens_cli::load_model(args.model_b, args.tokenizer_b);
   std::cerr << "headlens match: A = " << a->description() << ", B = " << b->description() << ", text " << source
@@ -127,10 +99,10 @@ void run_match(const match_args& args) {
         {"pairs", std::move(list)},
         {"similarity", std::move(similarity)},
         {"counts", std::move(counts)}};
-    write_output(args, [&](std::ostream& o) { o << out.dump(2) << "\n"; });
+    headlens_cli::write_output(args.out, [&](std::ostream& o) { o << out.dump(2) << "\n"; });
     return;
   }
-  write_output(args, [&](std::ostream& o) {
+  headlens_cli::write_output(args.out, [&](std::ostream& o) {
     o << "# A: " << a->description() << "\n# B: " << b->description() << "\n# " << s.sentences
       << " sentences compared (" << s.skipped_sentences << " skipped) from " << source << "\n";
     o << std::left << std::setw(8) << "A" << std::setw(8) << "B" << std::setw(12) << "similarity"
@@ -153,17 +125,12 @@ void setup_match(CLI::App& app) {
       "maps (so different tokenizers compare), similarity = mean over word rows of 1 - Jensen-Shannon divergence, "
       "optimal pairing by the Hungarian algorithm. A similarity of maps is correlational, not proof that two heads "
       "do the same job.");
-  sub->add_option("--model", args->model,
-                  "model A: a Hugging Face GPT-2 or Llama directory, or the unpacked USE-lite package. Default: "
-                  "USE-lite from $HEADLENS_USE_LITE_DIR, else build/models/... as `make models` fetches it");
-  sub->add_option("--tokenizer", args->tokenizer, "a tokenizer for model A other than the one in its directory");
+  sub->add_option("--model", args->model, std::string("model A: ") + headlens_cli::model_option_help());
+  sub->add_option("--tokenizer", args->tokenizer,
+                  std::string("a tokenizer for model A other than its own: ") + headlens_cli::tokenizer_option_help());
   sub->add_option("--model-b", args->model_b, "model B (required), any kind --model takes");
   sub->add_option("--tokenizer-b", args->tokenizer_b, "a tokenizer for model B other than the one in its directory");
-  auto* conllu = sub->add_option("--conllu", args->conllu,
-                                 "the text as a CoNLL-U file (its sentences). Default: "
-                                 "tests/data/gum/gum_cc_by_sample.conllu");
-  auto* text = sub->add_option("--text", args->text, "a plain UTF-8 text file instead (split into sentences)");
-  conllu->excludes(text);
+  args->input.add_options(sub, /*with_strict=*/false);
   sub->add_option("--max-sentences", args->max_sentences, "stop after this many compared sentences (0: all)");
   sub->add_option("--format", args->format, "table (default) or json (with the full similarity matrix)")
       ->check(CLI::IsMember({"table", "json"}));
