@@ -61,10 +61,11 @@ struct reference_entropy {
 };
 
 /// Mean normalised entropy of every owned word row, with both normalisers.
-reference_entropy entropy_of_head(const headlens::head_analysis& analysis, headlens::Index layer,
-                                  headlens::Index head) {
+/// The reference entropies of heads `heads` ((layer, head) pairs), every window's maps computed once for all.
+std::vector<reference_entropy> entropy_of_heads(const headlens::head_analysis& analysis,
+                                                const std::vector<std::pair<headlens::Index, headlens::Index>>& heads) {
   const headlens::attention_model& model = analysis.model();
-  reference_entropy out;
+  std::vector<reference_entropy> all(heads.size());
   for (const headlens::planned_document& doc : analysis.documents()) {
     for (std::size_t w = 0; w < doc.windows.size(); ++w) {
       const headlens::word_window& win = doc.windows[w];
@@ -75,21 +76,24 @@ reference_entropy entropy_of_head(const headlens::head_analysis& analysis, headl
       }
       const headlens::token_alignment al = headlens::align_tokens(doc.tokens[w], spans);
       const headlens::tensor<float> maps = model.attention(headlens::token_ids(doc.tokens[w]));
-      const auto rows = reference_word_rows(maps, layer, head, al, win.size());
-      for (headlens::Index li = win.own_begin - win.begin; li < win.own_end - win.begin; ++li) {
-        double plogp = 0, sum = 0;
-        for (double v : rows[std::size_t(li)]) {
-          sum += v;
-          if (v > 0) plogp += v * std::log(v);
+      for (std::size_t k = 0; k < heads.size(); ++k) {
+        reference_entropy& out = all[k];
+        const auto rows = reference_word_rows(maps, heads[k].first, heads[k].second, al, win.size());
+        for (headlens::Index li = win.own_begin - win.begin; li < win.own_end - win.begin; ++li) {
+          double plogp = 0, sum = 0;
+          for (double v : rows[std::size_t(li)]) {
+            sum += v;
+            if (v > 0) plogp += v * std::log(v);
+          }
+          if (sum == 0) continue;
+          const double n = double(win.size()), causal_n = double(li + 1);
+          if (causal_n >= 2) out.causal += -plogp / std::log(causal_n), ++out.causal_rows;
+          if (n >= 2) out.bidirectional += -plogp / std::log(n), ++out.bidirectional_rows;
         }
-        if (sum == 0) continue;
-        const double n = double(win.size()), causal_n = double(li + 1);
-        if (causal_n >= 2) out.causal += -plogp / std::log(causal_n), ++out.causal_rows;
-        if (n >= 2) out.bidirectional += -plogp / std::log(n), ++out.bidirectional_rows;
       }
     }
   }
-  return out;
+  return all;
 }
 
 }  // namespace
@@ -110,10 +114,16 @@ TEST_CASE("head_analysis normalises a decoder's entropy by the keys each word ro
   const headlens::head_measurements measured = analysis.measure();
   CHECK(measured.features.options().causal);
   const std::vector<headlens::head_evidence> evidence = measured.features.evidence();
+  std::vector<std::pair<headlens::Index, headlens::Index>> heads;
   for (headlens::Index l = 0; l < model->layers(); ++l) {
-    for (headlens::Index h : {headlens::Index(0), model->heads() - 1}) {
+    for (headlens::Index h : {headlens::Index(0), model->heads() - 1}) heads.emplace_back(l, h);
+  }
+  const std::vector<reference_entropy> refs = entropy_of_heads(analysis, heads);
+  for (std::size_t k = 0; k < heads.size(); ++k) {
+    const auto [l, h] = heads[k];
+    {
       INFO("layer " << l << " head " << h);
-      const reference_entropy ref = entropy_of_head(analysis, l, h);
+      const reference_entropy& ref = refs[k];
       const headlens::head_evidence& e = evidence[std::size_t(l * model->heads() + h)];
       REQUIRE(ref.causal_rows > 0);
       // A window's first row sees one key under a causal mask, so it has no entropy to normalise.
