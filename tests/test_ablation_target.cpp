@@ -1,0 +1,267 @@
+// Model-backed ablation targets (models/transformer_ablation.hpp, use_lite_ablation.hpp) against independent
+// computations: a full forward with the zero or mean intervention of hooks/interventions.hpp at the ablated heads'
+// z (through a hook_registry), scored by cross-entropy / cosine written here; a PyTorch float64 reference of GPT-2
+// and Llama with heads zeroed (tools/make_ablation_fixtures.py); cache reuse across calls in any order; errors.
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "headlens/hooks/hook_registry.hpp"
+#include "headlens/hooks/interventions.hpp"
+#include "headlens/models/families.hpp"
+#include "headlens/models/transformer_ablation.hpp"
+
+namespace test_ablation_target {
+
+namespace {
+
+using Catch::Matchers::Contains;
+using headlens::ablation;
+using headlens::head_ref;
+using headlens::head_set;
+using headlens::matrix;
+using headlens::token_losses;
+
+const std::string models_dir = std::string(HEADLENS_TEST_DATA_DIR) + "/models";
+
+/// The checkpoints under test, loaded once.
+const headlens::transformer<float>& model(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<headlens::transformer<float>>> loaded;
+  auto& m = loaded[name];
+  if (!m) m = std::make_unique<headlens::transformer<float>>(headlens::load_family<float>(models_dir + "/" + name).model);
+  return *m;
+}
+
+std::vector<std::int32_t> random_ids(std::size_t n, int vocab, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::uniform_int_distribution<int> pick(0, vocab - 1);
+  std::vector<std::int32_t> ids(n);
+  for (auto& id : ids) id = pick(gen);
+  return ids;
+}
+
+/// Next-token cross-entropy per token, written here in long double (token 0 unscored).
+std::vector<double> cross_entropy(const matrix<float>& logits, const std::vector<std::int32_t>& ids) {
+  std::vector<double> out(ids.size(), 0.0);
+  for (std::size_t t = 1; t < ids.size(); ++t) {
+    long double m = logits(Eigen::Index(t - 1), 0);
+    for (Eigen::Index j = 0; j < logits.cols(); ++j) m = std::max<long double>(m, logits(Eigen::Index(t - 1), j));
+    long double s = 0;
+    for (Eigen::Index j = 0; j < logits.cols(); ++j) s += std::exp((long double)logits(Eigen::Index(t - 1), j) - m);
+    out[t] = double(m + std::log(s) - (long double)logits(Eigen::Index(t - 1), ids[t]));
+  }
+  return out;
+}
+
+/// 1 - cosine of each row to the reference row, written here.
+std::vector<double> cosine_loss(const matrix<float>& rows, const matrix<float>& reference) {
+  std::vector<double> out(std::size_t(rows.rows()));
+  for (Eigen::Index r = 0; r < rows.rows(); ++r) {
+    const Eigen::VectorXd a = rows.row(r).cast<double>().transpose(), b = reference.row(r).cast<double>().transpose();
+    out[std::size_t(r)] = 1.0 - a.dot(b) / (a.norm() * b.norm());
+  }
+  return out;
+}
+
+/// What the target should give for `set` ablated as `kind`: a full forward with z replaced (zero, or the mean
+/// `means` holds) at every head of the set through a hook_registry, scored here.
+std::vector<double> reference_losses(const headlens::transformer<float>& m, const std::vector<std::int32_t>& ids,
+                                     const head_set& set, ablation kind, const headlens::head_means* means) {
+  headlens::hook_registry<float> reg;
+  for (const head_ref& h : set.heads()) {
+    const headlens::hook_filter where{h.layer, h.head, {headlens::hook_point::z}};
+    if (kind == ablation::zero) {
+      reg.add(where, headlens::zero_ablation{});
+    } else {
+      reg.add(where, headlens::mean_ablation<float>{means->mean(h.layer).row(h.head)});
+    }
+  }
+  const bool decoder = m.blocks().front().attention().config().causal;
+  if (decoder) return cross_entropy(m.forward(ids, {}, reg), ids);
+  return cosine_loss(m.hidden_states(ids, {}, reg), m.hidden_states(ids));
+}
+
+void require_close(const token_losses& got, const std::vector<double>& want, bool decoder, double tol = 1e-5) {
+  REQUIRE(got.loss.size() == want.size());
+  double total = 0;
+  int scored = 0;
+  for (std::size_t t = 0; t < want.size(); ++t) {
+    const bool should = !decoder || t > 0;
+    REQUIRE(got.scored[t] == should);
+    if (!should) continue;
+    INFO("token " << t);
+    REQUIRE(got.loss[t] == Approx(want[t]).margin(tol));
+    total += want[t];
+    ++scored;
+  }
+  REQUIRE(got.sequence == Approx(total / scored).margin(tol));
+}
+
+head_set make_set(const std::vector<int>& shape, std::vector<head_ref> heads) {
+  head_set s(shape);
+  for (const head_ref& h : heads) s.insert(h);
+  return s;
+}
+
+struct model_case {
+  const char* name;
+  int vocab;
+  std::size_t tokens;
+};
+
+}  // namespace
+
+TEST_CASE("transformer ablation target equals a full forward with the heads' z zeroed or set to their mean",
+          "[ablation_target]") {
+  const model_case c = GENERATE(model_case{"gpt2", 300, 20}, model_case{"llama", 300, 17},
+                                model_case{"families/bert", 64, 13});
+  INFO(c.name);
+  const auto& m = model(c.name);
+  const bool decoder = m.blocks().front().attention().config().causal;
+  const std::vector<std::int32_t> ids = random_ids(c.tokens, c.vocab, 7);
+  const std::vector<std::vector<std::int32_t>> corpus = {random_ids(9, c.vocab, 1), random_ids(12, c.vocab, 2),
+                                                         random_ids(5, c.vocab, 3)};
+  const headlens::head_means means = headlens::head_means_of(m, corpus);
+  headlens::ablation_target_options options;
+  options.means = &means;
+  const headlens::transformer_ablation_target target(m, ids, options);
+  const std::vector<int> shape = target.heads_per_layer();
+  REQUIRE(shape == std::vector<int>{4, 4});
+  REQUIRE(target.token_count() == headlens::Index(ids.size()));
+
+  SECTION("clean") {
+    require_close(target.clean(), reference_losses(m, ids, head_set(shape), ablation::zero, nullptr), decoder);
+    if (!decoder) {
+      for (double l : target.clean().loss) REQUIRE(l == 0.0);
+    }
+    const token_losses empty = target.losses(head_set(shape), ablation::zero);
+    REQUIRE(empty.loss == target.clean().loss);
+    REQUIRE(empty.sequence == target.clean().sequence);
+  }
+  SECTION("one head, each kind, every head") {
+    double zero_mean_gap = 0, change = 0;
+    for (int l = 0; l < 2; ++l) {
+      for (int h = 0; h < 4; ++h) {
+        const head_set one = make_set(shape, {{l, h}});
+        INFO("head " << l << "." << h);
+        const token_losses zero = target.losses(one, ablation::zero), mean = target.losses(one, ablation::mean);
+        require_close(zero, reference_losses(m, ids, one, ablation::zero, nullptr), decoder);
+        require_close(mean, reference_losses(m, ids, one, ablation::mean, &means), decoder);
+        zero_mean_gap = std::max(zero_mean_gap, std::abs(zero.sequence - mean.sequence));
+        change = std::max(change, std::abs(zero.sequence - target.clean().sequence));
+      }
+    }
+    // The ablations do something, and the two kinds differ: the comparisons above could fail.
+    REQUIRE(change > 1e-3);
+    REQUIRE(zero_mean_gap > 1e-4);
+  }
+  SECTION("every head of a layer, and heads in several layers, in any order") {
+    const head_set layer1 = make_set(shape, {{1, 0}, {1, 1}, {1, 2}, {1, 3}});
+    const head_set layer0 = make_set(shape, {{0, 0}, {0, 1}, {0, 2}, {0, 3}});
+    const head_set mixed = make_set(shape, {{0, 2}, {1, 1}, {1, 3}});
+    const std::vector<const head_set*> sets = {&layer1, &layer0, &mixed};
+    std::vector<token_losses> first;
+    for (const head_set* s : sets) {
+      for (ablation kind : {ablation::zero, ablation::mean}) {
+        first.push_back(target.losses(*s, kind));
+        require_close(first.back(), reference_losses(m, ids, *s, kind, &means), decoder);
+      }
+    }
+    // Reversed, interleaved with the clean set: the cached layer inputs must not change between calls.
+    for (int i = int(sets.size()) - 1; i >= 0; --i) {
+      for (int k = 1; k >= 0; --k) {
+        const ablation kind = k == 0 ? ablation::zero : ablation::mean;
+        const token_losses again = target.losses(*sets[std::size_t(i)], kind);
+        REQUIRE(again.loss == first[std::size_t(2 * i + k)].loss);
+        REQUIRE(target.losses(head_set(shape), kind).loss == target.clean().loss);
+      }
+    }
+  }
+  SECTION("all heads") {
+    head_set all(shape);
+    for (int l = 0; l < 2; ++l)
+      for (int h = 0; h < 4; ++h) all.insert({l, h});
+    require_close(target.losses(all, ablation::zero), reference_losses(m, ids, all, ablation::zero, nullptr), decoder);
+    require_close(target.losses(all, ablation::mean), reference_losses(m, ids, all, ablation::mean, &means), decoder);
+  }
+}
+
+TEST_CASE("head_means_of is the mean of every head's z over the corpus", "[ablation_target]") {
+  const auto& m = model("llama");
+  const std::vector<std::vector<std::int32_t>> corpus = {random_ids(9, 300, 1), random_ids(12, 300, 2)};
+  headlens::head_means want({4, 4}, {8, 8});
+  headlens::hook_registry<float> reg;
+  std::vector<Eigen::MatrixXd> sums(2, Eigen::MatrixXd::Zero(4, 8));
+  reg.add({-1, -1, {headlens::hook_point::z}}, [&](const headlens::hook_context& ctx, headlens::matrix_view<float> v) {
+    for (Eigen::Index r = 0; r < v.rows(); ++r) sums[std::size_t(ctx.layer)].row(ctx.head) += v.row(r).cast<double>();
+  });
+  for (const auto& ids : corpus) m.hidden_states(ids, {}, reg);
+  const headlens::head_means got = headlens::head_means_of(m, corpus);
+  REQUIRE(got.tokens() == 21);
+  for (int l = 0; l < 2; ++l) {
+    const Eigen::MatrixXd expected = sums[std::size_t(l)] / 21.0;
+    REQUIRE((got.mean(l).cast<double>() - expected).cwiseAbs().maxCoeff() < 1e-6);
+  }
+  // Merging the means of two halves gives the means of the whole.
+  headlens::head_means a = headlens::head_means_of(m, {corpus[0]});
+  a.merge(headlens::head_means_of(m, {corpus[1]}));
+  REQUIRE(a.tokens() == 21);
+  for (int l = 0; l < 2; ++l) REQUIRE((a.mean(l) - got.mean(l)).cwiseAbs().maxCoeff() < 1e-6);
+  REQUIRE_THROWS_WITH(a.merge(headlens::head_means({4}, {8})), Contains("other has 1 layers, expected 2"));
+  REQUIRE_THROWS_WITH(headlens::head_means_of(m, {}), Contains("sequences is empty"));
+  REQUIRE_THROWS_WITH(headlens::head_means_of(m, {{1, 2}, {}}), Contains("sequences[1]: ids is empty"));
+}
+
+TEST_CASE("transformer ablation target errors name the value at fault", "[ablation_target]") {
+  const auto& m = model("gpt2");
+  const std::vector<std::int32_t> ids = random_ids(10, 300, 4);
+  const headlens::transformer_ablation_target target(m, ids);
+  REQUIRE_THROWS_AS(target.losses(head_set({4}), ablation::zero), headlens::argument_error);
+  REQUIRE_THROWS_WITH(target.losses(head_set({4, 3}), ablation::zero),
+                      Contains("ablated is a head_set over 2 layers of [4, 3] heads, expected this model's 2 layers "
+                               "of [4, 4] heads"));
+  REQUIRE_THROWS_WITH(target.losses(make_set({4, 4}, {{0, 1}}), ablation::mean),
+                      Contains("kind is mean, but the target was made without head means"));
+  REQUIRE_THROWS_AS(headlens::transformer_ablation_target(m, {}), headlens::argument_error);
+  REQUIRE_THROWS_WITH(headlens::transformer_ablation_target(m, {}), Contains("ids is empty"));
+  REQUIRE_THROWS_WITH(headlens::transformer_ablation_target(m, {1, 300}), Contains("token id 300 at position 1"));
+  headlens::ablation_target_options bad;
+  bad.forward.head_mask = {true, false, true, true};
+  REQUIRE_THROWS_WITH(headlens::transformer_ablation_target(m, ids, bad),
+                      Contains("options.forward.head_mask has 4 entries, expected it empty"));
+  const headlens::head_means other({4, 4, 4}, {8, 8, 8});
+  headlens::ablation_target_options wrong;
+  wrong.means = &other;
+  REQUIRE_THROWS_WITH(headlens::transformer_ablation_target(m, ids, wrong),
+                      Contains("options.means is over 3 layers of [4, 4, 4] heads, expected 2 layers of [4, 4] heads"));
+  const headlens::head_means none({4, 4}, {8, 8});
+  wrong.means = &none;
+  REQUIRE_THROWS_WITH(headlens::transformer_ablation_target(m, ids, wrong), Contains("options.means holds no tokens"));
+}
+
+TEST_CASE("a target with reference options scores its own runs against the reference run", "[ablation_target]") {
+  // Materialised reference, streaming runs: the same model up to float rounding, so losses(empty) is near clean
+  // but computed from the other run (what a sparse-attention option's loss change is measured with).
+  const auto& m = model("families/bert");
+  const std::vector<std::int32_t> ids = random_ids(11, 64, 9);
+  headlens::ablation_target_options options;
+  options.forward.path = headlens::attention_path::streaming;
+  options.reference = headlens::forward_options<float>{};
+  options.reference->path = headlens::attention_path::materialised;
+  const headlens::transformer_ablation_target target(m, ids, options);
+  for (double l : target.clean().loss) REQUIRE(l == 0.0);
+  const token_losses base = target.losses(head_set({4, 4}), ablation::zero);
+  for (double l : base.loss) REQUIRE(std::abs(l) < 1e-6);
+}
+
+}  // namespace test_ablation_target
