@@ -18,6 +18,7 @@
 
 #include "headlens/hooks/hook_registry.hpp"
 #include "headlens/hooks/interventions.hpp"
+#include "headlens/models/attention_model.hpp"
 #include "headlens/models/families.hpp"
 #include "headlens/models/transformer_ablation.hpp"
 #include "headlens/models/use_lite_ablation.hpp"
@@ -370,6 +371,51 @@ TEST_CASE("USE-lite ablation target equals a full forward with the heads' z zero
   REQUIRE(target.losses(mixed, ablation::mean).loss == a.loss);
   REQUIRE_THROWS_WITH(headlens::use_lite_ablation_target(*m, {}), Contains("ids is empty"));
   REQUIRE_THROWS_WITH(target.losses(head_set({4, 4, 4}), ablation::zero), Contains("ablated is a head_set over 3"));
+}
+
+
+TEST_CASE("attention_model makes the same targets and means as the models it wraps", "[ablation_target]") {
+  for (const char* name : {"gpt2", "families/bert"}) {
+    INFO(name);
+    const auto wrapped = headlens::load_attention_model(models_dir + "/" + name);
+    wrapped->set_threads(1);
+    const auto& m = model(name);
+    const int vocab = int(m.vocab_size());
+    const std::vector<std::vector<std::int32_t>> corpus = {random_ids(9, vocab, 1), random_ids(6, vocab, 2)};
+    const headlens::head_means means = wrapped->collect_head_means(corpus);
+    const headlens::head_means direct = headlens::head_means_of(m, corpus);
+    REQUIRE(means.tokens() == 15);
+    for (int l = 0; l < 2; ++l) REQUIRE((means.mean(l) - direct.mean(l)).cwiseAbs().maxCoeff() < 1e-6);
+    headlens::ablation_target_options options;
+    options.means = &means;
+    const std::vector<std::int32_t> ids = random_ids(12, vocab, 5);
+    const std::unique_ptr<headlens::ablation_target> target = wrapped->make_ablation_target(ids, options);
+    const headlens::transformer_ablation_target own(m, ids, options);
+    const head_set set = make_set({4, 4}, {{0, 1}, {1, 2}});
+    for (ablation kind : {ablation::zero, ablation::mean}) {
+      const token_losses a = target->losses(set, kind), b = own.losses(set, kind);
+      for (std::size_t t = 0; t < a.loss.size(); ++t) REQUIRE(a.loss[t] == Approx(b.loss[t]).margin(1e-6));
+    }
+    REQUIRE_THROWS_WITH(wrapped->make_ablation_target({}, {}), Contains("ids is empty"));
+    REQUIRE_THROWS_WITH(wrapped->collect_head_means({}), Contains("sequences is empty"));
+    REQUIRE_THROWS_WITH(wrapped->collect_head_means({{1}, {}}), Contains("sequences[1]: ids is empty"));
+  }
+}
+
+TEST_CASE("attention_model over USE-lite makes USE-lite targets", "[ablation_target][use_lite]") {
+  HEADLENS_NEED_USE_LITE();
+  std::string dir = std::getenv("HEADLENS_USE_LITE_DIR") != nullptr ? std::getenv("HEADLENS_USE_LITE_DIR") : "";
+  if (dir.empty()) dir = std::string(HEADLENS_TEST_DATA_DIR) + "/../../build/models/model-embeddings-en-0.2.0/package";
+  const auto wrapped = headlens::load_attention_model(dir);
+  const std::vector<std::int32_t> ids = m->encode("Heads that matter change the embedding.");
+  const headlens::head_means means = wrapped->collect_head_means({ids, m->encode("Another sentence.")});
+  headlens::ablation_target_options options;
+  options.means = &means;
+  const auto target = wrapped->make_ablation_target(ids, options);
+  const head_set set = make_set({4, 4}, {{0, 2}, {1, 0}});
+  require_close(target->losses(set, ablation::mean), use_lite_reference(*m, ids, set, ablation::mean, &means));
+  REQUIRE_THROWS_WITH(wrapped->make_ablation_target(std::vector<std::int32_t>(129, 5), {}),
+                      Contains("ids has 129 tokens, expected at most the model's max_tokens = 128"));
 }
 
 }  // namespace test_ablation_target
