@@ -418,4 +418,44 @@ TEST_CASE("attention_model over USE-lite makes USE-lite targets", "[ablation_tar
                       Contains("ids has 129 tokens, expected at most the model's max_tokens = 128"));
 }
 
+
+TEST_CASE("zero ablation on GPT-2 and Llama matches a PyTorch float64 reference", "[ablation_target]") {
+  // tests/data/models/ablation_fixtures.json, tools/make_ablation_fixtures.py: the published forwards with the
+  // heads' z multiplied by 0, per-token cross-entropy in float64; the C++ runs in float.
+  std::ifstream in(models_dir + "/ablation_fixtures.json");
+  REQUIRE(in.good());
+  const nlohmann::json fixtures = nlohmann::json::parse(in);
+  double worst = 0;
+  for (const char* name : {"gpt2", "llama"}) {
+    INFO(name);
+    const nlohmann::json& f = fixtures.at(name);
+    const std::vector<std::int32_t> ids = f.at("ids").get<std::vector<std::int32_t>>();
+    const headlens::transformer_ablation_target target(model(name), ids);
+    REQUIRE(f.at("cases").size() == 5);
+    for (const nlohmann::json& c : f.at("cases")) {
+      head_set set(target.heads_per_layer());
+      for (const auto& h : c.at("heads")) set.insert({h.at(0).get<int>(), h.at(1).get<int>()});
+      INFO("heads " << c.at("heads").dump());
+      const token_losses got = target.losses(set, ablation::zero);
+      const nlohmann::json& want = c.at("loss");
+      REQUIRE(want.size() == ids.size());
+      REQUIRE(want.at(0).is_null());
+      REQUIRE_FALSE(got.scored[0]);
+      double total = 0;
+      for (std::size_t t = 1; t < ids.size(); ++t) {
+        INFO("token " << t);
+        REQUIRE(got.scored[t]);
+        REQUIRE(got.loss[t] == Approx(want.at(t).get<double>()).margin(1e-5));
+        worst = std::max(worst, std::abs(got.loss[t] - want.at(t).get<double>()));
+        total += want.at(t).get<double>();
+      }
+      REQUIRE(got.sequence == Approx(total / double(ids.size() - 1)).margin(1e-5));
+    }
+    // The fixture's sets do change the loss (the comparison could fail): the last set against none.
+    REQUIRE(std::abs(f.at("cases").back().at("loss").at(5).get<double>() -
+                     f.at("cases").front().at("loss").at(5).get<double>()) > 1e-3);
+  }
+  WARN("ablation vs PyTorch float64: max |cross-entropy difference| " << worst);
+}
+
 }  // namespace test_ablation_target
