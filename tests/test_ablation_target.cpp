@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -22,6 +23,7 @@
 #include "headlens/models/families.hpp"
 #include "headlens/models/transformer_ablation.hpp"
 #include "headlens/models/use_lite_ablation.hpp"
+#include "support/gguf_random_llama.hpp"
 
 namespace test_ablation_target {
 
@@ -457,5 +459,30 @@ TEST_CASE("zero ablation on GPT-2 and Llama matches a PyTorch float64 reference"
   }
   WARN("ablation vs PyTorch float64: max |cross-entropy difference| " << worst);
 }
+
+
+TEST_CASE("attention_model over a GGUF file makes transformer targets", "[ablation_target][gguf]") {
+  const std::vector<unsigned char> bytes = gguf_fixture::llama_bytes(headlens::ggml_type::f32);
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("headlens_ablation_" + std::to_string(std::random_device{}()) + ".gguf")).string();
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  }
+  const auto wrapped = headlens::load_attention_model(path);
+  const headlens::transformer<float> m = headlens::load_gguf_llama<float>(path);
+  std::filesystem::remove(path);
+  const std::vector<std::int32_t> ids = gguf_fixture::ids();
+  const headlens::head_means means = wrapped->collect_head_means({ids, random_ids(7, 288, 3)});
+  headlens::ablation_target_options options;
+  options.means = &means;
+  const auto target = wrapped->make_ablation_target(ids, options);
+  for (const head_set& set : {make_set({4, 4}, {{0, 3}}), make_set({4, 4}, {{0, 0}, {1, 2}, {1, 3}})}) {
+    require_close(target->losses(set, ablation::zero), reference_losses(m, ids, set, ablation::zero, nullptr), true);
+    require_close(target->losses(set, ablation::mean), reference_losses(m, ids, set, ablation::mean, &means), true);
+  }
+}
+
+#undef HEADLENS_NEED_USE_LITE
 
 }  // namespace test_ablation_target
