@@ -25,6 +25,7 @@
 #include <variant>
 #include <vector>
 
+#include "headlens/analysis/ablation_target.hpp"
 #include "headlens/error.hpp"
 #include "headlens/hooks/hook_point.hpp"
 #include "headlens/io/dtype.hpp"
@@ -32,8 +33,12 @@
 #include "headlens/io/gguf.hpp"
 #include "headlens/models/gguf_llama.hpp"
 #include "headlens/models/gguf_tokenizer.hpp"
+#include "headlens/models/head_means.hpp"
 #include "headlens/models/hugging_face.hpp"
+#include "headlens/models/layered_ablation_target.hpp"
+#include "headlens/models/transformer_ablation.hpp"
 #include "headlens/models/use_lite.hpp"
+#include "headlens/models/use_lite_ablation.hpp"
 #include "headlens/text/pretrained_tokenizer.hpp"
 #include "headlens/text/token.hpp"
 
@@ -82,6 +87,25 @@ inline std::vector<Index> check_observed_batch(const std::vector<std::vector<std
     lengths.push_back(Index(batch[b].size()));
   }
   return lengths;
+}
+
+/// Checks every sequence as `check_sequence_length` does, naming it; throws `argument_error` for an empty list.
+inline void check_sequences(const std::vector<std::vector<std::int32_t>>& sequences, Index max_tokens) {
+  if (sequences.empty()) detail::fail<argument_error>("sequences is empty, expected at least one sequence");
+  for (std::size_t s = 0; s < sequences.size(); ++s) {
+    try {
+      check_sequence_length(sequences[s].size(), max_tokens);
+    } catch (const argument_error& e) {
+      detail::fail<argument_error>("sequences[", s, "]: ", detail::unprefixed(e));
+    }
+  }
+}
+
+/// `options` with the model's threads where the caller left 0.
+inline ablation_target_options with_threads(ablation_target_options options, Index threads) {
+  if (options.forward.threads == 0) options.forward.threads = threads;
+  if (options.reference && options.reference->threads == 0) options.reference->threads = threads;
+  return options;
 }
 
 }  // namespace detail
@@ -135,6 +159,25 @@ class attention_model {
   }
   /// Threads the kernels may use (0: OpenMP's default). Results do not depend on it.
   virtual void set_threads(Index threads) = 0;
+  /// What head importance, causal checks and pruning plans evaluate (analysis/ablation_target.hpp): the per-token
+  /// task loss of `ids` unablated and with any set of heads ablated, the layers below the lowest ablated one run
+  /// once (models/layered_ablation_target.hpp). Decoders score next-token cross-entropy, encoders and sentence
+  /// embedders 1 - cosine to the unablated output. `options.forward.threads` 0 means the model's `set_threads`;
+  /// `options.means` (from `collect_head_means`) enables mean ablation. The target refers to this model, which
+  /// must outlive it. Throws as `attention`, `argument_error` / `shape_error` for options that do not fit, and
+  /// `argument_error` for a model that does not support ablation (this default).
+  virtual std::unique_ptr<ablation_target> make_ablation_target(const std::vector<std::int32_t>& ids,
+                                                                const ablation_target_options& options) const {
+    (void)ids, (void)options;
+    detail::fail<argument_error>(description(), " does not support ablation");
+  }
+  /// The mean z of every head over every token of `sequences`, each run alone: what `ablation_target_options::means`
+  /// takes for mean ablation. Shares of a corpus merge (`head_means::merge`). Throws as `attention` (naming the
+  /// sequence), `argument_error` for an empty list, and for a model that does not support ablation (this default).
+  virtual head_means collect_head_means(const std::vector<std::vector<std::int32_t>>& sequences) const {
+    (void)sequences;
+    detail::fail<argument_error>(description(), " does not support ablation");
+  }
 };
 
 /// What `load_attention_model` should use besides the model directory.
@@ -180,12 +223,25 @@ class use_lite_attention_model final : public attention_model {
     sequence_observers<float> each(observers, check_observed_batch(batch, observers, max_tokens()));
     model_.forward_batch(batch, no_hooks{}, &each);
   }
-  void set_threads(Index threads) override { model_.set_threads(threads); }
+  void set_threads(Index threads) override {
+    model_.set_threads(threads);
+    threads_ = threads;
+  }
+  std::unique_ptr<ablation_target> make_ablation_target(const std::vector<std::int32_t>& ids,
+                                                        const ablation_target_options& options) const override {
+    check_sequence_length(ids.size(), max_tokens());
+    return std::make_unique<use_lite_ablation_target>(model_, ids, with_threads(options, threads_));
+  }
+  head_means collect_head_means(const std::vector<std::vector<std::int32_t>>& sequences) const override {
+    check_sequences(sequences, max_tokens());
+    return head_means_of(model_, sequences);
+  }
 
   const use_lite_model& model() const noexcept { return model_; }
 
  private:
   use_lite_model model_;
+  Index threads_ = 0;
 };
 
 /// A `transformer` of any family with any tokenizer `load_tokenizer` reads.
@@ -269,6 +325,18 @@ class transformer_attention_model final : public attention_model {
     model_.hidden_states_batch(batch, options);
   }
   void set_threads(Index threads) override { threads_ = threads; }
+  std::unique_ptr<ablation_target> make_ablation_target(const std::vector<std::int32_t>& ids,
+                                                        const ablation_target_options& options) const override {
+    check_sequence_length(ids.size(), max_tokens_);
+    return std::make_unique<transformer_ablation_target>(model_, ids, with_threads(options, threads_));
+  }
+  head_means collect_head_means(const std::vector<std::vector<std::int32_t>>& sequences) const override {
+    check_sequences(sequences, max_tokens_);
+    forward_options<float> options;
+    options.threads = threads_;
+    options.path = attention_path::streaming;
+    return head_means_of(model_, sequences, options);
+  }
 
   const transformer<float>& model() const noexcept { return model_; }
 

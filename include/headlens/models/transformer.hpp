@@ -533,6 +533,15 @@ class transformer {
   const matrix<Scalar>& token_embedding() const noexcept { return token_embedding_; }
   bool tied_embeddings() const noexcept { return lm_head_.size() == 0; }
 
+  /// The input of block 0 for token `ids`, [T x d_model]: the token embeddings (scaled), the learned positions and
+  /// the embedding norm, as `hidden_states` starts. With `blocks()[l].forward` and `final_norm()` it runs the model
+  /// block by block, each block with its own options (a head mask per layer: models/transformer_ablation.hpp), and
+  /// gives the same bits as `hidden_states`. Throws as `hidden_states`.
+  matrix<Scalar> embeddings(const std::vector<std::int32_t>& ids, const forward_options<Scalar>& options = {}) const {
+    check_ids(ids, options);
+    return embed(ids, 0, options.threads);
+  }
+
   /// The residual stream after the final norm, [T x d_model], for token `ids`. `options` go to every attention
   /// layer (threads, path, head_mask for every layer alike; `batch` must be 1). Throws `argument_error` for an id
   /// outside the vocabulary, an empty sequence, or a sequence longer than `max_positions()`.

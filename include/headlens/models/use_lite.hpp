@@ -258,13 +258,7 @@ class use_lite_model {
         detail::fail<argument_error>("use_lite_model: sequence ", b,
                                      " has no tokens, expected at least one (the package throws on empty text)");
       }
-      for (Index t = 0; t < n; ++t) {
-        const std::int32_t id = ids[b][static_cast<std::size_t>(t)];
-        if (id < 0 || id >= embeddings_.rows()) {
-          detail::fail<argument_error>("use_lite_model: sequence ", b, " token ", t, " has id ", id,
-                                       ", expected 0 <= id < ", embeddings_.rows());
-        }
-      }
+      check_ids(ids[b], n, "sequence " + std::to_string(b) + " ");
       result.lengths.push_back(n);
       result.length = std::max(result.length, n);
     }
@@ -283,58 +277,76 @@ class use_lite_model {
       }
     }
 
-    // x0 = e + (e + PE), as the graph adds it; 0 at padding.
-    matrix<float> x = matrix<float>::Zero(batch * T, embedding_width);
-    const Index half = embedding_width / 2;
-    for (Index b = 0; b < batch; ++b) {
-      for (Index t = 0; t < result.lengths[static_cast<std::size_t>(b)]; ++t) {
-        const auto e = embeddings_.row(ids[static_cast<std::size_t>(b)][static_cast<std::size_t>(t)]);
-        auto row = x.row(b * T + t);
-        for (Index i = 0; i < half; ++i) {
-          const float angle = static_cast<float>(t) * inv_timescales_(i);
-          row(i) = e(i) + (e(i) + static_cast<float>(std::sin(static_cast<double>(angle))));
-          row(half + i) = e(half + i) + (e(half + i) + static_cast<float>(std::cos(static_cast<double>(angle))));
-        }
-      }
-    }
-
-    for (int l = 0; l < n_layers; ++l) {
-      const layer_weights& L = layers_[static_cast<std::size_t>(l)];
-      const multi_head_attention<float>& mha = L.attention.front();
-      const matrix<float> h = L.ln1(x, threads_);
-      matrix<float> x1;
-      if (L.adjust_kernel.size() == 0) {
-        x1 = mha.forward(h, options, hooks);
-        x1 += x;
-      } else {
-        detail::pre_projection_hooks<std::remove_reference_t<Hooks>> inner{hooks};
-        const matrix<float> z = mha.forward(h, options, inner);
-        x1 = project_wide(hooks, l, L, z, batch, T, threads_);
-        matrix<float> adjusted(x.rows(), width);  // x1 += x W_adjust + b_adjust, each block while it is in cache
-        detail::projection_product<float>(adjusted, x, L.adjust_kernel, detail::thread_count(threads_),
-                                          [&](Index r0, Index c0, Index nr, Index nc) {
-                                            auto dst = x1.block(r0, c0, nr, nc);
-                                            dst += adjusted.block(r0, c0, nr, nc);
-                                            dst.rowwise() += L.adjust_bias.segment(c0, nc).transpose();
-                                          });
-      }
-      x = std::move(x1);
-      L.ffn.add_to(L.ln2(x, threads_), x, threads_);
-    }
-
+    matrix<float> x = embed_rows(ids, result.lengths, T);
+    for (int l = 0; l < n_layers; ++l) x = layer(l, x, options, hooks);
     result.embeddings.resize(batch, width);
     for (Index b = 0; b < batch; ++b) {
-      const Index n = result.lengths[static_cast<std::size_t>(b)];
-      const Eigen::Matrix<float, 1, Eigen::Dynamic> pooled =
-          x.middleRows(b * T, n).colwise().sum() / static_cast<float>(std::max<Index>(n, 1));
-      Eigen::Matrix<float, 1, Eigen::Dynamic> y = pooled * tanh_kernel_;
-      y += tanh_bias_.transpose();
-      y = y.array().tanh().matrix();
-      const float norm2 = std::max(y.squaredNorm(), l2_floor_);
-      result.embeddings.row(b) = y / std::sqrt(norm2);
+      result.embeddings.row(b) = sentence_embedding(x.middleRows(b * T, result.lengths[static_cast<std::size_t>(b)]));
     }
     result.hidden = std::move(x);
     return result;
+  }
+
+  /// Layer 0's input for one sequence of token ids (clipped to the first `max_tokens`): [T x 256], the token
+  /// embeddings and timing signal as `forward` starts. With `layer` and `sentence_embedding` it runs the model layer
+  /// by layer, each layer with its own options (a head mask per layer: models/use_lite_ablation.hpp), and gives the
+  /// bits of `forward`. Throws as `forward`.
+  matrix<float> layer_input(const std::vector<std::int32_t>& ids) const {
+    const Index n = std::min<Index>(static_cast<Index>(ids.size()), max_tokens);
+    if (n == 0) detail::fail<argument_error>("use_lite_model: ids is empty, expected at least one token");
+    check_ids(ids, n, "");
+    return embed_rows({ids}, {n}, n);
+  }
+
+  /// Layer l (0 or 1) applied to `x` [batch*T x d_in] (d_in = 256 for layer 0, 512 for layer 1; `options.batch`
+  /// sequences of T rows), with `options` (threads, head_mask, key_padding, ...) and `hooks` as `forward` fires
+  /// them. Returns [batch*T x 512]. Throws `argument_error` for a layer outside [0, 2), `shape_error` for x.
+  template <class Hooks = no_hooks>
+  matrix<float> layer(int l, const Eigen::Ref<const matrix<float>>& x, const forward_options<float>& options,
+                      Hooks&& hooks = Hooks{}) const {
+    if (l < 0 || l >= n_layers) detail::fail<argument_error>("use_lite_model: layer ", l, " is outside [0, 2)");
+    const Index d_in = l == 0 ? embedding_width : width;
+    if (x.cols() != d_in || options.batch < 1 || x.rows() % options.batch != 0) {
+      detail::fail<shape_error>("use_lite_model: layer ", l, " input is [", x.rows(), " x ", x.cols(),
+                                "], expected [batch*T x ", d_in, "] with batch = options.batch = ", options.batch);
+    }
+    const Index batch = options.batch, T = x.rows() / options.batch, threads = options.threads;
+    const layer_weights& L = layers_[static_cast<std::size_t>(l)];
+    const multi_head_attention<float>& mha = L.attention.front();
+    const matrix<float> h = L.ln1(x, threads);
+    matrix<float> x1;
+    if (L.adjust_kernel.size() == 0) {
+      x1 = mha.forward(h, options, hooks);
+      x1 += x;
+    } else {
+      detail::pre_projection_hooks<std::remove_reference_t<Hooks>> inner{hooks};
+      const matrix<float> z = mha.forward(h, options, inner);
+      x1 = project_wide(hooks, l, L, z, batch, T, threads);
+      matrix<float> adjusted(x.rows(), width);  // x1 += x W_adjust + b_adjust, each block while it is in cache
+      detail::projection_product<float>(adjusted, x, L.adjust_kernel, detail::thread_count(threads),
+                                        [&](Index r0, Index c0, Index nr, Index nc) {
+                                          auto dst = x1.block(r0, c0, nr, nc);
+                                          dst += adjusted.block(r0, c0, nr, nc);
+                                          dst.rowwise() += L.adjust_bias.segment(c0, nc).transpose();
+                                        });
+    }
+    L.ffn.add_to(L.ln2(x1, threads), x1, threads);
+    return x1;
+  }
+
+  /// The L2-normalised sentence embedding [1 x 512] of one sequence's last-layer rows `rows` [n x 512] (its valid
+  /// tokens): mean pooling, tanh layer, normalisation, as `forward` computes `embeddings`.
+  Eigen::Matrix<float, 1, Eigen::Dynamic> sentence_embedding(const Eigen::Ref<const matrix<float>>& rows) const {
+    if (rows.cols() != width) {
+      detail::fail<shape_error>("use_lite_model: rows has ", rows.cols(), " columns, expected ", width);
+    }
+    const Eigen::Matrix<float, 1, Eigen::Dynamic> pooled =
+        rows.colwise().sum() / static_cast<float>(std::max<Index>(rows.rows(), 1));
+    Eigen::Matrix<float, 1, Eigen::Dynamic> y = pooled * tanh_kernel_;
+    y += tanh_bias_.transpose();
+    y = y.array().tanh().matrix();
+    const float norm2 = std::max(y.squaredNorm(), l2_floor_);
+    return y / std::sqrt(norm2);
   }
 
   /// Sentence embeddings of `texts` [texts.size() x 512], L2-normalised, run in one padded batch. Throws
@@ -371,6 +383,37 @@ class use_lite_model {
     mlp<float> ffn;  ///< relu(x W_1 + b_1) W_2 + b_2, on the threaded projection kernel
     std::vector<multi_head_attention<float>> attention;  ///< one module (a vector: it has no default constructor)
   };
+
+  /// Throws `argument_error` naming the first of the first n ids outside the embedding table.
+  void check_ids(const std::vector<std::int32_t>& ids, Index n, const std::string& which) const {
+    for (Index t = 0; t < n; ++t) {
+      const std::int32_t id = ids[static_cast<std::size_t>(t)];
+      if (id < 0 || id >= embeddings_.rows()) {
+        detail::fail<argument_error>("use_lite_model: ", which, "token ", t, " has id ", id, ", expected 0 <= id < ",
+                                     embeddings_.rows());
+      }
+    }
+  }
+
+  /// x0 = e + (e + PE), as the graph adds it, for checked sequences padded to T rows each; 0 at padding.
+  matrix<float> embed_rows(const std::vector<std::vector<std::int32_t>>& ids, const std::vector<Index>& lengths,
+                           Index T) const {
+    const Index batch = static_cast<Index>(ids.size());
+    matrix<float> x = matrix<float>::Zero(batch * T, embedding_width);
+    const Index half = embedding_width / 2;
+    for (Index b = 0; b < batch; ++b) {
+      for (Index t = 0; t < lengths[static_cast<std::size_t>(b)]; ++t) {
+        const auto e = embeddings_.row(ids[static_cast<std::size_t>(b)][static_cast<std::size_t>(t)]);
+        auto row = x.row(b * T + t);
+        for (Index i = 0; i < half; ++i) {
+          const float angle = static_cast<float>(t) * inv_timescales_(i);
+          row(i) = e(i) + (e(i) + static_cast<float>(std::sin(static_cast<double>(angle))));
+          row(half + i) = e(half + i) + (e(half + i) + static_cast<float>(std::cos(static_cast<double>(angle))));
+        }
+      }
+    }
+    return x;
+  }
 
   /// Copies every `pattern` of batch row 0 into a [layers, heads, T, T] tensor.
   struct pattern_recorder {
