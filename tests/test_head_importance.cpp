@@ -17,6 +17,8 @@
 
 #include "headlens/analysis/ablation_units.hpp"
 #include "headlens/analysis/head_importance.hpp"
+#include "headlens/analysis/head_importance_json.hpp"
+#include "headlens/analysis/head_importance_report.hpp"
 #include "headlens/analysis/statistics.hpp"
 #include "headlens/models/attention_model.hpp"
 
@@ -600,6 +602,135 @@ TEST_CASE("make_ablation_corpus hands each unit to the factory, grouped by its d
   // Document 0: sentences of 3 tokens (BOS a b) and 3 (BOS c d): 3; document 1: 3.
   CHECK(r.kinds[0].heads[0].per_document == std::vector<double>{3, 3});
   CHECK(r.kinds[0].heads[0].rank == 1);
+}
+
+namespace {
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+std::vector<std::string> csv_fields(const std::string& line) {
+  std::vector<std::string> out(1);
+  for (char c : line) {
+    if (c == ',') {
+      out.emplace_back();
+    } else {
+      out.back() += c;
+    }
+  }
+  return out;
+}
+
+headlens::head_importance_result reported() {
+  headlens::head_importance_result r = headlens::measure_head_importance(four_documents().corpus());
+  r.model = "planted (2 layers)";
+  r.corpus = "four documents";
+  r.context = "sentence (each annotated sentence alone)";
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("importance reports: table, Markdown and CSV say what was run, the interval, the stability", "[importance]") {
+  const headlens::head_importance_result r = reported();
+  std::ostringstream table, md, csv;
+  headlens::write_table(table, r);
+  headlens::write_markdown(md, r);
+  headlens::write_csv(csv, r);
+  const std::vector<std::string> t = lines_of(table.str());
+  REQUIRE(t.size() >= 8 + 5);
+  CHECK(t[0] == "head importance: planted (2 layers) on four documents");
+  CHECK(t[1] == "context: sentence (each annotated sentence alone); 4 documents, 8 sequences, 32 tokens");
+  CHECK_THAT(t[2], Catch::StartsWith("clean loss 2.219 (95% interval "));  // 2.21875
+  CHECK_THAT(t[3], Catch::Contains("95% Student-t interval of the per-document means"));
+  CHECK_THAT(t[4], Catch::StartsWith("zero ablation: ranking stable: split-half Spearman rho 1.00 >= 0.50"));
+  CHECK_THAT(t[4], Catch::Contains("most important 1.1 ("));
+  CHECK_THAT(t[5], Catch::StartsWith("mean ablation: ranking "));
+  CHECK_THAT(t[7], Catch::Contains("zero change") && Catch::Contains("mean change"));
+  // Head 0.0: zero change 0.5, rank 2; mean change 0.375, rank 2.
+  CHECK_THAT(t[8], Catch::StartsWith("    0     0") && Catch::Contains(" 0.5  [") && Catch::Contains(" 0.375  ["));
+
+  const std::vector<std::string> m = lines_of(md.str());
+  CHECK(m[0] == "# Head importance");
+  CHECK_THAT(md.str(), Catch::Contains("| layer | head | zero change | zero 95% interval | zero rank | mean change |"));
+  CHECK_THAT(md.str(), Catch::Contains("\n| 1 | 1 | 0.9062 | ["));
+
+  const std::vector<std::string> c = lines_of(csv.str());
+  REQUIRE(c.size() == 1 + 2 * 5);
+  CHECK(c[0] == "kind,layer,head,change,low,high,sd,documents,rank,ranking_stable,split_half_rho,clean_loss");
+  const std::vector<std::string> row = csv_fields(c[1]);
+  REQUIRE(row.size() == 12);
+  CHECK(row[0] == "zero");
+  CHECK(row[1] == "0");
+  CHECK(row[2] == "0");
+  CHECK(std::stod(row[3]) == 0.5);
+  CHECK(std::stod(row[4]) == Approx(r.kinds[0].heads[0].change.low).epsilon(1e-9));
+  CHECK(std::stod(row[5]) == Approx(r.kinds[0].heads[0].change.high).epsilon(1e-9));
+  CHECK(row[7] == "4");
+  CHECK(row[8] == "2");
+  CHECK(row[9] == "true");
+  CHECK(std::stod(row[11]) == 2.21875);
+  CHECK(csv_fields(c[6])[0] == "mean");
+}
+
+TEST_CASE("importance JSON reads back exactly, NaN as null, and names a malformed field", "[importance]") {
+  const headlens::head_importance_result r = reported();
+  const headlens::head_importance_result back =
+      headlens::head_importance_from_json(nlohmann::json::parse(headlens::head_importance_to_json(r).dump()));
+  CHECK(back.model == r.model);
+  CHECK(back.context == r.context);
+  CHECK(back.heads_per_layer == r.heads_per_layer);
+  CHECK(back.documents == r.documents);
+  CHECK(back.sequences == r.sequences);
+  CHECK(back.tokens == r.tokens);
+  CHECK(back.clean.low == r.clean.low);
+  CHECK(back.clean_per_document == r.clean_per_document);
+  REQUIRE(back.kinds.size() == 2);
+  for (std::size_t k = 0; k < 2; ++k) {
+    CHECK(back.kinds[k].kind == r.kinds[k].kind);
+    CHECK(back.kinds[k].stability.rho == r.kinds[k].stability.rho);
+    CHECK(back.kinds[k].stability.note == r.kinds[k].stability.note);
+    CHECK(back.kinds[k].stability.stable == r.kinds[k].stability.stable);
+    REQUIRE(back.kinds[k].heads.size() == 5);
+    for (std::size_t h = 0; h < 5; ++h) {
+      CHECK(back.kinds[k].heads[h].head == r.kinds[k].heads[h].head);
+      CHECK(back.kinds[k].heads[h].rank == r.kinds[k].heads[h].rank);
+      CHECK(back.kinds[k].heads[h].change.high == r.kinds[k].heads[h].change.high);  // exact
+      CHECK(back.kinds[k].heads[h].per_document == r.kinds[k].heads[h].per_document);
+    }
+  }
+  // One document: no spread, written as null, read back as NaN.
+  planted_corpus one = four_documents();
+  one.zero.resize(1);
+  one.mean.resize(1);
+  const headlens::head_importance_result single = headlens::measure_head_importance(one.corpus());
+  const nlohmann::json j = headlens::head_importance_to_json(single, /*per_document=*/false);
+  CHECK(j["clean"]["sd"].is_null());
+  CHECK_FALSE(j["kinds"][0]["heads"][0].contains("per_document"));
+  const headlens::head_importance_result single_back = headlens::head_importance_from_json(j);
+  CHECK(std::isnan(single_back.kinds[0].heads[0].change.low));
+  CHECK(std::isnan(single_back.kinds[0].stability.rho));
+
+  nlohmann::json bad = headlens::head_importance_to_json(r);
+  bad["schema"] = "headlens.head_report";
+  REQUIRE_THROWS_WITH(headlens::head_importance_from_json(bad), Catch::Contains("schema is \"headlens.head_report\""));
+  bad = headlens::head_importance_to_json(r);
+  bad["kinds"][1]["kind"] = "half";
+  REQUIRE_THROWS_AS(headlens::head_importance_from_json(bad), headlens::argument_error);
+  REQUIRE_THROWS_WITH(headlens::head_importance_from_json(bad), Catch::Contains("kinds[1].kind is \"half\""));
+  bad = headlens::head_importance_to_json(r);
+  bad["kinds"][0]["heads"][3]["change"].erase("low");
+  REQUIRE_THROWS_WITH(headlens::head_importance_from_json(bad),
+                      Catch::Contains("kinds[0].heads[3].change has no \"low\""));
+  bad = headlens::head_importance_to_json(r);
+  bad["tokens"] = -3;
+  REQUIRE_THROWS_WITH(headlens::head_importance_from_json(bad), Catch::Contains("document.tokens is -3"));
+  REQUIRE_THROWS_WITH(headlens::head_importance_from_json(nlohmann::json::array()),
+                      Catch::Contains("document has no \"schema\""));
 }
 
 }  // namespace test_head_importance
