@@ -20,11 +20,15 @@
 /// depend on the number of threads: every sequence is measured by one thread and the sums run in corpus order.
 ///
 /// ```
-/// const headlens::ablation_units units = headlens::make_ablation_units(*model, docs, {});
+/// const headlens::ablation_units units = headlens::make_ablation_units(*model, docs, {});  // analysis/ablation_units.hpp
+/// // A model-backed target per unit, e.g. (models: make_ablation_target, collect_head_means):
+/// //   means = model->collect_head_means(ids of every unit); target_options.means = &means;
 /// const headlens::ablation_corpus corpus = headlens::make_ablation_corpus(units, [&](const headlens::ablation_unit& u) {
-///   return model->make_ablation_target(u.ids, &means);   // whatever makes a model-backed target
+///   return model->make_ablation_target(u.ids, target_options);
 /// });
-/// const headlens::head_importance_result result = headlens::measure_head_importance(corpus);
+/// headlens::head_importance_result result = headlens::measure_head_importance(corpus);
+/// result.model = model->description(), result.corpus = "dev.conllu", result.context = units.describe();
+/// headlens::write_table(std::cout, result);  // analysis/head_importance_report.hpp; JSON: head_importance_json.hpp
 /// ```
 
 #include <algorithm>
@@ -229,7 +233,9 @@ inline std::vector<double> document_means(const ablation_corpus& corpus, const s
 
 /// The loss change of the whole corpus when every head of `ablated` is removed as `kind` says (what a pruning plan
 /// or a causal check asks of a head set): per sequence `losses(ablated, kind).sequence - clean().sequence`,
-/// averaged per document, then over documents with an interval. An empty set gives a change of 0.
+/// averaged per document, then over documents with an interval. The target is asked even for an empty set: 0 for a
+/// plain target, the cost of the forward options alone for one whose `losses` run differently from `clean` (e.g.
+/// sparse attention against a dense reference).
 /// Throws `argument_error` when `ablated` or a target is shaped for another model (naming the sequence), and
 /// `numeric_error` for a non-finite loss; the targets' errors (e.g. `mean` on a target made without means).
 inline corpus_loss corpus_loss_change(const ablation_corpus& corpus, const head_set& ablated, ablation kind,
@@ -247,7 +253,7 @@ inline corpus_loss corpus_loss_change(const ablation_corpus& corpus, const head_
         const std::size_t d = corpus.document_of(k);
         detail::check_target_shape(t, ablated.heads_per_layer(), k, d, "ablated");
         clean[k] = detail::checked_loss(t.clean().sequence, k, d, "clean");
-        change[k] = ablated.empty() ? 0.0 : detail::checked_loss(t.losses(ablated, kind).sequence, k, d, "ablated") - clean[k];
+        change[k] = detail::checked_loss(t.losses(ablated, kind).sequence, k, d, "ablated") - clean[k];
       });
   corpus_loss out;
   out.documents = corpus.documents();

@@ -18,6 +18,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -60,13 +61,23 @@ struct importance_json_reader {
     if (!v.is_number()) bad(path, key, v, "a number or null");
     return v.get<double>();
   }
+  /// An integer that fits `Int` (a count or index: `Int` unsigned refuses negative values).
+  template <class Int>
+  Int integer_value(const nlohmann::json& v, const std::string& path, const std::string& key) const {
+    if (v.is_number_integer()) {
+      if (v.is_number_unsigned() || v.get<std::int64_t>() >= 0) {
+        const auto u = v.get<std::uint64_t>();
+        if (u <= static_cast<std::uint64_t>(std::numeric_limits<Int>::max())) return static_cast<Int>(u);
+      } else if (std::is_signed<Int>::value &&
+                 v.get<std::int64_t>() >= static_cast<std::int64_t>(std::numeric_limits<Int>::min())) {
+        return static_cast<Int>(v.get<std::int64_t>());
+      }
+    }
+    bad(path, key.c_str(), v, std::is_unsigned<Int>::value ? "a non-negative integer" : "an integer in range");
+  }
   template <class Int>
   Int integer(const nlohmann::json& in, const char* key, const std::string& path) const {
-    const nlohmann::json& v = at(in, key, path);
-    if (!v.is_number_integer() || (std::is_unsigned<Int>::value && v.get<long long>() < 0)) {
-      bad(path, key, v, std::is_unsigned<Int>::value ? "a non-negative integer" : "an integer");
-    }
-    return v.get<Int>();
+    return integer_value<Int>(at(in, key, path), path, key);
   }
   std::string text(const nlohmann::json& in, const char* key, const std::string& path) const {
     const nlohmann::json& v = at(in, key, path);
@@ -168,7 +179,7 @@ inline nlohmann::json head_importance_to_json(const head_importance_result& r, b
 
 /// The result written by `head_importance_to_json` (per-document values may be absent: then empty). Throws
 /// `argument_error` naming the field when the schema or version differ, a field is missing or has the wrong type,
-/// or a kind is unknown.
+/// a kind is unknown, or a head lies outside `heads_per_layer`.
 inline head_importance_result head_importance_from_json(const nlohmann::json& in) {
   const detail::importance_json_reader read;
   const std::string schema = read.text(in, "schema", "document");
@@ -185,13 +196,16 @@ inline head_importance_result head_importance_from_json(const nlohmann::json& in
   r.model = read.text(in, "model", "document");
   r.corpus = read.text(in, "corpus", "document");
   r.context = read.text(in, "context", "document");
-  for (const nlohmann::json& h : read.array(in, "heads_per_layer", "document")) {
-    if (!h.is_number_integer() || h.get<long long>() < 0) read.bad("document", "heads_per_layer[]", h, "a count");
-    r.heads_per_layer.push_back(h.get<int>());
+  const nlohmann::json& shape = read.array(in, "heads_per_layer", "document");
+  for (std::size_t l = 0; l < shape.size(); ++l) {
+    const int n = read.integer_value<int>(shape[l], "document", "heads_per_layer[" + std::to_string(l) + "]");
+    if (n < 0) read.bad("document", ("heads_per_layer[" + std::to_string(l) + "]").c_str(), shape[l], "a count");
+    r.heads_per_layer.push_back(n);
   }
-  for (const nlohmann::json& d : read.array(in, "documents", "document")) {
-    if (!d.is_number_integer() || d.get<long long>() < 0) read.bad("document", "documents[]", d, "an index");
-    r.documents.push_back(d.get<std::size_t>());
+  const nlohmann::json& documents = read.array(in, "documents", "document");
+  for (std::size_t d = 0; d < documents.size(); ++d) {
+    r.documents.push_back(
+        read.integer_value<std::size_t>(documents[d], "document", "documents[" + std::to_string(d) + "]"));
   }
   r.sequences = read.integer<std::size_t>(in, "sequences", "document");
   r.tokens = read.integer<std::size_t>(in, "tokens", "document");
@@ -218,6 +232,14 @@ inline head_importance_result head_importance_from_json(const nlohmann::json& in
       head_importance h;
       h.head.layer = read.integer<int>(heads[i], "layer", hpath);
       h.head.head = read.integer<int>(heads[i], "head", hpath);
+      const auto layers = static_cast<int>(r.heads_per_layer.size());
+      if (h.head.layer < 0 || h.head.layer >= layers) {
+        read.bad(hpath, "layer", heads[i].at("layer"), ("a layer in [0, " + std::to_string(layers) + ")").c_str());
+      }
+      const int n = r.heads_per_layer[std::size_t(h.head.layer)];
+      if (h.head.head < 0 || h.head.head >= n) {
+        read.bad(hpath, "head", heads[i].at("head"), ("a head in [0, " + std::to_string(n) + ")").c_str());
+      }
       h.rank = read.integer<std::size_t>(heads[i], "rank", hpath);
       h.change = read.interval(read.at(heads[i], "change", hpath), hpath + ".change");
       if (heads[i].contains("per_document")) h.per_document = read.numbers(heads[i], "per_document", hpath);
