@@ -511,6 +511,8 @@ TEST_CASE("sentence units: clipping, one-token units of a decoder, no sentences"
   // The second document has no sentences: one unit of all its words.
   CHECK(units.too_short == 1);
   CHECK(units.clipped == 1);
+  CHECK(units.describe() ==
+        "sentence (each annotated sentence alone; 1 of 2 clipped to 3 tokens; 1 too short to score, left out)");
   REQUIRE(units.units.size() == 2);
   CHECK(units.units[0].clipped);
   CHECK(units.units[0].token_word == words_t{0, 1, 1});

@@ -60,11 +60,18 @@ struct ablation_units {
   std::size_t too_short = 0;         ///< units left out: no token, or one token for a decoder (nothing scored)
 
   /// The unit of context for a report, e.g. "sentence (each annotated sentence alone)" or "window (64 words,
-  /// stride 32, fitted to 1024 tokens)".
+  /// stride 32, fitted to 1024 tokens; 3 of 120 clipped to 1024 tokens)": what was clipped or left out is said.
   std::string describe() const {
-    if (context == context_unit::sentence) return "sentence (each annotated sentence alone)";
-    return "window (" + std::to_string(window) + " words, stride " + std::to_string(stride) + ", fitted to " +
-           std::to_string(max_tokens) + " tokens)";
+    std::string out = context == context_unit::sentence
+                          ? std::string("sentence (each annotated sentence alone")
+                          : "window (" + std::to_string(window) + " words, stride " + std::to_string(stride) +
+                                ", fitted to " + std::to_string(max_tokens) + " tokens";
+    if (clipped > 0) {
+      out += "; " + std::to_string(clipped) + " of " + std::to_string(units.size()) + " clipped to " +
+             std::to_string(max_tokens) + " tokens";
+    }
+    if (too_short > 0) out += "; " + std::to_string(too_short) + " too short to score, left out";
+    return out + ")";
   }
 };
 
