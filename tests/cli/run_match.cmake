@@ -48,9 +48,9 @@ run(1 out match --model "${gpt2}")
 expect_match("${out}" "headlens match: --model-b is required" "no --model-b")
 file(WRITE "${WORK}/empty.txt" "")
 run(1 out match --model "${gpt2}" --model-b "${gpt2}" --text "${WORK}/empty.txt")
-expect_match("${out}" "headlens match: .*no sentence could be compared \\(0 sentences" "empty text")
+expect_match("${out}" "headlens match: no words in .*empty.txt" "empty text")
 run(1 out match --model "${gpt2}" --model-b "${gpt2}" --text "${WORK}/missing.txt")
-expect_match("${out}" "headlens match: cannot read --text .*missing.txt" "missing text")
+expect_match("${out}" "headlens match: cannot open --text .*missing.txt" "missing text")
 
 # USE-lite (bidirectional, SentencePiece) against the GPT-2 fixture (causal, byte-level BPE).
 if(NOT EXISTS "${MODEL}/dist/model.json")
