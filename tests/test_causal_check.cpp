@@ -14,6 +14,7 @@
 
 #include "headlens/analysis/ablation_target.hpp"
 #include "headlens/analysis/causal_check.hpp"
+#include "headlens/analysis/conllu.hpp"
 #include "headlens/analysis/phenomenon_tokens.hpp"
 
 namespace test_causal_check {
@@ -224,6 +225,93 @@ TEST_CASE("phenomenon_tokens: missing layers, empty units and bad indices") {
   bad.mentions[1].end = 9;
   REQUIRE_THROWS_WITH(headlens::find_phenomenon_tokens(bad, story_tokens, true),
                       Catch::Contains("mention 1 of document 'story' spans [2, 9)"));
+}
+
+namespace {
+
+/// The phenomenon tokens by brute force, straight from the definitions (file comment of phenomenon_tokens.hpp):
+/// for each token, every word and mention of the document is tried.
+std::array<std::vector<bool>, 4> brute_force(const headlens::document& d, const std::vector<Index>& tw, bool causal) {
+  const std::size_t T = tw.size();
+  auto visible = [&](headlens::doc_index x, std::size_t t) {  // some token of word x is visible to token t
+    for (std::size_t s = 0; s < (causal ? t : T); ++s) {
+      if (tw[s] == x) return true;
+    }
+    return false;
+  };
+  std::array<std::vector<bool>, 4> out;
+  for (auto& v : out) v.assign(T, false);
+  for (std::size_t t = 0; t < T; ++t) {
+    out[3][t] = true;
+    const Index w = tw[t];
+    if (w < 0) continue;
+    for (headlens::doc_index x = 0; x < static_cast<headlens::doc_index>(d.words.size()); ++x) {
+      if (x == w) continue;
+      const bool arc = d.words[static_cast<std::size_t>(w)].head == x || d.words[static_cast<std::size_t>(x)].head == w;
+      if (arc && visible(x, t)) out[0][t] = true;
+    }
+    for (const headlens::mention& m : d.mentions) {
+      if (w < m.begin || w >= m.end) continue;
+      for (const headlens::mention& a : d.mentions) {
+        if (a.cluster != m.cluster || a.end > m.begin) continue;
+        for (headlens::doc_index y = a.begin; y < a.end; ++y) {
+          if (visible(y, t)) out[1][t] = true;
+        }
+      }
+    }
+    bool first = true;  // t is the first token of its word
+    for (std::size_t s = 0; s < t; ++s) first = first && tw[s] != w;
+    if (first) {
+      for (const headlens::sentence& s : d.sentences) out[2][t] = out[2][t] || s.begin == w;
+      for (const headlens::discourse_unit& u : d.discourse_units) out[2][t] = out[2][t] || u.begin == w;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("phenomenon_tokens: on GUM documents, the same as the definitions by brute force") {
+  const auto docs = headlens::read_conllu(std::string(HEADLENS_TEST_DATA_DIR) + "/gum/gum_cc_by_sample.conllu");
+  REQUIRE(docs.size() == 2);
+  std::array<std::size_t, 4> carried{};
+  std::size_t tokens = 0;
+  for (const headlens::document& d : docs) {
+    REQUIRE(!d.mentions.empty());
+    REQUIRE(!d.discourse_units.empty());
+    // Sentence units for a decoder (BOS first; words longer than 6 letters in two pieces), and windows of 40 words
+    // every 20 for an encoder ([CLS] first, [SEP] last).
+    std::vector<std::pair<std::vector<Index>, bool>> units;
+    for (const headlens::sentence& s : d.sentences) {
+      std::vector<Index> tw = {-1};
+      for (headlens::doc_index w = s.begin; w < s.end; ++w) {
+        tw.push_back(w);
+        if (d.words[static_cast<std::size_t>(w)].form.size() > 6) tw.push_back(w);
+      }
+      units.emplace_back(tw, true);
+    }
+    const auto n = static_cast<headlens::doc_index>(d.words.size());
+    for (headlens::doc_index b = 0; b < n; b += 20) {
+      std::vector<Index> tw = {-1};
+      for (headlens::doc_index w = b; w < std::min(n, b + 40); ++w) tw.push_back(w);
+      tw.push_back(-1);
+      units.emplace_back(tw, false);
+    }
+    for (const auto& unit : units) {
+      const headlens::phenomenon_tokens pt = headlens::find_phenomenon_tokens(d, unit.first, unit.second);
+      const auto expected = brute_force(d, unit.first, unit.second);
+      for (std::size_t c = 0; c < 4; ++c) {
+        REQUIRE(pt.carries[c] == expected[c]);
+        for (bool b : expected[c]) carried[c] += b ? 1 : 0;
+      }
+      tokens += unit.first.size();
+    }
+  }
+  // Every category is exercised (and none is everything).
+  for (std::size_t c = 0; c < 3; ++c) {
+    REQUIRE(carried[c] > 0);
+    REQUIRE(carried[c] < tokens);
+  }
 }
 
 TEST_CASE("causal_check: heads that hurt exactly their phenomenon are supported, at the smallest p") {
