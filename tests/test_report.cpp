@@ -339,6 +339,17 @@ TEST_CASE("report: the causal check in JSON, read back") {
   REQUIRE_THROWS_WITH(headlens::report_from_json(bad),
                       "headlens: causal_check JSON: labels[0].label is \"positional\", expected \"syntactic\"");
   bad = j;
+  bad["causal_check"]["labels"][0]["heads"][1]["head"] = -1;
+  REQUIRE_THROWS_WITH(headlens::report_from_json(bad),
+                      "headlens: causal_check JSON: labels[0].heads has {\"head\":-1,\"layer\":2}, expected "
+                      "{\"layer\": integer, \"head\": integer} in [0, 1048576)");
+  bad = j;
+  bad["heads"][0]["layer"] = 2147483647;  // layer + 1 would overflow
+  REQUIRE_THROWS_WITH(headlens::report_from_json(bad),
+                      "headlens: head report entry: \"layer\" is 2147483647, expected an integer in [0, 1048576)");
+  bad["heads"][0]["layer"] = -3;
+  REQUIRE_THROWS_AS(headlens::report_from_json(bad), headlens::argument_error);
+  bad = j;
   bad["causal_check"]["ablation"] = "resample";
   REQUIRE_THROWS_WITH(headlens::report_from_json(bad),
                       "headlens: causal_check JSON: unknown \"ablation\" \"resample\", expected zero or mean");

@@ -35,6 +35,16 @@ namespace headlens {
 
 namespace detail {
 
+/// Layer and head indices a report file may hold: [0, 2^20).
+inline constexpr std::int64_t report_max_index = std::int64_t(1) << 20;
+
+/// Whether `n` is an integer in [0, report_max_index).
+inline bool report_index_ok(const nlohmann::json& n) {
+  if (!n.is_number_integer()) return false;
+  if (n.is_number_unsigned()) return n.get<std::uint64_t>() < static_cast<std::uint64_t>(report_max_index);
+  return n.get<std::int64_t>() >= 0 && n.get<std::int64_t>() < report_max_index;
+}
+
 inline nlohmann::json report_json_number(double value) {
   if (!std::isfinite(value)) return nullptr;
   return value;
@@ -65,7 +75,8 @@ inline nlohmann::json label_counts_to_json(const label_counts& counts) {
 inline nlohmann::json verdict_to_json(const head_verdict& v) { return nlohmann::json::parse(verdict_json(v)); }
 
 /// The verdict written by `verdict_to_json`. Only `layer`, `head`, `label` and `scores` are required; throws
-/// `argument_error` naming the field when one is missing or has the wrong type, or the label is unknown.
+/// `argument_error` naming the field when one is missing or has the wrong type, `layer` or `head` is outside
+/// [0, 2^20), or the label is unknown.
 inline head_verdict verdict_from_json(const nlohmann::json& in) {
   auto need = [&in](const char* key) -> const nlohmann::json& {
     if (!in.is_object() || !in.contains(key)) {
@@ -80,6 +91,13 @@ inline head_verdict verdict_from_json(const nlohmann::json& in) {
   const nlohmann::json& scores = need("scores");
   if (!layer.is_number_integer() || !head.is_number_integer()) {
     throw argument_error("headlens: head report entry: \"layer\" and \"head\" must be integers");
+  }
+  // Bounded so that counts built from them (layer + 1, loops over layers) cannot overflow or run for ever.
+  for (const char* key : {"layer", "head"}) {
+    if (!detail::report_index_ok(in.at(key))) {
+      throw argument_error("headlens: head report entry: \"" + std::string(key) + "\" is " + in.at(key).dump() +
+                           ", expected an integer in [0, " + std::to_string(detail::report_max_index) + ")");
+    }
   }
   v.layer = layer.get<int>();
   v.head = head.get<int>();
@@ -195,10 +213,11 @@ inline causal_check_result causal_check_from_json(const nlohmann::json& in) {
     l.label = head_categories[i];
     if (x.contains("heads") && x.at("heads").is_array()) {
       for (const nlohmann::json& h : x.at("heads")) {
-        if (!h.is_object() || !h.contains("layer") || !h.contains("head") || !h.at("layer").is_number_integer() ||
-            !h.at("head").is_number_integer()) {
+        if (!h.is_object() || !h.contains("layer") || !h.contains("head") || !detail::report_index_ok(h.at("layer")) ||
+            !detail::report_index_ok(h.at("head"))) {
           throw argument_error("headlens: causal_check JSON: labels[" + std::to_string(i) + "].heads has " + h.dump() +
-                               ", expected {\"layer\": integer, \"head\": integer}");
+                               ", expected {\"layer\": integer, \"head\": integer} in [0, " +
+                               std::to_string(detail::report_max_index) + ")");
         }
         l.heads.push_back({h.at("layer").get<int>(), h.at("head").get<int>()});
       }
