@@ -464,6 +464,21 @@ TEST_CASE("causal_check: not testable, each with its reason") {
     REQUIRE(r.of(head_label::syntactic).reason ==
             "every scored token carries the phenomenon: no other token to compare with");
   }
+  SECTION("few other tokens: a note says the contrast is weak") {
+    const std::vector<int> hpl = {8, 8, 8};
+    // An encoder over [CLS] and the story's words in three pieces each: 21 syntactic tokens and [CLS] (1 of 22).
+    std::vector<Index> tw = {-1};
+    for (Index w = 0; w < 7; ++w) tw.insert(tw.end(), {w, w, w});
+    planted_target a(hpl, 22, false, effect);
+    const auto r = headlens::run_causal_check({{d, tw, a, false}}, verdicts(hpl, {{{0, 0}, head_label::syntactic}}));
+    const auto& syn = r.of(head_label::syntactic);
+    REQUIRE(syn.verdict != causal_verdict::not_testable);
+    REQUIRE(syn.other_tokens == 1);
+    REQUIRE(syn.reason ==
+            "random sets drawn from any layer: the same layers hold only 7 distinct sets; all 23 possible random sets "
+            "evaluated (exact test); only 1 of 22 scored tokens do not carry the phenomenon: the effect is close to "
+            "the heads' effect on every token");
+  }
   SECTION("the label's heads are every head") {
     const std::vector<int> hpl = {2};
     planted_target a(hpl, 9, true, effect);

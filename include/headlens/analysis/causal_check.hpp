@@ -49,6 +49,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,6 +66,10 @@ namespace headlens {
 
 /// The fewest random head sets a label is compared with (then p can reach 1/21 < 0.05).
 inline constexpr std::size_t causal_check_min_random_sets = 20;
+
+/// Below this share of scored tokens outside the phenomenon, a label's note warns that its effect is nearly its
+/// effect on every token (the contrast has little to contrast with).
+inline constexpr double causal_check_few_other_tokens = 0.05;
 
 /// One sequence the check evaluates: the document it comes from, per token the document-level word index it
 /// covers (-1 for tokens covering no word, such as BOS), the target that evaluates it with heads ablated (of
@@ -371,6 +376,15 @@ class causal_check {
       out.reason = s.note;
       if (label == head_label::discourse && !discourse_units_) {
         out.reason = detail::causal_join(out.reason, "sentence starts only: no discourse units annotated");
+      }
+      const double other_share =
+          static_cast<double>(s.other_tokens) / static_cast<double>(s.phenomenon_tokens + s.other_tokens);
+      if (!all && other_share < causal_check_few_other_tokens) {
+        // E.g. syntactic in an encoder, where nearly every word has its head or a dependent in the unit.
+        std::ostringstream note;
+        note << "only " << s.other_tokens << " of " << s.phenomenon_tokens + s.other_tokens
+             << " scored tokens do not carry the phenomenon: the effect is close to the heads' effect on every token";
+        out.reason = detail::causal_join(out.reason, note.str());
       }
     }
     return r;
