@@ -504,9 +504,29 @@ TEST_CASE("causal_check: not testable, each with its reason") {
     const auto r =
         headlens::run_causal_check({{d, story_tokens, a, true}},
                                    verdicts(hpl, {{{0, 0}, head_label::discourse}, {{0, 1}, head_label::discourse}}));
-    REQUIRE(r.of(head_label::discourse).reason ==
-            "only 15 distinct sets of 2 other heads exist, fewer than the 20 a comparison needs");
-    REQUIRE(r.of(head_label::discourse).scope == headlens::random_scope::none);
+    const auto& disc = r.of(head_label::discourse);
+    REQUIRE(disc.verdict == causal_verdict::not_testable);
+    REQUIRE(disc.reason ==
+            "only 15 distinct sets of 2 other heads exist, fewer than the 20 a verdict needs (p cannot fall below "
+            "1/16); the numbers compare the label with all of them");
+    // Still compared with every set: the planted noise is the same function for every head, so the numbers are
+    // recomputed here from the sets the target saw.
+    REQUIRE(disc.scope == headlens::random_scope::any_layer);
+    REQUIRE(disc.exact);
+    REQUIRE(disc.random_effects.size() == 15);
+    REQUIRE(a.log.size() == 16);
+    std::size_t at_least = 0;
+    for (std::size_t k = 1; k < a.log.size(); ++k) {
+      REQUIRE(per_layer(a.log[k], 0) + per_layer(a.log[k], 1) == 2);
+      REQUIRE_FALSE(a.log[k].contains({0, 0}));
+      REQUIRE_FALSE(a.log[k].contains({0, 1}));
+      const double e = expected_effect(a.log[k].heads(), effect, story_discourse, a.clean().scored, false);
+      REQUIRE(disc.random_effects[k - 1] == Approx(e).margin(1e-12));
+      at_least += e >= disc.effect - 1e-12 ? 1 : 0;
+    }
+    REQUIRE(disc.effect ==
+            Approx(expected_effect({{0, 0}, {0, 1}}, effect, story_discourse, a.clean().scored, false)).margin(1e-12));
+    REQUIRE(disc.p_value == Approx((1.0 + static_cast<double>(at_least)) / 16));
   }
 }
 

@@ -27,7 +27,9 @@
 ///    otherwise; "not testable", with the reason, when no head carries the label, no unit's document has the
 ///    annotations the label needs (coreference mentions, dependency heads), no scored token carries the phenomenon
 ///    or no other token is left to compare with, or there are too few other heads to draw 20 distinct random sets
-///    (the label's heads are every head, or nearly).
+///    (the label's heads are every head, or nearly). With between 1 and 19 distinct sets (a small model: USE-lite
+///    has 8 heads) the label is still compared with every one of them and the numbers are reported, but p cannot
+///    fall below 1/20, so the verdict is "not testable".
 ///
 /// Cost: per unit, one clean evaluation and one ablated evaluation per distinct head set (labels' sets and random
 /// sets; a set drawn twice is evaluated once): about 4 (N + 1) for four labelled categories.
@@ -373,6 +375,11 @@ class causal_check {
       out.p_value = static_cast<double>(1 + out.random_at_least) / static_cast<double>(1 + R);
       out.verdict = out.p_value < options_.alpha && out.effect > out.random_mean ? causal_verdict::supported
                                                                                  : causal_verdict::not_supported;
+      if (!s.too_few.empty()) {
+        out.verdict = causal_verdict::not_testable;
+        out.reason = s.too_few;
+        continue;
+      }
       out.reason = s.note;
       if (label == head_label::discourse && !discourse_units_) {
         out.reason = detail::causal_join(out.reason, "sentence starts only: no discourse units annotated");
@@ -407,6 +414,7 @@ class causal_check {
     head_set heads;
     std::vector<head_set> random;
     std::string untestable;  ///< why no random set could be drawn
+    std::string too_few;     ///< why the sets drawn cannot give a verdict (the numbers are still computed)
     std::string note;        ///< how they were drawn, when worth saying
     random_scope scope = random_scope::none;
     double possible_sets = 0;
@@ -533,11 +541,20 @@ class causal_check {
                        detail::causal_plural(static_cast<double>(any.pool.size()), "other head", "other heads") +
                        " for " + detail::causal_plural(static_cast<double>(k), "label head", "label heads");
       } else {
-        s.untestable = "only " + detail::causal_plural(any_sets, "distinct set", "distinct sets") + " of " +
-                       detail::causal_plural(static_cast<double>(k), "other head", "other heads") +
-                       " exist, fewer than the " + std::to_string(least) + " a comparison needs";
+        // A small model (USE-lite has 8 heads): too few sets for a verdict, but the label is still compared with
+        // every one of them, so the report can say where it ranks.
+        std::ostringstream why;
+        why << "only " << detail::causal_plural(any_sets, "distinct set", "distinct sets") << " of "
+            << detail::causal_plural(static_cast<double>(k), "other head", "other heads")
+            << (any_sets == 1 ? " exists" : " exist") << ", fewer than the " << least
+            << " a verdict needs (p cannot fall below 1/" << static_cast<long long>(any_sets) + 1
+            << "); the numbers compare the label with all of them";
+        s.too_few = why.str();
+        s.scope = random_scope::any_layer;
+        s.possible_sets = any_sets;
+        groups.push_back(std::move(any));
       }
-      return;
+      if (s.too_few.empty()) return;
     }
 
     const head_set empty(heads_per_layer_);
