@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -45,6 +46,67 @@ std::vector<head_verdict> six_layers() {
 }
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+/// A hand-made causal check for six_layers(): syntactic supported (3 heads), coreference not supported, discourse
+/// not testable, positional supported with every random effect equal (z = +inf).
+headlens::causal_check_result causal() {
+  using headlens::causal_verdict;
+  headlens::causal_check_result c;
+  c.random_sets = 20;
+  c.seed = 3;
+  c.units = 2;
+  c.tokens = 16;
+  for (std::size_t i = 0; i < 4; ++i) c.labels[i].label = headlens::head_categories[i];
+  auto& syn = c.labels[0];
+  syn.heads = {{2, 0}, {2, 1}, {3, 1}};
+  syn.verdict = causal_verdict::supported;
+  syn.phenomenon_tokens = 12;
+  syn.other_tokens = 4;
+  syn.phenomenon_change = 0.5;
+  syn.other_change = 0.125;
+  syn.effect = 0.375;
+  syn.scope = headlens::random_scope::same_layers;
+  syn.possible_sets = 30;
+  for (int k = 0; k < 20; ++k) syn.random_effects.push_back(0.01 * k);  // mean 0.095
+  syn.random_mean = 0.095;
+  syn.random_sd = 0.0591608;
+  syn.z = 4.73;
+  syn.random_at_least = 0;
+  syn.p_value = 1.0 / 21;
+  auto& coref = c.labels[1];
+  coref.heads = {{3, 0}, {4, 1}};
+  coref.verdict = causal_verdict::not_supported;
+  coref.phenomenon_tokens = 1;
+  coref.other_tokens = 15;
+  coref.effect = -0.0625;
+  coref.random_effects.assign(20, 0.0);
+  coref.random_mean = 0;
+  coref.random_sd = 0;
+  coref.z = -std::numeric_limits<double>::infinity();
+  coref.random_at_least = 20;
+  coref.p_value = 1;
+  coref.scope = headlens::random_scope::any_layer;
+  coref.possible_sets = 45;
+  coref.exact = true;
+  coref.reason = "random sets drawn from any layer, see notes";
+  auto& disc = c.labels[2];
+  disc.heads = {{4, 0}};
+  disc.reason = "annotations missing: no unit's document has sentences";
+  auto& pos = c.labels[3];
+  pos.heads = {{0, 0}, {0, 1}, {1, 0}};
+  pos.verdict = causal_verdict::supported;
+  pos.phenomenon_tokens = 16;
+  pos.effect = 2;
+  pos.phenomenon_change = 2;
+  pos.random_effects.assign(20, 0.5);
+  pos.random_mean = 0.5;
+  pos.random_sd = 0;
+  pos.z = std::numeric_limits<double>::infinity();
+  pos.p_value = 1.0 / 21;
+  pos.scope = headlens::random_scope::same_layers;
+  pos.possible_sets = 1e30;
+  return c;
+}
 
 }  // namespace
 
@@ -139,7 +201,160 @@ TEST_CASE("report: table, Markdown and CSV") {
   REQUIRE(rows == 12);
 }
 
+TEST_CASE("report: the causal check in the table, Markdown and CSV, and nowhere when absent") {
+  headlens::head_report r = headlens::make_report(six_layers(), "annotated");
+  std::ostringstream table0, md0, csv0;
+  headlens::write_table(table0, r);
+  headlens::write_markdown(md0, r);
+  headlens::write_csv(csv0, r);
+  REQUIRE_FALSE(contains(table0.str(), "causal"));
+  REQUIRE_FALSE(contains(md0.str(), "ausal"));
+  REQUIRE_FALSE(contains(csv0.str(), "causal"));
+
+  r.causal = causal();
+  std::ostringstream table, md, csv, labels;
+  headlens::write_table(table, r);
+  headlens::write_markdown(md, r);
+  headlens::write_csv(csv, r);
+  headlens::write_causal_csv(labels, *r.causal);
+  // Everything before the section is unchanged.
+  REQUIRE(table.str().compare(0, table0.str().size(), table0.str()) == 0);
+  REQUIRE(md.str().compare(0, md0.str().size(), md0.str()) == 0);
+
+  REQUIRE(contains(table.str(),
+                   "\ncausal check: zero ablation, 20 random head sets per label (seed 3), supported when "
+                   "p < 0.05 and the effect is above the random mean; 2 units, 16 scored tokens\n"));
+  // label(11) heads(7) 2 verdict(13) effect(11) mean(13) sd(11) z(9) p(8) tokens(20) 2 note
+  REQUIRE(contains(table.str(),
+                   "syntactic        3  supported        +0.3750      +0.0950     0.0592    +4.73  0.0476              "
+                   "12 / 4  \n"));
+  REQUIRE(contains(table.str(),
+                   "coreference      2  not supported    -0.0625      +0.0000     0.0000     -inf  1.0000              "
+                   "1 / 15  random sets drawn from any layer, see notes\n"));
+  REQUIRE(contains(table.str(),
+                   "discourse        1  not testable           -            -          -        -       - "
+                   "              0 / 0  annotations missing: no unit's document has sentences\n"));
+  REQUIRE(
+      contains(table.str(), "positional       3  supported        +2.0000      +0.5000     0.0000      inf  0.0476"));
+
+  REQUIRE(contains(md.str(), "\n## Causal check\n\nzero ablation, 20 random head sets per label (seed 3)"));
+  REQUIRE(
+      contains(md.str(), "| syntactic | 3 | supported | +0.3750 | +0.0950 | 0.0592 | +4.73 | 0.0476 | 12 | 4 |  |\n"));
+  REQUIRE(contains(md.str(),
+                   "| discourse | 1 | not testable | - | - | - | - | - | 0 | 0 | annotations missing: no "
+                   "unit's document has sentences |\n"));
+
+  std::istringstream lines(csv.str());
+  std::string line;
+  std::getline(lines, line);
+  REQUIRE(line ==
+          "layer,head,label,syntactic,coreference,discourse,positional,confidence,reason,evidence,evidence_value,"
+          "evidence_baseline,causal_verdict,causal_effect,causal_p");
+  std::getline(lines, line);  // head 0.0, positional
+  REQUIRE(line ==
+          "0,0,positional,,,,0.500000,0.750000,,\"first, value\",0.500000,0.250000,supported,2.000000,0.047619");
+  std::getline(lines, line);  // head 0.1, unassigned: no check
+  REQUIRE(line ==
+          "0,1,positional,,,,0.500000,0.750000,,\"first, value\",0.500000,0.250000,supported,2.000000,0.047619");
+  std::getline(lines, line);
+  REQUIRE(line ==
+          "1,0,positional,,,,0.500000,0.750000,,\"first, value\",0.500000,0.250000,supported,2.000000,0.047619");
+  std::getline(lines, line);
+  REQUIRE(line == "1,1,unassigned,,,,,0.750000,sink,\"first, value\",0.500000,0.250000,,,");
+
+  std::istringstream rows(labels.str());
+  std::getline(rows, line);
+  REQUIRE(line ==
+          "label,heads,verdict,effect,phenomenon_change,other_change,random_mean,random_sd,z,p,random_sets,"
+          "exact,scope,phenomenon_tokens,other_tokens,reason");
+  std::getline(rows, line);
+  REQUIRE(line ==
+          "syntactic,2.0 2.1 3.1,supported,0.375000,0.500000,0.125000,0.095000,0.059161,4.730000,0.047619,20,"
+          "false,same layers,12,4,");
+  std::getline(rows, line);
+  REQUIRE(line ==
+          "coreference,3.0 4.1,not supported,-0.062500,,,0.000000,0.000000,-inf,1.000000,20,true,any layer,1,"
+          "15,\"random sets drawn from any layer, see notes\"");
+  std::getline(rows, line);
+  REQUIRE(line ==
+          "discourse,4.0,not testable,,,,,,,,0,false,none,0,0,annotations missing: no unit's document has "
+          "sentences");
+}
+
 #ifdef HEADLENS_TEST_JSON
+TEST_CASE("report: the causal check in JSON, read back") {
+  headlens::head_report r = headlens::make_report(six_layers(), "annotated");
+  REQUIRE_FALSE(headlens::report_to_json(r).contains("causal_check"));
+  REQUIRE_FALSE(headlens::report_from_json(headlens::report_to_json(r)).causal.has_value());
+  r.causal = causal();
+  const nlohmann::json j = headlens::report_to_json(r);
+  const nlohmann::json& c = j.at("causal_check");
+  REQUIRE(c.at("ablation") == "zero");
+  REQUIRE(c.at("random_sets") == 20);
+  REQUIRE(c.at("seed") == 3);
+  REQUIRE(c.at("labels").size() == 4);
+  const nlohmann::json& syn = c.at("labels").at(0);
+  REQUIRE(syn.at("label") == "syntactic");
+  REQUIRE(syn.at("heads") ==
+          nlohmann::json::parse(R"([{"layer":2,"head":0},{"layer":2,"head":1},{"layer":3,"head":1}])"));
+  REQUIRE(syn.at("verdict") == "supported");
+  REQUIRE(syn.at("effect") == 0.375);
+  REQUIRE(syn.at("random_effects").size() == 20);
+  REQUIRE(syn.at("scope") == "same layers");
+  REQUIRE(c.at("labels").at(1).at("z").is_null());  // -inf
+  REQUIRE(c.at("labels").at(2).at("verdict") == "not testable");
+  REQUIRE(c.at("labels").at(2).at("effect").is_null());
+  REQUIRE(c.at("labels").at(3).at("possible_sets") == 1e30);
+
+  const headlens::head_report back = headlens::report_from_json(nlohmann::json::parse(j.dump()));
+  REQUIRE(back.causal.has_value());
+  const auto& b = *back.causal;
+  REQUIRE(b.seed == 3);
+  REQUIRE(b.units == 2);
+  REQUIRE(b.tokens == 16);
+  REQUIRE(b.labels[0].heads == r.causal->labels[0].heads);
+  REQUIRE(b.labels[0].random_effects == r.causal->labels[0].random_effects);
+  REQUIRE(b.labels[0].p_value == r.causal->labels[0].p_value);
+  REQUIRE(b.labels[1].verdict == headlens::causal_verdict::not_supported);
+  REQUIRE(b.labels[1].exact);
+  REQUIRE(b.labels[1].scope == headlens::random_scope::any_layer);
+  REQUIRE(std::isnan(b.labels[1].z));  // an infinite z is written as null
+  REQUIRE(b.labels[2].reason == r.causal->labels[2].reason);
+  REQUIRE(std::isnan(b.labels[2].effect));
+  nlohmann::json j2 = headlens::report_to_json(back);
+  nlohmann::json j1 = j;
+  REQUIRE(j2 == j1);
+
+  nlohmann::json bad = j;
+  bad["causal_check"]["labels"][1]["verdict"] = "maybe";
+  REQUIRE_THROWS_WITH(
+      headlens::report_from_json(bad),
+      "headlens: causal_check JSON: labels[1].verdict is \"maybe\", expected supported, not supported or "
+      "not testable");
+  bad = j;
+  bad["causal_check"]["labels"].erase(3);
+  REQUIRE_THROWS_AS(headlens::report_from_json(bad), headlens::argument_error);
+  bad = j;
+  bad["causal_check"]["labels"][0]["label"] = "positional";
+  REQUIRE_THROWS_WITH(headlens::report_from_json(bad),
+                      "headlens: causal_check JSON: labels[0].label is \"positional\", expected \"syntactic\"");
+  bad = j;
+  bad["causal_check"]["labels"][0]["heads"][1]["head"] = -1;
+  REQUIRE_THROWS_WITH(headlens::report_from_json(bad),
+                      "headlens: causal_check JSON: labels[0].heads has {\"head\":-1,\"layer\":2}, expected "
+                      "{\"layer\": integer, \"head\": integer} in [0, 1048576)");
+  bad = j;
+  bad["heads"][0]["layer"] = 2147483647;  // layer + 1 would overflow
+  REQUIRE_THROWS_WITH(headlens::report_from_json(bad),
+                      "headlens: head report entry: \"layer\" is 2147483647, expected an integer in [0, 1048576)");
+  bad["heads"][0]["layer"] = -3;
+  REQUIRE_THROWS_AS(headlens::report_from_json(bad), headlens::argument_error);
+  bad = j;
+  bad["causal_check"]["ablation"] = "resample";
+  REQUIRE_THROWS_WITH(headlens::report_from_json(bad),
+                      "headlens: causal_check JSON: unknown \"ablation\" \"resample\", expected zero or mean");
+}
+
 TEST_CASE("report: JSON follows the schema and round-trips") {
   std::vector<head_verdict> verdicts = six_layers();
   verdicts[0].evidence.push_back({"entropy", 0.9});  // no baseline: null

@@ -186,4 +186,54 @@ TEST_CASE("report_html: bad examples and options are rejected before anything is
   REQUIRE(out.str().empty());
 }
 
+TEST_CASE("report_html: the causal check is a section of the page, and the JSON report's object in the data") {
+  headlens::head_report r = small_report();
+  std::ostringstream plain;
+  headlens::write_html(plain, r);
+  REQUIRE(plain.str().find("id=\"causal") == std::string::npos);
+  REQUIRE(plain.str().find("detail-causal\">") == std::string::npos);
+  REQUIRE(data_of(plain.str()).find("causal") == std::string::npos);
+
+  headlens::causal_check_result c;
+  c.random_sets = 20;
+  c.seed = 9;
+  c.units = 1;
+  c.tokens = 8;
+  for (std::size_t i = 0; i < 4; ++i) c.labels[i].label = headlens::head_categories[i];
+  auto& pos = c.labels[3];
+  pos.heads = {{0, 0}};
+  pos.verdict = headlens::causal_verdict::supported;
+  pos.phenomenon_tokens = 8;
+  pos.effect = 0.75;
+  pos.phenomenon_change = 0.75;
+  for (int k = 0; k < 20; ++k) pos.random_effects.push_back(0.03125 * k);
+  pos.random_mean = 0.296875;
+  pos.random_sd = 0.18;
+  pos.z = std::numeric_limits<double>::infinity();
+  pos.p_value = 1.0 / 21;
+  pos.scope = headlens::random_scope::same_layers;
+  pos.possible_sets = 1;
+  const std::string hostile = "</script><script>alert(1)</script> <!-- & 'x'";
+  c.labels[0].reason = hostile;
+  r.causal = c;
+  std::ostringstream out;
+  headlens::write_html(out, r);
+  const std::string page = out.str();
+  REQUIRE(page.find("<section id=\"causal\">") != std::string::npos);
+  REQUIRE(page.find("<p class=\"hint\" id=\"detail-causal\"></p>") != std::string::npos);
+  REQUIRE(count(page, "<script") == 3);  // the hostile reason stays data
+  REQUIRE(count(page, "<!--") == 0);
+  const std::string data = data_of(page);
+  REQUIRE(data.find('<') == std::string::npos);
+  const nlohmann::json parsed = nlohmann::json::parse(data);
+  // The object of the JSON report, field for field (numbers read back exactly, infinities as null).
+  REQUIRE(parsed.at("causal") == headlens::causal_check_to_json(c));
+  REQUIRE(parsed.at("causal").at("labels").at(0).at("reason") == hostile);
+  REQUIRE(parsed.at("causal").at("labels").at(3).at("z").is_null());
+  // Everything else is as without the check.
+  nlohmann::json without = parsed;
+  without.erase("causal");
+  REQUIRE(without == nlohmann::json::parse(data_of(plain.str())));
+}
+
 }  // namespace test_report_html

@@ -2,7 +2,7 @@
 // (--remote-debugging-pipe: no port, no npm package, Node's standard library only).
 //
 //   node check_report.mjs --page REPORT.html --layers L --heads H [--examples N] [--text STRING]...
-//                         [--screenshot OUT.png] [--chromium PATH]
+//                         [--causal N] [--screenshot OUT.png] [--chromium PATH]
 //
 // Asserts, with numbers given by the caller (not read from the page):
 // - the page loads with no console error, no uncaught exception, no failed load and no request other than its own
@@ -12,6 +12,8 @@
 //   both canvases are drawn for that head, have ink, and differ from the previous head's pictures; hovering a
 //   query token on the lines view redraws it with that row alone, and leaving restores it;
 // - picking another example sentence redraws the map; the picker lists N examples;
+// - with --causal N: the causal-check table has one row per category (4), N of them have a drawn effect strip (the
+//   labels that were tested), and the selected head's panel says how its label fared;
 // - every --text string appears verbatim in the page's text (hostile strings like `</script>` shown as text), and
 //   no script planted in the data ran (window.headlensInjected stays undefined).
 // Chromium missing: fails when CI=true, else prints "SKIPPED: ..." (the CTest skip pattern) and exits 0.
@@ -30,6 +32,7 @@ for (let i = 2; i < process.argv.length; i += 2) {
   else if (key === '--heads') args.heads = Number(value);
   else if (key === '--examples') args.examples = Number(value);
   else if (key === '--text') args.texts.push(value);
+  else if (key === '--causal') args.causal = Number(value);
   else if (key === '--screenshot') args.screenshot = value;
   else if (key === '--chromium') args.chromium = value;
   else usage(`unknown option ${key}`);
@@ -38,7 +41,7 @@ if (!args.page || !(args.layers > 0) || !(args.heads > 0)) usage('--page, --laye
 
 function usage(message) {
   console.error(`check_report: ${message}\nusage: node check_report.mjs --page FILE --layers L --heads H ` +
-                '[--examples N] [--text S]... [--screenshot OUT.png] [--chromium PATH]');
+                '[--examples N] [--text S]... [--causal N] [--screenshot OUT.png] [--chromium PATH]');
   process.exit(2);
 }
 
@@ -262,6 +265,29 @@ async function main() {
         p.dispatchEvent(new Event('change')); })()`);
     const after = await picture('heatmap');
     check(after.ink > 200 && after.hash !== before.hash, 'picking example 2 redraws the heatmap');
+  }
+
+  // The causal check: a row per category, a strip with ink for each tested label, a line in the head panel.
+  if (args.causal !== undefined) {
+    const causal = await evaluate(`(() => {
+        const rows = Array.from(document.querySelectorAll('#causal-table tr[data-label]'));
+        let strips = 0;
+        for (const r of rows) {
+          const c = r.querySelector('canvas');
+          if (!c || c.width < 2) continue;
+          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          let ink = 0;
+          for (let i = 3; i < d.length; i += 4) if (d[i] > 0) ++ink;
+          if (ink > 20) ++strips;
+        }
+        const line = document.getElementById('detail-causal');
+        return { rows: rows.length, strips, line: line ? line.textContent : null };
+      })()`);
+    check(causal.rows === 4, 'the causal-check table has a row per category', `${causal.rows} rows`);
+    check(causal.strips === args.causal, `${args.causal} causal-check rows draw the label against the random sets`,
+          `${causal.strips} strips`);
+    check(causal.line !== null && /^(Causal check of the |Unassigned)/.test(causal.line),
+          'the head panel says how its label fared in the causal check', `${causal.line}`);
   }
 
   // Text shown as text, nothing injected.

@@ -58,7 +58,39 @@ int main(int argc, char** argv) {
       verdicts.push_back(v);
     }
   }
-  const headlens::head_report report = headlens::make_report(verdicts, "pol<i class=\"injected\">icy</i>");
+  headlens::head_report report = headlens::make_report(verdicts, "pol<i class=\"injected\">icy</i>");
+  // A causal check: syntactic supported, coreference not supported, discourse and positional not testable (one with
+  // a hostile reason).
+  headlens::causal_check_result causal;
+  causal.random_sets = 20;
+  causal.seed = 5;
+  causal.units = 3;
+  causal.tokens = 42;
+  for (std::size_t c = 0; c < headlens::head_category_count; ++c) {
+    headlens::label_causal_check& check = causal.labels[c];
+    check.label = headlens::head_categories[c];
+    for (const headlens::head_verdict& v : report.heads) {
+      if (v.label == check.label) check.heads.push_back({v.layer, v.head});
+    }
+    check.phenomenon_tokens = 10 + static_cast<std::int64_t>(c);
+    check.other_tokens = 32 - static_cast<std::int64_t>(c);
+  }
+  for (std::size_t c = 0; c < 2; ++c) {
+    headlens::label_causal_check& check = causal.labels[c];
+    for (int k = 0; k < 20; ++k) check.random_effects.push_back(0.01 * ((k * 7) % 20) - 0.05);
+    check.random_mean = 0.045;
+    check.random_sd = 0.059;
+    check.effect = c == 0 ? 0.4 : 0.02;
+    check.z = (check.effect - check.random_mean) / check.random_sd;
+    check.random_at_least = c == 0 ? 0 : 11;
+    check.p_value = (1.0 + static_cast<double>(check.random_at_least)) / 21;
+    check.verdict = c == 0 ? headlens::causal_verdict::supported : headlens::causal_verdict::not_supported;
+    check.scope = headlens::random_scope::same_layers;
+    check.possible_sets = 60;
+  }
+  causal.labels[2].reason = "annotations missing </script><script>window.headlensInjected=1</script>";
+  causal.labels[3].reason = "the label's heads are every head of the model: no other head to draw";
+  report.causal = causal;
 
   headlens::html_maps maps;
   const std::vector<std::string> first = {"The",

@@ -3,8 +3,10 @@
 /// Reports people can read from head verdicts: one row per head (layer, head, label, the four scores,
 /// confidence, top evidence) and label counts per layer, per layer band (early, middle and late thirds) and for the
 /// whole model, in percent: the "x% of heads are coreference heads" figures. Written as a terminal table,
-/// Markdown or CSV by this header (standard library only); JSON is in `headlens/analysis/report_json.hpp`. The
-/// formats are described in `docs/report-schema.md`.
+/// Markdown or CSV by this header; JSON is in `headlens/analysis/report_json.hpp`. The formats are described in
+/// `docs/report-schema.md`. A report may carry the causal check of its labels (`head_report::causal`, computed by
+/// `headlens/analysis/causal_check.hpp`, described in `docs/causal-check.md`); every format then adds a section
+/// for it, and without it the output is what it was.
 ///
 ///     auto verdicts = headlens::classify_heads(headlens::annotated_policy(), evidence);
 ///     headlens::head_report report = headlens::make_report(verdicts, "annotated");
@@ -16,12 +18,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <iomanip>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "headlens/analysis/causal_check_result.hpp"
 #include "headlens/analysis/verdict.hpp"
 
 namespace headlens {
@@ -76,6 +80,8 @@ struct head_report {
   std::array<band_summary, 3> bands;  ///< early, middle, late
   label_counts model;                 ///< every head
   int layer_count = 0;                ///< 1 + the largest layer index (0 without heads)
+  /// The causal check of the labels, when it was run (`run_causal_check`); every format shows it then.
+  std::optional<causal_check_result> causal;
 };
 
 /// Builds a report from verdicts in any order (they are sorted by layer and head). `policy` names the policy for
@@ -184,6 +190,38 @@ inline std::string md_cell(std::string text) {
   return out;
 }
 
+/// A signed number with `digits` decimals for the causal check ("-" for NaN, "inf" / "-inf").
+inline std::string report_signed(double value, int digits) {
+  if (std::isnan(value)) return "-";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  std::ostringstream out;
+  out << std::showpos << std::fixed << std::setprecision(digits) << value;
+  return out.str();
+}
+
+/// An unsigned number with `digits` decimals ("-" for NaN).
+inline std::string report_plain(double value, int digits) {
+  if (std::isnan(value)) return "-";
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(digits) << value;
+  return out.str();
+}
+
+/// The line that says how the causal check was run.
+inline std::string causal_summary(const causal_check_result& c) {
+  std::ostringstream out;
+  out << to_string(c.kind) << " ablation, " << c.random_sets << " random head sets per label (seed " << c.seed
+      << "), supported when p < " << c.alpha << " and the effect is above the random mean; " << c.units
+      << (c.units == 1 ? " unit, " : " units, ") << c.tokens << " scored tokens";
+  return out.str();
+}
+
+/// The causal check row of `label` for a head with that label, or nothing for an unassigned head.
+inline const label_causal_check* causal_of(const head_report& report, head_label label) {
+  if (!report.causal || label == head_label::unassigned) return nullptr;
+  return &report.causal->labels[static_cast<std::size_t>(label)];
+}
+
 inline void report_pad(std::ostream& out, const std::string& text, std::size_t width, bool right = false) {
   if (right)
     out << std::string(width > text.size() ? width - text.size() : 0, ' ') << text;
@@ -226,6 +264,23 @@ inline void write_table(std::ostream& out, const head_report& report, std::size_
   summary_line("model", report.model);
   for (const band_summary& band : report.bands) summary_line(detail::band_title(band), band.counts);
   for (const layer_summary& layer : report.layers) summary_line("layer " + std::to_string(layer.layer), layer.counts);
+  if (!report.causal) return;
+  out << "\ncausal check: " << detail::causal_summary(*report.causal) << "\n";
+  out << "label        heads  verdict           effect  random mean  random sd        z       p  phenomenon / other"
+         "  note\n";
+  for (const label_causal_check& c : report.causal->labels) {
+    detail::report_pad(out, std::string(to_string(c.label)), 11);
+    detail::report_pad(out, std::to_string(c.heads.size()), 7, true);
+    out << "  ";
+    detail::report_pad(out, std::string(to_string(c.verdict)), 13);
+    detail::report_pad(out, detail::report_signed(c.effect, 4), 11, true);
+    detail::report_pad(out, detail::report_signed(c.random_mean, 4), 13, true);
+    detail::report_pad(out, detail::report_plain(c.random_sd, 4), 11, true);
+    detail::report_pad(out, detail::report_signed(c.z, 2), 9, true);
+    detail::report_pad(out, detail::report_plain(c.p_value, 4), 8, true);
+    detail::report_pad(out, std::to_string(c.phenomenon_tokens) + " / " + std::to_string(c.other_tokens), 20, true);
+    out << "  " << c.reason << "\n";
+  }
 }
 
 /// Writes the report as Markdown: a heads table, then a summary table (model, bands, layers) in percent.
@@ -256,26 +311,77 @@ inline void write_markdown(std::ostream& out, const head_report& report, std::si
     out << " | " << detail::report_number(v.confidence) << " | " << detail::md_cell(detail::head_note(v, top_evidence))
         << " |\n";
   }
+  if (!report.causal) return;
+  out << "\n## Causal check\n\n"
+      << detail::md_cell(detail::causal_summary(*report.causal)) << ". Effect: the mean loss change on the tokens of "
+      << "the label's phenomenon minus that on the other tokens (positional: on every token), the label's heads "
+         "ablated; p: the share of random head sets of the same size doing at least as well.\n\n";
+  out << "| label | heads | verdict | effect | random mean | random sd | z | p | phenomenon tokens | other tokens | "
+         "note "
+         "|\n";
+  out << "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+  for (const label_causal_check& c : report.causal->labels) {
+    out << "| " << to_string(c.label) << " | " << c.heads.size() << " | " << to_string(c.verdict) << " | "
+        << detail::report_signed(c.effect, 4) << " | " << detail::report_signed(c.random_mean, 4) << " | "
+        << detail::report_plain(c.random_sd, 4) << " | " << detail::report_signed(c.z, 2) << " | "
+        << detail::report_plain(c.p_value, 4) << " | " << c.phenomenon_tokens << " | " << c.other_tokens << " | "
+        << detail::md_cell(c.reason) << " |\n";
+  }
 }
 
 /// Writes one CSV row per head (RFC 4180, header line first):
 /// `layer,head,label,syntactic,coreference,discourse,positional,confidence,reason,evidence,evidence_value,
 /// evidence_baseline`. Scores are written with 6 decimals and left empty when NaN; `evidence*` is the first
 /// evidence item (empty when none). The label counts are not in the CSV: they follow from the `label` column.
+/// With a causal check (`report.causal`), each row ends with the check of the head's label,
+/// `causal_verdict,causal_effect,causal_p` (empty for an unassigned head); `write_causal_csv` writes the check
+/// itself, one row per label.
 inline void write_csv(std::ostream& out, const head_report& report) {
   out << "layer,head,label,syntactic,coreference,discourse,positional,confidence,reason,evidence,evidence_value,"
-         "evidence_baseline\n";
+         "evidence_baseline"
+      << (report.causal ? ",causal_verdict,causal_effect,causal_p\n" : "\n");
   for (const head_verdict& v : report.heads) {
     out << v.layer << ',' << v.head << ',' << to_string(v.label);
     for (head_label c : head_categories) out << ',' << detail::report_number(v.score(c), 6);
     out << ',' << detail::report_number(v.confidence, 6) << ',' << detail::csv_field(v.reason);
     if (v.evidence.empty()) {
-      out << ",,,\n";
+      out << ",,,";
     } else {
       const evidence_item& e = v.evidence.front();
       out << ',' << detail::csv_field(e.name) << ',' << detail::report_number(e.value, 6) << ','
-          << (e.has_baseline() ? detail::report_number(e.baseline, 6) : std::string()) << '\n';
+          << (e.has_baseline() ? detail::report_number(e.baseline, 6) : std::string());
     }
+    if (report.causal) {
+      const label_causal_check* c = detail::causal_of(report, v.label);
+      if (c == nullptr) {
+        out << ",,,";
+      } else {
+        out << ',' << detail::csv_field(std::string(to_string(c->verdict))) << ','
+            << detail::report_number(c->effect, 6) << ',' << detail::report_number(c->p_value, 6);
+      }
+    }
+    out << '\n';
+  }
+}
+
+/// Writes the causal check as CSV, one row per category (RFC 4180, header line first):
+/// `label,heads,verdict,effect,phenomenon_change,other_change,random_mean,random_sd,z,p,random_sets,exact,scope,
+/// phenomenon_tokens,other_tokens,reason`. `heads` lists the label's heads as `l.h` separated by spaces; numbers
+/// have 6 decimals and are empty when not measured (`z` may be `inf` or `-inf`).
+inline void write_causal_csv(std::ostream& out, const causal_check_result& check) {
+  out << "label,heads,verdict,effect,phenomenon_change,other_change,random_mean,random_sd,z,p,random_sets,exact,"
+         "scope,phenomenon_tokens,other_tokens,reason\n";
+  for (const label_causal_check& c : check.labels) {
+    std::string heads;
+    for (const head_ref& h : c.heads) heads += (heads.empty() ? "" : " ") + to_string(h);
+    const std::string z = std::isinf(c.z) ? (c.z > 0 ? "inf" : "-inf") : detail::report_number(c.z, 6);
+    out << to_string(c.label) << ',' << heads << ',' << detail::csv_field(std::string(to_string(c.verdict))) << ','
+        << detail::report_number(c.effect, 6) << ',' << detail::report_number(c.phenomenon_change, 6) << ','
+        << detail::report_number(c.other_change, 6) << ',' << detail::report_number(c.random_mean, 6) << ','
+        << detail::report_number(c.random_sd, 6) << ',' << z << ',' << detail::report_number(c.p_value, 6) << ','
+        << c.random_effects.size() << ',' << (c.exact ? "true" : "false") << ','
+        << detail::csv_field(std::string(to_string(c.scope))) << ',' << c.phenomenon_tokens << ',' << c.other_tokens
+        << ',' << detail::csv_field(c.reason) << '\n';
   }
 }
 

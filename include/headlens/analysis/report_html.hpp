@@ -4,7 +4,9 @@
 /// font): a grid of layers x heads coloured by label, the confidence as the cell's strength and number, the label
 /// percentages of each layer as a small stacked bar, and for the head clicked: its scores, the evidence behind its
 /// label (value and baseline), and its attention over an example sentence picked from a list, drawn on canvas as
-/// token-to-token lines (queries on the left, keys on the right) and as a heatmap. Standard library only.
+/// token-to-token lines (queries on the left, keys on the right) and as a heatmap. When the report carries a causal
+/// check (`head_report::causal`), a section shows it per label (verdict, effect against the random head sets drawn
+/// as a strip, p-value, reason) and the head panel says how its label fared; without one, the page is as before.
 ///
 ///     headlens::html_maps maps;
 ///     maps.add("The cat sat.", {"The", "cat", "sat", "."}, buffer.data(), layers, heads);  // [layers][heads][4][4]
@@ -26,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "headlens/analysis/causal_check_result.hpp"
 #include "headlens/analysis/report.hpp"
 #include "headlens/analysis/verdict.hpp"
 #include "headlens/analysis/verdict_json.hpp"
@@ -131,6 +134,44 @@ inline std::string html_json_counts(const label_counts& counts) {
   return out + "]";
 }
 
+/// The causal check as the JSON object of `causal_check_to_json` (report_json.hpp), written with the standard
+/// library and safe inside `<script>`.
+inline void append_causal_json(std::string& json, const causal_check_result& c) {
+  json += "{\"ablation\":" + json_string_literal(to_string(c.kind));
+  json += ",\"random_sets\":" + std::to_string(c.random_sets) + ",\"seed\":" + std::to_string(c.seed);
+  json += ",\"alpha\":" + json_number_exact(c.alpha) + ",\"units\":" + std::to_string(c.units);
+  json += ",\"tokens\":" + std::to_string(c.tokens) + ",\"labels\":[";
+  for (std::size_t i = 0; i < c.labels.size(); ++i) {
+    const label_causal_check& l = c.labels[i];
+    if (i) json += ',';
+    json += "{\"label\":" + json_string_literal(to_string(l.label)) + ",\"heads\":[";
+    for (std::size_t h = 0; h < l.heads.size(); ++h) {
+      if (h) json += ',';
+      json += "{\"layer\":" + std::to_string(l.heads[h].layer) + ",\"head\":" + std::to_string(l.heads[h].head) + "}";
+    }
+    json += "],\"verdict\":" + json_string_literal(to_string(l.verdict));
+    json += ",\"reason\":" + json_string_literal(l.reason);
+    json += ",\"phenomenon_tokens\":" + std::to_string(l.phenomenon_tokens);
+    json += ",\"other_tokens\":" + std::to_string(l.other_tokens);
+    json += ",\"phenomenon_change\":" + json_number_exact(l.phenomenon_change);
+    json += ",\"other_change\":" + json_number_exact(l.other_change);
+    json += ",\"effect\":" + json_number_exact(l.effect);
+    json += ",\"scope\":" + json_string_literal(to_string(l.scope));
+    json += ",\"possible_sets\":" + json_number_exact(l.possible_sets);
+    json += std::string(",\"exact\":") + (l.exact ? "true" : "false") + ",\"random_effects\":[";
+    for (std::size_t k = 0; k < l.random_effects.size(); ++k) {
+      if (k) json += ',';
+      json += json_number_exact(l.random_effects[k]);
+    }
+    json += "],\"random_mean\":" + json_number_exact(l.random_mean);
+    json += ",\"random_sd\":" + json_number_exact(l.random_sd);
+    json += ",\"z\":" + json_number_exact(l.z);
+    json += ",\"random_at_least\":" + std::to_string(l.random_at_least);
+    json += ",\"p_value\":" + json_number_exact(l.p_value) + "}";
+  }
+  json += "]}";
+}
+
 /// The page's stylesheet.
 inline constexpr std::string_view html_report_css = R"HLCSS(
 :root{--syntactic:#0072b2;--coreference:#d55e00;--discourse:#009e73;--positional:#e69f00;--unassigned:#8c8c8c;
@@ -181,6 +222,13 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .ebar b{position:absolute;top:-3px;bottom:-3px;width:2px;background:var(--ink)}
 .reason{margin:6px 0;padding:6px 10px;background:#f6f7fa;border-left:3px solid var(--unassigned)}
 .pill{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-size:12px;font-weight:600}
+#causal{flex:1 1 100%}
+#causal td.verdict{font-weight:600}
+#causal td.supported{color:#1a7f37}
+#causal td.not-supported{color:#b35900}
+#causal td.not-testable{color:var(--muted)}
+#causal td.note{color:var(--muted);max-width:380px}
+#causal td.heads{max-width:220px;font-variant-numeric:tabular-nums}
 )HLCSS";
 
 /// The page's script (data in the `headlens-data` element; every text goes through `textContent`).
@@ -308,6 +356,14 @@ inline constexpr std::string_view html_report_js = R"HLJS(
     var reason = $('detail-reason');
     reason.textContent = v.reason ? (v.label === 'unassigned' ? 'Unassigned: ' : 'Note: ') + v.reason : '';
     reason.style.display = v.reason ? '' : 'none';
+    var dc = $('detail-causal');
+    if (dc) {
+      var check = causalByLabel[v.label];
+      dc.textContent = check ? 'Causal check of the ' + v.label + ' label: ' + check.verdict +
+          (check.verdict === 'not testable' ? ' (' + check.reason + ')' :
+           ' (effect ' + signed4(check.effect) + ', p = ' + fmt(check.p_value, 4) + ')') :
+          'Unassigned: no causal check.';
+    }
     var st = $('scores'); st.textContent = '';
     var best = -1, bestV = -Infinity;
     var scores = CATEGORIES.map(function (c) { return v.scores[c]; });
@@ -455,6 +511,56 @@ inline constexpr std::string_view html_report_js = R"HLJS(
         'Hover a token on the left to see its row alone.' + (ex.note ? ' ' + ex.note : '');
   }
 
+  // ---- the causal check (only when the report carries one) ----
+  function drawStrip(canvas, c) {
+    var w = 170, hgt = 24, ctx = setup(canvas, w, hgt);
+    var xs = c.random_effects.filter(function (x) { return x !== null; });
+    if (c.effect === null || !xs.length) return;
+    var lo = Math.min(c.effect, Math.min.apply(null, xs)), hi = Math.max(c.effect, Math.max.apply(null, xs));
+    if (hi - lo < 1e-12) { lo -= 1; hi += 1; }
+    function x(v) { return 6 + (w - 12) * (v - lo) / (hi - lo); }
+    ctx.strokeStyle = 'rgba(91,100,117,0.55)'; ctx.lineWidth = 1;
+    xs.forEach(function (v) { ctx.beginPath(); ctx.moveTo(x(v), 6); ctx.lineTo(x(v), hgt - 6); ctx.stroke(); });
+    ctx.strokeStyle = rgb(c.label); ctx.lineWidth = 3;
+    ctx.beginPath(); ctx.moveTo(x(c.effect), 2); ctx.lineTo(x(c.effect), hgt - 2); ctx.stroke();
+    canvas.title = 'grey: the effects of ' + xs.length + ' random head sets; coloured: the label\'s heads (' +
+        signed4(c.effect) + ')';
+  }
+  function signed4(v) {
+    if (v === null || v === undefined) return '\u2013';
+    return (v >= 0 ? '+' : '') + Number(v).toFixed(4);
+  }
+  var causalByLabel = {};
+  if (data.causal && $('causal-table')) {
+    var cc = data.causal;
+    $('causal-summary').textContent = cc.ablation + ' ablation of each label\'s heads against ' + cc.random_sets +
+        ' random head sets of the same size (seed ' + cc.seed + '); supported when p < ' + cc.alpha +
+        ' and the effect is above the random mean. ' + cc.units + (cc.units === 1 ? ' unit, ' : ' units, ') +
+        cc.tokens + ' scored tokens.';
+    var ct = $('causal-table');
+    var chr = el('tr');
+    ['label', 'heads', 'verdict', 'effect', 'label vs random sets', 'random mean \u00b1 sd', 'z', 'p',
+     'tokens (phenomenon / other)', 'note'].forEach(function (t) { chr.appendChild(el('th', null, t)); });
+    ct.appendChild(chr);
+    cc.labels.forEach(function (c) {
+      causalByLabel[c.label] = c;
+      var r = el('tr'); r.setAttribute('data-label', c.label);
+      var tdl = el('td'); var pl = el('span', 'pill', c.label); pl.style.background = rgb(c.label); tdl.appendChild(pl);
+      r.appendChild(tdl);
+      r.appendChild(el('td', 'heads', c.heads.length ? c.heads.map(function (h) { return h.layer + '.' + h.head; }).join(' ') : 'none'));
+      r.appendChild(el('td', 'verdict ' + c.verdict.replace(' ', '-'), c.verdict));
+      r.appendChild(el('td', 'num', signed4(c.effect)));
+      var tds = el('td'); var cv = el('canvas'); cv.width = 1; cv.height = 1; tds.appendChild(cv); r.appendChild(tds);
+      r.appendChild(el('td', 'num', c.random_mean === null ? '\u2013' : signed4(c.random_mean) + ' \u00b1 ' + fmt(c.random_sd, 4)));
+      r.appendChild(el('td', 'num', c.z === null ? '\u2013' : fmt(c.z, 2)));
+      r.appendChild(el('td', 'num', c.p_value === null ? '\u2013' : fmt(c.p_value, 4)));
+      r.appendChild(el('td', 'num', c.phenomenon_tokens + ' / ' + c.other_tokens));
+      r.appendChild(el('td', 'note', c.reason));
+      ct.appendChild(r);
+      drawStrip(cv, c);
+    });
+  }
+
   if (data.heads.length) {
     var first = 0;  // open on the most confident assigned head, else the first
     data.heads.forEach(function (h, i) {
@@ -566,7 +672,12 @@ inline void write_html(std::ostream& out, const head_report& report, const html_
     }
     json += "]}";
   }
-  json += "]}";
+  json += "]";
+  if (report.causal) {
+    json += ",\"causal\":";
+    detail::append_causal_json(json, *report.causal);
+  }
+  json += "}";
 
   out << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -584,6 +695,7 @@ inline void write_html(std::ostream& out, const head_report& report, const html_
       << "<h2><span id=\"detail-title\">No head selected</span> <span class=\"pill\" id=\"detail-label\"></span> "
       << "<span class=\"hint\" id=\"detail-confidence\"></span></h2>\n"
       << "<p class=\"reason\" id=\"detail-reason\" style=\"display:none\"></p>\n"
+      << (report.causal ? "<p class=\"hint\" id=\"detail-causal\"></p>\n" : "")
       << "<table class=\"scores\" id=\"scores\"></table>\n"
       << "<h3>Attention</h3>\n<div class=\"controls\">\n"
       << "<label>Sentence <select id=\"example\"></select></label>\n<span>"
@@ -595,7 +707,17 @@ inline void write_html(std::ostream& out, const head_report& report, const html_
       << "<figure><figcaption>heatmap: rows from, columns to</figcaption>"
       << "<canvas id=\"heatmap\" width=\"1\" height=\"1\"></canvas></figure>\n</div>\n"
       << "<p class=\"caption\" id=\"map-caption\"></p>\n"
-      << "<h3>Evidence</h3>\n<table id=\"evidence\"></table>\n</section>\n</main>\n"
+      << "<h3>Evidence</h3>\n<table id=\"evidence\"></table>\n</section>\n";
+  if (report.causal) {
+    out << "<section id=\"causal\">\n<h2>Causal check of the labels</h2>\n"
+        << "<p class=\"hint\" id=\"causal-summary\"></p>\n<table id=\"causal-table\"></table>\n"
+        << "<p class=\"hint\">Effect: the mean loss change on the tokens of the label&rsquo;s phenomenon minus that on "
+        << "the other tokens (positional: on every token) when the label&rsquo;s heads are ablated. p: the share of "
+        << "random head sets, counting the label&rsquo;s own, whose effect is at least as large. A supported label "
+        << "is evidence that the model uses those heads for the phenomenon, not a full account of what they do.</p>\n"
+        << "</section>\n";
+  }
+  out << "</main>\n"
       << "<script type=\"application/json\" id=\"headlens-data\">" << json << "</script>\n"
       << "<script>" << detail::html_report_js << "</script>\n</body>\n</html>\n";
 }
