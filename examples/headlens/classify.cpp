@@ -26,6 +26,7 @@
 #include <vector>
 
 #include <headlens/analysis/alignment.hpp>
+#include <headlens/analysis/causal_check.hpp>
 #include <headlens/analysis/conllu.hpp>
 #include <headlens/analysis/features.hpp>
 #include <headlens/analysis/head_analysis.hpp>
@@ -38,6 +39,7 @@
 #include <nlohmann/json.hpp>
 
 #include "classify.hpp"
+#include "ablation_input.hpp"
 #include "command.hpp"
 #include "corpus_input.hpp"
 #include "model_loading.hpp"
@@ -50,6 +52,11 @@ using headlens_cli::fail;
 struct classify_args {
   std::string model, tokenizer, policy, format = "table", out, evidence;
   headlens_cli::corpus_input input;
+  // The causal check of the labels (analysis/causal_check.hpp), when --causal-check is given.
+  bool causal_check = false;
+  std::string causal_context = "sentence", causal_ablation = "zero";
+  std::size_t causal_sets = 50, causal_max_units = 0;
+  std::uint64_t causal_seed = 1;
   headlens::Index window = 0;  // 0: 64, or the model's context when shorter
   headlens::Index stride = 0;  // 0: window / 2
   headlens::Index batch_tokens = headlens::analysis_options{}.batch_tokens;
@@ -195,6 +202,34 @@ nlohmann::json evidence_json(const std::vector<headlens::head_evidence>& evidenc
   return heads;
 }
 
+/// The causal check of `verdicts`: each label's heads ablated against as many random heads, on units of context.
+headlens::causal_check_result check_labels(const classify_args& args, const headlens::attention_model& model,
+                                           const std::vector<headlens::document>& documents,
+                                           const std::vector<headlens::head_verdict>& verdicts, headlens::Index stride) {
+  headlens_cli::ablation_input unit_args;
+  unit_args.context = args.causal_context;
+  unit_args.window = args.window;
+  unit_args.stride = stride;
+  unit_args.max_units = args.causal_max_units;
+  const bool mean = args.causal_ablation == "mean";
+  const headlens_cli::ablation_setup setup = unit_args.prepare(model, documents, mean, args.quiet, "classify");
+  headlens::causal_check_options options;
+  options.kind = mean ? headlens::ablation::mean : headlens::ablation::zero;
+  options.random_sets = args.causal_sets;
+  options.seed = args.causal_seed;
+  std::vector<int> heads_per_layer(static_cast<std::size_t>(model.layers()), static_cast<int>(model.heads()));
+  headlens::causal_check check(heads_per_layer, verdicts, options);
+  const std::size_t n = setup.units.units.size();
+  const auto progress = headlens_cli::unit_progress("classify", "causal check, unit", args.quiet);
+  for (std::size_t k = 0; k < n; ++k) {
+    const headlens::ablation_unit& u = setup.units.units[k];
+    const std::unique_ptr<headlens::ablation_target> target = setup.target(model, u);
+    check.add(headlens::causal_unit(documents[u.document], u.token_word, *target, model.causal()));
+    if (progress) progress(k + 1, n);
+  }
+  return check.result();
+}
+
 void run_classify(classify_args args, const headlens_cli::classify_run& run) {
   const headlens_cli::corpus input = args.input.load();
   const std::vector<headlens::document>& documents = input.documents;
@@ -237,7 +272,8 @@ void run_classify(classify_args args, const headlens_cli::classify_run& run) {
   } else {
     verdicts = headlens::classify_heads(headlens::heuristic_policy(), evidence);
   }
-  const headlens::head_report report = headlens::make_report(std::move(verdicts), policy);
+  headlens::head_report report = headlens::make_report(verdicts, policy);
+  if (args.causal_check) report.causal = check_labels(args, model, documents, verdicts, stride);
 
   std::ostringstream summary;
   summary << headlens::describe_run(analysis, measured.counts, source);
@@ -302,6 +338,20 @@ void setup_classify(CLI::App& app, headlens_cli::classify_run run) {
                 "measure from materialised [T x T] maps instead of inside the streaming kernel (the reference path: "
                 "same features within float rounding, memory quadratic in the window's tokens)");
   sub->add_flag("--quiet", args->quiet, "no progress bar and no summary line on stderr");
+  sub->add_flag("--causal-check", args->causal_check,
+                "also check each label causally: ablate the heads that carry it and, for comparison, as many random "
+                "heads of the same layers, and compare the loss change on the tokens of the label's phenomenon "
+                "against the other tokens (docs/causal-check.md); every format shows the verdicts");
+  sub->add_option("--causal-context", args->causal_context,
+                  "the units the causal check runs the model on: sentence (default) or window (--window, --stride)")
+      ->check(CLI::IsMember({"sentence", "window"}));
+  sub->add_option("--causal-ablation", args->causal_ablation, "zero (default) or mean ablation in the causal check")
+      ->check(CLI::IsMember({"zero", "mean"}));
+  sub->add_option("--causal-sets", args->causal_sets, "random head sets per label (default 50, at least 20)")
+      ->check(CLI::Range(std::size_t(20), std::size_t(100000)));
+  sub->add_option("--causal-seed", args->causal_seed, "seed of the random head sets (default 1)");
+  sub->add_option("--causal-max-units", args->causal_max_units,
+                  "use only the first N units in the causal check (0: all)");
   sub->footer(
       "A progress bar is drawn on stderr when it is a terminal. Errors print one line, `headlens classify: "
       "<message>`, and exit with status 1 (2 for a malformed command line).");
