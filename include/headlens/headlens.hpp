@@ -35,13 +35,21 @@
 #include "headlens/text/word_tokenizer.hpp"
 
 // Reference transformer blocks.
+#include "headlens/models/head_means.hpp"
+#include "headlens/models/layered_ablation_target.hpp"
 #include "headlens/models/transformer.hpp"
+#include "headlens/models/transformer_ablation.hpp"
 
 // Head analysis.
 #include "headlens/analysis/ablation_target.hpp"
+#include "headlens/analysis/ablation_unit.hpp"
 #include "headlens/analysis/alignment.hpp"
+#include "headlens/analysis/causal_check.hpp"
+#include "headlens/analysis/causal_check_result.hpp"
 #include "headlens/analysis/conllu.hpp"
 #include "headlens/analysis/features.hpp"
+#include "headlens/analysis/head_importance.hpp"
+#include "headlens/analysis/phenomenon_tokens.hpp"
 #include "headlens/analysis/policies.hpp"
 #include "headlens/analysis/report.hpp"
 #include "headlens/analysis/report_html.hpp"
