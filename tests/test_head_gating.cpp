@@ -11,6 +11,7 @@
 
 #include <headlens/hooks/head_gating.hpp>
 #include <headlens/hooks/interventions.hpp>
+#include <headlens/models/llama.hpp>
 
 #include "support/random_layer.hpp"
 
@@ -302,6 +303,48 @@ TEST_CASE("gating follows token positions through a KV cache", "[gating]") {
   for (int i = 5; i < t; ++i) out.row(i) = mha.forward_step(xf.row(i), cache, {}, gating);
   CHECK(scaled_error(out, gated_reference(L, clean, gates)) < tolerance<float>());
   CHECK(gating.record().total().tokens == std::uint64_t(shape.n_heads * t));
+}
+
+TEST_CASE("on a decoder, gating is exact across layers and the record's head masks skip the gated head",
+          "[gating][model]") {
+  const auto model = load_llama<float>(std::string(HEADLENS_TEST_DATA_DIR) + "/models/llama");  // 2 x 4 heads, GQA
+  std::mt19937 rng(283);
+  std::uniform_int_distribution<std::int32_t> id(0, std::int32_t(model.vocab_size() - 1));
+  std::vector<std::int32_t> ids(40);
+  for (auto& i : ids) i = id(rng);
+  const matrix<float> plain = model.forward(ids);
+
+  // Gate 1 at every head of every layer, statistics attached: the logits do not move by one bit.
+  auto open = make_head_gating<float>([](const gate_input<float>&) { return 1.0; });
+  forward_options<float> attached;
+  open.attach(attached);
+  CHECK(identical(model.forward(ids, attached, open), plain));
+  CHECK(open.record().total().tokens == 2u * 4u * 40u);
+  CHECK(open.record().head(1, 3).tokens == 40u);
+
+  // Gate 0 at every token of layer 1, head 2 = zero ablation of its z = skipping it in layer 1 only.
+  auto off = make_head_gating<float>([](const gate_input<float>& in) {
+    CHECK(in.kv_head == in.head / 2);
+    return 0.0;
+  }, {1, 2, false});
+  const matrix<float> gated = model.forward(ids, {}, off);
+  auto ablate = targeted(hook_filter{1, 2, {hook_point::z}}, zero_ablation{});
+  CHECK(identical(gated, model.forward(ids, {}, ablate)));
+  CHECK(!identical(gated, plain));
+  CHECK(off.record().heads().size() == 1);
+  CHECK(off.record().share_off() == 1.0);
+  const auto masks = off.record().head_masks(model.layer_count(), 4);
+  CHECK(masks == std::vector<std::vector<bool>>{{true, true, true, true}, {true, true, false, true}});
+  // Layer by layer, each with its own mask (a Llama's layer input is its token embedding).
+  matrix<float> x(Index(ids.size()), model.d_model());
+  for (Index i = 0; i < x.rows(); ++i) x.row(i) = model.token_embedding().row(ids[std::size_t(i)]);
+  for (std::size_t l = 0; l < masks.size(); ++l) {
+    forward_options<float> options;
+    options.head_mask = masks[l];
+    x = model.blocks()[l].forward(x, options);
+  }
+  model.final_norm().apply(x, x);
+  CHECK(identical(model.logits(x), gated));
 }
 
 TEST_CASE("gates outside [0, 1], NaN gates and missing statistics are errors naming the place", "[gating][errors]") {
