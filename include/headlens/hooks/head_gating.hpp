@@ -29,6 +29,7 @@
 /// previous window, a calibration text) with `gate_record::head_masks`, then run with the masks (see
 /// examples/head_gating.cpp and docs/head-gating.md).
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -196,7 +197,7 @@ class head_gating {
   void attach(forward_options<Scalar>& options) noexcept { options.statistics = &statistics_; }
 
   /// Adds the gating to a registry (layers and heads as in the options, point `z`); the gating must outlive the
-  /// registry's use of it. Returns the registry's handle.
+  /// registry's use of it and stay where it is (the registry holds its address). Returns the registry's handle.
   typename hook_registry<Scalar>::handle add_to(hook_registry<Scalar>& registry) {
     hook_filter filter;
     filter.layer = options_.layer;
