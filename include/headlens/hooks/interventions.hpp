@@ -3,7 +3,8 @@
 /// Interventions: callables `void(const hook_context&, matrix_view<Scalar>)` that rewrite the data at a hook
 /// point. Choose where they act with a `hook_filter`, either in a `hook_registry` or, at compile time, with
 /// `targeted(filter, fn)`. To skip a head's work entirely, rather than zero its result, use
-/// `forward_options::head_mask`.
+/// `forward_options::head_mask`. To scale a head's output token by token by a gate computed on the fly (per-token
+/// head gating, from the head's statistics or the caller's function of z), see hooks/head_gating.hpp.
 
 #include <utility>
 
