@@ -19,6 +19,7 @@
 
 // Hooks and interventions.
 #include "headlens/hooks/activation_cache.hpp"
+#include "headlens/hooks/head_gating.hpp"
 #include "headlens/hooks/hook_point.hpp"
 #include "headlens/hooks/hook_registry.hpp"
 #include "headlens/hooks/interventions.hpp"
