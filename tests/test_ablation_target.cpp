@@ -236,6 +236,10 @@ TEST_CASE("transformer ablation target errors name the value at fault", "[ablati
                                "of [4, 4] heads"));
   REQUIRE_THROWS_WITH(target.losses(make_set({4, 4}, {{0, 1}}), ablation::mean),
                       Contains("kind is mean, but the target was made without head means"));
+  // One token: a decoder has nothing to score, so every loss is unscored and the sequence loss 0.
+  const headlens::transformer_ablation_target single(m, {5});
+  REQUIRE(single.clean().scored == std::vector<bool>{false});
+  REQUIRE(single.losses(make_set({4, 4}, {{1, 0}}), ablation::zero).sequence == 0.0);
   REQUIRE_THROWS_AS(headlens::transformer_ablation_target(m, {}), headlens::argument_error);
   REQUIRE_THROWS_WITH(headlens::transformer_ablation_target(m, {}), Contains("ids is empty"));
   REQUIRE_THROWS_WITH(headlens::transformer_ablation_target(m, {1, 300}), Contains("token id 300 at position 1"));

@@ -136,7 +136,9 @@ inline void check_target_forward_options(const forward_options<float>& o, const 
 }  // namespace detail
 
 /// The `ablation_target` of a model that runs layer by layer (see the file comment). Holds the model's stack by
-/// value (the stack refers to the model, which must outlive the target). Not thread-safe, as every target.
+/// value (the stack refers to the model, which must outlive the target). Not thread-safe, as every target; targets
+/// of one model may run on different threads at once (the model is only read). `options.forward.row_observer` and
+/// `statistics`, when set, see every run (the unablated one and each `losses`).
 template <class Stack>
 class layered_ablation_target : public ablation_target {
  public:
@@ -242,7 +244,8 @@ class layered_ablation_target : public ablation_target {
                                   want);
       }
       matrix<float>& p = projected_means_[std::size_t(l)];
-      const matrix<float> x = matrix<float>::Zero(1, inputs_[std::size_t(l)].cols());
+      // Any finite row serves (z is overwritten); the layer's own first input row keeps every norm well defined.
+      const matrix<float> x = inputs_[std::size_t(l)].topRows(1);
       stack_.layer(l, x, probe_options, detail::mean_projection_probe{l, &m, &p});
       if (p.rows() != m.rows()) {
         detail::fail<argument_error>("layer ", l, " fired no head_out for the mean probe");  // a stack bug

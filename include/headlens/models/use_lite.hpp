@@ -24,6 +24,9 @@
 /// `out` ([T x 512], bias included) are fired by this class with the same contexts and the same intervention
 /// semantics (writing to a `head_out` view changes the sum).
 ///
+/// `layer_input`, `layer` and `sentence_embedding` run the same computation layer by layer, each layer with its own
+/// options (models/use_lite_ablation.hpp masks heads per layer that way).
+///
 /// Optional header: needs nlohmann_json (through io/tfjs.hpp); it is not included by `headlens.hpp`.
 
 #include <algorithm>
