@@ -572,6 +572,40 @@ TEST_CASE("units from the Llama fixture with the word vocabulary: its BOS first,
   CHECK(units.units[0].token_word == words_t{-1, 0, 1, 2, 3, 4, 5, 6});
 }
 
+TEST_CASE("units from the GPT-2 fixture: <|endoftext|> first only when the model is loaded to add it",
+          "[importance][units]") {
+  std::vector<headlens::document> docs{make_document({"the", "cat", "sat", "on", "the", "mat", "."}, {0})};
+  docs[0].words[5].space_after = false;
+  const std::string dir = std::string(HEADLENS_TEST_DATA_DIR) + "/models/gpt2";
+  for (const bool bos : {false, true}) {
+    INFO("add_bos " << bos);
+    headlens::attention_model_options mo;
+    mo.add_bos = bos;
+    const auto model = headlens::load_attention_model(dir, mo);
+    const headlens::ablation_units units = headlens::make_ablation_units(*model, docs, {});
+    REQUIRE(units.units.size() == 1);
+    const headlens::ablation_unit& u = units.units[0];
+    const std::vector<headlens::model_token> plain = model->tokenize("the cat sat on the mat.");
+    REQUIRE(u.ids == headlens::token_ids(plain));  // the sentence's text, as the model tokenizes it
+    // config.json's bos_token_id is 299, <|endoftext|>; GPT-2 adds it only when asked.
+    CHECK((u.ids.front() == 299) == bos);
+    CHECK((u.token_word.front() == -1) == bos);
+    // Words by hand: the [0,3) cat [4,7) sat [8,11) on [12,14) the [15,18) mat [19,22) . [22,23). A token belongs
+    // to the word its bytes fall in; a token of spaces only (this small BPE has few merges) or of no bytes, to none.
+    const std::size_t begins[] = {0, 4, 8, 12, 15, 19, 22}, ends[] = {3, 7, 11, 14, 18, 22, 23};
+    REQUIRE(u.token_word.size() == plain.size());
+    for (std::size_t t = 0; t < plain.size(); ++t) {
+      headlens::Index expected = -1;
+      for (std::size_t w = 0; w < 7; ++w) {
+        if (plain[t].begin < ends[w] && plain[t].end > begins[w]) expected = headlens::Index(w);
+      }
+      INFO("token " << t << " [" << plain[t].begin << ", " << plain[t].end << ")");
+      CHECK(u.token_word[t] == expected);
+    }
+    CHECK(u.token_word.back() == 6);
+  }
+}
+
 TEST_CASE("units refuse an empty corpus and a corpus without a unit", "[importance][units]") {
   const fake_model decoder(false, true, 64);
   REQUIRE_THROWS_AS(headlens::make_ablation_units(decoder, {}, {}), headlens::argument_error);
