@@ -513,6 +513,9 @@ TEST_CASE("sentence units: clipping, one-token units of a decoder, no sentences"
   CHECK(units.clipped == 1);
   CHECK(units.describe() ==
         "sentence (each annotated sentence alone; 1 of 2 clipped to 3 tokens; 1 too short to score, left out)");
+  headlens::ablation_units first = units;  // a caller keeping only the second unit: nothing clipped is left
+  first.units.erase(first.units.begin());
+  CHECK(first.describe() == "sentence (each annotated sentence alone; 1 too short to score, left out)");
   REQUIRE(units.units.size() == 2);
   CHECK(units.units[0].clipped);
   CHECK(units.units[0].token_word == words_t{0, 1, 1});
