@@ -513,6 +513,9 @@ TEST_CASE("sentence units: clipping, one-token units of a decoder, no sentences"
   CHECK(units.clipped == 1);
   CHECK(units.describe() ==
         "sentence (each annotated sentence alone; 1 of 2 clipped to 3 tokens; 1 too short to score, left out)");
+  headlens::ablation_units first = units;  // a caller keeping only the second unit: nothing clipped is left
+  first.units.erase(first.units.begin());
+  CHECK(first.describe() == "sentence (each annotated sentence alone; 1 too short to score, left out)");
   REQUIRE(units.units.size() == 2);
   CHECK(units.units[0].clipped);
   CHECK(units.units[0].token_word == words_t{0, 1, 1});
@@ -570,6 +573,40 @@ TEST_CASE("units from the Llama fixture with the word vocabulary: its BOS first,
   // vocab.json: the 3, cat 4, sat 5, on 6, mat 7, . 8; config.json's bos_token_id is 1.
   CHECK(units.units[0].ids == std::vector<std::int32_t>{1, 3, 4, 5, 6, 3, 7, 8});
   CHECK(units.units[0].token_word == words_t{-1, 0, 1, 2, 3, 4, 5, 6});
+}
+
+TEST_CASE("units from the GPT-2 fixture: <|endoftext|> first only when the model is loaded to add it",
+          "[importance][units]") {
+  std::vector<headlens::document> docs{make_document({"the", "cat", "sat", "on", "the", "mat", "."}, {0})};
+  docs[0].words[5].space_after = false;
+  const std::string dir = std::string(HEADLENS_TEST_DATA_DIR) + "/models/gpt2";
+  for (const bool bos : {false, true}) {
+    INFO("add_bos " << bos);
+    headlens::attention_model_options mo;
+    mo.add_bos = bos;
+    const auto model = headlens::load_attention_model(dir, mo);
+    const headlens::ablation_units units = headlens::make_ablation_units(*model, docs, {});
+    REQUIRE(units.units.size() == 1);
+    const headlens::ablation_unit& u = units.units[0];
+    const std::vector<headlens::model_token> plain = model->tokenize("the cat sat on the mat.");
+    REQUIRE(u.ids == headlens::token_ids(plain));  // the sentence's text, as the model tokenizes it
+    // config.json's bos_token_id is 299, <|endoftext|>; GPT-2 adds it only when asked.
+    CHECK((u.ids.front() == 299) == bos);
+    CHECK((u.token_word.front() == -1) == bos);
+    // Words by hand: the [0,3) cat [4,7) sat [8,11) on [12,14) the [15,18) mat [19,22) . [22,23). A token belongs
+    // to the word its bytes fall in; a token of spaces only (this small BPE has few merges) or of no bytes, to none.
+    const std::size_t begins[] = {0, 4, 8, 12, 15, 19, 22}, ends[] = {3, 7, 11, 14, 18, 22, 23};
+    REQUIRE(u.token_word.size() == plain.size());
+    for (std::size_t t = 0; t < plain.size(); ++t) {
+      headlens::Index expected = -1;
+      for (std::size_t w = 0; w < 7; ++w) {
+        if (plain[t].begin < ends[w] && plain[t].end > begins[w]) expected = headlens::Index(w);
+      }
+      INFO("token " << t << " [" << plain[t].begin << ", " << plain[t].end << ")");
+      CHECK(u.token_word[t] == expected);
+    }
+    CHECK(u.token_word.back() == 6);
+  }
 }
 
 TEST_CASE("units refuse an empty corpus and a corpus without a unit", "[importance][units]") {

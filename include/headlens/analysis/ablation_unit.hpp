@@ -56,7 +56,7 @@ struct ablation_units {
   Index max_tokens = 0;          ///< the model's context, which units are clipped to
   std::vector<ablation_unit> units;  ///< in document order, then in text order
   std::size_t documents = 0;         ///< documents with at least one unit
-  std::size_t clipped = 0;           ///< units longer than `max_tokens`, clipped
+  std::size_t clipped = 0;           ///< units longer than `max_tokens`, clipped (as made)
   std::size_t too_short = 0;         ///< units left out: no token, or one token for a decoder (nothing scored)
 
   /// The unit of context for a report, e.g. "sentence (each annotated sentence alone)" or "window (64 words,
@@ -66,8 +66,11 @@ struct ablation_units {
                           ? std::string("sentence (each annotated sentence alone")
                           : "window (" + std::to_string(window) + " words, stride " + std::to_string(stride) +
                                 ", fitted to " + std::to_string(max_tokens) + " tokens";
-    if (clipped > 0) {
-      out += "; " + std::to_string(clipped) + " of " + std::to_string(units.size()) + " clipped to " +
+    // Counted from the units themselves, so it stays true when a caller keeps only some of them (--max-units).
+    std::size_t clipped_now = 0;
+    for (const ablation_unit& u : units) clipped_now += u.clipped ? 1 : 0;
+    if (clipped_now > 0) {
+      out += "; " + std::to_string(clipped_now) + " of " + std::to_string(units.size()) + " clipped to " +
              std::to_string(max_tokens) + " tokens";
     }
     if (too_short > 0) out += "; " + std::to_string(too_short) + " too short to score, left out";
