@@ -561,6 +561,7 @@ TEST_CASE("reading rejects a malformed card with its JSON path and value", "[hea
   const std::vector<bad> cases = {
       {"{\"format\": \"headlens.head-card\", ", "card.json at byte"},
       {"[1, 2]", "card.json: / is an array of 2 items, expected an object"},
+      {"{\"format\": 1e400}", "card.json: not valid JSON: [json.exception.out_of_range.406] number overflow"},  // fuzz
       {mutated([](json& j) { j["format"] = "headlens.head_report"; }),
        "/format is \"headlens.head_report\", expected \"headlens.head-card\""},
       {mutated([](json& j) { j["version"] = "2.0"; }), "/version is \"2.0\", expected major version 1"},

@@ -581,6 +581,9 @@ inline head_card parse_head_card(std::string_view text, const std::string& file 
     in = nlohmann::ordered_json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::parse_error& e) {
     throw format_error::at_byte(file, e.byte, std::string("not valid JSON: ") + e.what());
+  } catch (const nlohmann::json::exception& e) {
+    // The parser's other errors carry no offset: a number too large for a double (out_of_range 406).
+    throw format_error(file, 0, 0, "headlens: " + file + ": not valid JSON: " + e.what());
   }
   return head_card_from_json(in, file);
 }
