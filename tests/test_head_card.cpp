@@ -202,8 +202,8 @@ TEST_CASE("make_head_card keeps every verdict, sorted, with its top evidence", "
   model.heads_per_layer = {2, 1};
   const head_card card = headlens::make_head_card(report, model, {});
   REQUIRE(card.heads.size() == 3);
-  CHECK(card.heads[0].ref() == headlens::head_ref{0, 0});
-  CHECK(card.heads[2].ref() == headlens::head_ref{1, 0});
+  CHECK(card.heads[0].position() == std::make_pair(0, 0));
+  CHECK(card.heads[2].position() == std::make_pair(1, 0));
   CHECK(card.heads[2].verdict.evidence.size() == 3);
   CHECK(card.heads[2].verdict.evidence[2].name == "e2");
   CHECK(card.provenance.policy == "annotated");
@@ -256,6 +256,59 @@ TEST_CASE("validate_head_card rejects what no card may say", "[head_card]") {
     REQUIRE_THROWS_AS(headlens::validate_head_card(card), headlens::argument_error);
     REQUIRE_THROWS_WITH(headlens::validate_head_card(card), Contains(message));
   }
+}
+
+namespace {
+/// What card_model_of reads of an attention_model.
+struct fake_model {
+  std::string description() const { return "fake, 3 x 2"; }
+  long layers() const noexcept { return 3; }
+  long heads() const noexcept { return 2; }
+  bool causal() const noexcept { return false; }
+};
+/// The fields of head_matching.hpp's head_match that add_head_matches reads.
+struct fake_pair {
+  long a, b;
+  double similarity;
+  bool both;
+  bool mutual() const noexcept { return both; }
+};
+}  // namespace
+
+TEST_CASE("card_model_of and add_head_matches fill a card from the model and match_heads", "[head_card]") {
+  const headlens::card_model model = headlens::card_model_of(fake_model{}, "fake");
+  CHECK(model.name == "fake");
+  CHECK(model.description == "fake, 3 x 2");
+  CHECK(model.heads_per_layer == std::vector<int>{2, 2, 2});
+  CHECK_FALSE(model.causal);
+
+  head_card card = minimal_card();  // 2 layers x 3 heads
+  card.heads.pop_back();            // head 1.2 not described: its match is dropped
+  // B has 4 heads per layer, 2 layers: b = 7 is head 1.3, b = 2 is head 0.2.
+  const std::vector<fake_pair> pairs = {{0, 7, 0.75, true}, {4, 2, 0.5, false}, {5, 0, 0.25, false}};
+  headlens::add_head_matches(card, {"other", "", 10, "test"}, pairs, 3, 4, 2);
+  REQUIRE(card.matches.size() == 1);
+  CHECK(card.matches[0].model == "other");
+  REQUIRE(card.heads[0].matches.size() == 1);
+  CHECK(card.heads[0].matches[0].layer == 1);
+  CHECK(card.heads[0].matches[0].head == 3);
+  CHECK(card.heads[0].matches[0].similarity == 0.75);
+  CHECK(card.heads[0].matches[0].mutual);
+  REQUIRE(card.heads[4].matches.size() == 1);  // head 1.1 = index 4
+  CHECK(card.heads[4].matches[0].layer == 0);
+  CHECK(card.heads[4].matches[0].head == 2);
+  CHECK_FALSE(card.heads[4].matches[0].mutual);
+  CHECK(card.heads[1].matches.empty());
+  REQUIRE_NOTHROW(headlens::validate_head_card(card));
+  using Catch::Contains;
+  REQUIRE_THROWS_WITH(headlens::add_head_matches(card, {"other", "", 10, ""}, pairs, 3, 4, 2),
+                      Contains("model \"other\" is already matched"));
+  REQUIRE_THROWS_WITH(headlens::add_head_matches(card, {"b", "", 10, ""}, pairs, 4, 4, 2),
+                      Contains("heads_a is 4, expected the card's 3 heads of layer 0"));
+  REQUIRE_THROWS_WITH(headlens::add_head_matches(card, {"b", "", 10, ""}, std::vector<fake_pair>{{6, 0, 1, true}}, 3, 4, 2),
+                      Contains("pair (6, 0) is outside [0, 6) x [0, 8)"));
+  REQUIRE_THROWS_WITH(headlens::add_head_matches(card, {"b", "", 10, ""}, std::vector<fake_pair>{{0, 8, 1, true}}, 3, 4, 2),
+                      Contains("pair (0, 8) is outside"));
 }
 
 // ---- Markdown and HTML ---------------------------------------------------------------------------------------------

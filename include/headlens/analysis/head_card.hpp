@@ -2,9 +2,9 @@
 /// \file
 /// A head card: one portable document per model that says what each attention head was found to do, how that was
 /// measured and how sure it is, for tools, auditors and inference engines (e.g. a KV-cache policy per head type).
-/// Plain data here (standard library only); JSON in `head_card_json.hpp` (nlohmann_json), Markdown and an HTML
-/// section in `head_card_render.hpp`. The format, its versioning and how an engine should read it:
-/// `docs/head-cards.md`, schema `docs/head-card.schema.json`.
+/// Plain data here, standard library only (an engine can read cards without Eigen); JSON in `head_card_json.hpp`
+/// (nlohmann_json), Markdown in `head_card_markdown.hpp`, an HTML section in `head_card_html.hpp`. The format, its
+/// versioning and how an engine should read it: `docs/head-cards.md`, schema `docs/head-card.schema.json`.
 ///
 /// A card states what was measured, never more. Every measurement beyond the label is an optional section that is
 /// absent when it was not measured, and readers must say so ("not causally checked", "importance not measured"):
@@ -36,7 +36,6 @@
 #include <utility>
 #include <vector>
 
-#include "headlens/analysis/ablation_target.hpp"
 #include "headlens/analysis/report.hpp"
 #include "headlens/analysis/verdict.hpp"
 #include "headlens/detail/sha256.hpp"
@@ -234,7 +233,8 @@ struct card_head {
   std::vector<card_match> matches;
   std::optional<card_pruning> pruning;
 
-  head_ref ref() const noexcept { return {verdict.layer, verdict.head}; }
+  /// (layer, head), the order of a card's heads.
+  std::pair<int, int> position() const noexcept { return {verdict.layer, verdict.head}; }
 };
 
 /// A head card (see the file comment).
@@ -306,6 +306,59 @@ inline head_card make_head_card(const head_report& report, card_model model, car
     card.heads.push_back(std::move(h));
   }
   return card;
+}
+
+/// The `card_model` of a model that says `layers()`, `heads()`, `causal()` and `description()` (an
+/// `attention_model`, models/attention_model.hpp; a template so that this header needs no model code): every layer
+/// with `heads()` query heads, kv heads unknown.
+template <class Model>
+card_model card_model_of(const Model& model, std::string name) {
+  card_model out;
+  out.name = std::move(name);
+  out.description = model.description();
+  out.heads_per_layer.assign(static_cast<std::size_t>(model.layers()), static_cast<int>(model.heads()));
+  out.causal = model.causal();
+  return out;
+}
+
+/// Records in `card` a head matching of its model (A) against model B named `run.model`: adds `run` to
+/// `card.matches` and gives each matched head of A that the card describes its partner in B. `pairs` is what
+/// `match_heads` returns (analysis/head_matching.hpp; anything with `a`, `b`: layer-major head indices with `heads_a`
+/// and `heads_b` heads per layer, `similarity` and `mutual()`). Throws `argument_error` when B is already matched,
+/// `heads_a` is not the card's heads per layer, or an index is outside A or B (`layers_b` layers).
+template <class Pairs>
+void add_head_matches(head_card& card, card_match_run run, const Pairs& pairs, long long heads_a, long long heads_b,
+                      long long layers_b) {
+  for (const card_match_run& r : card.matches) {
+    if (r.model == run.model) detail::fail<argument_error>("add_head_matches: model \"", run.model, "\" is already matched");
+  }
+  for (std::size_t l = 0; l < card.model.heads_per_layer.size(); ++l) {
+    if (card.model.heads_per_layer[l] != heads_a) {
+      detail::fail<argument_error>("add_head_matches: heads_a is ", heads_a, ", expected the card's ",
+                                   card.model.heads_per_layer[l], " heads of layer ", l);
+    }
+  }
+  if (heads_b < 1 || layers_b < 1) {
+    detail::fail<argument_error>("add_head_matches: model B has ", layers_b, " layers x ", heads_b,
+                                 " heads, expected at least one head");
+  }
+  const long long total_a = heads_a * card.model.layers();
+  for (const auto& p : pairs) {
+    if (p.a < 0 || p.a >= total_a || p.b < 0 || p.b >= heads_b * layers_b) {
+      detail::fail<argument_error>("add_head_matches: pair (", p.a, ", ", p.b, ") is outside [0, ", total_a,
+                                   ") x [0, ", heads_b * layers_b, ")");
+    }
+  }
+  for (const auto& p : pairs) {
+    const int layer = static_cast<int>(p.a / heads_a), head = static_cast<int>(p.a % heads_a);
+    for (card_head& h : card.heads) {
+      if (h.verdict.layer == layer && h.verdict.head == head) {
+        h.matches.push_back({run.model, static_cast<int>(p.b / heads_b), static_cast<int>(p.b % heads_b),
+                             static_cast<double>(p.similarity), static_cast<bool>(p.mutual())});
+      }
+    }
+  }
+  card.matches.push_back(std::move(run));
 }
 
 namespace detail {

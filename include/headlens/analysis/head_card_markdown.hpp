@@ -177,7 +177,7 @@ inline std::vector<std::string> card_head_cells(const head_card& card, const car
 inline std::vector<const card_head*> card_heads_in_order(const head_card& card) {
   std::vector<const card_head*> heads;
   for (const card_head& h : card.heads) heads.push_back(&h);
-  std::stable_sort(heads.begin(), heads.end(), [](const card_head* a, const card_head* b) { return a->ref() < b->ref(); });
+  std::stable_sort(heads.begin(), heads.end(), [](const card_head* a, const card_head* b) { return a->position() < b->position(); });
   return heads;
 }
 
