@@ -5,10 +5,13 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <random>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -171,6 +174,21 @@ TEST_CASE("sha256_file agrees with sha256sum on a committed fixture", "[head_car
   REQUIRE_THROWS_AS(headlens::detail::sha256_file(data_path("no-such-file")), headlens::io_error);
   REQUIRE_THROWS_WITH(headlens::detail::sha256_file(data_path("no-such-file")),
                       Catch::Contains("cannot open") && Catch::Contains("no-such-file"));
+}
+
+TEST_CASE("sha256_file streams a file larger than its 1 MiB chunk", "[head_card][sha256]") {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("headlens-sha256-" + std::to_string(std::random_device{}()) + ".bin")).string();
+  std::string bytes(2621440 + 17, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = char((i * 2654435761u) >> 13);
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << bytes;
+  }
+  const headlens::detail::file_digest d = headlens::detail::sha256_file(path);
+  std::remove(path.c_str());
+  CHECK(d.bytes == bytes.size());
+  CHECK(d.sha256 == headlens::detail::sha256_hex(bytes));  // one-shot, checked against FIPS 180-2 above
 }
 
 // ---- the plain data ----------------------------------------------------------------------------------------------
@@ -674,6 +692,20 @@ TEST_CASE("reading rejects a malformed card with its JSON path and value", "[hea
     CHECK(e.byte_offset() == 12);
   }
   REQUIRE_THROWS_AS(headlens::read_head_card(data_path("no-such-card.json")), headlens::io_error);
+}
+
+TEST_CASE("the example of docs/head-cards.md is a card the library reads", "[head_card][json]") {
+  const std::string doc = slurp(source_path("docs/head-cards.md"));
+  const std::size_t begin = doc.find("```json\n");
+  REQUIRE(begin != std::string::npos);
+  const std::size_t end = doc.find("```", begin + 8);
+  REQUIRE(end != std::string::npos);
+  const head_card card = headlens::parse_head_card(doc.substr(begin + 8, end - begin - 8), "docs/head-cards.md");
+  CHECK(card.model.name == "tiny-gpt2");
+  REQUIRE(card.heads.size() == 1);
+  CHECK(card.heads[0].verdict.score(head_label::syntactic) == 0.1 + 0.2);
+  CHECK(headlens::causal_status(card, head_label::syntactic) == "supported");
+  CHECK(headlens::causal_status(card, head_label::coreference) == "not causally checked");
 }
 
 TEST_CASE("a reader ignores fields it does not know and accepts a later minor version", "[head_card][json]") {
