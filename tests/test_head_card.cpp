@@ -20,6 +20,7 @@
 #include "headlens/analysis/head_card.hpp"
 #include "headlens/analysis/head_card_html.hpp"
 #include "headlens/analysis/head_card_markdown.hpp"
+#include "headlens/analysis/policy_parameters.hpp"
 #include "headlens/detail/sha256.hpp"
 #include "headlens/version.hpp"
 #if __has_include(<nlohmann/json.hpp>)
@@ -327,6 +328,28 @@ TEST_CASE("card_model_of and add_head_matches fill a card from the model and mat
                       Contains("pair (6, 0) is outside [0, 6) x [0, 8)"));
   REQUIRE_THROWS_WITH(headlens::add_head_matches(card, {"b", "", 10, ""}, std::vector<fake_pair>{{0, 8, 1, true}}, 3, 4, 2),
                       Contains("pair (0, 8) is outside"));
+}
+
+TEST_CASE("policy_parameters records every setting of the built-in policies", "[head_card]") {
+  headlens::annotated_policy::options o;
+  o.syntactic_margin = 0.1 + 0.2;
+  o.positional_offsets = {-2, -1, 1};
+  o.min_relation_count = 7;
+  const headlens::card_parameters a = headlens::policy_parameters(headlens::annotated_policy(o));
+  CHECK(a.size() == 15);
+  CHECK(a.at("syntactic_margin") == "0.30000000000000004");  // reads back as the same double
+  CHECK(std::stod(a.at("syntactic_margin")) == 0.1 + 0.2);
+  CHECK(a.at("positional_offsets") == "-2,-1,1");
+  CHECK(a.at("min_relation_count") == "7");
+  CHECK(a.at("sink_mass") == "0.5");
+  CHECK(a.at("tie_margin") == "0.05");
+  headlens::heuristic_policy::options h;
+  h.positional_offsets.clear();
+  const headlens::card_parameters b = headlens::policy_parameters(headlens::heuristic_policy(h));
+  CHECK(b.size() == 8);
+  CHECK(b.at("positional_offsets") == "any");
+  CHECK(b.at("positional_min_share") == "0.9");
+  CHECK(b.at("min_cross_sentence_distance") == "4");
 }
 
 // ---- Markdown and HTML ---------------------------------------------------------------------------------------------
@@ -706,6 +729,20 @@ TEST_CASE("the example of docs/head-cards.md is a card the library reads", "[hea
   CHECK(card.heads[0].verdict.score(head_label::syntactic) == 0.1 + 0.2);
   CHECK(headlens::causal_status(card, head_label::syntactic) == "supported");
   CHECK(headlens::causal_status(card, head_label::coreference) == "not causally checked");
+}
+
+TEST_CASE("a card may claim huge head counts without the reader allocating for them", "[head_card][json]") {
+  json j = headlens::head_card_to_json(minimal_card());
+  j["model"]["layers"] = 2000;
+  j["model"]["heads_per_layer"] = std::vector<int>(2000, 1 << 24);
+  const head_card card = headlens::parse_head_card(j.dump());
+  CHECK(card.model.total_heads() == 2000LL << 24);
+  std::ostringstream md;
+  headlens::write_head_card_markdown(md, card);
+  CHECK(contains(md.str(), "2000 layers, 16777216 heads per layer, causal (decoder). 6 of 33554432000 heads described."));
+  j["model"]["heads_per_layer"][5] = (1 << 24) + 1;
+  REQUIRE_THROWS_WITH(headlens::parse_head_card(j.dump()),
+                      Catch::Contains("/model/heads_per_layer/5 is 16777217, expected an integer in [0, 16777216]"));
 }
 
 TEST_CASE("a reader ignores fields it does not know and accepts a later minor version", "[head_card][json]") {

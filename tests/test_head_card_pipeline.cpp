@@ -17,6 +17,7 @@
 #include "headlens/analysis/head_card_html.hpp"
 #include "headlens/analysis/head_card_markdown.hpp"
 #include "headlens/analysis/policies.hpp"
+#include "headlens/analysis/policy_parameters.hpp"
 #include "headlens/analysis/report.hpp"
 #include "headlens/detail/sha256.hpp"
 #include "headlens/models/attention_model.hpp"
@@ -59,6 +60,8 @@ headlens::head_card classify_card(const headlens::attention_model& model, const 
   const headlens::head_report report = headlens::make_report(
       headlens::classify_heads(headlens::annotated_policy(), measured.features.evidence()), "annotated");
   headlens::card_provenance provenance;
+  provenance.policy = headlens::annotated_policy::name();
+  provenance.policy_parameters = headlens::policy_parameters(headlens::annotated_policy());
   for (const auto& [role, path] : files) provenance.files.push_back(headlens::hash_card_file(role, path));
   provenance.files.push_back(headlens::hash_card_file("corpus", gum_sample));
   provenance.analysis = {{"context", "window"}, {"window", std::to_string(window)},
