@@ -66,8 +66,9 @@ struct card_model {
   bool causal = false;  ///< a decoder (each token sees only earlier ones)
 
   int layers() const noexcept { return int(heads_per_layer.size()); }
-  int total_heads() const noexcept {
-    int n = 0;
+  /// Query heads of all layers (64-bit: a file may claim up to 2^24 layers of 2^24 heads).
+  std::int64_t total_heads() const noexcept {
+    std::int64_t n = 0;
     for (int h : heads_per_layer) n += h;
     return n;
   }

@@ -30,6 +30,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -268,16 +269,16 @@ class head_card_reader {
     }
 
     const card_json& heads = array(need(in, "", "heads"), "/heads");
-    std::vector<std::vector<char>> seen(card.model.heads_per_layer.size());
-    for (std::size_t l = 0; l < seen.size(); ++l) seen[l].assign(std::size_t(card.model.heads_per_layer[l]), 0);
+    // Heads seen, kept as a set: memory follows the input, not the head counts the input claims.
+    std::set<std::pair<int, int>> seen;
     for (std::size_t i = 0; i < heads.size(); ++i) {
       const std::string at = "/heads/" + std::to_string(i);
       card.heads.push_back(read_head(heads[i], at, card));
       const head_verdict& v = card.heads.back().verdict;
-      char& mark = seen[std::size_t(v.layer)][std::size_t(v.head)];
-      if (mark) fail(at, heads[i], "each head once (head " + std::to_string(v.layer) + "." +
-                                       std::to_string(v.head) + " is given twice)");
-      mark = 1;
+      if (!seen.insert({v.layer, v.head}).second) {
+        fail(at, heads[i], "each head once (head " + std::to_string(v.layer) + "." + std::to_string(v.head) +
+                               " is given twice)");
+      }
     }
     // Whatever the JSON checks above missed (none expected): the same rules the writer enforces.
     try {
