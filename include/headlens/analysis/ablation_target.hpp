@@ -22,7 +22,6 @@
 #include <vector>
 
 #include "headlens/error.hpp"
-#include "headlens/types.hpp"
 
 namespace headlens {
 
@@ -158,7 +157,9 @@ class ablation_target {
   /// Heads in each layer of the model.
   virtual const std::vector<int>& heads_per_layer() const = 0;
   /// Tokens in the sequence.
-  virtual Index token_count() const = 0;
+  /// (std::ptrdiff_t is headlens::Index, Eigen's index type: this header and what builds on it, such as head cards,
+  /// need no Eigen.)
+  virtual std::ptrdiff_t token_count() const = 0;
   /// The losses of the unablated model.
   virtual const token_losses& clean() const = 0;
   /// The losses with every head of `ablated` removed as `kind` says. Throws `argument_error` when `ablated` is

@@ -36,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "headlens/analysis/causal_check_result.hpp"
 #include "headlens/analysis/report.hpp"
 #include "headlens/analysis/verdict.hpp"
 #include "headlens/detail/sha256.hpp"
@@ -143,21 +144,6 @@ struct card_importance {
   card_estimate mean;  ///< mean ablation (NaN value: not measured)
   int rank = 0;        ///< 1 = most important by `zero` (or `mean` when zero was not measured); 0 = not ranked
 };
-
-/// What a causal check concluded.
-enum class causal_verdict { supported, not_supported, not_testable };
-
-inline constexpr std::string_view to_string(causal_verdict v) noexcept {
-  switch (v) {
-    case causal_verdict::supported:
-      return "supported";
-    case causal_verdict::not_supported:
-      return "not supported";
-    case causal_verdict::not_testable:
-      break;
-  }
-  return "not testable";
-}
 
 inline std::optional<causal_verdict> parse_causal_verdict(std::string_view name) noexcept {
   for (causal_verdict v : {causal_verdict::supported, causal_verdict::not_supported, causal_verdict::not_testable}) {
