@@ -17,6 +17,8 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 #include <functional>
 #include <iomanip>
 #include <iostream>
@@ -27,6 +29,11 @@
 
 #include <headlens/analysis/alignment.hpp>
 #include <headlens/analysis/causal_check.hpp>
+#include <headlens/analysis/head_card.hpp>
+#include <headlens/analysis/head_card_json.hpp>
+#include <headlens/analysis/head_card_sections.hpp>
+#include <headlens/analysis/head_importance.hpp>
+#include <headlens/analysis/policy_parameters.hpp>
 #include <headlens/analysis/conllu.hpp>
 #include <headlens/analysis/features.hpp>
 #include <headlens/analysis/head_analysis.hpp>
@@ -54,9 +61,15 @@ struct classify_args {
   headlens_cli::corpus_input input;
   // The causal check of the labels (analysis/causal_check.hpp), when --causal-check is given.
   bool causal_check = false;
-  std::string causal_context = "sentence", causal_ablation = "zero";
-  std::size_t causal_sets = 50, causal_max_units = 0;
+  std::string causal_ablation = "zero";
+  std::size_t causal_sets = 50;
   std::uint64_t causal_seed = 1;
+  // Head importance (analysis/head_importance.hpp), when --importance is given; the units of both.
+  std::string importance;
+  std::string ablation_context = "sentence";
+  std::size_t ablation_max_units = 0;
+  // The head card (analysis/head_card.hpp), when --card is given.
+  std::string card, card_name;
   headlens::Index window = 0;  // 0: 64, or the model's context when shorter
   headlens::Index stride = 0;  // 0: window / 2
   headlens::Index batch_tokens = headlens::analysis_options{}.batch_tokens;
@@ -202,19 +215,27 @@ nlohmann::json evidence_json(const std::vector<headlens::head_evidence>& evidenc
   return heads;
 }
 
+/// The units of context the causal check and importance run the model on (--ablation-context, classify's --window
+/// and --stride, --ablation-max-units), with head means when mean ablation is asked for.
+headlens_cli::ablation_setup ablation_units_of(const classify_args& args, const headlens::attention_model& model,
+                                               const std::vector<headlens::document>& documents, headlens::Index stride) {
+  headlens_cli::ablation_input unit_args;
+  unit_args.context = args.ablation_context;
+  unit_args.window = args.window;
+  unit_args.stride = stride;
+  unit_args.max_units = args.ablation_max_units;
+  const bool mean = (args.causal_check && args.causal_ablation == "mean") ||
+                    args.importance == "mean" || args.importance == "both";
+  return unit_args.prepare(model, documents, mean, args.quiet, "classify");
+}
+
 /// The causal check of `verdicts`: each label's heads ablated against as many random heads, on units of context.
 headlens::causal_check_result check_labels(const classify_args& args, const headlens::attention_model& model,
                                            const std::vector<headlens::document>& documents,
-                                           const std::vector<headlens::head_verdict>& verdicts, headlens::Index stride) {
-  headlens_cli::ablation_input unit_args;
-  unit_args.context = args.causal_context;
-  unit_args.window = args.window;
-  unit_args.stride = stride;
-  unit_args.max_units = args.causal_max_units;
-  const bool mean = args.causal_ablation == "mean";
-  const headlens_cli::ablation_setup setup = unit_args.prepare(model, documents, mean, args.quiet, "classify");
+                                           const std::vector<headlens::head_verdict>& verdicts,
+                                           const headlens_cli::ablation_setup& setup) {
   headlens::causal_check_options options;
-  options.kind = mean ? headlens::ablation::mean : headlens::ablation::zero;
+  options.kind = args.causal_ablation == "mean" ? headlens::ablation::mean : headlens::ablation::zero;
   options.random_sets = args.causal_sets;
   options.seed = args.causal_seed;
   std::vector<int> heads_per_layer(static_cast<std::size_t>(model.layers()), static_cast<int>(model.heads()));
@@ -228,6 +249,37 @@ headlens::causal_check_result check_labels(const classify_args& args, const head
     if (progress) progress(k + 1, n);
   }
   return check.result();
+}
+
+/// Every head's importance (--importance zero|mean|both) on the same units.
+headlens::head_importance_result measure_importance(const classify_args& args, const headlens::attention_model& model,
+                                                    const std::string& source,
+                                                    const headlens_cli::ablation_setup& setup) {
+  const headlens::ablation_corpus corpus = headlens::make_ablation_corpus(
+      setup.units, [&](const headlens::ablation_unit& u) { return setup.target(model, u); });
+  headlens::importance_options options;
+  if (args.importance == "zero") options.kinds = {headlens::ablation::zero};
+  if (args.importance == "mean") options.kinds = {headlens::ablation::mean};
+  options.pass.progress = headlens_cli::unit_progress("classify", "importance, unit", args.quiet);
+  headlens::head_importance_result result = headlens::measure_head_importance(corpus, options);
+  result.model = model.description();
+  result.corpus = source;
+  result.context = setup.units.describe();
+  return result;
+}
+
+/// The files a model was loaded from, for a card's provenance: the file itself (GGUF), or every regular file of the
+/// directory and its subdirectories (a checkpoint's config, weights and tokenizer; USE-lite's dist/), in path order.
+std::vector<std::string> model_files(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec)) return {path};
+  for (fs::recursive_directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_regular_file(ec)) files.push_back(it->path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
 }
 
 void run_classify(classify_args args, const headlens_cli::classify_run& run) {
@@ -273,7 +325,50 @@ void run_classify(classify_args args, const headlens_cli::classify_run& run) {
     verdicts = headlens::classify_heads(headlens::heuristic_policy(), evidence);
   }
   headlens::head_report report = headlens::make_report(verdicts, policy);
-  if (args.causal_check) report.causal = check_labels(args, model, documents, verdicts, stride);
+  std::optional<headlens::head_importance_result> importance;
+  if (args.causal_check || !args.importance.empty()) {
+    const headlens_cli::ablation_setup setup = ablation_units_of(args, model, documents, stride);
+    if (args.causal_check) report.causal = check_labels(args, model, documents, verdicts, setup);
+    if (!args.importance.empty()) importance = measure_importance(args, model, source, setup);
+  }
+  if (!args.card.empty()) {
+    headlens::card_provenance provenance;
+    const std::string model_path = args.model.empty() ? headlens_cli::default_use_lite_dir() : args.model;
+    for (const std::string& file : model_files(model_path)) {
+      provenance.files.push_back(headlens::hash_card_file("model", file));
+    }
+    if (!args.tokenizer.empty()) {
+      for (const std::string& file : model_files(args.tokenizer)) {
+        provenance.files.push_back(headlens::hash_card_file("tokenizer", file));
+      }
+    }
+    provenance.files.push_back(headlens::hash_card_file("corpus", source));
+    provenance.policy = policy;
+    provenance.policy_parameters = policy == "annotated" ? headlens::policy_parameters(headlens::annotated_policy())
+                                                         : headlens::policy_parameters(headlens::heuristic_policy());
+    provenance.analysis = {{"window", std::to_string(args.window)}, {"stride", std::to_string(stride)},
+                           {"path", args.materialise ? "materialised" : "streaming"}};
+    if (args.causal_check || importance) {
+      provenance.analysis["ablation_context"] = args.ablation_context;
+      if (args.ablation_max_units > 0) provenance.analysis["ablation_max_units"] = std::to_string(args.ablation_max_units);
+    }
+    if (args.causal_check) {
+      provenance.analysis["causal_ablation"] = args.causal_ablation;
+      provenance.analysis["causal_sets"] = std::to_string(args.causal_sets);
+      provenance.analysis["causal_seed"] = std::to_string(args.causal_seed);
+    }
+    provenance.command = headlens_cli::invoked_command();
+    const std::string name = args.card_name.empty() ? std::filesystem::path(model_path).filename().string()
+                                                    : args.card_name;
+    headlens::head_card card = headlens::make_head_card(report, headlens::card_model_of(model, name), provenance);
+    if (report.causal) headlens::add_causal_check(card, *report.causal);
+    if (importance) {
+      headlens::add_head_importance(card, *importance,
+                                    model.causal() ? "next-token cross-entropy"
+                                                   : "1 - cosine to the unablated output");
+    }
+    headlens_cli::write_whole(args.card, "--card", [&](std::ostream& file) { headlens::write_head_card(file, card); });
+  }
 
   std::ostringstream summary;
   summary << headlens::describe_run(analysis, measured.counts, source);
@@ -342,16 +437,26 @@ void setup_classify(CLI::App& app, headlens_cli::classify_run run) {
                 "also check each label causally: ablate the heads that carry it and, for comparison, as many random "
                 "heads of the same layers, and compare the loss change on the tokens of the label's phenomenon "
                 "against the other tokens (docs/causal-check.md); every format shows the verdicts");
-  sub->add_option("--causal-context", args->causal_context,
-                  "the units the causal check runs the model on: sentence (default) or window (--window, --stride)")
-      ->check(CLI::IsMember({"sentence", "window"}));
   sub->add_option("--causal-ablation", args->causal_ablation, "zero (default) or mean ablation in the causal check")
       ->check(CLI::IsMember({"zero", "mean"}));
   sub->add_option("--causal-sets", args->causal_sets, "random head sets per label (default 50, at least 20)")
       ->check(CLI::Range(std::size_t(20), std::size_t(100000)));
   sub->add_option("--causal-seed", args->causal_seed, "seed of the random head sets (default 1)");
-  sub->add_option("--causal-max-units", args->causal_max_units,
-                  "use only the first N units in the causal check (0: all)");
+  sub->add_option("--importance", args->importance,
+                  "also measure every head's importance (its loss change when ablated alone, as `headlens importance` "
+                  "does) with zero, mean or both ablations; it goes into the --card")
+      ->check(CLI::IsMember({"zero", "mean", "both"}));
+  sub->add_option("--ablation-context", args->ablation_context,
+                  "the units --causal-check and --importance run the model on: sentence (default) or window "
+                  "(--window, --stride)")
+      ->check(CLI::IsMember({"sentence", "window"}));
+  sub->add_option("--ablation-max-units", args->ablation_max_units,
+                  "use only the first N units in --causal-check and --importance (0: all)");
+  sub->add_option("--card", args->card,
+                  "also write the model's head card to this file: every head's label, scores and evidence, the causal "
+                  "check and importance when run, and the provenance (SHA-256 of the model, tokenizer and corpus "
+                  "files, policy, parameters, headlens version, date; docs/head-cards.md)");
+  sub->add_option("--card-name", args->card_name, "the model's name in the card (default: the model path's last part)");
   sub->footer(
       "A progress bar is drawn on stderr when it is a terminal. Errors print one line, `headlens classify: "
       "<message>`, and exit with status 1 (2 for a malformed command line).");

@@ -34,6 +34,20 @@ struct register_command {
   }
 };
 
+/// The command line the tool was started with, words joined by spaces (set by main before parsing), for the
+/// provenance of what a subcommand writes (a head card's `command`).
+inline std::string& invoked_command() {
+  static std::string line;
+  return line;
+}
+
+/// Sets `invoked_command` from main's arguments.
+inline void set_invoked_command(int argc, char** argv) {
+  std::string line;
+  for (int i = 0; i < argc; ++i) line += (i > 0 ? " " : "") + std::string(argv[i]);
+  invoked_command() = line;
+}
+
 /// A bad argument or input found by a subcommand itself (headlens's own exceptions are reported the same way).
 class usage_error : public std::runtime_error {
  public:

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   for (const auto& command : registered) command.setup(app);
 
   try {
+    headlens_cli::set_invoked_command(argc, argv);
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help
     return app.exit(e);

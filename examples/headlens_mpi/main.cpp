@@ -65,6 +65,7 @@ int run(int argc, char** argv, headlens::mpi::rank_agreement& agreement, std::st
 
   const auto prefix = [&] { return headlens_cli::command_prefix(app, "headlens-mpi") + ": "; };
   try {
+    headlens_cli::set_invoked_command(argc, argv);
     app.parse(argc, argv);
     return 0;
   } catch (const CLI::Success& e) {  // --help: every rank parsed it, rank 0 prints it
