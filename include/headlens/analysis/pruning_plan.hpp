@@ -51,12 +51,12 @@ inline const char* to_string(corpus_weighting w) noexcept {
 
 /// What `plan_pruning` reports while it works (for progress on stderr).
 struct pruning_progress {
-  int heads_pruned = 0;        ///< heads in the pruned set so far
-  int heads_to_consider = 0;   ///< candidates left (heads not pruned and allowed)
-  int candidate = 0;           ///< during a sweep: candidates measured so far in it (1-based); 0 outside a sweep
-  int sweep_size = 0;          ///< during a sweep: candidates it measures
-  long evaluations = 0;        ///< corpus evaluations so far (each is one `losses` call per target)
-  double loss_change = 0;      ///< the pruned set's loss change so far
+  int heads_pruned = 0;       ///< heads in the pruned set so far
+  int heads_to_consider = 0;  ///< candidates left (heads not pruned and allowed)
+  int candidate = 0;          ///< during a sweep: candidates measured so far in it (1-based); 0 outside a sweep
+  int sweep_size = 0;         ///< during a sweep: candidates it measures
+  long evaluations = 0;       ///< corpus evaluations so far (each is one `losses` call per target)
+  double loss_change = 0;     ///< the pruned set's loss change so far
 };
 
 /// What to prune and how to measure it.
@@ -81,11 +81,11 @@ struct pruning_options {
 /// One point of the curve: the loss with the first `heads_pruned` heads of the plan pruned.
 struct pruning_step {
   int heads_pruned = 0;
-  head_ref head;             ///< the head this step pruned (meaningless for step 0)
-  double loss = 0;           ///< corpus loss with the heads pruned so far
-  double loss_change = 0;    ///< loss - clean loss
+  head_ref head;               ///< the head this step pruned (meaningless for step 0)
+  double loss = 0;             ///< corpus loss with the heads pruned so far
+  double loss_change = 0;      ///< loss - clean loss
   double relative_change = 0;  ///< loss_change / clean loss; NaN when the clean loss is not positive
-  bool measured = false;     ///< the head was chosen by a sweep at this very step (not from an earlier ranking)
+  bool measured = false;       ///< the head was chosen by a sweep at this very step (not from an earlier ranking)
 };
 
 /// The plan: heads to prune, in order, and the curve.
@@ -97,8 +97,8 @@ struct pruning_plan {
   ablation kind = ablation::zero;
   corpus_weighting weighting = corpus_weighting::sequence_mean;
   int remeasure_every = 1;
-  long evaluations = 0;             ///< corpus evaluations spent
-  std::string stopped_by;           ///< "target_share", "loss_budget", "absolute_loss_budget", "no_candidates"
+  long evaluations = 0;    ///< corpus evaluations spent
+  std::string stopped_by;  ///< "target_share", "loss_budget", "absolute_loss_budget", "no_candidates"
 
   /// Share of all heads pruned.
   double share() const noexcept {
@@ -262,8 +262,8 @@ inline pruning_plan plan_pruning(const std::vector<const ablation_target*>& corp
       plan.stopped_by = "target_share";
       break;
     }
-    const bool sweep = !swept_once || force_sweep ||
-                       (options.remeasure_every > 0 && steps_since_sweep >= options.remeasure_every);
+    const bool sweep =
+        !swept_once || force_sweep || (options.remeasure_every > 0 && steps_since_sweep >= options.remeasure_every);
     if (sweep) {
       const std::vector<head_ref> c = candidates();
       ranking.clear();
@@ -275,8 +275,7 @@ inline pruning_plan plan_pruning(const std::vector<const ablation_target*>& corp
         report(int(i + 1), int(c.size()));
       }
       // Ties keep the layer-by-layer order: the plan does not depend on the sort's implementation.
-      std::stable_sort(ranking.begin(), ranking.end(),
-                       [](const auto& a, const auto& b) { return a.first < b.first; });
+      std::stable_sort(ranking.begin(), ranking.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
       swept_once = true;
       force_sweep = false;
       steps_since_sweep = 0;
