@@ -4,13 +4,16 @@
 // model, computed without any pruning code) within 1e-5. GPT-2 and BERT (pruned_heads), a GQA Llama (kv heads kept,
 // dropped or repeated), every other family; then malformed pruned configs, each an exception naming the key.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "headlens/analysis/pruning_plan.hpp"
 #include "headlens/hooks/hook_point.hpp"
 #include "headlens/io/npy.hpp"
 #include "headlens/models/attention_model.hpp"
@@ -315,6 +318,72 @@ TEST_CASE("malformed pruned configs are errors naming the key and value", "[prun
     set([](nlohmann::json& j) { j.erase("headlens_heads_per_layer"); });
     CHECK_THROWS_WITH(load_llama(), Contains("is set without headlens_heads_per_layer"));
   }
+}
+
+// A decoder target written here from the published maths: per-token cross-entropy of token t given 0..t-1, with
+// heads zero-ablated through the same hook as the masked model.
+class decoder_target final : public headlens::ablation_target {
+ public:
+  decoder_target(const headlens::transformer<float>& model, std::vector<std::int32_t> ids)
+      : model_(model), ids_(std::move(ids)) {
+    for (const auto& b : model.blocks()) shape_.push_back(int(b.attention().config().n_heads));
+    clean_ = score(model.forward(ids_));
+  }
+  const std::vector<int>& heads_per_layer() const override { return shape_; }
+  Index token_count() const override { return Index(ids_.size()); }
+  const headlens::token_losses& clean() const override { return clean_; }
+  headlens::token_losses losses(const head_set& ablated, headlens::ablation) const override {
+    return score(masked_logits(model_, ids_, ablated));
+  }
+  const std::vector<std::int32_t>& ids() const { return ids_; }
+
+  headlens::token_losses score(const headlens::matrix<float>& logits) const {
+    headlens::token_losses l;
+    l.loss.assign(ids_.size(), 0.0);
+    l.scored.assign(ids_.size(), false);
+    double sum = 0;
+    for (std::size_t t = 1; t < ids_.size(); ++t) {
+      const auto row = logits.row(Index(t - 1)).cast<double>();
+      const double m = row.maxCoeff();
+      const double lse = m + std::log((row.array() - m).exp().sum());
+      l.loss[t] = lse - row(ids_[t]);
+      l.scored[t] = true;
+      sum += l.loss[t];
+    }
+    l.sequence = sum / double(ids_.size() - 1);
+    return l;
+  }
+
+ private:
+  const headlens::transformer<float>& model_;
+  std::vector<std::int32_t> ids_;
+  std::vector<int> shape_;
+  headlens::token_losses clean_;
+};
+
+TEST_CASE("end to end: plan on the GPT-2 fixture, prune, and the pruned model's loss is the plan's", "[pruning]") {
+  const std::string dir = models + "gpt2";
+  const headlens::family_model<float> original = headlens::load_family<float>(dir);
+  std::vector<std::unique_ptr<decoder_target>> corpus;
+  for (int k : {0, 1, 3}) {
+    const std::string ids = dir + "/seq_" + std::to_string(k) + "_ids.npy";
+    corpus.push_back(std::make_unique<decoder_target>(original.model,
+                                                      headlens::as_tensor<std::int32_t>(headlens::read_npy(ids)).data));
+  }
+  headlens::pruning_options o;
+  o.target_share = 0.5;
+  o.remeasure_every = 2;
+  const headlens::pruning_plan plan = headlens::plan_pruning(headlens::target_pointers(corpus), o);
+  REQUIRE(plan.pruned.size() == 4);
+  temp_dir out("gpt2_plan");
+  headlens::write_pruned_checkpoint(dir, plan.pruned, out.str());
+  const headlens::family_model<float> small = headlens::load_family<float>(out.str());
+  // The pruned model's logits, scored by the target that holds the same ids.
+  double pruned_loss = 0;
+  for (const auto& t : corpus) pruned_loss += t->score(small.model.forward(t->ids())).sequence;
+  pruned_loss /= double(corpus.size());
+  CHECK(pruned_loss == Approx(plan.curve.back().loss).margin(1e-5));
+  CHECK(std::abs(plan.curve.back().loss_change) > 1e-3);  // the pruning changes the loss (random weights: either way)
 }
 
 TEST_CASE("pruning errors", "[pruning]") {
