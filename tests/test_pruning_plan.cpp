@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "headlens/analysis/pruning_plan.hpp"
+#include "headlens/analysis/pruning_plan_json.hpp"
 
 namespace test_pruning_plan {
 
@@ -249,6 +250,30 @@ TEST_CASE("bad plans are argument errors naming the option", "[pruning_plan]") {
   CHECK_THROWS_WITH(headlens::plan_pruning(mixed, o), Contains("corpus[2] has other heads per layer"));
   mixed.back() = nullptr;
   CHECK_THROWS_WITH(headlens::plan_pruning(mixed, o), Contains("corpus[2] is null"));
+}
+
+TEST_CASE("the plan as JSON", "[pruning_plan]") {
+  corpus c;
+  headlens::pruning_options o;
+  o.target_share = 0.5;
+  const nlohmann::json j = headlens::to_json(headlens::plan_pruning(c.targets(), o));
+  CHECK(j["pruned"] == nlohmann::json::parse(R"(["0.0", "1.0", "1.2"])"));
+  CHECK(j["heads"] == 6);
+  CHECK(j["heads_pruned"] == 3);
+  CHECK(j["stopped_by"] == "target_share");
+  CHECK(j["ablation"] == "zero");
+  REQUIRE(j["curve"].size() == 4);
+  CHECK(j["curve"][0]["head"].is_null());
+  CHECK(j["curve"][2]["head"] == "1.0");
+  CHECK(j["curve"][3]["loss_change"].get<double>() == Approx(0.06));
+  CHECK(j["curve"][3]["relative_change"].get<double>() == Approx(0.024));
+  // A loss that is 0 unablated (an encoder's 1 - cosine): no relative change.
+  zero_clean_target z;
+  headlens::pruning_options a;
+  a.absolute_loss_budget = 1.0;
+  const nlohmann::json k = headlens::to_json(headlens::plan_pruning({&z}, a));
+  CHECK(k["curve"][1]["relative_change"].is_null());
+  CHECK(k["heads_pruned"] == 2);
 }
 
 }  // namespace test_pruning_plan
