@@ -386,6 +386,45 @@ TEST_CASE("end to end: plan on the GPT-2 fixture, prune, and the pruned model's 
   CHECK(std::abs(plan.curve.back().loss_change) > 1e-3);  // the pruning changes the loss (random weights: either way)
 }
 
+// Mean ablation by a hook: every removed head's z becomes its given mean row at every token.
+struct mean_heads {
+  static constexpr headlens::point_set points{headlens::hook_point::z};
+  const head_set* removed;
+  const std::vector<headlens::matrix<float>>* means;
+  bool wants(const headlens::hook_context& c) const { return removed->contains({c.layer, c.head}); }
+  void operator()(const headlens::hook_context& c, headlens::matrix_view<float> view) const {
+    view.rowwise() = (*means)[std::size_t(c.layer)].row(c.head);
+  }
+};
+
+TEST_CASE("pruning mean-ablated heads folds their constant output into b_o", "[pruning]") {
+  for (const char* name : {"gpt2", "llama"}) {  // with an output bias, and without (Llama: biases are added)
+    DYNAMIC_SECTION(name) {
+      const std::string dir = models + name;
+      const headlens::family_model<float> original = headlens::load_family<float>(dir);
+      const head_set removed = make_set({4, 4}, {{0, 1}, {1, 0}, {1, 3}});
+      std::vector<headlens::matrix<float>> means;
+      std::mt19937 rng(3);
+      std::normal_distribution<float> normal(0.0f, 0.5f);
+      for (int l = 0; l < 2; ++l) {
+        headlens::matrix<float> m(4, 8);
+        for (Index i = 0; i < m.size(); ++i) m.data()[i] = normal(rng);
+        means.push_back(m);
+      }
+      const std::vector<std::int32_t> ids = ids_of(dir, original.model.vocab_size(), 20);
+      headlens::forward_options<float> o;
+      const headlens::matrix<float> mean_ablated = original.model.forward(ids, o, mean_heads{&removed, &means});
+      CHECK(max_diff(mean_ablated, masked_logits(original.model, ids, removed)) > 1e-3);  // the means matter
+      const headlens::transformer<float> small(
+          headlens::prune_heads(headlens::load_family_weights<float>(dir), removed, means));
+      CHECK(max_diff(small.forward(ids), mean_ablated) < 1e-5);
+      means.pop_back();
+      CHECK_THROWS_WITH(headlens::prune_heads(headlens::load_family_weights<float>(dir), removed, means),
+                        Contains("z_means has 1 layers, expected 2"));
+    }
+  }
+}
+
 TEST_CASE("pruning errors", "[pruning]") {
   const std::string dir = models + "gpt2";
   CHECK_THROWS_WITH(headlens::write_pruned_checkpoint(dir, head_set({4, 4, 4}), dir + "_x"),

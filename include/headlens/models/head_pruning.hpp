@@ -13,6 +13,7 @@
 /// A layer whose every head is pruned keeps its first head with a zero W_o (rows of zeros): the layer's attention
 /// then adds b_o only, as the masked model does, and no block without attention is needed.
 /// head_dim and the logit scale stay the unpruned model's (`attention_config::head_dim` is set explicitly).
+/// Mean-ablated heads: the overload with `z_means` folds each removed head's constant output into b_o.
 ///
 ///   headlens::head_set gone(weights_heads_per_layer);  gone.insert({0, 3});
 ///   headlens::transformer<float> small(headlens::prune_heads(weights, gone));
@@ -183,6 +184,43 @@ transformer_weights<Scalar> prune_heads(transformer_weights<Scalar> w, const hea
     b.attention_projections = std::move(pruned.second);
   }
   return w;
+}
+
+/// As `prune_heads(w, removed)`, for heads MEAN-ablated rather than zero-ablated: a head whose z is replaced at
+/// every token by a constant mean m_h contributes the constant m_h W_o[h], which is folded into b_o, so the result
+/// equals the mean-ablated model (analysis/ablation_target.hpp's `ablation::mean`). `z_means[l]` is
+/// [n_heads x head_dim] for layer l (rows of heads not removed are not read). A layer without biases gets them
+/// (zeros for q, k, v: the kernel's biases come all or none). Throws as `prune_heads`, and `shape_error` when
+/// `z_means` has not one [n_heads x head_dim] matrix per layer.
+template <class Scalar>
+transformer_weights<Scalar> prune_heads(transformer_weights<Scalar> w, const head_set& removed,
+                                        const std::vector<matrix<Scalar>>& z_means) {
+  if (z_means.size() != w.blocks.size()) {
+    detail::fail<shape_error>("z_means has ", z_means.size(), " layers, expected ", w.blocks.size());
+  }
+  for (std::size_t l = 0; l < w.blocks.size(); ++l) {
+    block_weights<Scalar>& b = w.blocks[l];
+    const Index heads = b.attention.n_heads, hd = b.attention.head_size(), d = b.attention.d_model;
+    if (z_means[l].rows() != heads || z_means[l].cols() != hd) {
+      detail::fail<shape_error>("z_means[", l, "] is [", z_means[l].rows(), " x ", z_means[l].cols(), "], expected [",
+                                heads, " x ", hd, "]");
+    }
+    if (!removed.touches(int(l))) continue;
+    attention_weights<Scalar>& a = b.attention_projections;
+    if (a.w_o.rows() != heads * hd || a.w_o.cols() != d) break;  // prune_heads below names the misshapen weight
+    if (a.b_o.size() == 0) {
+      b.attention.bias = true;
+      a.b_q = vector<Scalar>::Zero(a.w_q.cols());
+      a.b_k = vector<Scalar>::Zero(a.w_k.cols());
+      a.b_v = vector<Scalar>::Zero(a.w_v.cols());
+      a.b_o = vector<Scalar>::Zero(d);
+    }
+    for (Index h = 0; h < heads; ++h) {
+      if (!removed.contains({int(l), int(h)})) continue;
+      a.b_o += (z_means[l].row(h) * a.w_o.middleRows(h * hd, hd)).transpose();
+    }
+  }
+  return prune_heads(std::move(w), removed);
 }
 
 /// Query heads per layer of `w` (for a `head_set` over its model).
