@@ -395,6 +395,31 @@ class safetensors_writer {
     entries_.push_back(std::move(e));
   }
 
+  /// Adds `size` bytes already encoded as `type` (little-endian, C order; e.g. `safetensors_file::raw_bytes` of
+  /// another file) as tensor `name`, copied as they are. Throws `argument_error` for a repeated or reserved name,
+  /// `shape_error` for a negative extent or a byte count that is not product(shape) * the dtype's size.
+  void add_raw(const std::string& name, dtype type, const std::vector<Index>& shape, const unsigned char* data,
+               std::size_t size) {
+    if (name == "__metadata__") detail::fail<argument_error>("tensor name '__metadata__' is reserved by safetensors");
+    for (const entry& e : entries_) {
+      if (e.name == name) detail::fail<argument_error>("tensor '", name, "' was already added");
+    }
+    std::uint64_t count = 0;
+    if (!detail::element_count(shape, count) ||
+        count > std::numeric_limits<std::uint64_t>::max() / std::uint64_t(dtype_size(type)) ||
+        count * std::uint64_t(dtype_size(type)) != std::uint64_t(size)) {
+      detail::fail<shape_error>("tensor '", name, "': ", size, " bytes of ", detail::safetensors_dtype_name(type),
+                                ", expected the product of shape ", detail::shape_string(shape), " times ",
+                                dtype_size(type));
+    }
+    entry e;
+    e.name = name;
+    e.type = type;
+    e.shape = shape;
+    e.data.assign(data, data + size);
+    entries_.push_back(std::move(e));
+  }
+
   /// Adds a tensor; see the pointer overload. Throws `shape_error` when its data does not match its shape.
   template <class Scalar>
   void add(const std::string& name, const tensor<Scalar>& values, dtype stored = dtype_of<Scalar>::value) {

@@ -30,6 +30,9 @@
 /// parallel residual, relative position types in BERT, hidden activations other than each family's.
 /// A token equal to RoBERTa's pad_token_id is positioned as any other token (RoBERTa would give it the padding
 /// position).
+/// Pruned checkpoints (models/head_pruning.hpp): every family reads per-layer head counts from
+/// `headlens_heads_per_layer` / `headlens_kv_heads_per_layer`; GPT-2, BERT and RoBERTa also from Hugging Face's
+/// `pruned_heads` ({"layer": [heads removed]}); see `detail::read_layer_heads`.
 
 #include <functional>
 #include <string>
@@ -453,11 +456,43 @@ struct family_model {
   bool bos_by_default;
 };
 
+/// Whether the family's Hugging Face config has the `pruned_heads` convention (GPT-2, BERT, RoBERTa prune heads).
+inline bool has_pruned_heads_convention(const std::string& model_type) {
+  return model_type == "gpt2" || model_type == "bert" || model_type == "roberta";
+}
+
+/// The settings of the parsed config `c` by its family's row, per-layer head counts of a pruned checkpoint included
+/// (`detail::read_layer_heads`). Throws `argument_error` naming the config.json key at fault.
+inline detail::family_settings family_settings_of(const detail::hf_config& c) {
+  const model_family_entry& e = model_family_of(c);
+  detail::family_settings s = e.settings(c, e.model_type);
+  detail::apply_layer_heads(c, s, has_pruned_heads_convention(e.model_type));
+  return s;
+}
+
+/// The weights of the parsed config `c` read from the checkpoint `files`, before they become a `transformer`
+/// (e.g. for `prune_heads`, models/head_pruning.hpp). Throws as `load_family`.
+template <class Scalar>
+transformer_weights<Scalar> load_family_weights(const detail::hf_config& c,
+                                                const std::vector<const safetensors_file*>& files) {
+  const model_family_entry& e = model_family_of(c);
+  return detail::build_transformer_weights<Scalar>(family_settings_of(c), e.names(e.model_type), files);
+}
+
+/// As above, from `directory` (see `load_family(directory)`).
+template <class Scalar>
+transformer_weights<Scalar> load_family_weights(const std::string& directory) {
+  const detail::hf_config c = detail::hf_config::read(directory + "/config.json");
+  (void)model_family_of(c);
+  const std::vector<safetensors_file> files = detail::open_checkpoint(directory);
+  return load_family_weights<Scalar>(c, detail::file_pointers(files));
+}
+
 /// Builds the transformer of the parsed config `c` from the checkpoint `files`.
 template <class Scalar>
 family_model<Scalar> load_family(const detail::hf_config& c, const std::vector<const safetensors_file*>& files) {
   const model_family_entry& e = model_family_of(c);
-  detail::family_settings s = e.settings(c, e.model_type);
+  detail::family_settings s = family_settings_of(c);
   transformer<Scalar> model = detail::build_transformer<Scalar>(s, e.names(e.model_type), files);
   return family_model<Scalar>{e.model_type, std::move(s), std::move(model), e.bos_by_default};
 }

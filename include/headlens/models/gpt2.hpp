@@ -17,7 +17,9 @@
 ///   [vocab, d]). Other tensors (the `attn.bias` / `attn.masked_bias` mask buffers) are ignored.
 /// config.json keys: vocab_size, n_positions, n_embd, n_layer, n_head, n_inner (null = 4 n_embd),
 ///   layer_norm_epsilon, activation_function (gelu_new, gelu_pytorch_tanh, gelu_fast: tanh GELU; gelu: exact),
-///   scale_attn_weights, scale_attn_by_inverse_layer_idx, tie_word_embeddings.
+///   scale_attn_weights, scale_attn_by_inverse_layer_idx, tie_word_embeddings; a pruned checkpoint's
+///   pruned_heads ({"layer": [heads removed]}, as `GPT2Model.prune_heads` leaves them) or headlens_heads_per_layer,
+///   with c_attn [d, 3 * kept * head_dim] and c_proj [kept * head_dim, d] in that layer.
 /// Errors: a missing tensor or one in a dtype other than F32, F16, BF16, F64 is a `format_error`, a wrong shape a
 /// `shape_error`; each names the tensor and the expected shape. A bad config value is an `argument_error` naming
 /// the key.
@@ -46,6 +48,9 @@ struct gpt2_config {
   bool scale_attn_weights = true;                ///< divide scores by sqrt(head_dim)
   bool scale_attn_by_inverse_layer_idx = false;  ///< also divide by (layer + 1)
   bool tie_word_embeddings = true;
+  /// A pruned checkpoint's heads per layer (from `pruned_heads` or `headlens_heads_per_layer`); empty: n_head in
+  /// every layer.
+  std::vector<Index> heads_per_layer;
 
   /// n_inner with the default applied.
   Index inner() const noexcept { return n_inner > 0 ? n_inner : 4 * n_embd; }
@@ -84,6 +89,7 @@ struct gpt2_config {
       c.bad("n_embd", "is " + std::to_string(g.n_embd) + ", expected a multiple of n_head = " +
                           std::to_string(g.n_head));
     }
+    g.heads_per_layer = detail::read_layer_heads(c, g.n_layer, g.n_head, g.n_head, true).heads;
     return g;
   }
 };
@@ -120,6 +126,8 @@ inline family_settings gpt2_settings(const gpt2_config& config) {
   s.layers = config.n_layer;
   s.heads = s.kv_heads = config.n_head;
   s.head_dim = config.n_embd / config.n_head;
+  s.layer_heads = s.layer_kv_heads = config.heads_per_layer;
+  s.layer_heads_source = "config.json's pruned_heads or headlens_heads_per_layer";
   s.ff = config.inner();
   s.norm = norm_kind::layer_norm;
   s.norm_bias = true;

@@ -6,7 +6,9 @@
 /// `build_transformer` reads, checks and converts every tensor into `transformer_weights` (models/transformer.hpp).
 /// Every error names the tensor (and its expected shape) or the setting at fault.
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -71,6 +73,15 @@ struct family_settings {
   double final_softcap = 0;
   /// Longest sequence: the learned positions, or config.json's max_position_embeddings.
   Index max_tokens = 2048;
+  // A pruned checkpoint (models/head_pruning.hpp): query and kv heads per layer, or empty when every layer has
+  // `heads` and `kv_heads`. `head_dim` stays the unpruned model's.
+  std::vector<Index> layer_heads, layer_kv_heads;
+  std::string layer_heads_source;  ///< the config.json keys they came from, for messages
+
+  /// Query heads of layer i.
+  Index heads_of(Index i) const { return layer_heads.empty() ? heads : layer_heads[std::size_t(i)]; }
+  /// Key/value heads of layer i.
+  Index kv_heads_of(Index i) const { return layer_kv_heads.empty() ? kv_heads : layer_kv_heads[std::size_t(i)]; }
 };
 
 /// Where a family keeps each tensor: names without `.weight` / `.bias`, "{i}" standing for the layer index, empty
@@ -107,6 +118,132 @@ struct family_tensor_names {
   const char* head_bias = "";
 };
 
+/// config.json keys of a pruned checkpoint (models/head_pruning.hpp): query and key/value heads per layer.
+inline constexpr const char* heads_per_layer_key = "headlens_heads_per_layer";
+inline constexpr const char* kv_heads_per_layer_key = "headlens_kv_heads_per_layer";
+
+/// The head counts of each layer of a checkpoint, as config.json declares them.
+struct layer_head_counts {
+  std::vector<Index> heads, kv_heads;       ///< per layer; empty when config.json declares no pruning
+  std::vector<std::vector<Index>> removed;  ///< per layer, `pruned_heads`' original heads (empty without it)
+  std::string source;                       ///< the keys they came from, for messages
+};
+
+/// Reads a pruned checkpoint's head counts from config.json: `headlens_heads_per_layer` and
+/// `headlens_kv_heads_per_layer` (arrays of one count per layer; the kv counts may be left out when the model has
+/// as many kv heads as heads), and, where
+/// `pruned_heads_convention` (GPT-2, BERT, RoBERTa), Hugging Face's `pruned_heads` ({"layer": [original heads
+/// removed]}, the weights correspondingly smaller). `heads`, `kv_heads` are the unpruned model's. When both are
+/// given they must agree. An empty `pruned_heads` ({}) means no pruning in every family. Throws `argument_error`
+/// naming the key, its value and what was expected.
+inline layer_head_counts read_layer_heads(const hf_config& c, Index layers, Index heads, Index kv_heads,
+                                          bool pruned_heads_convention) {
+  layer_head_counts out;
+  const nlohmann::json pruned = c.value("pruned_heads");
+  if (!pruned.is_null() && !(pruned.is_object() && pruned.empty())) {
+    if (!pruned_heads_convention) {
+      c.bad("pruned_heads", "is " + pruned.dump() +
+                                ", expected none or {} for this model_type (a pruned checkpoint "
+                                "declares " +
+                                heads_per_layer_key + " instead)");
+    }
+    if (!pruned.is_object()) c.bad("pruned_heads", "is " + pruned.dump() + ", expected an object {\"layer\": [heads]}");
+    out.removed.assign(std::size_t(layers), {});
+    for (const auto& item : pruned.items()) {
+      const std::string& key = item.key();
+      Index layer = -1;
+      if (!key.empty() && key.size() <= 9 && key.find_first_not_of("0123456789") == std::string::npos) {
+        layer = Index(std::stoll(key));
+      }
+      if (layer < 0 || layer >= layers) {
+        c.bad("pruned_heads",
+              "has layer \"" + key + "\", expected a layer index from 0 to " + std::to_string(layers - 1));
+      }
+      const nlohmann::json& list = item.value();
+      if (!list.is_array()) {
+        c.bad("pruned_heads", "has " + list.dump() + " for layer " + key + ", expected an array of head indices");
+      }
+      std::vector<Index>& removed = out.removed[std::size_t(layer)];
+      for (const nlohmann::json& h : list) {
+        if (!h.is_number_integer() || h.get<std::int64_t>() < 0 || h.get<std::int64_t>() >= heads) {
+          c.bad("pruned_heads", "has head " + h.dump() + " in layer " + key + ", expected a head index from 0 to " +
+                                    std::to_string(heads - 1));
+        }
+        const Index head = Index(h.get<std::int64_t>());
+        if (std::find(removed.begin(), removed.end(), head) != removed.end()) {
+          c.bad("pruned_heads", "names head " + h.dump() + " of layer " + key + " twice, expected each head once");
+        }
+        removed.push_back(head);
+      }
+      if (Index(removed.size()) >= heads) {
+        c.bad("pruned_heads",
+              "removes all " + std::to_string(heads) + " heads of layer " + key + ", expected at least one left");
+      }
+      std::sort(removed.begin(), removed.end());
+    }
+    out.heads.resize(std::size_t(layers));
+    for (Index l = 0; l < layers; ++l) out.heads[std::size_t(l)] = heads - Index(out.removed[std::size_t(l)].size());
+    out.source = "pruned_heads";
+  }
+  const auto counts = [&](const char* key, Index most) {
+    const nlohmann::json v = c.value(key);
+    if (!v.is_array() || Index(v.size()) != layers) {
+      c.bad(key, "is " + v.dump() + ", expected an array of " + std::to_string(layers) + " counts (one per layer)");
+    }
+    std::vector<Index> n;
+    for (std::size_t l = 0; l < v.size(); ++l) {
+      if (!v[l].is_number_integer() || v[l].get<std::int64_t>() < 1 || v[l].get<std::int64_t>() > most) {
+        c.bad(key, "has " + v[l].dump() + " at layer " + std::to_string(l) + ", expected a count from 1 to " +
+                       std::to_string(most));
+      }
+      n.push_back(Index(v[l].get<std::int64_t>()));
+    }
+    return n;
+  };
+  if (c.has(heads_per_layer_key)) {
+    const std::vector<Index> n = counts(heads_per_layer_key, heads);
+    if (!out.heads.empty() && n != out.heads) {
+      std::string want;
+      for (Index h : out.heads) want += (want.empty() ? "" : ", ") + std::to_string(h);
+      c.bad(heads_per_layer_key,
+            "is " + c.value(heads_per_layer_key).dump() + ", expected [" + want + "] as pruned_heads says");
+    }
+    out.heads = n;
+    out.source = out.source.empty() ? heads_per_layer_key : out.source + " and " + heads_per_layer_key;
+  }
+  if (c.has(kv_heads_per_layer_key)) {
+    if (out.heads.empty()) {
+      c.bad(kv_heads_per_layer_key, "is set without " + std::string(heads_per_layer_key) +
+                                        " or pruned_heads, "
+                                        "expected both or neither");
+    }
+    out.kv_heads = counts(kv_heads_per_layer_key, heads);
+    out.source += std::string(" and ") + kv_heads_per_layer_key;
+  } else if (!out.heads.empty()) {
+    if (kv_heads != heads) {
+      c.bad(kv_heads_per_layer_key, "is missing, expected it beside " + out.source + " in a model with " +
+                                        std::to_string(kv_heads) + " kv heads for " + std::to_string(heads) + " heads");
+    }
+    out.kv_heads = out.heads;
+  }
+  for (std::size_t l = 0; l < out.heads.size(); ++l) {
+    if (out.heads[l] % out.kv_heads[l] != 0) {
+      c.bad(kv_heads_per_layer_key, "has " + std::to_string(out.kv_heads[l]) + " at layer " + std::to_string(l) +
+                                        ", expected a divisor of the layer's " + std::to_string(out.heads[l]) +
+                                        " heads");
+    }
+  }
+  return out;
+}
+
+/// Sets `s.layer_heads` and `s.layer_kv_heads` from config.json (see `read_layer_heads`).
+inline void apply_layer_heads(const hf_config& c, family_settings& s, bool pruned_heads_convention) {
+  layer_head_counts counts = read_layer_heads(c, s.layers, s.heads, s.kv_heads, pruned_heads_convention);
+  s.layer_heads = std::move(counts.heads);
+  s.layer_kv_heads = std::move(counts.kv_heads);
+  s.layer_heads_source = "config.json's " + counts.source;
+}
+
 /// `pattern` with "{i}" replaced by `layer`.
 inline std::string layer_name(const std::string& pattern, Index layer) {
   std::string out = pattern;
@@ -117,16 +254,15 @@ inline std::string layer_name(const std::string& pattern, Index layer) {
 
 /// Reads and converts every tensor of the checkpoint `files` as `s` and `n` say. Throws `format_error` for a
 /// missing tensor or an unsupported dtype, `shape_error` for a misshapen one (each naming the tensor and the
-/// expected shape), and the errors of `transformer`'s constructor.
+/// expected shape; in a pruned checkpoint also the layer's head counts and the config.json keys they came from).
 template <class Scalar>
-transformer<Scalar> build_transformer(const family_settings& s, const family_tensor_names& n,
-                                      const std::vector<const safetensors_file*>& files) {
+transformer_weights<Scalar> build_transformer_weights(const family_settings& s, const family_tensor_names& n,
+                                                      const std::vector<const safetensors_file*>& files) {
   const hf_tensors root(files, "", s.name);
   const std::string embed = std::string(n.embed) + ".weight";
   const bool prefixed = root.has(n.prefix + embed) || (n.prefix_by_default && !root.has(embed));
   const hf_tensors t(files, prefixed ? n.prefix : "", s.name);
   const Index d = s.d, hd = s.head_dim, ff = s.ff;
-  const Index q_width = s.heads * hd, kv_width = s.kv_heads * hd;
   const auto str = [](const char* c) { return std::string(c); };
 
   auto linear = [&](const hf_tensors& src, const std::string& name, Index out, Index in, bool conv1d = false) {
@@ -168,10 +304,12 @@ transformer<Scalar> build_transformer(const family_settings& s, const family_ten
       b.attention_output_norm = norm(t, p + n.attention_output_norm);
       b.mlp_output_norm = norm(t, p + n.mlp_output_norm);
     }
+    const Index heads = s.heads_of(i), kv_heads = s.kv_heads_of(i);
+    const Index q_width = heads * hd, kv_width = kv_heads * hd;
     attention_config& c = b.attention;
     c.d_model = d;
-    c.n_heads = s.heads;
-    c.n_kv_heads = s.kv_heads;
+    c.n_heads = heads;
+    c.n_kv_heads = kv_heads;
     c.head_dim = hd;
     c.causal = s.causal;
     c.bias = s.qkv_bias || s.o_bias;
@@ -187,67 +325,73 @@ transformer<Scalar> build_transformer(const family_settings& s, const family_ten
     c.qk_norm_eps = s.eps;
     attention_weights<Scalar>& a = b.attention_projections;
     const std::string q = p + n.q;
-    switch (n.qkv) {
-      case qkv_layout::separate:
-        a.w_q = linear(t, q, q_width, d);
-        a.w_k = linear(t, p + n.k, kv_width, d);
-        a.w_v = linear(t, p + n.v, kv_width, d);
-        a.b_q = bias(t, s.qkv_bias, q, q_width);
-        a.b_k = bias(t, s.qkv_bias, p + n.k, kv_width);
-        a.b_v = bias(t, s.qkv_bias, p + n.v, kv_width);
-        break;
-      case qkv_layout::concatenated: {
-        const matrix<Scalar> fused = linear(t, q, q_width + 2 * kv_width, d);  // [d x (q k v)] after transposing
-        a.w_q = fused.leftCols(q_width);
-        a.w_k = fused.middleCols(q_width, kv_width);
-        a.w_v = fused.rightCols(kv_width);
-        if (s.qkv_bias) {
-          const vector<Scalar> fb = bias(t, true, q, q_width + 2 * kv_width);
-          a.b_q = fb.head(q_width);
-          a.b_k = fb.segment(q_width, kv_width);
-          a.b_v = fb.tail(kv_width);
-        }
-        break;
-      }
-      case qkv_layout::conv1d: {
-        const matrix<Scalar> fused = linear(t, q, q_width + 2 * kv_width, d, true);
-        a.w_q = fused.leftCols(q_width);
-        a.w_k = fused.middleCols(q_width, kv_width);
-        a.w_v = fused.rightCols(kv_width);
-        if (s.qkv_bias) {
-          const vector<Scalar> fb = bias(t, true, q, q_width + 2 * kv_width);
-          a.b_q = fb.head(q_width);
-          a.b_k = fb.segment(q_width, kv_width);
-          a.b_v = fb.tail(kv_width);
-        }
-        break;
-      }
-      case qkv_layout::per_head: {  // columns h*3*hd + {0, hd, 2hd} + j (multi-head only: NeoX has no GQA)
-        const matrix<Scalar> fused = linear(t, q, 3 * q_width, d);
-        const vector<Scalar> fb = bias(t, s.qkv_bias, q, 3 * q_width);
-        a.w_q.resize(d, q_width);
-        a.w_k.resize(d, q_width);
-        a.w_v.resize(d, q_width);
-        if (s.qkv_bias) {
-          a.b_q.resize(q_width);
-          a.b_k.resize(q_width);
-          a.b_v.resize(q_width);
-        }
-        for (Index h = 0; h < s.heads; ++h) {
-          a.w_q.middleCols(h * hd, hd) = fused.middleCols(3 * h * hd, hd);
-          a.w_k.middleCols(h * hd, hd) = fused.middleCols(3 * h * hd + hd, hd);
-          a.w_v.middleCols(h * hd, hd) = fused.middleCols(3 * h * hd + 2 * hd, hd);
+    try {
+      switch (n.qkv) {
+        case qkv_layout::separate:
+          a.w_q = linear(t, q, q_width, d);
+          a.w_k = linear(t, p + n.k, kv_width, d);
+          a.w_v = linear(t, p + n.v, kv_width, d);
+          a.b_q = bias(t, s.qkv_bias, q, q_width);
+          a.b_k = bias(t, s.qkv_bias, p + n.k, kv_width);
+          a.b_v = bias(t, s.qkv_bias, p + n.v, kv_width);
+          break;
+        case qkv_layout::concatenated: {
+          const matrix<Scalar> fused = linear(t, q, q_width + 2 * kv_width, d);  // [d x (q k v)] after transposing
+          a.w_q = fused.leftCols(q_width);
+          a.w_k = fused.middleCols(q_width, kv_width);
+          a.w_v = fused.rightCols(kv_width);
           if (s.qkv_bias) {
-            a.b_q.segment(h * hd, hd) = fb.segment(3 * h * hd, hd);
-            a.b_k.segment(h * hd, hd) = fb.segment(3 * h * hd + hd, hd);
-            a.b_v.segment(h * hd, hd) = fb.segment(3 * h * hd + 2 * hd, hd);
+            const vector<Scalar> fb = bias(t, true, q, q_width + 2 * kv_width);
+            a.b_q = fb.head(q_width);
+            a.b_k = fb.segment(q_width, kv_width);
+            a.b_v = fb.tail(kv_width);
           }
+          break;
         }
-        break;
+        case qkv_layout::conv1d: {
+          const matrix<Scalar> fused = linear(t, q, q_width + 2 * kv_width, d, true);
+          a.w_q = fused.leftCols(q_width);
+          a.w_k = fused.middleCols(q_width, kv_width);
+          a.w_v = fused.rightCols(kv_width);
+          if (s.qkv_bias) {
+            const vector<Scalar> fb = bias(t, true, q, q_width + 2 * kv_width);
+            a.b_q = fb.head(q_width);
+            a.b_k = fb.segment(q_width, kv_width);
+            a.b_v = fb.tail(kv_width);
+          }
+          break;
+        }
+        case qkv_layout::per_head: {  // columns h*3*hd + {0, hd, 2hd} + j (multi-head only: NeoX has no GQA)
+          const matrix<Scalar> fused = linear(t, q, 3 * q_width, d);
+          const vector<Scalar> fb = bias(t, s.qkv_bias, q, 3 * q_width);
+          a.w_q.resize(d, q_width);
+          a.w_k.resize(d, q_width);
+          a.w_v.resize(d, q_width);
+          if (s.qkv_bias) {
+            a.b_q.resize(q_width);
+            a.b_k.resize(q_width);
+            a.b_v.resize(q_width);
+          }
+          for (Index h = 0; h < heads; ++h) {
+            a.w_q.middleCols(h * hd, hd) = fused.middleCols(3 * h * hd, hd);
+            a.w_k.middleCols(h * hd, hd) = fused.middleCols(3 * h * hd + hd, hd);
+            a.w_v.middleCols(h * hd, hd) = fused.middleCols(3 * h * hd + 2 * hd, hd);
+            if (s.qkv_bias) {
+              a.b_q.segment(h * hd, hd) = fb.segment(3 * h * hd, hd);
+              a.b_k.segment(h * hd, hd) = fb.segment(3 * h * hd + hd, hd);
+              a.b_v.segment(h * hd, hd) = fb.segment(3 * h * hd + 2 * hd, hd);
+            }
+          }
+          break;
+        }
       }
+      a.w_o = linear(t, p + n.o, d, q_width, n.o_conv1d);
+      a.b_o = bias(t, s.o_bias, p + n.o, d);
+    } catch (const shape_error& e) {
+      if (s.layer_heads.empty()) throw;
+      fail<shape_error>(unprefixed(e), " (layer ", i, " has ", heads, " heads and ", kv_heads, " kv heads by ",
+                        s.layer_heads_source, ")");
     }
-    a.w_o = linear(t, p + n.o, d, q_width, n.o_conv1d);
-    a.b_o = bias(t, s.o_bias, p + n.o, d);
     // The kernel's biases come all or none: a family with biases on some projections gets zeros on the others.
     if (c.bias) {
       if (a.b_q.size() == 0) a.b_q = vector<Scalar>::Zero(q_width);
@@ -288,7 +432,14 @@ transformer<Scalar> build_transformer(const family_settings& s, const family_ten
   if (!s.tied) w.lm_head = linear(root, n.head, s.vocab, d);
   if (s.lm_head_bias) w.lm_head_bias = root.template read_vector<Scalar>(n.head_bias, s.vocab);
   w.final_logit_softcap = s.final_softcap;
-  return transformer<Scalar>(std::move(w));
+  return w;
+}
+
+/// `build_transformer_weights` made into a `transformer` (whose constructor's errors it throws too).
+template <class Scalar>
+transformer<Scalar> build_transformer(const family_settings& s, const family_tensor_names& n,
+                                      const std::vector<const safetensors_file*>& files) {
+  return transformer<Scalar>(build_transformer_weights<Scalar>(s, n, files));
 }
 
 }  // namespace detail
