@@ -238,8 +238,14 @@ headlens::causal_check_result check_labels(const classify_args& args, const head
   options.kind = args.causal_ablation == "mean" ? headlens::ablation::mean : headlens::ablation::zero;
   options.random_sets = args.causal_sets;
   options.seed = args.causal_seed;
-  std::vector<int> heads_per_layer(static_cast<std::size_t>(model.layers()), static_cast<int>(model.heads()));
-  headlens::causal_check check(heads_per_layer, verdicts, options);
+  // A pruned model's layers may have fewer heads than the widest: the maps of a head a layer lacks are zero, and
+  // its verdict has nothing to check.
+  const std::vector<int> heads_per_layer = model.heads_per_layer();
+  std::vector<headlens::head_verdict> present;
+  for (const headlens::head_verdict& v : verdicts) {
+    if (v.head < heads_per_layer[static_cast<std::size_t>(v.layer)]) present.push_back(v);
+  }
+  headlens::causal_check check(heads_per_layer, present, options);
   const std::size_t n = setup.units.units.size();
   const auto progress = headlens_cli::unit_progress("classify", "causal check, unit", args.quiet);
   for (std::size_t k = 0; k < n; ++k) {

@@ -120,6 +120,11 @@ class attention_model {
   virtual std::string description() const = 0;
   virtual Index layers() const noexcept = 0;
   virtual Index heads() const noexcept = 0;
+  /// Heads in each layer: `heads()` in every layer, unless layers differ (a pruned checkpoint), where `heads()` is
+  /// the most any layer has.
+  virtual std::vector<int> heads_per_layer() const {
+    return std::vector<int>(static_cast<std::size_t>(layers()), static_cast<int>(heads()));
+  }
   /// The longest sequence `attention` takes.
   virtual Index max_tokens() const noexcept = 0;
   /// Whether a token attends only to itself and earlier tokens.
@@ -260,13 +265,24 @@ class transformer_attention_model final : public attention_model {
 
   std::string description() const override {
     const Index L = layers(), H = heads();
+    const std::vector<int> per_layer = heads_per_layer();
+    const bool uniform = std::all_of(per_layer.begin(), per_layer.end(), [&](int h) { return h == H; });
     return std::string(display_name(family_)) + " (" + std::to_string(L) +
-           (L == 1 ? " layer x " : " layers x ") + std::to_string(H) + (H == 1 ? " head, " : " heads, ") +
-           tokenizer_.description() + ")";
+           (L == 1 ? " layer x " : " layers x ") + (uniform ? "" : "up to ") + std::to_string(H) +
+           (H == 1 ? " head, " : " heads, ") + (uniform ? "" : "pruned, ") + tokenizer_.description() + ")";
   }
   Index layers() const noexcept override { return model_.layer_count(); }
+  /// The most heads any layer has: a pruned checkpoint's layers may differ (`heads_per_layer`), and `attention`'s
+  /// maps of a head a layer lacks stay zero.
   Index heads() const noexcept override {
-    return model_.blocks().empty() ? 0 : model_.blocks().front().attention().config().n_heads;
+    Index most = 0;
+    for (const auto& block : model_.blocks()) most = std::max(most, block.attention().config().n_heads);
+    return most;
+  }
+  std::vector<int> heads_per_layer() const override {
+    std::vector<int> out;
+    for (const auto& block : model_.blocks()) out.push_back(static_cast<int>(block.attention().config().n_heads));
+    return out;
   }
   Index max_tokens() const noexcept override { return max_tokens_; }
   bool causal() const noexcept override {
