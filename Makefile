@@ -82,17 +82,20 @@ test-dev: deps models tokenizers
 	$(CTEST) --preset dev -j $(JOBS)
 
 test-tools:
+	@echo "==== $@ starts at $$(date -u +%T)"
 	$(CMAKE) --preset tools $(CONFIGURE_FLAGS)
 	$(CMAKE) --build --preset tools -j $(JOBS)
 	$(call run_ctest,tools)
 
 test-asan:
+	@echo "==== $@ starts at $$(date -u +%T)"
 	$(CMAKE) --preset asan $(CONFIGURE_FLAGS)
 	$(CMAKE) --build --preset asan -j $(JOBS)
 	$(call run_ctest,asan)
 
 # Uses the tools build (configured and built by test-tools).
 test-packaging:
+	@echo "==== $@ starts at $$(date -u +%T)"
 	$(call run_ctest,packaging)
 
 # A short real fuzz run of every harness (libFuzzer under ASan+UBSan, FUZZ_SECONDS each); libFuzzer runs the seed
@@ -101,6 +104,7 @@ test-packaging:
 FUZZ_SECONDS ?= 8
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.cpp)))
 test-fuzz:
+	@echo "==== $@ starts at $$(date -u +%T)"
 	@HEADLENS_EXTRA_PACKAGES="clang libclang-rt-14-dev" bash tools/install-deps.sh
 	$(CMAKE) --preset fuzz -DHEADLENS_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	$(CMAKE) --build --preset fuzz -j $(JOBS) --target $(FUZZ_TARGETS)
@@ -109,6 +113,7 @@ test-fuzz:
 	  | tee $(BUILD)/ctest-fuzz.log || rc=$$?; echo $$rc > $(BUILD)/ctest-fuzz.rc
 
 test-summary:
+	@echo "==== $@ at $$(date -u +%T)"
 	@bash tools/test-summary.sh $(BUILD) asan tools packaging fuzz
 
 # ---- benchmarks ---------------------------------------------------------------------------------------------------
@@ -120,6 +125,7 @@ bench: bench-build
 	bash tools/bench-run.sh full $(BUILD)/bench-release/bench
 
 bench-smoke: bench-build
+	@echo "==== $@ runs at $$(date -u +%T)"
 	bash tools/bench-run.sh smoke $(BUILD)/bench-release/bench
 	$(BUILD)/bench-release/bench/long_context_job 128 64
 
