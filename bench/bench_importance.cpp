@@ -26,6 +26,7 @@
 #include <headlens/hooks/interventions.hpp>
 #include <headlens/models/transformer_ablation.hpp>
 
+#include "support/random_gpt2.hpp"
 #include "support/ratios.hpp"
 
 namespace {
@@ -35,55 +36,13 @@ using headlens::Index;
 
 constexpr Index d_model = 512, n_heads = 8, d_ff = 2048, max_positions = 1024;
 
-// Uniform with std `spread` from a 64-bit LCG.
-matrix<float> random_matrix(Index rows, Index cols, std::uint64_t seed, float spread) {
-  std::uint64_t state = seed * 0x9E3779B97F4A7C15ULL + 1;
-  matrix<float> m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    const float u = float(state >> 40) * (1.0f / float(1 << 24));
-    m.data()[i] = (2.0f * u - 1.0f) * spread * 1.7320508f;
-  }
-  return m;
-}
-vector<float> random_vector(Index n, std::uint64_t seed, float spread) { return random_matrix(n, 1, seed, spread); }
-
 const transformer<float>& gpt2_shaped(Index layers, Index vocab) {
   static std::map<std::pair<Index, Index>, std::unique_ptr<transformer<float>>> models;
   auto& slot = models[{layers, vocab}];
-  if (slot) return *slot;
-  transformer_weights<float> w;
-  w.token_embedding = random_matrix(vocab, d_model, 1, 0.02f);
-  w.position_embedding = random_matrix(max_positions, d_model, 2, 0.01f);
-  auto norm = [](std::uint64_t seed) {
-    return normalization<float>::layer(random_vector(d_model, seed, 0.1f).array() + 1.0f,
-                                       random_vector(d_model, seed + 1, 0.02f), 1e-5);
-  };
-  for (Index l = 0; l < layers; ++l) {
-    const std::uint64_t s = 100 + 20 * std::uint64_t(l);
-    block_weights<float> b;
-    b.attention_norm = norm(s);
-    b.mlp_norm = norm(s + 2);
-    b.attention.d_model = d_model;
-    b.attention.n_heads = n_heads;
-    b.attention_projections.w_q = random_matrix(d_model, d_model, s + 4, 0.05f);
-    b.attention_projections.w_k = random_matrix(d_model, d_model, s + 5, 0.05f);
-    b.attention_projections.w_v = random_matrix(d_model, d_model, s + 6, 0.02f);
-    b.attention_projections.w_o = random_matrix(d_model, d_model, s + 7, 0.02f);
-    for (auto* bias : {&b.attention_projections.b_q, &b.attention_projections.b_k, &b.attention_projections.b_v,
-                       &b.attention_projections.b_o}) {
-      *bias = random_vector(d_model, s + 8, 0.02f);
-    }
-    b.feed_forward.kind = mlp_kind::plain;
-    b.feed_forward.activation = activation_kind::gelu_tanh;
-    b.feed_forward.w_in = random_matrix(d_model, d_ff, s + 9, 0.02f);
-    b.feed_forward.b_in = random_vector(d_ff, s + 10, 0.02f);
-    b.feed_forward.w_out = random_matrix(d_ff, d_model, s + 11, 0.02f);
-    b.feed_forward.b_out = random_vector(d_model, s + 12, 0.02f);
-    w.blocks.push_back(std::move(b));
+  if (!slot) {
+    headlens_bench::gpt2_shape shape{layers, d_model, n_heads, d_ff, max_positions, vocab, 0.05f};
+    slot = std::make_unique<transformer<float>>(headlens_bench::random_gpt2_weights(shape));
   }
-  w.final_norm = norm(3);
-  slot = std::make_unique<transformer<float>>(std::move(w));
   return *slot;
 }
 

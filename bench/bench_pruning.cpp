@@ -20,6 +20,7 @@
 #include <headlens/models/head_pruning.hpp>
 #include <headlens/models/transformer.hpp>
 
+#include "support/random_gpt2.hpp"
 #include "support/ratios.hpp"
 
 namespace {
@@ -28,58 +29,8 @@ using namespace headlens;
 
 constexpr Index d_model = 768, n_heads = 12, d_ff = 3072, max_positions = 1024, vocab = 4096;
 
-struct fast_random {
-  std::uint64_t state;
-  float spread;
-  float operator()() {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    const float u = float(state >> 40) * (1.0f / float(1 << 24));
-    return (2.0f * u - 1.0f) * spread * 1.7320508f;
-  }
-};
-
-matrix<float> random_matrix(Index rows, Index cols, std::uint64_t seed, float spread) {
-  fast_random rng{seed, spread};
-  matrix<float> m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = rng();
-  return m;
-}
-vector<float> random_vector(Index n, std::uint64_t seed, float spread) { return random_matrix(n, 1, seed, spread); }
-
 transformer_weights<float> gpt2_shaped_weights(Index layers) {
-  transformer_weights<float> w;
-  w.token_embedding = random_matrix(vocab, d_model, 1, 0.02f);
-  w.position_embedding = random_matrix(max_positions, d_model, 2, 0.01f);
-  auto norm = [](std::uint64_t seed) {
-    return normalization<float>::layer(random_vector(d_model, seed, 0.1f).array() + 1.0f,
-                                       random_vector(d_model, seed + 1, 0.02f), 1e-5);
-  };
-  for (Index l = 0; l < layers; ++l) {
-    const std::uint64_t s = 100 + 20 * std::uint64_t(l);
-    block_weights<float> b;
-    b.attention_norm = norm(s);
-    b.mlp_norm = norm(s + 2);
-    b.attention.d_model = d_model;
-    b.attention.n_heads = n_heads;
-    attention_weights<float>& a = b.attention_projections;
-    a.w_q = random_matrix(d_model, d_model, s + 4, 0.05f);
-    a.w_k = random_matrix(d_model, d_model, s + 5, 0.05f);
-    a.w_v = random_matrix(d_model, d_model, s + 6, 0.02f);
-    a.w_o = random_matrix(d_model, d_model, s + 7, 0.02f);
-    a.b_q = random_vector(d_model, s + 8, 0.02f);
-    a.b_k = random_vector(d_model, s + 9, 0.02f);
-    a.b_v = random_vector(d_model, s + 10, 0.02f);
-    a.b_o = random_vector(d_model, s + 11, 0.02f);
-    b.feed_forward.kind = mlp_kind::plain;
-    b.feed_forward.activation = activation_kind::gelu_tanh;
-    b.feed_forward.w_in = random_matrix(d_model, d_ff, s + 12, 0.02f);
-    b.feed_forward.b_in = random_vector(d_ff, s + 13, 0.02f);
-    b.feed_forward.w_out = random_matrix(d_ff, d_model, s + 14, 0.02f);
-    b.feed_forward.b_out = random_vector(d_model, s + 15, 0.02f);
-    w.blocks.push_back(std::move(b));
-  }
-  w.final_norm = norm(3);
-  return w;
+  return headlens_bench::random_gpt2_weights({layers, d_model, n_heads, d_ff, max_positions, vocab, 0.05f});
 }
 
 // The heads every layer loses: the odd ones, so that `head_mask` (one mask for every layer) masks the same set.

@@ -22,6 +22,7 @@
 #include <headlens/models/transformer.hpp>
 
 #include "support/fma_peak.hpp"
+#include "support/random_gpt2.hpp"
 #include "support/ratios.hpp"
 
 namespace {
@@ -31,61 +32,13 @@ using headlens::Index;
 
 constexpr Index d_model = 768, n_heads = 12, d_ff = 3072, max_positions = 1024;
 
-// Uniform in [-a, a) with std `spread` from a 64-bit LCG: 124M weights in a fraction of a second.
-struct fast_random {
-  std::uint64_t state;
-  float spread;
-  float operator()() {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    const float u = float(state >> 40) * (1.0f / float(1 << 24));  // [0, 1)
-    return (2.0f * u - 1.0f) * spread * 1.7320508f;                // std of U(-a, a) is a / sqrt(3)
-  }
-};
-
-matrix<float> random_matrix(Index rows, Index cols, std::uint64_t seed, float spread) {
-  fast_random rng{seed, spread};
-  matrix<float> m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = rng();
-  return m;
-}
-vector<float> random_vector(Index n, std::uint64_t seed, float spread) { return random_matrix(n, 1, seed, spread); }
-
 const transformer<float>& gpt2_shaped(Index layers, Index vocab) {
   static std::map<std::pair<Index, Index>, std::unique_ptr<transformer<float>>> models;
   auto& slot = models[{layers, vocab}];
-  if (slot) return *slot;
-  transformer_weights<float> w;
-  w.token_embedding = random_matrix(vocab, d_model, 1, 0.02f);
-  w.position_embedding = random_matrix(max_positions, d_model, 2, 0.01f);
-  auto norm = [](std::uint64_t seed) {
-    return normalization<float>::layer(random_vector(d_model, seed, 0.1f).array() + 1.0f,
-                                       random_vector(d_model, seed + 1, 0.02f), 1e-5);
-  };
-  for (Index l = 0; l < layers; ++l) {
-    const std::uint64_t s = 100 + 20 * std::uint64_t(l);
-    block_weights<float> b;
-    b.attention_norm = norm(s);
-    b.mlp_norm = norm(s + 2);
-    b.attention.d_model = d_model;
-    b.attention.n_heads = n_heads;
-    b.attention_projections.w_q = random_matrix(d_model, d_model, s + 4, 0.02f);
-    b.attention_projections.w_k = random_matrix(d_model, d_model, s + 5, 0.02f);
-    b.attention_projections.w_v = random_matrix(d_model, d_model, s + 6, 0.02f);
-    b.attention_projections.w_o = random_matrix(d_model, d_model, s + 7, 0.02f);
-    for (auto* bias : {&b.attention_projections.b_q, &b.attention_projections.b_k, &b.attention_projections.b_v,
-                       &b.attention_projections.b_o}) {
-      *bias = random_vector(d_model, s + 8, 0.02f);
-    }
-    b.feed_forward.kind = mlp_kind::plain;
-    b.feed_forward.activation = activation_kind::gelu_tanh;
-    b.feed_forward.w_in = random_matrix(d_model, d_ff, s + 9, 0.02f);
-    b.feed_forward.b_in = random_vector(d_ff, s + 10, 0.02f);
-    b.feed_forward.w_out = random_matrix(d_ff, d_model, s + 11, 0.02f);
-    b.feed_forward.b_out = random_vector(d_model, s + 12, 0.02f);
-    w.blocks.push_back(std::move(b));
+  if (!slot) {
+    const headlens_bench::gpt2_shape shape{layers, d_model, n_heads, d_ff, max_positions, vocab};
+    slot = std::make_unique<transformer<float>>(headlens_bench::random_gpt2_weights(shape));
   }
-  w.final_norm = norm(3);
-  slot = std::make_unique<transformer<float>>(std::move(w));
   return *slot;
 }
 
