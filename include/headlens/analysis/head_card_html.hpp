@@ -18,6 +18,7 @@
 
 #include "headlens/analysis/head_card.hpp"
 #include "headlens/analysis/head_card_markdown.hpp"
+#include "headlens/detail/html_escape.hpp"
 
 namespace headlens {
 
@@ -54,34 +55,6 @@ struct head_card_html_options {
 
 namespace detail {
 
-/// `text` with `&`, `<`, `>`, `"` and `'` as character references, safe in element content and quoted attributes.
-inline std::string card_html_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 /// The class that colours a causal status.
 inline const char* card_causal_class(const head_card& card, head_label label) {
   const card_causal_check* c = card.causal_check(label);
@@ -102,20 +75,20 @@ inline const char* card_causal_class(const head_card& card, head_label label) {
 
 /// Writes the card as an HTML fragment (see the file comment).
 inline void write_head_card_html(std::ostream& out, const head_card& card, const head_card_html_options& options = {}) {
-  using detail::card_html_escape;
+  using detail::html_escape;
   const card_provenance& p = card.provenance;
   out << "<section class=\"hl-card\"";
-  if (!options.id.empty()) out << " id=\"" << card_html_escape(options.id) << "\"";
+  if (!options.id.empty()) out << " id=\"" << html_escape(options.id) << "\"";
   out << ">\n";
   if (options.include_style) out << "<style>" << head_card_html_css << "</style>\n";
-  out << "<h2>Head card: " << card_html_escape(card.model.name) << "</h2>\n";
-  if (!card.model.description.empty()) out << "<p>" << card_html_escape(card.model.description) << "</p>\n";
-  out << "<p class=\"hl-muted\">" << card_html_escape(detail::card_model_text(card.model)) << ". " << card.heads.size()
+  out << "<h2>Head card: " << html_escape(card.model.name) << "</h2>\n";
+  if (!card.model.description.empty()) out << "<p>" << html_escape(card.model.description) << "</p>\n";
+  out << "<p class=\"hl-muted\">" << html_escape(detail::card_model_text(card.model)) << ". " << card.heads.size()
       << " of " << card.model.total_heads() << " heads described. Format " << head_card_format << " "
       << head_card_major_version << "." << head_card_minor_version << ".</p>\n";
 
   out << "<h3>What was measured</h3>\n<ul>\n";
-  for (const std::string& line : detail::card_measured_lines(card)) out << "<li>" << card_html_escape(line) << "</li>\n";
+  for (const std::string& line : detail::card_measured_lines(card)) out << "<li>" << html_escape(line) << "</li>\n";
   out << "</ul>\n";
 
   out << "<h3>Provenance</h3>\n";
@@ -124,15 +97,15 @@ inline void write_head_card_html(std::ostream& out, const head_card& card, const
   } else {
     out << "<div class=\"hl-scroll\"><table>\n<tr><th>role</th><th>path</th><th>sha256</th><th>bytes</th></tr>\n";
     for (const card_file& f : p.files) {
-      out << "<tr><td>" << card_html_escape(f.role) << "</td><td>" << card_html_escape(f.path) << "</td><td><code>"
-          << card_html_escape(f.sha256) << "</code></td><td class=\"hl-num\">" << f.bytes << "</td></tr>\n";
+      out << "<tr><td>" << html_escape(f.role) << "</td><td>" << html_escape(f.path) << "</td><td><code>"
+          << html_escape(f.sha256) << "</code></td><td class=\"hl-num\">" << f.bytes << "</td></tr>\n";
     }
     out << "</table></div>\n";
   }
-  out << "<p>analysis: " << card_html_escape(detail::card_parameters_text(p.analysis)) << "</p>\n";
-  out << "<p>headlens " << card_html_escape(p.headlens_version) << ", created " << card_html_escape(p.created)
+  out << "<p>analysis: " << html_escape(detail::card_parameters_text(p.analysis)) << "</p>\n";
+  out << "<p>headlens " << html_escape(p.headlens_version) << ", created " << html_escape(p.created)
       << "</p>\n";
-  if (!p.command.empty()) out << "<p>command: <code>" << card_html_escape(p.command) << "</code></p>\n";
+  if (!p.command.empty()) out << "<p>command: <code>" << html_escape(p.command) << "</code></p>\n";
 
   const head_card_summary s = summarize(card);
   out << "<h3>Summary</h3>\n<table>\n<tr><th>label</th><th>heads</th><th>percent</th><th>causal check</th></tr>\n";
@@ -141,7 +114,7 @@ inline void write_head_card_html(std::ostream& out, const head_card& card, const
     out << "<tr><td><span class=\"hl-label hl-" << name << "\">" << name << "</span></td><td class=\"hl-num\">"
         << s.labels.of(label) << "</td><td class=\"hl-num\">" << detail::report_percent(s.labels, label)
         << "</td><td class=\"" << detail::card_causal_class(card, label) << "\">"
-        << card_html_escape(detail::card_causal_text(card, label)) << "</td></tr>\n";
+        << html_escape(detail::card_causal_text(card, label)) << "</td></tr>\n";
   }
   out << "<tr><td>all</td><td class=\"hl-num\">" << s.labels.total() << "</td><td></td><td></td></tr>\n</table>\n";
 
@@ -152,17 +125,17 @@ inline void write_head_card_html(std::ostream& out, const head_card& card, const
            "<th>effect</th><th>random</th><th>p</th><th>draws</th><th>verdict</th><th>reason</th></tr>\n";
     for (const card_causal_check& c : card.causal_checks) {
       out << "<tr><td>" << to_string(c.label) << "</td><td class=\"hl-num\">" << c.heads << "</td><td>"
-          << card_html_escape(c.ablation) << "</td><td>" << card_html_escape(c.tokens) << "</td><td class=\"hl-num\">"
+          << html_escape(c.ablation) << "</td><td>" << html_escape(c.tokens) << "</td><td class=\"hl-num\">"
           << detail::card_signed(c.effect) << "</td><td class=\"hl-num\">" << detail::card_signed(c.random_effect)
           << "</td><td class=\"hl-num\">" << detail::card_text_number(c.p_value) << "</td><td class=\"hl-num\">"
           << c.draws << "</td><td class=\"" << detail::card_causal_class(card, c.label) << "\">"
-          << to_string(c.verdict) << "</td><td>" << card_html_escape(c.reason) << "</td></tr>\n";
+          << to_string(c.verdict) << "</td><td>" << html_escape(c.reason) << "</td></tr>\n";
     }
     out << "</table></div>\n";
   }
 
   out << "<h3>Heads</h3>\n<div class=\"hl-scroll\"><table>\n<tr><th>layer</th>";
-  for (const std::string& c : detail::card_head_columns(card)) out << "<th>" << card_html_escape(c) << "</th>";
+  for (const std::string& c : detail::card_head_columns(card)) out << "<th>" << html_escape(c) << "</th>";
   out << "</tr>\n";
   for (const card_head* h : detail::card_heads_in_order(card)) {
     const std::vector<std::string> cells = detail::card_head_cells(card, *h);
@@ -173,9 +146,9 @@ inline void write_head_card_html(std::ostream& out, const head_card& card, const
         out << "<td><span class=\"hl-label hl-" << label << "\">" << label << "</span></td>";
       } else if (i == 7) {
         out << "<td class=\"" << detail::card_causal_class(card, h->verdict.label) << "\">"
-            << card_html_escape(cells[i]) << "</td>";
+            << html_escape(cells[i]) << "</td>";
       } else {
-        out << "<td" << (i == 0 || (i >= 2 && i <= 6) ? " class=\"hl-num\"" : "") << ">" << card_html_escape(cells[i])
+        out << "<td" << (i == 0 || (i >= 2 && i <= 6) ? " class=\"hl-num\"" : "") << ">" << html_escape(cells[i])
             << "</td>";
       }
     }

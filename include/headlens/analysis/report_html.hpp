@@ -32,6 +32,7 @@
 #include "headlens/analysis/report.hpp"
 #include "headlens/analysis/verdict.hpp"
 #include "headlens/analysis/verdict_json.hpp"
+#include "headlens/detail/html_escape.hpp"
 #include "headlens/error.hpp"
 
 namespace headlens {
@@ -85,34 +86,6 @@ struct html_options {
 };
 
 namespace detail {
-
-/// `text` with `& < > " '` replaced by character references, for HTML text and attribute values.
-inline std::string html_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 /// A JSON number with 6 significant digits in the classic locale; `null` when not finite.
 inline std::string html_json_number(double value) {
