@@ -44,6 +44,7 @@
 #include "headlens/error.hpp"
 #include "headlens/kernels/parallel.hpp"
 #include "headlens/models/attention_model.hpp"
+#include "headlens/detail/number_text.hpp"
 
 namespace headlens {
 
@@ -457,17 +458,6 @@ class head_analysis {
   std::vector<std::vector<planned_window>> batches_;
 };
 
-namespace detail {
-inline std::string with_commas(std::size_t value) {
-  const std::string digits = std::to_string(value);
-  std::string out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-}  // namespace detail
 
 /// The report's first line: what was run on what, and what the windows lost, e.g. "USE-lite (2 layers x 4 heads) on
 /// corpus.conllu\n2 documents, 1,289 words, 39 windows of up to 64 words (stride 32), 3,104 tokens; ...".

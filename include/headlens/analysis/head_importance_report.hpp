@@ -18,21 +18,11 @@
 
 #include "headlens/analysis/head_importance.hpp"
 #include "headlens/analysis/report.hpp"
+#include "headlens/detail/number_text.hpp"
 
 namespace headlens {
 
 namespace detail {
-
-/// A count with thousands separated by commas.
-inline std::string importance_count(std::size_t value) {
-  const std::string digits = std::to_string(value);
-  std::string out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
 
 /// A number with 4 significant digits, "-" when not finite.
 inline std::string importance_number(double v, const char* none = "-") {
@@ -60,9 +50,9 @@ inline std::vector<std::string> importance_header(const head_importance_result& 
   if (!r.corpus.empty()) run += " on " + r.corpus;
   lines.push_back(run);
   lines.push_back("context: " + (r.context.empty() ? std::string("(not given)") : r.context) + "; " +
-                  importance_count(r.documents.size()) + (r.documents.size() == 1 ? " document, " : " documents, ") +
-                  importance_count(r.sequences) + (r.sequences == 1 ? " sequence, " : " sequences, ") +
-                  importance_count(r.tokens) + " tokens");
+                  with_commas(r.documents.size()) + (r.documents.size() == 1 ? " document, " : " documents, ") +
+                  with_commas(r.sequences) + (r.sequences == 1 ? " sequence, " : " sequences, ") +
+                  with_commas(r.tokens) + " tokens");
   std::string clean = "clean loss " + importance_number(r.clean.mean);
   if (r.clean.has_interval()) {
     clean += " (" + importance_level(r.clean) + " interval " + importance_number(r.clean.low) + " to " +
