@@ -42,10 +42,17 @@ struct ablation_input {
   headlens::Index window = 64, stride = 0;
   std::size_t max_units = 0;
 
+  /// Whether the model's beginning-of-text token should come first: for sentences read alone (the issue's
+  /// "after the model's beginning-of-text token where it has one", e.g. GPT-2's <|endoftext|>, which GPT-2's
+  /// tokenizer does not add by itself); windows are read as classify reads them.
+  std::optional<bool> add_bos() const {
+    return context == "sentence" ? std::optional<bool>(true) : std::nullopt;
+  }
+
   void add_options(CLI::App* sub) {
     sub->add_option("--context", context,
                     "the unit of context the model reads: sentence (default: each annotated sentence alone, after the "
-                    "model's beginning-of-text token where it adds one) or window (documents in windows of --window "
+                    "model's beginning-of-text token where it has one, e.g. GPT-2's <|endoftext|>) or window (documents in windows of --window "
                     "words, as classify reads them)")
         ->check(CLI::IsMember({"sentence", "window"}));
     sub->add_option("--window", window, "--context window: words per window (default 64, fitted to the model's context)")

@@ -39,7 +39,8 @@ struct importance_args {
 
 void run_importance(const importance_args& args) {
   const headlens_cli::corpus corpus = args.input.load();
-  const std::unique_ptr<headlens::attention_model> model = headlens_cli::load_model(args.model, args.tokenizer);
+  const std::unique_ptr<headlens::attention_model> model =
+      headlens_cli::load_model(args.model, args.tokenizer, args.units.add_bos());
   const bool mean = args.ablation != "zero";
   if (!args.quiet) {
     std::cerr << "headlens importance: " << model->description() << ", " << args.ablation << " ablation, text "

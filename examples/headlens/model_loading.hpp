@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,10 +82,13 @@ inline const char* tokenizer_option_help() {
 }
 
 /// Loads the model at `path` (USE-lite by default when empty; see models/attention_model.hpp for what is
-/// recognised) with the tokenizer at `tokenizer` when given.
-inline std::unique_ptr<headlens::attention_model> load_model(const std::string& path, const std::string& tokenizer) {
+/// recognised) with the tokenizer at `tokenizer` when given; `add_bos` overrides whether the model's
+/// beginning-of-sequence token comes first (default: as the model's own tokenizer does).
+inline std::unique_ptr<headlens::attention_model> load_model(const std::string& path, const std::string& tokenizer,
+                                                             std::optional<bool> add_bos = std::nullopt) {
   headlens::attention_model_options options;
   options.tokenizer = tokenizer;
+  options.add_bos = add_bos;
   if (path.empty() && !tokenizer.empty()) fail("--tokenizer needs --model (USE-lite has its own tokenizer)");
   return headlens::load_attention_model(path.empty() ? default_use_lite_dir() : path, options);
 }

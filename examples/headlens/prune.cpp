@@ -79,7 +79,8 @@ void run_prune(const prune_args& args) {
     fail("--output needs --model to be a Hugging Face checkpoint directory; ", args.model, " is not a directory");
   }
   const headlens_cli::corpus corpus = args.input.load();
-  const std::unique_ptr<headlens::attention_model> model = headlens_cli::load_model(args.model, args.tokenizer);
+  const std::unique_ptr<headlens::attention_model> model =
+      headlens_cli::load_model(args.model, args.tokenizer, args.units.add_bos());
   if (!args.quiet) std::cerr << "headlens prune: " << model->description() << ", text " << corpus.source << "\n";
   const headlens_cli::ablation_setup setup = args.units.prepare(*model, corpus.documents, false, args.quiet, "prune");
 
