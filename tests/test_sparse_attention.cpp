@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <headlens/kernels/multi_head_attention.hpp>
+#include <headlens/models/transformer.hpp>
 
 #include "support/random_layer.hpp"
 
@@ -501,6 +502,66 @@ TEMPLATE_TEST_CASE("a fully masked row stays zero and a NaN row NaN under sparsi
     CHECK(hooks.z.at({0, h}).row(1).isZero(0));
     CHECK(hooks.z.at({0, h}).row(2).array().isNaN().all());
     CHECK(hooks.z.at({0, h}).row(3).allFinite());
+  }
+}
+
+// A two-block GPT-2-like decoder with random weights, for the carry-through test.
+inline transformer<float> small_decoder() {
+  const Index d = 32, vocab = 50;
+  std::mt19937 rng(137);
+  const auto random = [&](Index rows, Index cols, double spread) {
+    return to_matrix<float>(random_mat(rng, int(rows), int(cols), spread));
+  };
+  transformer_weights<float> w;
+  w.token_embedding = random(vocab, d, 1.0);
+  w.position_embedding = random(64, d, 0.1);
+  for (int l = 0; l < 2; ++l) {
+    block_weights<float> b;
+    b.attention.d_model = d;
+    b.attention.n_heads = 4;
+    b.attention.causal = true;
+    b.attention.bias = false;
+    b.attention_norm = normalization<float>::layer(vector<float>::Ones(d), vector<float>::Zero(d), 1e-5);
+    b.mlp_norm = normalization<float>::layer(vector<float>::Ones(d), vector<float>::Zero(d), 1e-5);
+    b.attention_projections.w_q = random(d, d, 0.5);
+    b.attention_projections.w_k = random(d, d, 0.5);
+    b.attention_projections.w_v = random(d, d, 0.2);
+    b.attention_projections.w_o = random(d, d, 0.2);
+    b.feed_forward.kind = mlp_kind::plain;
+    b.feed_forward.activation = activation_kind::gelu_tanh;
+    b.feed_forward.w_in = random(d, 64, 0.2);
+    b.feed_forward.w_out = random(64, d, 0.2);
+    b.feed_forward.b_in = vector<float>::Zero(64);
+    b.feed_forward.b_out = vector<float>::Zero(d);
+    w.blocks.push_back(std::move(b));
+  }
+  w.final_norm = normalization<float>::layer(vector<float>::Ones(d), vector<float>::Zero(d), 1e-5);
+  return transformer<float>(std::move(w));
+}
+
+TEST_CASE("transformer::forward carries the sparsity options and the report to every layer", "[sparse][transformer]") {
+  const transformer<float> model = small_decoder();
+  std::vector<std::int32_t> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back(std::int32_t((i * 7 + 3) % 50));
+  const matrix<float> dense = model.forward(ids);
+  forward_options<float> options;
+  options.sparsity = top_k_sparsity(40);  // keeps everything: the dense logits within rounding
+  const matrix<float> all = model.forward(ids, options);
+  CHECK((all - dense).cwiseAbs().maxCoeff() < 1e-4f * std::max(1.0f, dense.cwiseAbs().maxCoeff()));
+  sparsity_statistics report;
+  options.sparsity = top_k_sparsity(2);
+  options.sparsity_report = &report;
+  const matrix<float> sparse = model.forward(ids, options);
+  CHECK((sparse - dense).cwiseAbs().maxCoeff() > 1e-3f);  // two keys per row change the logits
+  REQUIRE(report.layers() == 2);
+  for (int layer = 0; layer < 2; ++layer) {
+    REQUIRE(report.heads(layer) == 4);
+    for (Index h = 0; h < 4; ++h) {
+      const head_sparsity& got = report.head(layer, h);
+      CHECK(got.rows == 40);
+      CHECK(got.weights == 40 * 41 / 2);               // causal: row i sees i + 1 keys
+      CHECK(got.dropped == 40 * 41 / 2 - (1 + 2 * 39));  // row 0 keeps its one key, the others 2
+    }
   }
 }
 
