@@ -32,6 +32,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <xsimd/xsimd.hpp>
 
 #include "headlens/error.hpp"
 #include "headlens/kernels/softmax.hpp"
@@ -113,11 +114,14 @@ struct ranked_key {
   Index key;
 };
 
-/// Whether a ranks before b: larger logit first, then lower key index.
-template <class Scalar>
-bool ranks_before(const ranked_key<Scalar>& a, const ranked_key<Scalar>& b) noexcept {
-  return a.logit > b.logit || (a.logit == b.logit && a.key < b.key);
-}
+/// Whether a ranks before b: larger logit first, then lower key index (a function object, so the heap operations
+/// inline it).
+struct ranks_before {
+  template <class Scalar>
+  bool operator()(const ranked_key<Scalar>& a, const ranked_key<Scalar>& b) const noexcept {
+    return a.logit > b.logit || (a.logit == b.logit && a.key < b.key);
+  }
+};
 
 /// Offers key j (offered in increasing key order) to a running top-k selection of capacity k held as a heap in
 /// heap[0..size) whose front is the last-ranked key kept so far. Masked and NaN logits are not offered.
@@ -126,12 +130,63 @@ void offer_top_k(ranked_key<Scalar>* heap, Index& size, Index k, Scalar logit, I
   if (!(logit > -std::numeric_limits<Scalar>::infinity())) return;
   if (size < k) {
     heap[size++] = {logit, j};
-    std::push_heap(heap, heap + size, ranks_before<Scalar>);
+    std::push_heap(heap, heap + size, ranks_before{});
   } else if (logit > heap[0].logit) {  // a later key with an equal logit ranks after: not kept
-    std::pop_heap(heap, heap + size, ranks_before<Scalar>);
+    std::pop_heap(heap, heap + size, ranks_before{});
     heap[size - 1] = {logit, j};
-    std::push_heap(heap, heap + size, ranks_before<Scalar>);
+    std::push_heap(heap, heap + size, ranks_before{});
   }
+}
+
+/// Offers keys j0..j0+n-1 with logits row[0..n) to a running top-k selection (see `offer_top_k`). Once the
+/// selection is full only a logit above its front can enter, so whole SIMD batches without one are passed over.
+template <class Scalar>
+void offer_top_k_row(ranked_key<Scalar>* heap, Index& size, Index k, const Scalar* row, Index n, Index j0) noexcept {
+  using batch = xsimd::batch<Scalar>;
+  constexpr Index width = static_cast<Index>(batch::size);
+  Index c = 0;
+  for (; c < n && size < k; ++c) offer_top_k(heap, size, k, row[c], j0 + c);
+  for (; c + width <= n; c += width) {
+    if (!xsimd::any(batch::load_unaligned(row + c) > batch(heap[0].logit))) continue;
+    for (Index e = c; e < c + width; ++e) offer_top_k(heap, size, k, row[e], j0 + e);
+  }
+  for (; c < n; ++c) offer_top_k(heap, size, k, row[c], j0 + c);
+}
+
+/// Sets the logits of keys j0..j0+n-1 that `cut` does not keep to -inf, in place; returns how many it keeps.
+/// SIMD batches with no logit equal to the cut's value need no key index.
+template <class Scalar>
+Index apply_cutoff(Scalar* row, Index n, Index j0, const row_cutoff<Scalar>& cut) noexcept {
+  using batch = xsimd::batch<Scalar>;
+  constexpr Index width = static_cast<Index>(batch::size);
+  constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+  const batch value(cut.value), dropped(minus_infinity), one(Scalar(1)), zero(Scalar(0));
+  batch kept_batch(Scalar(0));
+  Index kept = 0, c = 0;
+  for (; c + width <= n; c += width) {
+    const batch s = batch::load_unaligned(row + c);
+    if (xsimd::any(s == value)) {  // a tie with the cut: decided by key index
+      for (Index e = c; e < c + width; ++e) {
+        if (cut.keeps(row[e], j0 + e)) {
+          ++kept;
+        } else {
+          row[e] = minus_infinity;
+        }
+      }
+      continue;
+    }
+    const auto keep = s > value;
+    xsimd::select(keep, s, dropped).store_unaligned(row + c);
+    kept_batch += xsimd::select(keep, one, zero);
+  }
+  for (; c < n; ++c) {
+    if (cut.keeps(row[c], j0 + c)) {
+      ++kept;
+    } else {
+      row[c] = minus_infinity;
+    }
+  }
+  return kept + Index(xsimd::hadd(kept_batch));
 }
 
 /// The cut of a finished top-k selection of capacity k: its last-ranked key, or every visible key when it is

@@ -80,6 +80,15 @@ enum class attention_path {
 #ifndef HEADLENS_SCORE_BUFFER_MIB
 #define HEADLENS_SCORE_BUFFER_MIB 4
 #endif
+/// Keeps the sparse-attention branches out of line, so that the dense kernels' inlined code (and speed) is what it
+/// is without them.
+#ifndef HEADLENS_NOINLINE
+#if defined(__GNUC__) || defined(__clang__)
+#define HEADLENS_NOINLINE __attribute__((noinline))
+#else
+#define HEADLENS_NOINLINE
+#endif
+#endif
 inline constexpr Index stream_query_tile = HEADLENS_STREAM_QUERY_TILE;
 inline constexpr Index stream_long_query_tile = HEADLENS_STREAM_LONG_QUERY_TILE;
 inline constexpr Index stream_long_from = HEADLENS_STREAM_LONG_FROM;
@@ -816,8 +825,12 @@ class multi_head_attention {
           const Index row_blocks = (t_q + stream_query_tile - 1) / stream_query_tile;
           detail::parallel_for(row_blocks, threads, [&](Index block, int thread) {
             const Index r0 = block * stream_query_tile;
-            softmax_block(h, r0, std::min(stream_query_tile, t_q - r0), hs.buffer + r0 * t_k, t_q, t_k, v, kv_stride,
-                          options, ws, thread);
+            const Index rows = std::min(stream_query_tile, t_q - r0);
+            if (options.sparsity.mode == sparsity_mode::none) {
+              detail::softmax_rows(hs.buffer + r0 * t_k, rows, t_k, t_k);
+            } else {
+              sparse_softmax_block(h, r0, rows, hs.buffer + r0 * t_k, t_q, t_k, v, kv_stride, options, ws, thread);
+            }
           });
         }
         detail::fire<hook_point::pattern>(hooks, ctx, hs.buffer, t_q, t_k, t_k);
@@ -935,19 +948,21 @@ class multi_head_attention {
           if (first_seen > 0) s.row(i).head(std::min(first_seen, t_k)).setConstant(minus_infinity);
         }
       }
-      if (hs.softmax) softmax_block(h, r0, rows, s.data(), t_q, t_k, v, kv_stride, options, ws, thread);
+      if (!hs.softmax) return;
+      if (options.sparsity.mode == sparsity_mode::none) {
+        detail::softmax_rows(s.data(), rows, t_k, t_k);
+      } else {
+        sparse_softmax_block(h, r0, rows, s.data(), t_q, t_k, v, kv_stride, options, ws, thread);
+      }
     });
   }
 
-  /// Softmax of rows r0..r0+rows-1 of head h's [t_q x t_k] scores `s` (those rows only) in place: dense, or
-  /// sparse under `options.sparsity` (kernels/attention_sparsity.hpp), recording each row and the rows' dense z
-  /// for the report. Runs on thread `thread` of a parallel region.
-  void softmax_block(Index h, Index r0, Index rows, Scalar* s, Index t_q, Index t_k, const Scalar* v, Index kv_stride,
-                     const forward_options<Scalar>& options, call_workspace& ws, int thread) const noexcept {
-    if (options.sparsity.mode == sparsity_mode::none) {
-      detail::softmax_rows(s, rows, t_k, t_k);
-      return;
-    }
+  /// Sparse softmax (kernels/attention_sparsity.hpp) of rows r0..r0+rows-1 of head h's [t_q x t_k] scores `s`
+  /// (those rows only) in place, recording each row and the rows' dense z for the report. Runs on thread `thread`
+  /// of a parallel region.
+  HEADLENS_NOINLINE void sparse_softmax_block(Index h, Index r0, Index rows, Scalar* s, Index t_q, Index t_k,
+                                              const Scalar* v, Index kv_stride, const forward_options<Scalar>& options,
+                                              call_workspace& ws, int thread) const noexcept {
     const bool report = options.sparsity_report != nullptr;
     Scalar* scratch = ws.row_scratch[std::size_t(thread)].data();
     Scalar* dense = report ? ws.dense_block[std::size_t(thread)].data() : nullptr;
@@ -973,7 +988,8 @@ class multi_head_attention {
 
   /// The report's output error of rows r0..r0+rows-1 of a materialised head h: z (sparse) against the dense z
   /// that `softmax_block` left in ws.z_dense.
-  void measure_sparse_rows(Index h, Index r0, Index rows, const Scalar* z, Index t_q, call_workspace& ws) const noexcept {
+  HEADLENS_NOINLINE void measure_sparse_rows(Index h, Index r0, Index rows, const Scalar* z, Index t_q,
+                                             call_workspace& ws) const noexcept {
     for (Index i = r0; i < r0 + rows; ++i) {
       sparse_row& record = ws.sparse_rows[std::size_t(h * t_q + i)];
       if (!record.measured) continue;
@@ -1106,10 +1122,11 @@ class multi_head_attention {
   /// runs the softmax from the row maximum found in pass 1, so the output is the renormalised kept weights times
   /// the values. `records` (report only): the unit's rows of the head's records; `tiles`: its counters of key
   /// tiles visited and skipped by pass 2.
-  void stream_unit_sparse(stream_workspace& ws, Index b, Index h, Index i0, const Scalar* q, Index q_stride,
-                          const Scalar* k, const Scalar* v, Index kv_stride, Index t_q, Index t_k, Index past,
-                          const forward_options<Scalar>& options, Scalar* z, Scalar* partials, const Scalar* kt,
-                          sparse_row* records, std::uint64_t* tiles) const noexcept {
+  HEADLENS_NOINLINE void stream_unit_sparse(stream_workspace& ws, Index b, Index h, Index i0, const Scalar* q,
+                                            Index q_stride, const Scalar* k, const Scalar* v, Index kv_stride,
+                                            Index t_q, Index t_k, Index past, const forward_options<Scalar>& options,
+                                            Scalar* z, Scalar* partials, const Scalar* kt, sparse_row* records,
+                                            std::uint64_t* tiles) const noexcept {
     using map = Eigen::Map<matrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
     using const_view = const_matrix_view<Scalar>;
     constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
@@ -1158,9 +1175,8 @@ class multi_head_attention {
         if (report) {
           for (Index c = 0; c < cols; ++c) ws.visible[ri] += row[c] > minus_infinity;
         }
-        if (top_k) {
-          detail::ranked_key<Scalar>* heap = ws.heap.data() + r * heap_k;
-          for (Index c = 0; c < cols; ++c) detail::offer_top_k(heap, ws.heap_size[ri], heap_k, row[c], j0 + c);
+        if (top_k && (ws.heap_size[ri] < heap_k || tile_max > ws.heap[std::size_t(r * heap_k)].logit)) {
+          detail::offer_top_k_row(ws.heap.data() + r * heap_k, ws.heap_size[ri], heap_k, row, cols, j0);
         }
         if (threshold || report) {  // the online softmax's sum (row overwritten by its exponentials)
           const Scalar new_max = std::max(running_max, tile_max);
@@ -1206,15 +1222,7 @@ class multi_head_attention {
       for (Index r = 0; r < rows; ++r) {
         const std::size_t ri = std::size_t(r);
         Scalar* row = ws.s.data() + r * stream_key_tile;
-        const detail::row_cutoff<Scalar> cut = ws.cut[ri];
-        Index kept = 0;
-        for (Index c = 0; c < cols; ++c) {
-          if (cut.keeps(row[c], j0 + c)) {
-            ++kept;
-          } else {
-            row[c] = minus_infinity;
-          }
-        }
+        const Index kept = detail::apply_cutoff(row, cols, j0, ws.cut[ri]);
         if (report) ws.kept[ri] += kept;
         bool nan = ws.nan[ri] != 0;
         if (stats == nullptr) {
