@@ -114,8 +114,8 @@ struct ranked_key {
   Index key;
 };
 
-/// Whether a ranks before b: larger logit first, then lower key index (a function object, so the heap operations
-/// inline it).
+/// Whether a ranks before b: larger logit first, then lower key index (a function object, so that the selection
+/// inlines it).
 struct ranks_before {
   template <class Scalar>
   bool operator()(const ranked_key<Scalar>& a, const ranked_key<Scalar>& b) const noexcept {
@@ -123,35 +123,49 @@ struct ranks_before {
   }
 };
 
-/// Offers key j (offered in increasing key order) to a running top-k selection of capacity k held as a heap in
-/// heap[0..size) whose front is the last-ranked key kept so far. Masked and NaN logits are not offered.
+/// A running top-k selection over keys offered in increasing key order, in caller-owned storage: `buffer` of 2k
+/// entries holds `size` candidates, among them the k best so far; keys ranked at or below `floor` (the k-th best
+/// at the last compaction; -inf at first) can no longer be among the k best and are not stored. When the buffer
+/// fills, a selection (nth_element) keeps its k best: amortised O(1) per stored candidate, where a heap pays
+/// O(log k) on every improvement.
 template <class Scalar>
-void offer_top_k(ranked_key<Scalar>* heap, Index& size, Index k, Scalar logit, Index j) noexcept {
-  if (!(logit > -std::numeric_limits<Scalar>::infinity())) return;
-  if (size < k) {
-    heap[size++] = {logit, j};
-    std::push_heap(heap, heap + size, ranks_before{});
-  } else if (logit > heap[0].logit) {  // a later key with an equal logit ranks after: not kept
-    std::pop_heap(heap, heap + size, ranks_before{});
-    heap[size - 1] = {logit, j};
-    std::push_heap(heap, heap + size, ranks_before{});
-  }
-}
+struct top_k_selection {
+  ranked_key<Scalar>* buffer;
+  Index& size;
+  Scalar& floor;
+  Index k;
 
-/// Offers keys j0..j0+n-1 with logits row[0..n) to a running top-k selection (see `offer_top_k`). Once the
-/// selection is full only a logit above its front can enter, so whole SIMD batches without one are passed over.
-template <class Scalar>
-void offer_top_k_row(ranked_key<Scalar>* heap, Index& size, Index k, const Scalar* row, Index n, Index j0) noexcept {
-  using batch = xsimd::batch<Scalar>;
-  constexpr Index width = static_cast<Index>(batch::size);
-  Index c = 0;
-  for (; c < n && size < k; ++c) offer_top_k(heap, size, k, row[c], j0 + c);
-  for (; c + width <= n; c += width) {
-    if (!xsimd::any(batch::load_unaligned(row + c) > batch(heap[0].logit))) continue;
-    for (Index e = c; e < c + width; ++e) offer_top_k(heap, size, k, row[e], j0 + e);
+  /// Keeps the k best candidates and raises the floor to the k-th (size must be >= k).
+  void compact() const noexcept {
+    std::nth_element(buffer, buffer + (k - 1), buffer + size, ranks_before{});
+    size = k;
+    floor = buffer[k - 1].logit;
   }
-  for (; c < n; ++c) offer_top_k(heap, size, k, row[c], j0 + c);
-}
+  /// Offers key j. A later key with a logit equal to the floor ranks after the k it ties with: not stored.
+  /// Masked (-inf) and NaN logits are never above the floor.
+  void offer(Scalar logit, Index j) const noexcept {
+    if (!(logit > floor)) return;
+    buffer[size++] = {logit, j};
+    if (size == 2 * k) compact();
+  }
+  /// Offers keys j0..j0+n-1 with logits row[0..n), passing over whole SIMD batches with no logit above the floor.
+  void offer_row(const Scalar* row, Index n, Index j0) const noexcept {
+    using batch = xsimd::batch<Scalar>;
+    constexpr Index width = static_cast<Index>(batch::size);
+    Index c = 0;
+    for (; c + width <= n; c += width) {
+      if (!xsimd::any(batch::load_unaligned(row + c) > batch(floor))) continue;
+      for (Index e = c; e < c + width; ++e) offer(row[e], j0 + e);
+    }
+    for (; c < n; ++c) offer(row[c], j0 + c);
+  }
+  /// The cut of the finished selection: its k-th ranked key, or every visible key when fewer than k were offered.
+  row_cutoff<Scalar> cutoff() const noexcept {
+    if (size < k) return {};
+    compact();
+    return {buffer[k - 1].logit, buffer[k - 1].key};
+  }
+};
 
 /// Sets the logits of keys j0..j0+n-1 that `cut` does not keep to -inf, in place; returns how many it keeps.
 /// SIMD batches with no logit equal to the cut's value need no key index.
@@ -187,14 +201,6 @@ Index apply_cutoff(Scalar* row, Index n, Index j0, const row_cutoff<Scalar>& cut
     }
   }
   return kept + Index(xsimd::hadd(kept_batch));
-}
-
-/// The cut of a finished top-k selection of capacity k: its last-ranked key, or every visible key when it is
-/// not full.
-template <class Scalar>
-row_cutoff<Scalar> top_k_cutoff(const ranked_key<Scalar>* heap, Index size, Index k) noexcept {
-  if (size < k) return {};
-  return {heap[0].logit, heap[0].key};
 }
 
 /// The top-k cut of a whole row of n logits (no NaN), with `scratch` of n elements.

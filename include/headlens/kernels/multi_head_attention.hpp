@@ -512,8 +512,9 @@ class multi_head_attention {
     matrix<Scalar> o_dense;   ///< [unit rows x head_dim]: the dense output, for the report
     std::vector<Scalar> dense_sum;
     std::vector<detail::row_cutoff<Scalar>> cut;
-    std::vector<detail::ranked_key<Scalar>> heap;  ///< [unit rows x k]: top-k selections
-    std::vector<Index> heap_size, visible, kept;
+    std::vector<detail::ranked_key<Scalar>> top_keys;  ///< [unit rows x 2k]: top-k selections (`top_k_selection`)
+    std::vector<Index> top_size, visible, kept;
+    std::vector<Scalar> top_floor;
   };
 
   /// What sparsity did to one query row of one head, for `sparsity_statistics` (summed in row order afterwards,
@@ -608,13 +609,14 @@ class multi_head_attention {
     const bool report = options.sparsity_report != nullptr;
     if (any_stream && sparsity.mode != sparsity_mode::none) {
       const Index rows = std::min(unit_rows(t_q), t_q), key_tiles = (t_k + stream_key_tile - 1) / stream_key_tile;
-      const Index heap_k = sparsity.mode == sparsity_mode::top_k && sparsity.k < t_k ? sparsity.k : 0;
+      const Index top = sparsity.mode == sparsity_mode::top_k && sparsity.k < t_k ? sparsity.k : 0;
       for (stream_workspace& w : ws.threads) {
         w.tile_max.resize(rows, key_tiles);
         w.dense_sum.resize(std::size_t(rows));
         w.cut.resize(std::size_t(rows));
-        w.heap.resize(std::size_t(rows * heap_k));
-        w.heap_size.resize(std::size_t(rows));
+        w.top_keys.resize(std::size_t(rows * 2 * top));
+        w.top_size.resize(std::size_t(rows));
+        w.top_floor.resize(std::size_t(rows));
         if (report) {
           w.o_dense.resize(rows, head_dim_);
           w.visible.resize(std::size_t(rows));
@@ -1137,11 +1139,18 @@ class multi_head_attention {
     const bool report = records != nullptr;
     const bool threshold = sparsity.mode == sparsity_mode::threshold;
     const bool top_k = sparsity.mode == sparsity_mode::top_k && sparsity.k < t_k;  // else every visible key
-    const Index heap_k = top_k ? sparsity.k : 0;
+    const Index top = top_k ? sparsity.k : 0;
+    const auto selection = [&](Index r) {
+      return detail::top_k_selection<Scalar>{ws.top_keys.data() + r * 2 * top, ws.top_size[std::size_t(r)],
+                                             ws.top_floor[std::size_t(r)], top};
+    };
     start_unit(ws, h, i0, rows, q, q_stride, stats);
     map od(ws.o_dense.data(), report ? rows : 0, head_dim_, Eigen::OuterStride<>(head_dim_));
     od.setZero();
-    if (top_k) std::fill(ws.heap_size.begin(), ws.heap_size.begin() + rows, Index(0));
+    if (top_k) {
+      std::fill(ws.top_size.begin(), ws.top_size.begin() + rows, Index(0));
+      std::fill(ws.top_floor.begin(), ws.top_floor.begin() + rows, minus_infinity);
+    }
     if (report) {
       std::fill(ws.visible.begin(), ws.visible.begin() + rows, Index(0));
       std::fill(ws.kept.begin(), ws.kept.begin() + rows, Index(0));
@@ -1175,9 +1184,7 @@ class multi_head_attention {
         if (report) {
           for (Index c = 0; c < cols; ++c) ws.visible[ri] += row[c] > minus_infinity;
         }
-        if (top_k && (ws.heap_size[ri] < heap_k || tile_max > ws.heap[std::size_t(r * heap_k)].logit)) {
-          detail::offer_top_k_row(ws.heap.data() + r * heap_k, ws.heap_size[ri], heap_k, row, cols, j0);
-        }
+        if (top_k && tile_max > ws.top_floor[ri]) selection(r).offer_row(row, cols, j0);
         if (threshold || report) {  // the online softmax's sum (row overwritten by its exponentials)
           const Scalar new_max = std::max(running_max, tile_max);
           const Scalar shift = new_max == minus_infinity ? Scalar(0) : new_max;
@@ -1199,7 +1206,7 @@ class multi_head_attention {
       const std::size_t ri = std::size_t(r);
       if (ws.max[ri] == std::numeric_limits<Scalar>::infinity()) ws.nan[ri] = 1;  // as the dense softmax: NaN
       ws.dense_sum[ri] = ws.sum[ri];
-      ws.cut[ri] = top_k       ? detail::top_k_cutoff(ws.heap.data() + r * heap_k, ws.heap_size[ri], heap_k)
+      ws.cut[ri] = top_k       ? selection(r).cutoff()
                    : threshold ? detail::threshold_cutoff(ws.max[ri], ws.sum[ri], log_tau)
                                : detail::row_cutoff<Scalar>{};
       ws.sum[ri] = 0;
