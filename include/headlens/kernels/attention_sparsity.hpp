@@ -124,22 +124,33 @@ struct ranks_before {
 };
 
 /// A running top-k selection over keys offered in increasing key order, in caller-owned storage: `buffer` of 2k
-/// entries holds `size` candidates, among them the k best so far; keys ranked at or below `floor` (the k-th best
-/// at the last compaction; -inf at first) can no longer be among the k best and are not stored. When the buffer
-/// fills, a selection (nth_element) keeps its k best: amortised O(1) per stored candidate, where a heap pays
-/// O(log k) on every improvement.
+/// entries holds `size` candidates in key order, among them the k best so far; keys ranked at or below `floor`
+/// (the k-th best logit at the last compaction; -inf at first) can no longer be among the k best and are not
+/// stored. When the buffer fills, it keeps its k best (nth_element over their logits in `scratch`, 2k elements,
+/// then one ordered pass): amortised O(1) per stored candidate, where a heap pays O(log k) per improvement.
 template <class Scalar>
 struct top_k_selection {
   ranked_key<Scalar>* buffer;
+  Scalar* scratch;
   Index& size;
   Scalar& floor;
   Index k;
 
-  /// Keeps the k best candidates and raises the floor to the k-th (size must be >= k).
+  /// Keeps the k best candidates, in key order, and raises the floor to the k-th logit (size must be >= k).
+  /// Of the candidates tied at the k-th logit, the earliest keys are kept.
   void compact() const noexcept {
-    std::nth_element(buffer, buffer + (k - 1), buffer + size, ranks_before{});
-    size = k;
-    floor = buffer[k - 1].logit;
+    for (Index i = 0; i < size; ++i) scratch[i] = buffer[i].logit;
+    std::nth_element(scratch, scratch + (k - 1), scratch + size, [](Scalar a, Scalar b) { return a > b; });
+    const Scalar value = scratch[k - 1];
+    Index ties = k;
+    for (Index i = 0; i < size; ++i) ties -= buffer[i].logit > value;
+    Index kept = 0;
+    for (Index i = 0; i < size; ++i) {
+      const Scalar logit = buffer[i].logit;
+      if (logit > value || (logit == value && ties-- > 0)) buffer[kept++] = buffer[i];
+    }
+    size = kept;
+    floor = value;
   }
   /// Offers key j. A later key with a logit equal to the floor ranks after the k it ties with: not stored.
   /// Masked (-inf) and NaN logits are never above the floor.
@@ -159,11 +170,15 @@ struct top_k_selection {
     }
     for (; c < n; ++c) offer(row[c], j0 + c);
   }
-  /// The cut of the finished selection: its k-th ranked key, or every visible key when fewer than k were offered.
+  /// The cut of the finished selection: its k-th ranked key (the latest key at the k-th logit), or every visible
+  /// key when fewer than k were offered.
   row_cutoff<Scalar> cutoff() const noexcept {
     if (size < k) return {};
     compact();
-    return {buffer[k - 1].logit, buffer[k - 1].key};
+    for (Index i = size - 1; i > 0; --i) {
+      if (buffer[i].logit == floor) return {floor, buffer[i].key};
+    }
+    return {floor, buffer[0].key};
   }
 };
 

@@ -514,7 +514,7 @@ class multi_head_attention {
     std::vector<detail::row_cutoff<Scalar>> cut;
     std::vector<detail::ranked_key<Scalar>> top_keys;  ///< [unit rows x 2k]: top-k selections (`top_k_selection`)
     std::vector<Index> top_size, visible, kept;
-    std::vector<Scalar> top_floor;
+    std::vector<Scalar> top_floor, top_scratch;
   };
 
   /// What sparsity did to one query row of one head, for `sparsity_statistics` (summed in row order afterwards,
@@ -617,6 +617,7 @@ class multi_head_attention {
         w.top_keys.resize(std::size_t(rows * 2 * top));
         w.top_size.resize(std::size_t(rows));
         w.top_floor.resize(std::size_t(rows));
+        w.top_scratch.resize(std::size_t(2 * top));
         if (report) {
           w.o_dense.resize(rows, head_dim_);
           w.visible.resize(std::size_t(rows));
@@ -1141,8 +1142,8 @@ class multi_head_attention {
     const bool top_k = sparsity.mode == sparsity_mode::top_k && sparsity.k < t_k;  // else every visible key
     const Index top = top_k ? sparsity.k : 0;
     const auto selection = [&](Index r) {
-      return detail::top_k_selection<Scalar>{ws.top_keys.data() + r * 2 * top, ws.top_size[std::size_t(r)],
-                                             ws.top_floor[std::size_t(r)], top};
+      return detail::top_k_selection<Scalar>{ws.top_keys.data() + r * 2 * top, ws.top_scratch.data(),
+                                             ws.top_size[std::size_t(r)], ws.top_floor[std::size_t(r)], top};
     };
     start_unit(ws, h, i0, rows, q, q_stride, stats);
     map od(ws.o_dense.data(), report ? rows : 0, head_dim_, Eigen::OuterStride<>(head_dim_));
