@@ -464,6 +464,40 @@ TEMPLATE_TEST_CASE("the paths agree with each other on long sequences", "[attent
   CHECK(double((streaming - materialised).cwiseAbs().maxCoeff()) / scale < tolerance<TestType>());
 }
 
+TEMPLATE_TEST_CASE("sparse streaming allocates nothing in its tile loop and is bit-identical across thread counts",
+                   "[attention][sparse][threads]", float, double) {
+  // EIGEN_RUNTIME_NO_MALLOC (top of this file) makes an Eigen allocation inside the two-pass loop an assertion.
+  // The values against a reference: tests/test_sparse_attention.cpp.
+  const int head_dim = GENERATE(8, 16);  // 16: tile_product in float too
+  const layer_shape s{4 * head_dim, 4, 2, head_dim, GENERATE(false, true), true, true};
+  const auto L = random_reference_layer(s, 157);
+  const auto mha = module_of<TestType>(s, L);
+  const int t = GENERATE(300, 1030);
+  const attention_sparsity sparsity = GENERATE(top_k_sparsity(7), threshold_sparsity(0.01));
+  CAPTURE(head_dim, s.causal, t, int(sparsity.mode));
+  std::mt19937 rng(163);
+  const matrix<TestType> x = to_matrix<TestType>(random_mat(rng, t, s.d_model, 2.0));
+  sparsity_statistics reports[2];
+  attention_statistics<TestType> stats[2];
+  matrix<TestType> outs[2];
+  for (int i = 0; i < 2; ++i) {
+    forward_options<TestType> options;
+    options.path = attention_path::streaming;
+    options.sparsity = sparsity;
+    options.sparsity_report = &reports[i];
+    options.statistics = &stats[i];
+    options.threads = i + 1;
+    outs[i] = mha.forward(x, options);
+  }
+  CHECK(outs[0] == outs[1]);
+  for (int h = 0; h < s.n_heads; ++h) {
+    CHECK(reports[0].head(0, h).mass_kept == reports[1].head(0, h).mass_kept);
+    CHECK(reports[0].head(0, h).error_squared == reports[1].head(0, h).error_squared);
+    CHECK(reports[0].head(0, h).dropped == reports[1].head(0, h).dropped);
+    CHECK(stats[0].head(0, h).entropy == stats[1].head(0, h).entropy);
+  }
+}
+
 TEMPLATE_TEST_CASE("results are bit-identical whatever the thread count", "[attention][threads]", float, double) {
   const int head_dim = GENERATE(8, 16);  // 16: tile_product in float too
   const layer_shape s{6 * head_dim, 6, 2, head_dim, GENERATE(false, true), true, true};

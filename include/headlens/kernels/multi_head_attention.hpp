@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -36,11 +37,13 @@
 #include "headlens/error.hpp"
 #include "headlens/hooks/hook_point.hpp"
 #include "headlens/kernels/attention_config.hpp"
+#include "headlens/kernels/attention_sparsity.hpp"
 #include "headlens/kernels/parallel.hpp"
 #include "headlens/kernels/rotary.hpp"
 #include "headlens/kernels/scratch.hpp"
 #include "headlens/kernels/softmax.hpp"
 #include "headlens/kernels/pattern_rows.hpp"
+#include "headlens/kernels/sparsity_statistics.hpp"
 #include "headlens/kernels/streaming_statistics.hpp"
 #include "headlens/kernels/tile_product.hpp"
 #include "headlens/types.hpp"
@@ -77,6 +80,15 @@ enum class attention_path {
 #ifndef HEADLENS_SCORE_BUFFER_MIB
 #define HEADLENS_SCORE_BUFFER_MIB 4
 #endif
+/// Keeps the sparse-attention branches out of line, so that the dense kernels' inlined code (and speed) is what it
+/// is without them.
+#ifndef HEADLENS_NOINLINE
+#if defined(__GNUC__) || defined(__clang__)
+#define HEADLENS_NOINLINE __attribute__((noinline))
+#else
+#define HEADLENS_NOINLINE
+#endif
+#endif
 inline constexpr Index stream_query_tile = HEADLENS_STREAM_QUERY_TILE;
 inline constexpr Index stream_long_query_tile = HEADLENS_STREAM_LONG_QUERY_TILE;
 inline constexpr Index stream_long_from = HEADLENS_STREAM_LONG_FROM;
@@ -112,6 +124,13 @@ struct forward_options {
   /// computed on demand (kernels/pattern_rows.hpp): features of any rows at any length without a [T_q x T_k] map.
   /// Must outlive the call.
   pattern_row_observer<Scalar>* row_observer = nullptr;
+  /// Sparse attention on both paths: keep the top k weights of each row or the weights >= tau, renormalised to
+  /// sum to 1 (kernels/attention_sparsity.hpp). Default none: the dense kernels, bit for bit. Not combined with
+  /// `row_observer` (an `argument_error`).
+  attention_sparsity sparsity;
+  /// When set (with a sparsity mode), receives per-head totals of what sparsity did: weights dropped, mass kept,
+  /// output error against the dense z (kernels/sparsity_statistics.hpp). Must outlive the call.
+  sparsity_statistics* sparsity_report = nullptr;
 };
 
 /// Keys and values of earlier tokens, for incremental decoding with `multi_head_attention::forward_step`. Holds
@@ -370,6 +389,16 @@ class multi_head_attention {
         }
       }
     }
+    options.sparsity.validate();
+    if (options.sparsity.mode != sparsity_mode::none && options.row_observer != nullptr) {
+      detail::fail<argument_error>("options.row_observer is set with options.sparsity.mode ",
+                                   options.sparsity.mode == sparsity_mode::top_k ? "top_k" : "threshold",
+                                   ", expected sparsity_mode::none (pattern rows are dense)");
+    }
+    if (options.sparsity_report != nullptr && options.sparsity.mode == sparsity_mode::none) {
+      detail::fail<argument_error>("options.sparsity_report is set with options.sparsity.mode none, expected "
+                                   "top_k or threshold (there is nothing to report)");
+    }
     if (!options.head_mask.empty() && Index(options.head_mask.size()) != config_.n_heads) {
       detail::fail<shape_error>("options.head_mask has ", options.head_mask.size(), " entries, expected n_heads = ",
                                 config_.n_heads);
@@ -478,6 +507,22 @@ class multi_head_attention {
     std::vector<Scalar> max, sum;
     std::vector<char> nan;
     std::vector<detail::row_statistics_state<Scalar>> stats;
+    // Sparse calls only (see `stream_unit_sparse`):
+    matrix<Scalar> tile_max;  ///< [unit rows x key tiles]: each row's maximum logit in each key tile
+    matrix<Scalar> o_dense;   ///< [unit rows x head_dim]: the dense output, for the report
+    std::vector<Scalar> dense_sum;
+    std::vector<detail::row_cutoff<Scalar>> cut;
+    std::vector<detail::ranked_key<Scalar>> top_keys;  ///< [unit rows x 2k]: top-k selections (`top_k_selection`)
+    std::vector<Index> top_size, visible, kept;
+    std::vector<Scalar> top_floor, top_scratch;
+  };
+
+  /// What sparsity did to one query row of one head, for `sparsity_statistics` (summed in row order afterwards,
+  /// so the totals do not depend on the threads).
+  struct sparse_row {
+    Index visible = 0, kept = 0;
+    double mass = 0, error = 0, dense = 0;  ///< mass kept; |z - dense z|^2; |dense z|^2
+    bool measured = false;
   };
 
   /// One head's part of a parallel region of the materialised path: z = pattern v from `pattern` (`pv` stages),
@@ -504,6 +549,12 @@ class multi_head_attention {
     matrix<Scalar> unit_offsets;            ///< [n_heads * query tiles x 2 max_offset + 2]: statistics partials
     std::vector<Scalar> lse;                ///< [n_heads x T_q]: rows' log-sum-exp, for `row_observer`
     std::vector<unsigned char> streamed;    ///< [n_heads]: which heads streamed, for `row_observer`
+    // Sparse calls only:
+    std::vector<std::vector<Scalar>> row_scratch;  ///< [threads][T_k]: the materialised path's sparse softmax
+    std::vector<std::vector<Scalar>> dense_block;  ///< [threads][stream_query_tile x T_k]: dense rows (report)
+    matrix<Scalar> z_dense;                        ///< [T_q x n_heads*head_dim]: materialised heads' dense z (report)
+    std::vector<sparse_row> sparse_rows;           ///< [n_heads x T_q] (report)
+    std::vector<std::uint64_t> unit_tiles;         ///< [n_heads * query tiles x 2]: key tiles visited, skipped
   };
 
   /// Bytes of [T_q x T_k] score buffers a call may hold at once beyond the first two (which every call that
@@ -553,6 +604,36 @@ class multi_head_attention {
         }
       }
       if (options.statistics != nullptr) ws.unit_offsets.resize(config_.n_heads * query_tiles(t_q), bins + 1);
+    }
+    const attention_sparsity& sparsity = options.sparsity;
+    const bool report = options.sparsity_report != nullptr;
+    if (any_stream && sparsity.mode != sparsity_mode::none) {
+      const Index rows = std::min(unit_rows(t_q), t_q), key_tiles = (t_k + stream_key_tile - 1) / stream_key_tile;
+      const Index top = sparsity.mode == sparsity_mode::top_k && sparsity.k < t_k ? sparsity.k : 0;
+      for (stream_workspace& w : ws.threads) {
+        w.tile_max.resize(rows, key_tiles);
+        w.dense_sum.resize(std::size_t(rows));
+        w.cut.resize(std::size_t(rows));
+        w.top_keys.resize(std::size_t(rows * 2 * top));
+        w.top_size.resize(std::size_t(rows));
+        w.top_floor.resize(std::size_t(rows));
+        w.top_scratch.resize(std::size_t(2 * top));
+        if (report) {
+          w.o_dense.resize(rows, head_dim_);
+          w.visible.resize(std::size_t(rows));
+          w.kept.resize(std::size_t(rows));
+        }
+      }
+      if (report) ws.unit_tiles.assign(std::size_t(config_.n_heads * query_tiles(t_q) * 2), 0);
+    }
+    if (report) ws.sparse_rows.assign(std::size_t(config_.n_heads * t_q), sparse_row{});
+    if (sparsity.mode != sparsity_mode::none &&
+        std::find(plan.begin(), plan.end(), head_plan::materialise) != plan.end()) {
+      ws.row_scratch.assign(std::size_t(threads), std::vector<Scalar>(std::size_t(t_k)));
+      if (report) {
+        ws.dense_block.assign(std::size_t(threads), std::vector<Scalar>(std::size_t(stream_query_tile * t_k)));
+        ws.z_dense.resize(t_q, q_width_);
+      }
     }
     for (Index i = 0; i < score_buffers(plan, t_q, t_k); ++i) ws.scores.push_back(scratch.take(t_q * t_k));
     ws.materialised_heads.reserve(std::size_t(config_.n_heads));
@@ -641,6 +722,15 @@ class multi_head_attention {
       detail::parallel_for(units, threads, [&](Index unit, int thread) {
         const Index h = ws.streaming_heads[std::size_t(unit / tiles)], tile = unit % tiles;
         Scalar* partials = options.statistics != nullptr ? &ws.unit_offsets(h * tiles + tile, 0) : nullptr;
+        if (options.sparsity.mode != sparsity_mode::none) {
+          const bool report = options.sparsity_report != nullptr;
+          const Index i0 = tile * unit_rows(t_q);
+          stream_unit_sparse(ws.threads[std::size_t(thread)], b, h, i0, q, q_stride, k, v, kv_stride, t_q, t_k, past,
+                             options, z, partials, ws.transposed_keys,
+                             report ? ws.sparse_rows.data() + h * t_q + i0 : nullptr,
+                             report ? ws.unit_tiles.data() + 2 * (h * tiles + tile) : nullptr);
+          return;
+        }
         Scalar* lse = options.row_observer != nullptr ? ws.lse.data() + h * t_q : nullptr;
         stream_unit(ws.threads[std::size_t(thread)], b, h, tile * unit_rows(t_q), q, q_stride, k, v, kv_stride,
                     t_q, t_k, past, options, z, partials, ws.transposed_keys, lse);
@@ -719,7 +809,7 @@ class multi_head_attention {
       const Index count = std::min(group, heads - first);
       Scalar* const* slots = ws.scores.data() + (overlap && round % 2 == 1 ? group : 0);
       if (!overlap && !stage.pv.empty()) {  // the buffers are needed again: z of the previous group first
-        run_stage(stage, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws.transposed_keys, threads);
+        run_stage(stage, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws, threads);
         stage.pv.clear();
       }
       stage.scores.clear();
@@ -727,7 +817,7 @@ class multi_head_attention {
         const Index h = ws.materialised_heads[std::size_t(first + i)];
         stage.scores.push_back({h, slots[i], !detail::wanted<hook_point::scores>(hooks, head_context(h))});
       }
-      run_stage(stage, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws.transposed_keys, threads);
+      run_stage(stage, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws, threads);
       stage.pv.clear();
       for (const head_stage& hs : stage.scores) {
         const Index h = hs.head;
@@ -736,9 +826,14 @@ class multi_head_attention {
         if (!hs.softmax) {
           detail::fire<hook_point::scores>(hooks, ctx, hs.buffer, t_q, t_k, t_k);
           const Index row_blocks = (t_q + stream_query_tile - 1) / stream_query_tile;
-          detail::parallel_for(row_blocks, threads, [&](Index block, int) {
+          detail::parallel_for(row_blocks, threads, [&](Index block, int thread) {
             const Index r0 = block * stream_query_tile;
-            detail::softmax_rows(hs.buffer + r0 * t_k, std::min(stream_query_tile, t_q - r0), t_k, t_k);
+            const Index rows = std::min(stream_query_tile, t_q - r0);
+            if (options.sparsity.mode == sparsity_mode::none) {
+              detail::softmax_rows(hs.buffer + r0 * t_k, rows, t_k, t_k);
+            } else {
+              sparse_softmax_block(h, r0, rows, hs.buffer + r0 * t_k, t_q, t_k, v, kv_stride, options, ws, thread);
+            }
           });
         }
         detail::fire<hook_point::pattern>(hooks, ctx, hs.buffer, t_q, t_k, t_k);
@@ -749,9 +844,37 @@ class multi_head_attention {
       }
       stage.scores.clear();
     }
-    run_stage(stage, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws.transposed_keys, threads);
+    run_stage(stage, b, q, q_stride, k, v, kv_stride, t_q, t_k, past, options, z, ws, threads);
     stage.pv.clear();
+    if (options.sparsity_report != nullptr) report_sparsity(*options.sparsity_report, row_plan, t_q, ws);
     fire_z_before(config_.n_heads);
+  }
+
+  /// Adds one sequence's sparse rows (and streaming key tiles) to the report, per head in row order.
+  void report_sparsity(sparsity_statistics& report, const head_plan* row_plan, Index t_q,
+                       const call_workspace& ws) const {
+    const Index tiles = query_tiles(t_q);
+    for (Index h = 0; h < config_.n_heads; ++h) {
+      if (row_plan[h] == head_plan::skip) continue;
+      head_sparsity& totals = report.mutable_head(layer_, h, config_.n_heads);
+      for (Index i = 0; i < t_q; ++i) {
+        const sparse_row& record = ws.sparse_rows[std::size_t(h * t_q + i)];
+        if (!record.measured) continue;
+        ++totals.rows;
+        totals.empty_rows += record.kept == 0;
+        totals.weights += std::uint64_t(record.visible);
+        totals.dropped += std::uint64_t(record.visible - record.kept);
+        totals.mass_kept += record.mass;
+        totals.error_squared += record.error;
+        totals.dense_squared += record.dense;
+      }
+      if (row_plan[h] == head_plan::stream) {
+        for (Index tile = 0; tile < tiles; ++tile) {
+          totals.key_tiles += ws.unit_tiles[std::size_t(2 * (h * tiles + tile))];
+          totals.skipped_tiles += ws.unit_tiles[std::size_t(2 * (h * tiles + tile) + 1)];
+        }
+      }
+    }
   }
 
   /// Runs one `materialise_stage`: z = pattern v in fixed blocks of `detail::product_row_chunk` rows (the cut of
@@ -760,7 +883,8 @@ class multi_head_attention {
   /// Every block is one unit of one thread, so results do not depend on the thread count.
   void run_stage(const materialise_stage& stage, Index b, const Scalar* q, Index q_stride, const Scalar* k,
                  const Scalar* v, Index kv_stride, Index t_q, Index t_k, Index past,
-                 const forward_options<Scalar>& options, Scalar* z, const Scalar* kt, int threads) const {
+                 const forward_options<Scalar>& options, Scalar* z, call_workspace& ws, int threads) const {
+    const Scalar* kt = ws.transposed_keys;
     using const_view = const_matrix_view<Scalar>;
     using view = matrix_view<Scalar>;
     const Scalar scale = Scalar(config_.logit_scale());
@@ -771,7 +895,8 @@ class multi_head_attention {
     const Index pv_units = Index(stage.pv.size()) * pv_blocks;
     const Index units = pv_units + Index(stage.scores.size()) * score_blocks;
     if (units == 0) return;
-    detail::parallel_for(units, threads, [&](Index unit, int) {
+    const bool report = options.sparsity_report != nullptr;
+    detail::parallel_for(units, threads, [&](Index unit, int thread) {
       if (unit < pv_units) {  // the larger units first, so that the small ones balance the threads at the end
         const head_stage& hs = stage.pv[std::size_t(unit / pv_blocks)];
         const Index h = hs.head, g = h / config_.group_size();
@@ -781,11 +906,12 @@ class multi_head_attention {
         if (kt != nullptr) {  // `tile_product`: the rows' z stay in registers over all t_k keys
           detail::tile_product<false>(hs.buffer + r0 * t_k, t_k, v + g * head_dim_, kv_stride, z_rows, q_width_, rows,
                                       head_dim_, t_k);
-          return;
+        } else {
+          const_view p(hs.buffer + r0 * t_k, rows, t_k, Eigen::OuterStride<>(t_k));
+          const_view v_g(v + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
+          view(z_rows, rows, head_dim_, Eigen::OuterStride<>(q_width_)).noalias() = p * v_g;
         }
-        const_view p(hs.buffer + r0 * t_k, rows, t_k, Eigen::OuterStride<>(t_k));
-        const_view v_g(v + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
-        view(z_rows, rows, head_dim_, Eigen::OuterStride<>(q_width_)).noalias() = p * v_g;
+        if (report) measure_sparse_rows(h, r0, rows, z, t_q, ws);
         return;
       }
       const head_stage& hs = stage.scores[std::size_t((unit - pv_units) / score_blocks)];
@@ -825,8 +951,121 @@ class multi_head_attention {
           if (first_seen > 0) s.row(i).head(std::min(first_seen, t_k)).setConstant(minus_infinity);
         }
       }
-      if (hs.softmax) detail::softmax_rows(s.data(), rows, t_k, t_k);
+      if (!hs.softmax) return;
+      if (options.sparsity.mode == sparsity_mode::none) {
+        detail::softmax_rows(s.data(), rows, t_k, t_k);
+      } else {
+        sparse_softmax_block(h, r0, rows, s.data(), t_q, t_k, v, kv_stride, options, ws, thread);
+      }
     });
+  }
+
+  /// Sparse softmax (kernels/attention_sparsity.hpp) of rows r0..r0+rows-1 of head h's [t_q x t_k] scores `s`
+  /// (those rows only) in place, recording each row and the rows' dense z for the report. Runs on thread `thread`
+  /// of a parallel region.
+  HEADLENS_NOINLINE void sparse_softmax_block(Index h, Index r0, Index rows, Scalar* s, Index t_q, Index t_k,
+                                              const Scalar* v, Index kv_stride, const forward_options<Scalar>& options,
+                                              call_workspace& ws, int thread) const noexcept {
+    const bool report = options.sparsity_report != nullptr;
+    Scalar* scratch = ws.row_scratch[std::size_t(thread)].data();
+    Scalar* dense = report ? ws.dense_block[std::size_t(thread)].data() : nullptr;
+    for (Index i = 0; i < rows; ++i) {
+      const detail::sparse_row_outcome<Scalar> outcome = detail::sparse_softmax_row(
+          s + i * t_k, t_k, options.sparsity, scratch, dense != nullptr ? dense + i * t_k : nullptr);
+      if (!report) continue;
+      sparse_row& record = ws.sparse_rows[std::size_t(h * t_q + r0 + i)];
+      record = sparse_row{};
+      record.measured = outcome.measured;
+      record.visible = outcome.visible;
+      record.kept = outcome.kept;
+      record.mass = double(outcome.mass_kept);
+    }
+    if (!report) return;
+    const Index g = h / config_.group_size();
+    const const_matrix_view<Scalar> p(dense, rows, t_k, Eigen::OuterStride<>(t_k));
+    const const_matrix_view<Scalar> v_g(v + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
+    matrix_view<Scalar>(ws.z_dense.data() + r0 * q_width_ + h * head_dim_, rows, head_dim_,
+                        Eigen::OuterStride<>(q_width_))
+        .noalias() = p * v_g;
+  }
+
+  /// The report's output error of rows r0..r0+rows-1 of a materialised head h: z (sparse) against the dense z
+  /// that `softmax_block` left in ws.z_dense.
+  HEADLENS_NOINLINE void measure_sparse_rows(Index h, Index r0, Index rows, const Scalar* z, Index t_q,
+                                             call_workspace& ws) const noexcept {
+    for (Index i = r0; i < r0 + rows; ++i) {
+      sparse_row& record = ws.sparse_rows[std::size_t(h * t_q + i)];
+      if (!record.measured) continue;
+      const Scalar* z_row = z + i * q_width_ + h * head_dim_;
+      const Scalar* dense_row = ws.z_dense.data() + i * q_width_ + h * head_dim_;
+      for (Index c = 0; c < head_dim_; ++c) {
+        const double difference = double(z_row[c]) - double(dense_row[c]);
+        record.error += difference * difference;
+        record.dense += double(dense_row[c]) * double(dense_row[c]);
+      }
+    }
+  }
+
+  /// The scaled, masked logits of a streaming unit's rows (their scaled queries in ws.q) against keys j0..j0+cols-1
+  /// of the unit's kv head, into ws.s (row stride `stream_key_tile`): through `tile_product` over the transposed
+  /// keys `kt_g` when given, else Eigen's product with `k_g`. Every pass over a tile forms it here, so a
+  /// recomputed tile equals the first bit for bit.
+  void tile_logits(stream_workspace& ws, Index b, Index i0, Index rows, Index j0, Index cols, const Scalar* kt_g,
+                   Index kt_stride, const const_matrix_view<Scalar>& k_g, Index past,
+                   const forward_options<Scalar>& options) const noexcept {
+    using map = Eigen::Map<matrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
+    constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+    const bool fast = kt_g != nullptr;
+    const bool has_padding = options.key_padding.size() != 0;
+    map s(ws.s.data(), rows, cols, Eigen::OuterStride<>(stream_key_tile));
+    const map qs(ws.q.data(), rows, head_dim_, Eigen::OuterStride<>(head_dim_));
+    if (fast) {
+      // Whole batches of keys: the logits past `cols` (later keys, or the zero padding) are never read.
+      const Index padded = (cols + detail::tile_batch<Scalar> - 1) / detail::tile_batch<Scalar> *
+                           detail::tile_batch<Scalar>;
+      detail::tile_product<false>(ws.q.data(), head_dim_, kt_g + j0, kt_stride, ws.s.data(), stream_key_tile, rows,
+                                  padded, head_dim_);
+    } else {
+      s.noalias() = qs * k_g.middleRows(j0, cols).transpose();
+    }
+    if (config_.softcap > 0) detail::soft_cap(s, Scalar(config_.softcap));
+    if (options.attn_mask.size() != 0) s += options.attn_mask.block(i0, j0, rows, cols);
+    if (has_padding) {
+      for (Index c = 0; c < cols; ++c) {
+        if (options.key_padding(b, j0 + c)) s.col(c).setConstant(minus_infinity);
+      }
+    }
+    if (config_.causal && j0 + cols > past + i0 + 1) {
+      for (Index r = 0; r < rows; ++r) {
+        const Index first_hidden = std::max<Index>(0, past + i0 + r + 1 - j0);
+        if (first_hidden < cols) s.row(r).tail(cols - first_hidden).setConstant(minus_infinity);
+      }
+    }
+    if (config_.sliding_window > 0) {
+      for (Index r = 0; r < rows; ++r) {
+        const Index first_seen = past + i0 + r - config_.sliding_window + 1 - j0;
+        if (first_seen > 0) s.row(r).head(std::min(first_seen, cols)).setConstant(minus_infinity);
+      }
+    }
+  }
+
+  /// The start of a streaming unit of `rows` queries from i0 of head h: its scaled queries, a zero output, running
+  /// maxima -inf, sums 0, no NaN, statistics reset.
+  void start_unit(stream_workspace& ws, Index h, Index i0, Index rows, const Scalar* q, Index q_stride,
+                  const attention_statistics<Scalar>* stats) const noexcept {
+    using map = Eigen::Map<matrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
+    using const_view = const_matrix_view<Scalar>;
+    map qs(ws.q.data(), rows, head_dim_, Eigen::OuterStride<>(head_dim_));
+    qs = Scalar(config_.logit_scale()) *
+         const_view(q + i0 * q_stride + h * head_dim_, rows, head_dim_, Eigen::OuterStride<>(q_stride));
+    map(ws.o.data(), rows, head_dim_, Eigen::OuterStride<>(head_dim_)).setZero();
+    std::fill(ws.max.begin(), ws.max.begin() + rows, -std::numeric_limits<Scalar>::infinity());
+    std::fill(ws.sum.begin(), ws.sum.begin() + rows, Scalar(0));
+    std::fill(ws.nan.begin(), ws.nan.begin() + rows, char(0));
+    if (stats != nullptr) {
+      std::fill(ws.stats.begin(), ws.stats.begin() + rows, detail::row_statistics_state<Scalar>{0, 0, 0, -1});
+      ws.offsets.topRows(rows).setZero();
+    }
   }
 
   /// The streaming path for one (head, query tile) unit: rows i0.. of head h, walking the visible keys in tiles
@@ -838,27 +1077,13 @@ class multi_head_attention {
                    const Scalar* kt, Scalar* lse) const noexcept {
     using map = Eigen::Map<matrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
     using const_view = const_matrix_view<Scalar>;
-    constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
     const Index g = h / config_.group_size();
     const Index rows = std::min(unit_rows(t_q), t_q - i0);
     attention_statistics<Scalar>* stats = options.statistics;
-    const Index max_offset = stats != nullptr ? stats->max_offset() : 0, bins = 2 * max_offset + 1;
-
-    map qs(ws.q.data(), rows, head_dim_, Eigen::OuterStride<>(head_dim_));
-    qs = Scalar(config_.logit_scale()) *
-         const_view(q + i0 * q_stride + h * head_dim_, rows, head_dim_, Eigen::OuterStride<>(q_stride));
+    start_unit(ws, h, i0, rows, q, q_stride, stats);
     map o(ws.o.data(), rows, head_dim_, Eigen::OuterStride<>(head_dim_));
-    o.setZero();
-    std::fill(ws.max.begin(), ws.max.begin() + rows, minus_infinity);
-    std::fill(ws.sum.begin(), ws.sum.begin() + rows, Scalar(0));
-    std::fill(ws.nan.begin(), ws.nan.begin() + rows, char(0));
-    if (stats != nullptr) {
-      std::fill(ws.stats.begin(), ws.stats.begin() + rows, detail::row_statistics_state<Scalar>{0, 0, 0, -1});
-      ws.offsets.topRows(rows).setZero();
-    }
     const_view k_g(k + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
     const_view v_g(v + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
-    const bool has_padding = options.key_padding.size() != 0;
     // A causal query at position past + i sees keys 0..past+i: key tiles past the last row's are never read.
     const Index visible_end = config_.causal ? std::min(t_k, past + i0 + rows) : t_k;
     // Keys per P V product: Eigen packs each operand of a product on the stack only up to
@@ -876,35 +1101,7 @@ class multi_head_attention {
         config_.sliding_window > 0 ? std::max<Index>(0, past + i0 - config_.sliding_window + 1) : 0;
     for (Index j0 = first_visible / stream_key_tile * stream_key_tile; j0 < visible_end; j0 += stream_key_tile) {
       const Index cols = std::min(stream_key_tile, visible_end - j0);
-      map s(ws.s.data(), rows, cols, Eigen::OuterStride<>(stream_key_tile));
-      if (fast) {
-        // Whole batches of keys: the logits past `cols` (later keys, or the zero padding) are never read.
-        const Index padded = (cols + detail::tile_batch<Scalar> - 1) / detail::tile_batch<Scalar> *
-                             detail::tile_batch<Scalar>;
-        detail::tile_product<false>(ws.q.data(), head_dim_, kt_g + j0, kt_stride, ws.s.data(), stream_key_tile, rows,
-                                    padded, head_dim_);
-      } else {
-        s.noalias() = qs * k_g.middleRows(j0, cols).transpose();
-      }
-      if (config_.softcap > 0) detail::soft_cap(s, Scalar(config_.softcap));
-      if (options.attn_mask.size() != 0) s += options.attn_mask.block(i0, j0, rows, cols);
-      if (has_padding) {
-        for (Index c = 0; c < cols; ++c) {
-          if (options.key_padding(b, j0 + c)) s.col(c).setConstant(minus_infinity);
-        }
-      }
-      if (config_.causal && j0 + cols > past + i0 + 1) {
-        for (Index r = 0; r < rows; ++r) {
-          const Index first_hidden = std::max<Index>(0, past + i0 + r + 1 - j0);
-          if (first_hidden < cols) s.row(r).tail(cols - first_hidden).setConstant(minus_infinity);
-        }
-      }
-      if (config_.sliding_window > 0) {
-        for (Index r = 0; r < rows; ++r) {
-          const Index first_seen = past + i0 + r - config_.sliding_window + 1 - j0;
-          if (first_seen > 0) s.row(r).head(std::min(first_seen, cols)).setConstant(minus_infinity);
-        }
-      }
+      tile_logits(ws, b, i0, rows, j0, cols, kt_g, kt_stride, k_g, past, options);
       for (Index r = 0; r < rows; ++r) {
         Scalar* row = ws.s.data() + r * stream_key_tile;
         bool nan = ws.nan[std::size_t(r)] != 0;
@@ -915,18 +1112,186 @@ class multi_head_attention {
         ws.nan[std::size_t(r)] = char(nan);
         if (alpha != Scalar(1)) o.row(r) *= alpha;
       }
-      if (fast) {
-        detail::tile_product<true>(ws.s.data(), stream_key_tile, v + j0 * kv_stride + g * head_dim_, kv_stride,
-                                   ws.o.data(), head_dim_, rows, head_dim_, cols);
-        continue;
+      tile_pv(ws, ws.o.data(), rows, j0, cols, v, kv_stride, g, fast, v_g, pv_depth);
+    }
+    finish_unit(ws, b, h, i0, rows, z, partials, lse, stats);
+  }
+
+  /// The streaming path of a sparse call (options.sparsity, kernels/attention_sparsity.hpp) for one unit, in two
+  /// passes over the visible key tiles. Pass 1 finds each row's maximum logit, its sum of exponentials (for a
+  /// threshold or the report), its top-k selection, and each tile's row maxima in ws.tile_max (and, for the
+  /// report, the dense output). Pass 2 skips every tile in which no row has a logit at or above its cut (no weight
+  /// in it is kept: the logits are recomputed bit for bit), recomputes the others, sets dropped logits to -inf and
+  /// runs the softmax from the row maximum found in pass 1, so the output is the renormalised kept weights times
+  /// the values. `records` (report only): the unit's rows of the head's records; `tiles`: its counters of key
+  /// tiles visited and skipped by pass 2.
+  HEADLENS_NOINLINE void stream_unit_sparse(stream_workspace& ws, Index b, Index h, Index i0, const Scalar* q,
+                                            Index q_stride, const Scalar* k, const Scalar* v, Index kv_stride,
+                                            Index t_q, Index t_k, Index past, const forward_options<Scalar>& options,
+                                            Scalar* z, Scalar* partials, const Scalar* kt, sparse_row* records,
+                                            std::uint64_t* tiles) const noexcept {
+    using map = Eigen::Map<matrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
+    using const_view = const_matrix_view<Scalar>;
+    constexpr Scalar minus_infinity = -std::numeric_limits<Scalar>::infinity();
+    const Index g = h / config_.group_size();
+    const Index rows = std::min(unit_rows(t_q), t_q - i0);
+    attention_statistics<Scalar>* stats = options.statistics;
+    const attention_sparsity& sparsity = options.sparsity;
+    const bool report = records != nullptr;
+    const bool threshold = sparsity.mode == sparsity_mode::threshold;
+    const bool top_k = sparsity.mode == sparsity_mode::top_k && sparsity.k < t_k;  // else every visible key
+    const Index top = top_k ? sparsity.k : 0;
+    const auto selection = [&](Index r) {
+      return detail::top_k_selection<Scalar>{ws.top_keys.data() + r * 2 * top, ws.top_scratch.data(),
+                                             ws.top_size[std::size_t(r)], ws.top_floor[std::size_t(r)], top};
+    };
+    start_unit(ws, h, i0, rows, q, q_stride, stats);
+    map od(ws.o_dense.data(), report ? rows : 0, head_dim_, Eigen::OuterStride<>(head_dim_));
+    od.setZero();
+    if (top_k) {
+      std::fill(ws.top_size.begin(), ws.top_size.begin() + rows, Index(0));
+      std::fill(ws.top_floor.begin(), ws.top_floor.begin() + rows, minus_infinity);
+    }
+    if (report) {
+      std::fill(ws.visible.begin(), ws.visible.begin() + rows, Index(0));
+      std::fill(ws.kept.begin(), ws.kept.begin() + rows, Index(0));
+    }
+    const_view k_g(k + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
+    const_view v_g(v + g * head_dim_, t_k, head_dim_, Eigen::OuterStride<>(kv_stride));
+    const Index visible_end = config_.causal ? std::min(t_k, past + i0 + rows) : t_k;  // as in `stream_unit`
+    const bool fast = kt != nullptr;
+    const Index kt_stride = transposed_key_stride(t_k);
+    const Scalar* kt_g = fast ? kt + g * head_dim_ * kt_stride : nullptr;
+    const Index pv_depth = std::max<Index>(
+        8, Index(EIGEN_STACK_ALLOCATION_LIMIT / sizeof(Scalar)) / std::max(rows, head_dim_) / 8 * 8);
+    const Index first_visible =
+        config_.sliding_window > 0 ? std::max<Index>(0, past + i0 - config_.sliding_window + 1) : 0;
+    const Index first_j0 = first_visible / stream_key_tile * stream_key_tile;
+
+    // Pass 1: maxima, sums, selections, tile maxima (the dense output for the report).
+    for (Index j0 = first_j0; j0 < visible_end; j0 += stream_key_tile) {
+      const Index cols = std::min(stream_key_tile, visible_end - j0), tile = j0 / stream_key_tile;
+      tile_logits(ws, b, i0, rows, j0, cols, kt_g, kt_stride, k_g, past, options);
+      for (Index r = 0; r < rows; ++r) {
+        const std::size_t ri = std::size_t(r);
+        Scalar* row = ws.s.data() + r * stream_key_tile;
+        bool nan = ws.nan[ri] != 0;
+        const Scalar tile_max = detail::row_max(row, cols, nan);
+        ws.tile_max(r, tile) = tile_max;
+        Scalar& running_max = ws.max[ri];
+        if (stats != nullptr && tile_max > running_max) {
+          ws.stats[ri].argmax = j0 + Index(std::find(row, row + cols, tile_max) - row);
+        }
+        if (report) {
+          for (Index c = 0; c < cols; ++c) ws.visible[ri] += row[c] > minus_infinity;
+        }
+        if (top_k && tile_max > ws.top_floor[ri]) selection(r).offer_row(row, cols, j0);
+        if (threshold || report) {  // the online softmax's sum (row overwritten by its exponentials)
+          const Scalar new_max = std::max(running_max, tile_max);
+          const Scalar shift = new_max == minus_infinity ? Scalar(0) : new_max;
+          const Scalar alpha = running_max == new_max ? Scalar(1) : std::exp(running_max - shift);
+          ws.sum[ri] = ws.sum[ri] * alpha + detail::exp_shifted_sum(row, cols, shift);
+          running_max = new_max;
+          if (report && alpha != Scalar(1)) od.row(r) *= alpha;
+        } else {
+          running_max = std::max(running_max, tile_max);
+        }
+        ws.nan[ri] = char(nan);
       }
-      // In depth chunks that keep Eigen's packed copy of s on the stack (see `pv_depth`).
-      for (Index c0 = 0; c0 < cols; c0 += pv_depth) {
-        const Index depth = std::min(pv_depth, cols - c0);
-        o.noalias() += s.middleCols(c0, depth) * v_g.middleRows(j0 + c0, depth);
-      }
+      if (report) tile_pv(ws, ws.o_dense.data(), rows, j0, cols, v, kv_stride, g, fast, v_g, pv_depth);
     }
 
+    // Each row's cut; pass 2 starts from sum 0 and the output zero, with the maximum known.
+    const Scalar log_tau = detail::log_tau<Scalar>(sparsity);
+    for (Index r = 0; r < rows; ++r) {
+      const std::size_t ri = std::size_t(r);
+      if (ws.max[ri] == std::numeric_limits<Scalar>::infinity()) ws.nan[ri] = 1;  // as the dense softmax: NaN
+      ws.dense_sum[ri] = ws.sum[ri];
+      ws.cut[ri] = top_k       ? selection(r).cutoff()
+                   : threshold ? detail::threshold_cutoff(ws.max[ri], ws.sum[ri], log_tau)
+                               : detail::row_cutoff<Scalar>{};
+      ws.sum[ri] = 0;
+    }
+
+    // Pass 2: the kept weights of the tiles that hold any.
+    for (Index j0 = first_j0; j0 < visible_end; j0 += stream_key_tile) {
+      const Index cols = std::min(stream_key_tile, visible_end - j0), tile = j0 / stream_key_tile;
+      bool needed = false;
+      for (Index r = 0; r < rows && !needed; ++r) {
+        const Scalar m = ws.tile_max(r, tile);
+        needed = m > minus_infinity && m >= ws.cut[std::size_t(r)].value;
+      }
+      if (tiles != nullptr) {
+        ++tiles[0];
+        tiles[1] += !needed;
+      }
+      if (!needed) continue;
+      tile_logits(ws, b, i0, rows, j0, cols, kt_g, kt_stride, k_g, past, options);
+      for (Index r = 0; r < rows; ++r) {
+        const std::size_t ri = std::size_t(r);
+        Scalar* row = ws.s.data() + r * stream_key_tile;
+        const Index kept = detail::apply_cutoff(row, cols, j0, ws.cut[ri]);
+        if (report) ws.kept[ri] += kept;
+        bool nan = ws.nan[ri] != 0;
+        if (stats == nullptr) {
+          const Scalar shift = ws.max[ri] == minus_infinity ? Scalar(0) : ws.max[ri];
+          ws.sum[ri] += detail::exp_shifted_sum(row, cols, shift);
+        } else {
+          statistics_tile(ws, r, row, cols, b, past + i0 + r, j0, t_k, nan, *stats);  // rescales by 1: max known
+        }
+        ws.nan[ri] = char(nan);
+      }
+      tile_pv(ws, ws.o.data(), rows, j0, cols, v, kv_stride, g, fast, v_g, pv_depth);
+    }
+    finish_unit(ws, b, h, i0, rows, z, partials, nullptr, stats);
+
+    if (!report) return;
+    for (Index r = 0; r < rows; ++r) {
+      const std::size_t ri = std::size_t(r);
+      sparse_row& record = records[r];
+      record = sparse_row{};
+      const Scalar dense_sum = ws.dense_sum[ri];
+      if (ws.nan[ri] != 0 || !(dense_sum > Scalar(0))) continue;  // NaN or fully masked: not measured
+      record.measured = true;
+      record.visible = ws.visible[ri];
+      record.kept = ws.kept[ri];
+      record.mass = double(ws.sum[ri]) / double(dense_sum);  // both relative to the row maximum
+      const Scalar* z_row = z + (i0 + r) * q_width_ + h * head_dim_;
+      const Scalar inverse = Scalar(1) / dense_sum;
+      for (Index c = 0; c < head_dim_; ++c) {
+        const double dense = double(od(r, c) * inverse);
+        record.error += (double(z_row[c]) - dense) * (double(z_row[c]) - dense);
+        record.dense += dense * dense;
+      }
+    }
+  }
+
+  /// out += (the exponentials in ws.s) times the values of keys j0..j0+cols-1 of kv head g, for a streaming unit's
+  /// rows: `tile_product` when `fast`, else Eigen's product in depth chunks of `pv_depth` keys, which keep its
+  /// packed copy of the logits on the stack (see `stream_unit`).
+  void tile_pv(stream_workspace& ws, Scalar* out, Index rows, Index j0, Index cols, const Scalar* v, Index kv_stride,
+               Index g, bool fast, const const_matrix_view<Scalar>& v_g, Index pv_depth) const noexcept {
+    using map = Eigen::Map<matrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
+    if (fast) {
+      detail::tile_product<true>(ws.s.data(), stream_key_tile, v + j0 * kv_stride + g * head_dim_, kv_stride, out,
+                                 head_dim_, rows, head_dim_, cols);
+      return;
+    }
+    map s(ws.s.data(), rows, cols, Eigen::OuterStride<>(stream_key_tile));
+    map o(out, rows, head_dim_, Eigen::OuterStride<>(head_dim_));
+    for (Index c0 = 0; c0 < cols; c0 += pv_depth) {
+      const Index depth = std::min(pv_depth, cols - c0);
+      o.noalias() += s.middleCols(c0, depth) * v_g.middleRows(j0 + c0, depth);
+    }
+  }
+
+  /// The end of a streaming unit: its rows of z from the running output and sum in ws (zero for a row whose sum
+  /// is 0, NaN for a NaN row), their log-sum-exp into `lse` when given, their statistics.
+  void finish_unit(const stream_workspace& ws, Index b, Index h, Index i0, Index rows, Scalar* z, Scalar* partials,
+                   Scalar* lse, attention_statistics<Scalar>* stats) const noexcept {
+    using const_map = Eigen::Map<const matrix<Scalar>, Eigen::Unaligned, Eigen::OuterStride<>>;
+    const const_map o(ws.o.data(), rows, head_dim_, Eigen::OuterStride<>(head_dim_));
+    const Index max_offset = stats != nullptr ? stats->max_offset() : 0, bins = 2 * max_offset + 1;
     Scalar* partial_offsets = partials;
     if (partial_offsets != nullptr) std::fill(partial_offsets, partial_offsets + bins + 1, Scalar(0));
     for (Index r = 0; r < rows; ++r) {
