@@ -12,9 +12,11 @@
 // Kernels.
 #include "headlens/kernels/activation.hpp"
 #include "headlens/kernels/attention_config.hpp"
+#include "headlens/kernels/attention_sparsity.hpp"
 #include "headlens/kernels/multi_head_attention.hpp"
 #include "headlens/kernels/rotary.hpp"
 #include "headlens/kernels/softmax.hpp"
+#include "headlens/kernels/sparsity_statistics.hpp"
 #include "headlens/kernels/streaming_statistics.hpp"
 
 // Hooks and interventions.
