@@ -53,7 +53,7 @@ void write_table(std::ostream& out, const headlens::pruning_plan& plan, const st
       << " of " << plan.pruned.total_heads() << " heads (" << std::fixed << std::setprecision(1)
       << 100.0 * plan.share() << "%), " << plan.evaluations << " corpus evaluations\n";
   out.unsetf(std::ios::floatfield);
-  out << "\npruned  head   loss        change      relative\n";
+  out << std::setprecision(6) << "\npruned  head   loss        change      relative\n";
   for (const headlens::pruning_step& s : plan.curve) {
     out << std::left << std::setw(8) << s.heads_pruned << std::setw(7)
         << (s.heads_pruned == 0 ? std::string("-") : headlens::to_string(s.head)) << std::setw(12) << s.loss
