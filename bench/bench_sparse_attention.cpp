@@ -87,7 +87,7 @@ void sparse_forward(benchmark::State& state, Index t, int mode, bool local) {
 void register_all() {
   for (bool local : {false, true}) {
     for (int mode = 0; mode < 3; ++mode) {
-      for (Index t : {1024, 4096}) {
+      for (Index t : {256, 1024, 4096}) {  // 256: the size `make bench-smoke` runs
         const std::string name =
             std::string("sparse/") + (local ? "local/" : "random/") + mode_names[mode] + "/" + std::to_string(t);
         const auto run = [=](benchmark::State& state) { sparse_forward(state, t, mode, local); };
