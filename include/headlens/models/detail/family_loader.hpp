@@ -335,21 +335,9 @@ transformer_weights<Scalar> build_transformer_weights(const family_settings& s, 
           a.b_k = bias(t, s.qkv_bias, p + n.k, kv_width);
           a.b_v = bias(t, s.qkv_bias, p + n.v, kv_width);
           break;
-        case qkv_layout::concatenated: {
-          const matrix<Scalar> fused = linear(t, q, q_width + 2 * kv_width, d);  // [d x (q k v)] after transposing
-          a.w_q = fused.leftCols(q_width);
-          a.w_k = fused.middleCols(q_width, kv_width);
-          a.w_v = fused.rightCols(kv_width);
-          if (s.qkv_bias) {
-            const vector<Scalar> fb = bias(t, true, q, q_width + 2 * kv_width);
-            a.b_q = fb.head(q_width);
-            a.b_k = fb.segment(q_width, kv_width);
-            a.b_v = fb.tail(kv_width);
-          }
-          break;
-        }
-        case qkv_layout::conv1d: {
-          const matrix<Scalar> fused = linear(t, q, q_width + 2 * kv_width, d, true);
+        case qkv_layout::concatenated:  // one [(q k v) x d] linear, read as [d x (q k v)] after transposing
+        case qkv_layout::conv1d: {      // GPT-2's Conv1D, already [d x (q k v)]
+          const matrix<Scalar> fused = linear(t, q, q_width + 2 * kv_width, d, n.qkv == qkv_layout::conv1d);
           a.w_q = fused.leftCols(q_width);
           a.w_k = fused.middleCols(q_width, kv_width);
           a.w_v = fused.rightCols(kv_width);
